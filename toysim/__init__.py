@@ -1,0 +1,42 @@
+"""toysim: a pure-JAX simulator of alignment collapse in iterative RLHF.
+
+Follows Gauthier, Bach, Jordan, "Explaining and Preventing Alignment Collapse
+in Iterative RLHF" (arXiv:2605.04266); the specification is MODEL.md.
+"""
+
+from toysim.config import (
+    METHODS,
+    ConfigError,
+    GameSpec,
+    HParams,
+    Method,
+    method_from_name,
+    validate,
+)
+from toysim.game.trajectory import (
+    NonFiniteTrajectoryError,
+    Trajectory,
+    first_nonfinite_iteration,
+    make_trajectory,
+    simulate,
+)
+from toysim.presets import PRESETS, build
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "METHODS",
+    "PRESETS",
+    "ConfigError",
+    "GameSpec",
+    "HParams",
+    "Method",
+    "NonFiniteTrajectoryError",
+    "Trajectory",
+    "build",
+    "first_nonfinite_iteration",
+    "make_trajectory",
+    "method_from_name",
+    "simulate",
+    "validate",
+]

@@ -1,0 +1,269 @@
+"""Configuration: static game structure, traced hyperparameters, leader methods.
+
+Structure that changes the compiled program (dimension, horizon, follower kind,
+which relaxations are on) lives in the frozen, hashable :class:`GameSpec`.
+Every number a user may sweep lives in :class:`HParams`, a NamedTuple of
+scalars passed to the compiled trajectory as a traced argument, so a sweep
+over any of them compiles once (STYLE.md, example 4).
+
+Every field is validated with an error naming the field and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+
+HESSIAN = ("exact", "identity")
+INFLUENCE = ("global", "local")
+PARAMS = ("optimum", "current")
+ORACLE = ("true", "none")
+FOLLOWERS = ("sgd", "best-response", "population")
+ANCHORS = ("ridge", "proximal")
+
+
+class ConfigError(ValueError):
+    """A configuration field holds a value outside what is allowed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A leader method: myopic RLHF, or FPO with the four switches of MODEL.md section 4.
+
+    Attributes:
+      name: a display name (``rlhf``, ``fpo-exact``, ... or ``fpo`` for a custom mix).
+      foresight: False for myopic RLHF (no steering term at all).
+      hessian: ``exact`` (solve with ``H`` at the chosen parameters) or ``identity``.
+      influence: ``global`` (``g_bar = E_pi[grad_phi r]``) or ``local`` (``grad_phi r(y)``).
+      params: ``optimum`` (``phi*``, the follower's best response) or ``current`` (``phi_t``).
+      oracle: ``true`` (``grad_phi l`` uses ``U(y)``) or ``none`` (``r - U`` -> 1).
+    """
+
+    name: str
+    foresight: bool = True
+    hessian: str = "exact"
+    influence: str = "global"
+    params: str = "optimum"
+    oracle: str = "true"
+
+    def validate(self) -> None:
+        for field, allowed in (
+            ("hessian", HESSIAN),
+            ("influence", INFLUENCE),
+            ("params", PARAMS),
+            ("oracle", ORACLE),
+        ):
+            value = getattr(self, field)
+            if value not in allowed:
+                raise ConfigError(f"{field} must be one of {', '.join(allowed)}; got {value!r}")
+
+    @property
+    def is_exact(self) -> bool:
+        """All four switches exact: the leader follows the true Stackelberg gradient."""
+        return self.foresight and (self.hessian, self.influence, self.params, self.oracle) == (
+            "exact",
+            "global",
+            "optimum",
+            "true",
+        )
+
+
+METHODS: dict[str, Method] = {
+    "rlhf": Method("rlhf", foresight=False, params="current"),
+    "fpo-exact": Method("fpo-exact"),
+    "fpo-relaxed": Method(
+        "fpo-relaxed", hessian="identity", influence="local", params="current", oracle="true"
+    ),
+    "fpo-practical": Method(
+        "fpo-practical", hessian="identity", influence="local", params="current", oracle="none"
+    ),
+    "fpo": Method("fpo"),
+}
+
+
+def method_from_name(
+    name: str,
+    *,
+    hessian: str | None = None,
+    influence: str | None = None,
+    params: str | None = None,
+    oracle: str | None = None,
+) -> Method:
+    """The named method, with any switch given overriding the alias's value.
+
+    An alias whose switches are overridden is renamed ``fpo`` (a custom mix).
+    """
+    if name not in METHODS:
+        raise ConfigError(f"method must be one of {', '.join(METHODS)}; got {name!r}")
+    base = METHODS[name]
+    overrides = {
+        k: v
+        for k, v in dict(hessian=hessian, influence=influence, params=params, oracle=oracle).items()
+        if v is not None
+    }
+    if not overrides:
+        base.validate()
+        return base
+    if not base.foresight:
+        raise ConfigError(
+            f"switches ({', '.join(overrides)}) apply to FPO methods only; "
+            "rlhf has no steering term (use --method fpo)"
+        )
+    changed = {k: v for k, v in overrides.items() if getattr(base, k) != v}
+    method = dataclasses.replace(base, name=base.name if not changed else "fpo", **overrides)
+    method.validate()
+    return method
+
+
+@dataclasses.dataclass(frozen=True)
+class GameSpec:
+    """The static structure of a game: changing any field recompiles.
+
+    Attributes:
+      dim: ``d``, the dimension of an output ``y``.
+      signal_dims: ``k``, the number of leading coordinates the ideal ``m`` lives on.
+      steps: ``T``, the number of (leader step, follower step) iterations.
+      follower: ``sgd`` (K optax steps), ``best-response`` (exact minimiser of
+        the buffer loss) or ``population`` (closed-form game, Gaussian policy).
+      buffer_size: ``B``, how many recent samples the follower trains on
+        (1 = the newest only); each carries weight ``omega = 1/B``.
+      follower_steps: ``K``, the optimizer steps per iteration of the ``sgd`` follower.
+      anchor: ``ridge`` (``w_bar = 0``) or ``proximal`` (``w_bar = w_t``) in ``L``.
+      method: the leader method.
+    """
+
+    dim: int
+    signal_dims: int
+    steps: int
+    follower: str
+    buffer_size: int
+    follower_steps: int
+    anchor: str
+    method: Method
+
+    @property
+    def policy(self) -> str:
+        """``gaussian`` for the population follower, ``point`` otherwise."""
+        return "gaussian" if self.follower == "population" else "point"
+
+    @property
+    def new_sample_weight(self) -> float:
+        """``omega``, the weight of the leader's newest data in the follower's ``L``.
+
+        ``1/B`` for a buffer follower; 1 for the population follower, whose data
+        is the whole policy distribution. ``gamma = 2 omega`` makes FPO's
+        objective the exact Stackelberg gradient (MODEL.md section 3; the
+        factor 2 because toysim's penalty is ``S = -I/2``, see ``toysim.game.leader``).
+        """
+        return 1.0 if self.follower == "population" else 1.0 / self.buffer_size
+
+    def validate(self) -> None:
+        _check_int("dim", self.dim, minimum=2)
+        _check_int("steps", self.steps, minimum=1)
+        _check_int("follower_steps", self.follower_steps, minimum=1)
+        if not isinstance(self.signal_dims, int) or not 1 <= self.signal_dims < self.dim:
+            raise ConfigError(
+                f"signal_dims must be an integer with 1 <= signal_dims < dim = {self.dim} "
+                f"(at least one noise dimension); got {self.signal_dims!r}"
+            )
+        if self.follower not in FOLLOWERS:
+            raise ConfigError(
+                f"follower must be one of {', '.join(FOLLOWERS)}; got {self.follower!r}"
+            )
+        if self.anchor not in ANCHORS:
+            raise ConfigError(f"anchor must be one of {', '.join(ANCHORS)}; got {self.anchor!r}")
+        if self.follower == "population":
+            if self.buffer_size != 0:
+                raise ConfigError(
+                    "buffer_size must be 0 for the population follower "
+                    f"(it trains on the whole policy distribution); got {self.buffer_size!r}"
+                )
+        else:
+            _check_int("buffer_size", self.buffer_size, minimum=1)
+        self.method.validate()
+
+
+class HParams(NamedTuple):
+    """Every number a user may sweep; each a scalar (or, in a sweep, an array).
+
+    Attributes:
+      amplitude: ``A > 0`` in ``U``.
+      tau: ``tau > 0`` in ``U``.
+      ideal_value: the value of ``m`` on each of the ``k`` signal coordinates.
+      action_cost: ``c >= 0``, the KL leash ``c E||y||^2``.
+      gamma: ``gamma >= 0``, the weight of the steering penalty ``S``.
+      leader_lr: the leader's gradient-ascent step size, ``>= 0``.
+      follower_lr: the follower's step size ``eta``, ``>= 0`` (sgd follower).
+      weight_decay: the decoupled weight decay per step, in ``[0, 1)`` (sgd follower).
+      lam: ``lambda`` in the follower's anchor term; ``> 0`` where a solve is needed.
+      sigma: the Gaussian policy's spread (0 for a point policy).
+      rm_init_signal: the initial RM weight on each signal coordinate.
+      rm_init_noise: the standard deviation of the initial RM's Gaussian perturbation.
+    """
+
+    amplitude: float
+    tau: float
+    ideal_value: float
+    action_cost: float
+    gamma: float
+    leader_lr: float
+    follower_lr: float
+    weight_decay: float
+    lam: float
+    sigma: float
+    rm_init_signal: float
+    rm_init_noise: float
+
+
+def _check_int(field: str, value: object, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{field} must be an integer >= {minimum}; got {value!r}")
+
+
+def validate(spec: GameSpec, hparams: HParams) -> None:
+    """Check every field; raise :class:`ConfigError` naming the first bad one.
+
+    ``hparams`` fields may be arrays (a sweep): every element is checked.
+    """
+    spec.validate()
+
+    def check(field: str, ok, allowed: str) -> None:
+        value = np.asarray(getattr(hparams, field), dtype=float)
+        good = np.all(np.isfinite(value)) and np.all(ok(value))
+        if not good:
+            bad = value[~(np.isfinite(value) & ok(value))] if value.ndim else value
+            shown = bad.ravel()[0] if np.ndim(bad) else bad
+            raise ConfigError(f"{field} must be {allowed}; got {float(shown)!r}")
+
+    check("amplitude", lambda v: v > 0, "> 0")
+    check("tau", lambda v: v > 0, "> 0")
+    check("ideal_value", lambda v: v == v, "a finite number")
+    check("action_cost", lambda v: v >= 0, ">= 0")
+    check("gamma", lambda v: v >= 0, ">= 0")
+    check("leader_lr", lambda v: v >= 0, ">= 0 (a step size)")
+    check("follower_lr", lambda v: v >= 0, ">= 0 (a step size)")
+    check("weight_decay", lambda v: (v >= 0) & (v < 1), "in [0, 1)")
+    check("sigma", lambda v: v >= 0, ">= 0 (a standard deviation)")
+    check("rm_init_signal", lambda v: v == v, "a finite number")
+    check("rm_init_noise", lambda v: v >= 0, ">= 0 (a standard deviation)")
+    check("lam", lambda v: v >= 0, ">= 0")
+    if spec.policy == "point":
+        check(
+            "sigma", lambda v: v == 0, f"0 for the point policy of the {spec.follower!r} follower"
+        )
+    m = spec.method
+    needs_solve = (
+        m.foresight and (m.hessian == "exact" or m.params == "optimum")
+    ) or spec.follower in ("best-response", "population")
+    if needs_solve:
+        lam = np.asarray(hparams.lam, dtype=float)
+        if np.any(lam <= 0):
+            raise ConfigError(
+                f"lam must be > 0 with follower {spec.follower!r} and method {m.name!r}; "
+                f"got {float(lam.ravel()[np.argmax(lam.ravel() <= 0)])!r}. The best response "
+                "phi* and the Hessian solve exist only if the follower's loss is strongly "
+                "convex, which lambda > 0 guarantees for the linear reward model "
+                "(MODEL.md section 2)."
+            )

@@ -1,0 +1,1 @@
+"""The Stackelberg game: followers, the leader's gradient, trajectories."""

@@ -1,0 +1,83 @@
+"""The follower's Hessian as a structured operator, and the solves FPO uses.
+
+For the linear reward model every follower loss of MODEL.md sections 2 and 6
+has the Hessian
+
+    H = alpha I + C^T C,   C of shape [n, d],
+
+with ``alpha = lambda`` and ``C = sqrt(2 omega_i) y_i`` for a buffer of samples,
+or ``alpha = lambda + 2 sigma^2`` and ``C = sqrt(2) theta`` for the population
+of a Gaussian policy. ``H^{-1} v`` is computed by a solve, never an explicit
+inverse: Woodbury with an ``n x n`` Cholesky factor when ``n < d``, a dense
+``d x d`` Cholesky otherwise.
+
+The steering term takes the solve as an argument (as in jaxopt's implicit
+differentiation): ``exact_solve(H)`` or ``identity_solve``, the relaxation
+``H -> I`` of MODEL.md section 4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+from jax.scipy.linalg import cho_factor, cho_solve
+
+Solve = Callable[[Array], Array]
+
+
+class LowRankCurvature(NamedTuple):
+    """``H = alpha I + C^T C`` (symmetric, positive definite when ``alpha > 0``).
+
+    Attributes:
+      alpha: scalar ``alpha``.
+      factor: ``C``, shape ``[n, d]``.
+    """
+
+    alpha: Array
+    factor: Array
+
+    def dense(self) -> Array:
+        """The ``[d, d]`` matrix ``alpha I + C^T C`` (for tests and small d)."""
+        d = self.factor.shape[-1]
+        return self.alpha * jnp.eye(d) + self.factor.T @ self.factor
+
+    def matvec(self, v: Array) -> Array:
+        """``H v = alpha v + C^T (C v)``."""
+        return self.alpha * v + self.factor.T @ (self.factor @ v)
+
+
+def exact_solve(h: LowRankCurvature) -> Solve:
+    """``v -> H^{-1} v`` by Cholesky; Woodbury when the rank ``n`` is below ``d``.
+
+    Woodbury: ``H^{-1} v = (v - C^T (alpha I_n + C C^T)^{-1} C v) / alpha``.
+    The factorisation happens once; the returned function reuses it.
+    """
+    n, d = h.factor.shape
+    if n < d:
+        gram = h.alpha * jnp.eye(n) + h.factor @ h.factor.T
+        chol = cho_factor(gram, lower=True)
+
+        def solve(v: Array) -> Array:
+            return (v - h.factor.T @ cho_solve(chol, h.factor @ v)) / h.alpha
+
+    else:
+        chol = cho_factor(h.dense(), lower=True)
+
+        def solve(v: Array) -> Array:
+            return cho_solve(chol, v)
+
+    return solve
+
+
+def identity_solve(v: Array) -> Array:
+    """The relaxation ``H -> I`` (MODEL.md section 4): ``v -> v``."""
+    return v
+
+
+def trace_of_solve(solve: Solve, d: int) -> Array:
+    """``tr(M)`` for the linear map ``M = solve``, as ``sum_i e_i . M e_i``."""
+    return jnp.trace(jax.vmap(solve)(jnp.eye(d)))

@@ -1,0 +1,126 @@
+"""The leader's gradient: myopic RLHF, or FPO with the steering term and its four switches.
+
+MODEL.md section 3. The influence of a sample on the leader's future reward is
+
+    I(y) = - g_bar^T H^{-1} grad_phi l(phi*; y),
+
+and ``E[I(y)]`` differentiated through ``y`` with ``g_bar`` and ``H`` held fixed,
+times the weight ``omega`` of the new data in ``L``, is the steering term
+``(dphi*/dtheta)^T g_bar`` that myopic RLHF drops.
+
+toysim writes the leader's objective as a *penalty*, matching the published code:
+
+    F(theta) = E[r_{phi_s}(y)] - c E||y||^2 - gamma S(theta),
+    S(theta) = (1/2) E[ g^T H^{-1} grad_phi l(phi_s; y) ] = -E[I(y)] / 2.
+
+With every switch relaxed (``H -> I``, local ``g = grad_phi r(y)``,
+``phi_s = phi_t``) ``S`` is the published relaxed penalty
+``P(y) = (r - U) ||grad_phi r||^2``, and without the oracle the practical
+penalty ``||grad_phi r||^2``, so the published ``gamma = 0.1`` means the same
+here. With every switch exact, ``gamma = 2 omega`` makes ``grad F`` the exact
+Stackelberg gradient ``dJ/dtheta``. One function computes ``S``; the switches
+choose what goes in (MODEL.md section 4):
+
+* ``hessian``: ``solve = H^{-1}`` (a Cholesky/Woodbury solve) or the identity;
+* ``influence``: ``g = g_bar = E_pi[grad_phi r]`` held fixed (global), or
+  ``grad_phi r(y)`` moving with ``y`` (local, self-influence). For a point
+  policy both have the same *value*; their derivatives differ, because the
+  local one also differentiates ``grad_phi r(y)``, as the published code does;
+* ``params``: ``phi_s = phi*`` (best response to the data the leader is about
+  to produce) or ``phi_t`` (the follower's current parameters); this choice
+  applies to the myopic reward term too, since ``J`` is evaluated at ``phi*``;
+* ``oracle``: ``grad_phi l = 2 (r - U) grad_phi r`` or ``2 grad_phi r``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from toysim.config import HParams, Method
+from toysim.game.curvature import Solve, exact_solve, identity_solve
+from toysim.game.followers import Follower, FollowerState, best_response
+from toysim.game.policy import GaussianPolicy, PointPolicy
+from toysim.model.utility import Utility
+
+Policy = PointPolicy | GaussianPolicy
+
+
+def steering_penalty(
+    policy: Policy,
+    w: Array,
+    theta: Array,
+    theta_fixed: Array,
+    u: Utility,
+    solve: Solve,
+    influence: str,
+    oracle: bool,
+) -> Array:
+    """``S(theta) = (1/2) E_{y~pi_theta}[ g^T H^{-1} grad_phi l(w; y) ]``.
+
+    Args:
+      policy: the leader's policy.
+      w: ``phi_s``, the RM parameters at which ``g`` and ``grad_phi l`` are taken.
+      theta: the policy parameters ``S`` is differentiated with respect to.
+      theta_fixed: the current policy parameters, at which the global
+        ``g_bar = E_{pi_theta}[grad_phi r]`` is taken and held fixed.
+      u: the true utility (used by ``grad_phi l`` only with the oracle).
+      solve: ``v -> H^{-1} v`` (exact) or the identity.
+      influence: ``global`` or ``local``.
+      oracle: whether ``grad_phi l`` uses ``U(y)``.
+    """
+    if influence == "global":
+        g_bar = jax.grad(policy.expected_reward)(w, theta_fixed)
+        v = solve(g_bar)
+        return 0.5 * v @ jax.grad(policy.expected_loss)(w, theta, u, oracle)
+    return policy.local_steering(w, theta, u, solve, oracle)
+
+
+class LeaderGradient(NamedTuple):
+    """``grad F = myopic - gamma grad S``, and the steering part ``gamma grad S`` alone."""
+
+    total: Array
+    steering: Array
+
+
+def leader_gradient(
+    method: Method,
+    policy: Policy,
+    follower: Follower,
+    state: FollowerState,
+    theta: Array,
+    hp: HParams,
+    u: Utility,
+) -> LeaderGradient:
+    """``grad_theta F(theta)`` at the current ``theta`` (see the module docstring).
+
+    The data the follower will train on if the leader plays ``theta`` fixes
+    ``L``, its Hessian ``H`` and ``phi*``; all are held fixed while ``F`` is
+    differentiated.
+    """
+    data = follower.data(state, theta, hp, u)
+    curvature = data.curvature(hp.lam)
+    needs_exact = method.foresight and method.hessian == "exact"
+    solve_h = exact_solve(curvature) if (needs_exact or method.params == "optimum") else None
+    if method.params == "optimum":
+        w_s = best_response(data, follower.anchor(state), hp.lam, solve_h, state.w)
+    else:
+        w_s = state.w
+
+    def myopic(th: Array) -> Array:
+        return policy.expected_reward(w_s, th) - hp.action_cost * policy.expected_cost(th)
+
+    grad_myopic = jax.grad(myopic)(theta)
+    if not method.foresight:
+        return LeaderGradient(grad_myopic, jnp.zeros_like(theta))
+    solve = solve_h if needs_exact else identity_solve
+    grad_s = jax.grad(
+        lambda th: steering_penalty(
+            policy, w_s, th, theta, u, solve, method.influence, method.oracle == "true"
+        )
+    )(theta)
+    steering = hp.gamma * grad_s
+    return LeaderGradient(grad_myopic - steering, steering)

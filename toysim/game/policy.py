@@ -1,0 +1,128 @@
+"""The leader's policy, as the expectations the leader's objective needs.
+
+Two policies (MODEL.md section 2):
+
+* :class:`PointPolicy`: deterministic, ``y = theta``. Expectations are
+  evaluations at ``theta`` and every derivative is autodiff through ``y``.
+* :class:`GaussianPolicy`: ``y ~ N(theta, sigma^2 I)`` with the linear reward
+  model, every expectation in closed form (MODEL.md section 6), so the whole
+  game has an exact, noise-free gradient.
+
+Both expose the same four functions of ``(w, theta)``; the leader
+(:mod:`toysim.game.leader`) differentiates them with respect to ``theta``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from toysim.game.curvature import Solve, trace_of_solve
+from toysim.model.reward import linear_reward, oracle_free_loss, squared_loss
+from toysim.model.utility import Utility, gaussian_utility_moments, utility
+
+
+def sample_loss(w: Array, y: Array, u: Utility, oracle: bool) -> Array:
+    """The per-sample loss whose ``w``-gradient enters the influence function.
+
+    ``l(w; y) = (r_w(y) - U(y))^2`` with the oracle; without it ``2 r_w(y)``,
+    whose gradient ``2 grad_w r`` is ``grad_w l`` with ``r - U`` replaced by 1
+    (MODEL.md section 4, switch ``oracle``).
+    """
+    if oracle:
+        return squared_loss(w, y, utility(u, y))
+    return oracle_free_loss(w, y)
+
+
+class PointPolicy(NamedTuple):
+    """A deterministic policy ``y = theta`` (``sigma = 0``)."""
+
+    def expected_reward(self, w: Array, theta: Array) -> Array:
+        """``r_w(theta)``."""
+        return linear_reward(w, theta)
+
+    def expected_cost(self, theta: Array) -> Array:
+        """``||theta||^2``."""
+        return jnp.sum(theta**2)
+
+    def expected_loss(self, w: Array, theta: Array, u: Utility, oracle: bool) -> Array:
+        """``l(w; theta)`` (or its oracle-free stand-in)."""
+        return sample_loss(w, theta, u, oracle)
+
+    def local_steering(
+        self, w: Array, theta: Array, u: Utility, solve: Solve, oracle: bool
+    ) -> Array:
+        """``(1/2) grad_w r_w(y)^T H^{-1} grad_w l(w; y)`` at ``y = theta``.
+
+        Self-influence (TracIn, MODEL.md section 4): both gradients move with
+        ``y``, and the derivative flows through both.
+        """
+        g = jax.grad(linear_reward)(w, theta)
+        return 0.5 * g @ solve(jax.grad(sample_loss)(w, theta, u, oracle))
+
+    def expected_utility(self, theta: Array, u: Utility) -> Array:
+        """``U(theta)``."""
+        return utility(u, theta)
+
+
+class GaussianPolicy(NamedTuple):
+    """``y ~ N(theta, sigma^2 I)`` with the linear RM, in closed form (MODEL.md section 6).
+
+    Attributes:
+      sigma: the spread (a traced scalar).
+    """
+
+    sigma: Array
+
+    def expected_reward(self, w: Array, theta: Array) -> Array:
+        """``E[w . y] = w . theta``."""
+        return linear_reward(w, theta)
+
+    def expected_cost(self, theta: Array) -> Array:
+        """``E||y||^2 = ||theta||^2 + d sigma^2``."""
+        return jnp.sum(theta**2) + theta.shape[-1] * self.sigma**2
+
+    def expected_loss(self, w: Array, theta: Array, u: Utility, oracle: bool) -> Array:
+        """``E[l(w; y)] = w^T E[yy^T] w - 2 w . E[yU] + E[U^2]``.
+
+        Here ``E[yy^T] = theta theta^T + sigma^2 I``. Without the oracle, ``E[2 w . y] = 2 w . theta``.
+        """
+        if not oracle:
+            return 2.0 * linear_reward(w, theta)
+        mom = gaussian_utility_moments(u, theta, self.sigma)
+        second = (w @ theta) ** 2 + self.sigma**2 * jnp.sum(w**2)
+        return second - 2.0 * w @ mom.mean_y + mom.mean_sq
+
+    def local_steering(
+        self, w: Array, theta: Array, u: Utility, solve: Solve, oracle: bool
+    ) -> Array:
+        """``(1/2) E[grad_w r(y)^T M grad_w l(w; y)] = E[rho(y) y^T M y]``, ``M = H^{-1}``.
+
+        With ``rho = r_w(y) - U(y)`` (oracle) or 1 (none), ``y = theta + sigma e``:
+
+            E[y^T M y]         = theta^T M theta + sigma^2 tr M
+            E[(w.y) y^T M y]   = (w.theta) E[y^T M y] + 2 sigma^2 w^T M theta
+            E[U(y) y^T M y]    = E[U] (mu^T M mu + (sigma^2/s1) tr M)
+
+        the last because ``U(y) N(y; theta, sigma^2 I)`` is ``E[U]`` times a
+        Gaussian with mean ``mu`` and variance ``sigma^2/s1`` (see
+        :func:`toysim.model.utility.gaussian_utility_moments`). ``M`` is held
+        fixed (it carries no ``theta`` dependence).
+        """
+        var = self.sigma**2
+        tr_m = trace_of_solve(solve, theta.shape[-1])
+        m_theta = solve(theta)
+        quad = theta @ m_theta + var * tr_m
+        if not oracle:
+            return quad
+        reward_term = (w @ theta) * quad + 2.0 * var * (w @ m_theta)
+        mom = gaussian_utility_moments(u, theta, self.sigma)
+        utility_term = mom.mean * (mom.tilted_mean @ solve(mom.tilted_mean) + mom.tilted_var * tr_m)
+        return reward_term - utility_term
+
+    def expected_utility(self, theta: Array, u: Utility) -> Array:
+        """``E[U]`` (closed form); report it beside ``U(theta)``."""
+        return gaussian_utility_moments(u, theta, self.sigma).mean

@@ -1,0 +1,179 @@
+"""Iterated Stackelberg trajectories: T (leader step, follower step) rounds in one ``lax.scan``.
+
+``make_trajectory(spec)`` returns a pure ``run(key, hparams) -> Trajectory``
+(purejaxrl's ``make_train`` pattern): the structure in ``spec`` is static, the
+numbers in ``hparams`` are traced, so ``jax.jit(jax.vmap(run))`` over seeds
+or hyperparameter values compiles once. The library never jits; the caller
+does (or uses :func:`simulate`, which also checks finiteness).
+
+One iteration ``t`` (as in the published code, MODEL.md section 5):
+
+1. the leader ascends ``F`` from ``theta_t``: ``theta_{t+1} = theta_t + lr grad F(theta_t)``;
+2. the follower trains on the leader's new output(s): ``w_t -> w_{t+1}``;
+3. the record stores the state after both moves.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from toysim.config import GameSpec, HParams, validate
+from toysim.game.followers import make_follower
+from toysim.game.leader import leader_gradient
+from toysim.game.policy import GaussianPolicy, PointPolicy
+from toysim.model.metrics import block_signal_noise, projection_signal_noise
+from toysim.model.utility import Utility, utility
+
+
+class Trajectory(NamedTuple):
+    """Per-iteration record of a run; leading axis ``T`` (plus any vmapped axes before it).
+
+    Attributes:
+      theta: policy point or mean, ``[T, d]``.
+      w: RM parameters, ``[T, d]``.
+      signal: ``||theta[:k]||`` (published block coordinates), ``[T]``.
+      noise: ``||theta[k:]||``, ``[T]``.
+      signal_proj: ``theta . m/||m||`` (projection coordinates), ``[T]``.
+      noise_proj: ``||theta - signal_proj m/||m|| ||``, ``[T]``.
+      utility: ``U(theta)``, ``[T]``.
+      expected_utility: ``E_{y~pi_theta}[U(y)]`` (equals ``utility`` for a point policy), ``[T]``.
+      proxy_reward: ``E_{y~pi_theta}[r_w(y)] = w . theta``, ``[T]``.
+      overconfidence: ``proxy_reward - expected_utility``, ``[T]``.
+      steering_norm: ``||gamma grad S||``, the norm of the steering term (0 for RLHF), ``[T]``.
+    """
+
+    theta: Array
+    w: Array
+    signal: Array
+    noise: Array
+    signal_proj: Array
+    noise_proj: Array
+    utility: Array
+    expected_utility: Array
+    proxy_reward: Array
+    overconfidence: Array
+    steering_norm: Array
+
+
+def utility_of(spec: GameSpec, hp: HParams) -> Utility:
+    """``U`` with ``m = (v, ..., v, 0, ..., 0)`` (``k`` signal coordinates of value ``v``)."""
+    signal_mask = (jnp.arange(spec.dim) < spec.signal_dims).astype(jnp.result_type(float))
+    return Utility(
+        amplitude=jnp.asarray(hp.amplitude),
+        tau=jnp.asarray(hp.tau),
+        ideal=hp.ideal_value * signal_mask,
+    )
+
+
+def initial_reward_weights(key: Array, spec: GameSpec, hp: HParams) -> Array:
+    """``w_0 = (s, ..., s, 0, ..., 0) + N(0, noise^2 I)`` (MODEL.md section 5)."""
+    signal_mask = (jnp.arange(spec.dim) < spec.signal_dims).astype(jnp.result_type(float))
+    eps = jax.random.normal(key, (spec.dim,), dtype=signal_mask.dtype)
+    return hp.rm_init_signal * signal_mask + hp.rm_init_noise * eps
+
+
+def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
+    """A pure ``run(key, hparams) -> Trajectory`` for the game ``spec``.
+
+    ``spec`` is validated here; ``hparams`` is traced and validated by
+    :func:`simulate` (it cannot be inspected inside ``jit``).
+    """
+    spec.validate()
+    follower = make_follower(spec)
+    method = spec.method
+
+    def run(key: Array, hp: HParams) -> Trajectory:
+        hp = HParams(*(jnp.asarray(x, dtype=jnp.result_type(float)) for x in hp))
+        u = utility_of(spec, hp)
+        policy = GaussianPolicy(hp.sigma) if spec.policy == "gaussian" else PointPolicy()
+        theta0 = jnp.zeros(spec.dim, dtype=u.ideal.dtype)
+        state0 = (theta0, follower.init(initial_reward_weights(key, spec, hp), hp))
+
+        def step(carry, _):
+            theta, fstate = carry
+            grad = leader_gradient(method, policy, follower, fstate, theta, hp, u)
+            theta = theta + hp.leader_lr * grad.total
+            fstate = follower.update(fstate, theta, hp, u)
+            w = fstate.w
+            signal, noise = block_signal_noise(theta, spec.signal_dims)
+            signal_proj, noise_proj = projection_signal_noise(theta, u.ideal)
+            expected_u = policy.expected_utility(theta, u)
+            proxy = policy.expected_reward(w, theta)
+            record = Trajectory(
+                theta=theta,
+                w=w,
+                signal=signal,
+                noise=noise,
+                signal_proj=signal_proj,
+                noise_proj=noise_proj,
+                utility=utility(u, theta),
+                expected_utility=expected_u,
+                proxy_reward=proxy,
+                overconfidence=proxy - expected_u,
+                steering_norm=jnp.linalg.norm(grad.steering),
+            )
+            return (theta, fstate), record
+
+        _, trajectory = jax.lax.scan(step, state0, length=spec.steps)
+        return trajectory
+
+    return run
+
+
+def first_nonfinite_iteration(trajectory: Trajectory) -> Array:
+    """The first iteration (1-based) at which any recorded value is NaN or infinite; 0 if none.
+
+    Works on batched trajectories: the result has the batch shape.
+    """
+    finite_t = None
+    for name, x in trajectory._asdict().items():
+        ok = jnp.isfinite(x)
+        if name in ("theta", "w"):
+            ok = jnp.all(ok, axis=-1)
+        finite_t = ok if finite_t is None else finite_t & ok
+    bad = ~finite_t
+    return jnp.where(jnp.any(bad, axis=-1), jnp.argmax(bad, axis=-1) + 1, 0)
+
+
+class NonFiniteTrajectoryError(FloatingPointError):
+    """A trajectory produced NaN or infinite values; the message names the iteration."""
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
+    """``jax.jit(make_trajectory(spec))``, one per ``spec`` (hyperparameters never recompile)."""
+    return jax.jit(make_trajectory(spec))
+
+
+def simulate(spec: GameSpec, hp: HParams, seed: int) -> Trajectory:
+    """Validate, run one jit-compiled trajectory, and refuse to return non-finite numbers.
+
+    Raises:
+      ConfigError: a field of ``spec`` or ``hp`` is invalid.
+      NonFiniteTrajectoryError: the trajectory went non-finite; the message
+        gives the first iteration at which it did.
+    """
+    validate(spec, hp)
+    trajectory = compiled_trajectory(spec)(jax.random.key(seed), hp)
+    raise_if_nonfinite(trajectory, spec)
+    return trajectory
+
+
+def raise_if_nonfinite(trajectory: Trajectory, spec: GameSpec) -> None:
+    """Raise :class:`NonFiniteTrajectoryError` if any run in ``trajectory`` went non-finite."""
+    first = np.asarray(first_nonfinite_iteration(trajectory))
+    if np.any(first > 0):
+        runs = np.argwhere(first > 0)
+        where = "" if first.ndim == 0 else f" (run index {tuple(int(i) for i in runs[0])})"
+        it = int(first.ravel()[np.flatnonzero(first.ravel() > 0)[0]])
+        raise NonFiniteTrajectoryError(
+            f"trajectory became non-finite at iteration {it} of {spec.steps}{where}, "
+            f"method {spec.method.name!r}: reduce a step size (leader_lr, follower_lr) or gamma"
+        )
