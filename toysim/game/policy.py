@@ -88,7 +88,8 @@ class GaussianPolicy(NamedTuple):
     def expected_loss(self, w: Array, theta: Array, u: Utility, oracle: bool) -> Array:
         """``E[l(w; y)] = w^T E[yy^T] w - 2 w . E[yU] + E[U^2]``.
 
-        Here ``E[yy^T] = theta theta^T + sigma^2 I``. Without the oracle, ``E[2 w . y] = 2 w . theta``.
+        Here ``E[yy^T] = theta theta^T + sigma^2 I``. Without the oracle,
+        ``E[2 w . y] = 2 w . theta``.
         """
         if not oracle:
             return 2.0 * linear_reward(w, theta)

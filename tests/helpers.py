@@ -1,0 +1,90 @@
+"""Shared builders for the gradient tests: small random games in float64."""
+
+import jax.numpy as jnp
+import numpy as np
+
+from toysim.config import GameSpec, HParams, Method
+from toysim.game.followers import FollowerState, buffer_insert, empty_buffer, make_follower
+from toysim.game.policy import GaussianPolicy, PointPolicy
+from toysim.model.utility import Utility, utility
+
+EXACT = Method("fpo-exact")
+
+
+def random_hparams(rng, **changes) -> HParams:
+    hp = HParams(
+        amplitude=rng.uniform(1.0, 10.0),
+        tau=rng.uniform(0.05, 0.4),
+        ideal_value=rng.uniform(0.5, 2.5),
+        action_cost=rng.uniform(0.0, 0.3),
+        gamma=0.0,
+        leader_lr=0.02,
+        follower_lr=rng.uniform(0.001, 0.02),
+        weight_decay=0.0,
+        lam=rng.uniform(0.05, 3.0),
+        sigma=0.0,
+        rm_init_signal=1.0,
+        rm_init_noise=0.1,
+    )
+    hp = hp._replace(**changes)
+    return HParams(*(jnp.asarray(x, dtype=jnp.float64) for x in hp))
+
+
+def random_utility(rng, d, k, hp) -> Utility:
+    return Utility(hp.amplitude, hp.tau, hp.ideal_value * (jnp.arange(d) < k).astype(jnp.float64))
+
+
+def point_game(rng, d, buffer_size, n_old, anchor, method=EXACT, follower="best-response"):
+    """A point-policy game with ``n_old`` earlier samples in the follower's buffer.
+
+    ``n_old < buffer_size``, so every earlier sample stays beside the new one.
+    Returns ``(spec, follower, state, theta, hp, u, old_samples, policy)``.
+    """
+    assert n_old < buffer_size
+    spec = GameSpec(
+        dim=d,
+        signal_dims=min(3, d - 1),
+        steps=1,
+        follower=follower,
+        buffer_size=buffer_size,
+        follower_steps=1,
+        anchor=anchor,
+        method=method,
+    )
+    hp = random_hparams(rng)
+    u = random_utility(rng, d, spec.signal_dims, hp)
+    follower_ = make_follower(spec)
+    buffer = empty_buffer(buffer_size, d, jnp.float64)
+    olds = [jnp.asarray(rng.normal(size=d)) for _ in range(n_old)]
+    for y in olds:
+        buffer = buffer_insert(buffer, y, utility(u, y))
+    w = jnp.asarray(rng.normal(size=d))
+    state = FollowerState(w, buffer, follower_.init(w, hp).opt_state)
+    theta = jnp.asarray(u.ideal + rng.normal(size=d))
+    return spec, follower_, state, theta, hp, u, olds, PointPolicy()
+
+
+def population_game(rng, d, anchor, method=EXACT):
+    spec = GameSpec(
+        dim=d,
+        signal_dims=min(3, d - 1),
+        steps=1,
+        follower="population",
+        buffer_size=0,
+        follower_steps=1,
+        anchor=anchor,
+        method=method,
+    )
+    hp = random_hparams(rng, sigma=rng.uniform(0.05, 0.8))
+    u = random_utility(rng, d, spec.signal_dims, hp)
+    follower_ = make_follower(spec)
+    w = jnp.asarray(rng.normal(size=d))
+    state = follower_.init(w, hp)
+    theta = jnp.asarray(u.ideal + 0.7 * rng.normal(size=d))
+    return spec, follower_, state, theta, hp, u, GaussianPolicy(hp.sigma)
+
+
+def central_difference(f, x, h=1e-5):
+    """``(f(x + h e_i) - f(x - h e_i)) / (2h)`` for every coordinate ``i``."""
+    eye = np.eye(x.shape[0])
+    return jnp.asarray([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in eye])

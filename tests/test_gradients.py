@@ -1,0 +1,142 @@
+"""MODEL.md section 3: the exact steering term against independent routes.
+
+The leader's FPO gradient with every switch exact and ``gamma = 2 omega`` must
+equal ``dJ/dtheta`` computed (a) by autodiff through a dense exact solve of the
+best response and (b) by central finite differences of ``J``.
+"""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tests.helpers import EXACT, central_difference, point_game, population_game
+from toysim.game.curvature import LowRankCurvature, exact_solve
+from toysim.game.followers import best_response, follower_loss
+from toysim.game.leader import leader_gradient
+from toysim.model.utility import gaussian_utility_moments, utility
+
+
+def point_objective(theta, state, hp, u, olds, buffer_size, anchor):
+    """``J(theta) = r_{phi*(theta)}(theta) - c ||theta||^2``, ``phi*`` by a dense solve.
+
+    ``L(w) = (1/B) sum_i (w . y_i - U(y_i))^2 + (1/B)(w . theta - U(theta))^2
+    + (lambda/2) ||w - w_bar||^2``, written out here independently of toysim's follower.
+    """
+    w_bar = state.w if anchor == "proximal" else jnp.zeros_like(state.w)
+    ys = jnp.stack([*olds, theta])
+
+    def loss(w):
+        data = jnp.sum((ys @ w - utility(u, ys)) ** 2) / buffer_size
+        return data + 0.5 * hp.lam * jnp.sum((w - w_bar) ** 2)
+
+    zero = jnp.zeros_like(theta)
+    phi = jnp.linalg.solve(jax.hessian(loss)(zero), -jax.grad(loss)(zero))
+    return phi @ theta - hp.action_cost * theta @ theta
+
+
+def population_best_response(theta, hp, u, w_bar):
+    """Sherman-Morrison (MODEL.md section 6): ``w* = (b - theta (theta . b)/(q + ||theta||^2)) / q``."""
+    mom = gaussian_utility_moments(u, theta, hp.sigma)
+    q = hp.sigma**2 + hp.lam / 2
+    b = mom.mean_y + hp.lam / 2 * w_bar
+    return (b - theta * (theta @ b) / (q + theta @ theta)) / q
+
+
+def population_objective(theta, hp, u, w_bar):
+    """``J(theta) = w*(theta) . theta - c (||theta||^2 + d sigma^2)``."""
+    w = population_best_response(theta, hp, u, w_bar)
+    return w @ theta - hp.action_cost * (theta @ theta + theta.shape[0] * hp.sigma**2)
+
+
+@given(
+    seed=st.integers(0, 2**31),
+    d=st.integers(2, 12),
+    buffer_size=st.integers(1, 4),
+    anchor=st.sampled_from(["ridge", "proximal"]),
+    data=st.data(),
+)
+def test_exact_fpo_gradient_is_the_stackelberg_gradient_point_policy(
+    seed, d, buffer_size, anchor, data
+):
+    n_old = data.draw(st.integers(0, buffer_size - 1))
+    rng = np.random.default_rng(seed)
+    spec, follower, state, theta, hp, u, olds, policy = point_game(
+        rng, d, buffer_size, n_old, anchor
+    )
+    hp = hp._replace(gamma=jnp.asarray(2.0 * spec.new_sample_weight))
+    fpo = leader_gradient(EXACT, policy, follower, state, theta, hp, u).total
+
+    def objective(th):
+        return point_objective(th, state, hp, u, olds, buffer_size, anchor)
+
+    chex.assert_trees_all_close(fpo, jax.grad(objective)(theta), rtol=1e-9, atol=1e-10)
+    chex.assert_trees_all_close(fpo, central_difference(objective, theta), rtol=1e-6, atol=1e-7)
+
+
+@given(
+    seed=st.integers(0, 2**31), d=st.integers(2, 12), anchor=st.sampled_from(["ridge", "proximal"])
+)
+def test_exact_fpo_gradient_is_the_stackelberg_gradient_population(seed, d, anchor):
+    rng = np.random.default_rng(seed)
+    spec, follower, state, theta, hp, u, policy = population_game(rng, d, anchor)
+    hp = hp._replace(gamma=jnp.asarray(2.0))
+    fpo = leader_gradient(EXACT, policy, follower, state, theta, hp, u).total
+    w_bar = state.w if anchor == "proximal" else jnp.zeros(d)
+
+    def objective(th):
+        return population_objective(th, hp, u, w_bar)
+
+    chex.assert_trees_all_close(fpo, jax.grad(objective)(theta), rtol=1e-9, atol=1e-10)
+    chex.assert_trees_all_close(fpo, central_difference(objective, theta), rtol=1e-6, atol=1e-7)
+
+
+@given(
+    seed=st.integers(0, 2**31), d=st.integers(2, 12), anchor=st.sampled_from(["ridge", "proximal"])
+)
+def test_population_best_response_matches_sherman_morrison(seed, d, anchor):
+    rng = np.random.default_rng(seed)
+    _, follower, state, theta, hp, u, _ = population_game(rng, d, anchor)
+    data = follower.data(state, theta, hp, u)
+    w_bar = follower.anchor(state)
+    solve = exact_solve(data.curvature(hp.lam))
+    chex.assert_trees_all_close(
+        best_response(data, w_bar, hp.lam, solve, state.w),
+        population_best_response(theta, hp, u, w_bar),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+
+
+@given(
+    seed=st.integers(0, 2**31),
+    d=st.integers(2, 12),
+    buffer_size=st.integers(1, 4),
+    population=st.booleans(),
+)
+def test_structured_curvature_is_the_hessian_of_the_follower_loss(seed, d, buffer_size, population):
+    rng = np.random.default_rng(seed)
+    if population:
+        _, follower, state, theta, hp, u, _ = population_game(rng, d, "proximal")
+    else:
+        _, follower, state, theta, hp, u, *_ = point_game(
+            rng, d, buffer_size, buffer_size - 1, "proximal"
+        )
+    data = follower.data(state, theta, hp, u)
+    anchor = follower.anchor(state)
+    h = data.curvature(hp.lam)
+    dense = jax.hessian(follower_loss)(state.w, data, anchor, hp.lam)
+    chex.assert_trees_all_close(h.dense(), dense, rtol=1e-10, atol=1e-12)
+
+
+@given(seed=st.integers(0, 2**31), d=st.integers(1, 20), n=st.integers(1, 25))
+def test_woodbury_and_dense_cholesky_solves_agree(seed, d, n):
+    rng = np.random.default_rng(seed)
+    h = LowRankCurvature(jnp.asarray(rng.uniform(0.01, 2.0)), jnp.asarray(rng.normal(size=(n, d))))
+    v = jnp.asarray(rng.normal(size=d))
+    chex.assert_trees_all_close(
+        exact_solve(h)(v), jnp.linalg.solve(h.dense(), v), rtol=1e-8, atol=1e-10
+    )
+    chex.assert_trees_all_close(h.matvec(exact_solve(h)(v)), v, rtol=1e-8, atol=1e-10)

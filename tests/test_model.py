@@ -1,0 +1,118 @@
+"""MODEL.md sections 2, 5, 6: the utility, its gradient, the Gaussian closed forms, the metrics."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from toysim.game.curvature import LowRankCurvature, exact_solve
+from toysim.game.policy import GaussianPolicy, sample_loss
+from toysim.model import (
+    Utility,
+    block_signal_noise,
+    gaussian_utility_moments,
+    linear_reward,
+    projection_signal_noise,
+    utility,
+    utility_grad,
+)
+
+
+def random_utility(rng, d, tau=None):
+    return Utility(
+        amplitude=jnp.asarray(rng.uniform(0.5, 10.0)),
+        tau=jnp.asarray(rng.uniform(0.05, 0.5) if tau is None else tau),
+        ideal=jnp.asarray(rng.normal(size=d)),
+    )
+
+
+@given(seed=st.integers(0, 2**31), d=st.integers(1, 60))
+def test_analytic_utility_gradient_equals_autodiff(seed, d):
+    rng = np.random.default_rng(seed)
+    u = random_utility(rng, d)
+    y = jnp.asarray(rng.normal(size=d))
+    chex.assert_trees_all_close(
+        utility_grad(u, y), jax.grad(lambda y: utility(u, y))(y), rtol=1e-12, atol=1e-14
+    )
+
+
+def monte_carlo(f, theta, sigma, n, key):
+    """Sample mean and its standard error of ``f(y)``, ``y ~ N(theta, sigma^2 I)``."""
+    eps = jax.random.normal(key, (n, theta.shape[0]), dtype=theta.dtype)
+    values = jax.vmap(f)(theta + sigma * eps)
+    return values.mean(axis=0), values.std(axis=0) / np.sqrt(n)
+
+
+def assert_within_standard_errors(exact, estimate, stderr, k=5.0):
+    """``|exact - estimate| <= k standard errors`` (k = 5: a false alarm about once in 3.5e6)."""
+    exact, estimate, stderr = map(np.asarray, (exact, estimate, stderr))
+    assert np.all(np.abs(exact - estimate) <= k * stderr + 1e-12), (exact, estimate, stderr)
+
+
+@given(seed=st.integers(0, 2**31), d=st.integers(1, 12), sigma=st.floats(0.05, 0.8))
+def test_gaussian_utility_moments_match_monte_carlo(seed, d, sigma):
+    rng = np.random.default_rng(seed)
+    u = random_utility(rng, d, tau=rng.uniform(0.05, 0.3))
+    theta = jnp.asarray(u.ideal + rng.normal(scale=0.5, size=d))
+    sigma = jnp.asarray(sigma)
+    mom = gaussian_utility_moments(u, theta, sigma)
+    key = jax.random.key(seed)
+    n = 200_000
+    for exact, f in (
+        (mom.mean, lambda y: utility(u, y)),
+        (mom.mean_y, lambda y: y * utility(u, y)),
+        (mom.mean_sq, lambda y: utility(u, y) ** 2),
+    ):
+        est, se = monte_carlo(f, theta, sigma, n, key)
+        assert_within_standard_errors(exact, est, se)
+
+
+def test_gaussian_moments_reduce_to_evaluation_at_zero_spread(rng):
+    u = random_utility(rng, 7)
+    theta = jnp.asarray(rng.normal(size=7))
+    mom = gaussian_utility_moments(u, theta, jnp.asarray(0.0))
+    chex.assert_trees_all_close(mom.mean, utility(u, theta), rtol=1e-14)
+    chex.assert_trees_all_close(mom.mean_y, theta * utility(u, theta), rtol=1e-14)
+    chex.assert_trees_all_close(mom.mean_sq, utility(u, theta) ** 2, rtol=1e-14)
+
+
+@given(seed=st.integers(0, 2**31), d=st.integers(2, 10), oracle=st.booleans())
+def test_population_loss_and_local_steering_match_monte_carlo(seed, d, oracle):
+    """The closed forms of ``E[l]`` and ``(1/2) E[y^T M grad_w l]`` against sampling."""
+    rng = np.random.default_rng(seed)
+    u = random_utility(rng, d, tau=rng.uniform(0.05, 0.3))
+    theta = jnp.asarray(rng.normal(size=d))
+    w = jnp.asarray(rng.normal(size=d))
+    sigma = jnp.asarray(rng.uniform(0.1, 0.6))
+    policy = GaussianPolicy(sigma)
+    h = LowRankCurvature(jnp.asarray(rng.uniform(0.5, 2.0)), jnp.asarray(rng.normal(size=(2, d))))
+    solve = exact_solve(h)
+    key = jax.random.key(seed)
+    n = 200_000
+
+    est, se = monte_carlo(lambda y: sample_loss(w, y, u, oracle), theta, sigma, n, key)
+    assert_within_standard_errors(policy.expected_loss(w, theta, u, oracle), est, se)
+
+    def per_sample(y):
+        g = jax.grad(linear_reward)(w, y)
+        return 0.5 * g @ solve(jax.grad(sample_loss)(w, y, u, oracle))
+
+    est, se = monte_carlo(per_sample, theta, sigma, n, key)
+    assert_within_standard_errors(policy.local_steering(w, theta, u, solve, oracle), est, se)
+
+
+@given(seed=st.integers(0, 2**31), d=st.integers(2, 30), k=st.integers(1, 5))
+def test_projection_coordinates_make_the_contour_exact(seed, d, k):
+    """``||y - m||^2 = (signal - ||m||)^2 + noise^2`` in projection coordinates."""
+    rng = np.random.default_rng(seed)
+    k = min(k, d - 1)
+    ideal = jnp.asarray(np.r_[rng.uniform(0.5, 3, size=k), np.zeros(d - k)])
+    y = jnp.asarray(rng.normal(size=(4, d)) * 2)
+    signal, noise = projection_signal_noise(y, ideal)
+    lhs = jnp.sum((y - ideal) ** 2, axis=-1)
+    rhs = (signal - jnp.linalg.norm(ideal)) ** 2 + noise**2
+    chex.assert_trees_all_close(lhs, rhs, rtol=1e-12)
+    block_s, block_n = block_signal_noise(y, k)
+    chex.assert_trees_all_close(block_s**2 + block_n**2, jnp.sum(y**2, axis=-1), rtol=1e-12)
