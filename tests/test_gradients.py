@@ -38,7 +38,7 @@ def point_objective(theta, state, hp, u, olds, buffer_size, anchor):
 
 
 def population_best_response(theta, hp, u, w_bar):
-    """Sherman-Morrison (MODEL.md section 6): ``w* = (b - theta (theta . b)/(q + ||theta||^2)) / q``."""
+    """``w* = (b - theta (theta . b) / (q + ||theta||^2)) / q`` (Sherman-Morrison, MODEL.md 6)."""
     mom = gaussian_utility_moments(u, theta, hp.sigma)
     q = hp.sigma**2 + hp.lam / 2
     b = mom.mean_y + hp.lam / 2 * w_bar
