@@ -22,6 +22,7 @@ PARAMS = ("optimum", "current")
 ORACLE = ("true", "none")
 FOLLOWERS = ("sgd", "best-response", "population")
 ANCHORS = ("ridge", "proximal")
+RECORDS = ("full", "scalars")
 
 
 class ConfigError(ValueError):
@@ -132,6 +133,9 @@ class GameSpec:
       follower_steps: ``K``, the optimizer steps per iteration of the ``sgd`` follower.
       anchor: ``ridge`` (``w_bar = 0``) or ``proximal`` (``w_bar = w_t``) in ``L``.
       method: the leader method.
+      record: ``full`` records ``theta`` and ``w`` (``[T, d]`` each) beside the
+        scalar metrics; ``scalars`` leaves them out (``None``), which keeps a
+        large batch from being bound by writing ``2 T d`` numbers per run.
     """
 
     dim: int
@@ -142,6 +146,7 @@ class GameSpec:
     follower_steps: int
     anchor: str
     method: Method
+    record: str = "full"
 
     @property
     def policy(self) -> str:
@@ -172,6 +177,8 @@ class GameSpec:
             raise ConfigError(
                 f"follower must be one of {', '.join(FOLLOWERS)}; got {self.follower!r}"
             )
+        if self.record not in RECORDS:
+            raise ConfigError(f"record must be one of {', '.join(RECORDS)}; got {self.record!r}")
         if self.anchor not in ANCHORS:
             raise ConfigError(f"anchor must be one of {', '.join(ANCHORS)}; got {self.anchor!r}")
         if self.follower == "population":

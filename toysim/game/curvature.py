@@ -50,6 +50,44 @@ class LowRankCurvature(NamedTuple):
         return self.alpha * v + self.factor.T @ (self.factor @ v)
 
 
+SMALL_GRAM = 8
+"""Gram matrices up to this size are factorised by unrolled elementwise code."""
+
+
+def small_cholesky_solver(a: Array) -> Solve:
+    """``b -> a^{-1} b`` for a small SPD ``a`` (``n <= SMALL_GRAM``), by an unrolled Cholesky.
+
+    Every operation is elementwise on scalars, so under ``vmap`` it runs as
+    vector arithmetic over the batch; a batched LAPACK call would instead
+    loop over the batch one tiny matrix at a time.
+    """
+    n = a.shape[0]
+    low = [[None] * n for _ in range(n)]
+    for j in range(n):
+        low[j][j] = jnp.sqrt(a[j, j] - sum(low[j][k] ** 2 for k in range(j)))
+        for i in range(j + 1, n):
+            low[i][j] = (a[i, j] - sum(low[i][k] * low[j][k] for k in range(j))) / low[j][j]
+
+    def solve(b: Array) -> Array:
+        z = []
+        for i in range(n):
+            z.append((b[i] - sum(low[i][k] * z[k] for k in range(i))) / low[i][i])
+        x = [None] * n
+        for i in reversed(range(n)):
+            x[i] = (z[i] - sum(low[k][i] * x[k] for k in range(i + 1, n))) / low[i][i]
+        return jnp.stack(x)
+
+    return solve
+
+
+def cholesky_solver(a: Array) -> Solve:
+    """``b -> a^{-1} b`` for SPD ``a``: unrolled when small, LAPACK otherwise."""
+    if a.shape[0] <= SMALL_GRAM:
+        return small_cholesky_solver(a)
+    chol = cho_factor(a, lower=True)
+    return lambda b: cho_solve(chol, b)
+
+
 def exact_solve(h: LowRankCurvature) -> Solve:
     """``v -> H^{-1} v`` by Cholesky; Woodbury when the rank ``n`` is below ``d``.
 
@@ -58,19 +96,9 @@ def exact_solve(h: LowRankCurvature) -> Solve:
     """
     n, d = h.factor.shape
     if n < d:
-        gram = h.alpha * jnp.eye(n) + h.factor @ h.factor.T
-        chol = cho_factor(gram, lower=True)
-
-        def solve(v: Array) -> Array:
-            return (v - h.factor.T @ cho_solve(chol, h.factor @ v)) / h.alpha
-
-    else:
-        chol = cho_factor(h.dense(), lower=True)
-
-        def solve(v: Array) -> Array:
-            return cho_solve(chol, v)
-
-    return solve
+        gram_solve = cholesky_solver(h.alpha * jnp.eye(n) + h.factor @ h.factor.T)
+        return lambda v: (v - h.factor.T @ gram_solve(h.factor @ v)) / h.alpha
+    return cholesky_solver(h.dense())
 
 
 def identity_solve(v: Array) -> Array:

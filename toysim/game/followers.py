@@ -61,14 +61,18 @@ def empty_buffer(size: int, dim: int, dtype: Any) -> Buffer:
 
 
 def buffer_insert(buffer: Buffer, y: Array, label: Array) -> Buffer:
-    """Write ``(y, label)`` over the oldest slot."""
+    """Write ``(y, label)`` over the oldest slot.
+
+    A masked select rather than an indexed update: under ``vmap`` the slot is
+    a batched value, and a select vectorises where a scatter would not.
+    """
     size = buffer.label.shape[0]
-    i = buffer.slot
+    here = jnp.arange(size, dtype=buffer.slot.dtype) == buffer.slot
     return Buffer(
-        y=buffer.y.at[i].set(y),
-        label=buffer.label.at[i].set(label),
-        filled=buffer.filled.at[i].set(1.0),
-        slot=(i + 1) % size,
+        y=jnp.where(here[:, None], y, buffer.y),
+        label=jnp.where(here, label, buffer.label),
+        filled=jnp.where(here, jnp.ones_like(buffer.filled), buffer.filled),
+        slot=(buffer.slot + 1) % size,
     )
 
 
@@ -147,6 +151,10 @@ def sgd_optimizer(hp: HParams) -> optax.GradientTransformation:
     return optax.chain(optax.sgd(hp.follower_lr), decoupled_weight_decay(hp.weight_decay))
 
 
+FULL_UNROLL_STEPS = 4
+"""Up to this many SGD steps per iteration are unrolled rather than looped."""
+
+
 class FollowerState(NamedTuple):
     """The follower's state: RM parameters ``w``, its data buffer, its optimizer state."""
 
@@ -203,7 +211,10 @@ def make_follower(spec: GameSpec) -> Follower:
                 return (optax.apply_updates(w, updates), opt_state), None
 
             (w, opt_state), _ = jax.lax.scan(
-                sgd_step, (state.w, state.opt_state), length=spec.follower_steps
+                sgd_step,
+                (state.w, state.opt_state),
+                length=spec.follower_steps,
+                unroll=spec.follower_steps <= FULL_UNROLL_STEPS,  # no inner loop for few steps
             )
             return FollowerState(w, buffer, opt_state)
         solve = exact_solve(new_data.curvature(hp.lam))

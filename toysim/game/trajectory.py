@@ -31,13 +31,16 @@ from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.model.metrics import block_signal_noise, projection_signal_noise
 from toysim.model.utility import Utility, utility
 
+SCAN_UNROLL = 2
+"""Iterations per loop body: fewer loop round trips (chosen by `python -m toysim bench`)."""
+
 
 class Trajectory(NamedTuple):
     """Per-iteration record of a run; leading axis ``T`` (plus any vmapped axes before it).
 
     Attributes:
-      theta: policy point or mean, ``[T, d]``.
-      w: RM parameters, ``[T, d]``.
+      theta: policy point or mean, ``[T, d]`` (``None`` if ``spec.record == "scalars"``).
+      w: RM parameters, ``[T, d]`` (``None`` if ``spec.record == "scalars"``).
       signal: ``||theta[:k]||`` (published block coordinates), ``[T]``.
       noise: ``||theta[k:]||``, ``[T]``.
       signal_proj: ``theta . m/||m||`` (projection coordinates), ``[T]``.
@@ -49,8 +52,8 @@ class Trajectory(NamedTuple):
       steering_norm: ``||gamma grad S||``, the norm of the steering term (0 for RLHF), ``[T]``.
     """
 
-    theta: Array
-    w: Array
+    theta: Array | None
+    w: Array | None
     signal: Array
     noise: Array
     signal_proj: Array
@@ -96,19 +99,18 @@ def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
         theta0 = jnp.zeros(spec.dim, dtype=u.ideal.dtype)
         state0 = (theta0, follower.init(initial_reward_weights(key, spec, hp), hp))
 
-        def step(carry, _):
-            theta, fstate = carry
-            grad = leader_gradient(method, policy, follower, fstate, theta, hp, u)
-            theta = theta + hp.leader_lr * grad.total
-            fstate = follower.update(fstate, theta, hp, u)
-            w = fstate.w
+        def metrics(theta: Array, w: Array, steering_norm: Array) -> Trajectory:
+            """Every recorded quantity, from ``(theta, w)``; works on ``[d]`` or ``[T, d]``."""
             signal, noise = block_signal_noise(theta, spec.signal_dims)
             signal_proj, noise_proj = projection_signal_noise(theta, u.ideal)
-            expected_u = policy.expected_utility(theta, u)
-            proxy = policy.expected_reward(w, theta)
-            record = Trajectory(
-                theta=theta,
-                w=w,
+            expected_u = jax.vmap(policy.expected_utility, in_axes=(0, None))(
+                jnp.atleast_2d(theta), u
+            ).reshape(theta.shape[:-1])
+            proxy = jnp.sum(w * theta, axis=-1)  # E[r_w(y)] = w . theta (linear RM)
+            full = spec.record == "full"
+            return Trajectory(
+                theta=theta if full else None,
+                w=w if full else None,
                 signal=signal,
                 noise=noise,
                 signal_proj=signal_proj,
@@ -117,12 +119,23 @@ def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
                 expected_utility=expected_u,
                 proxy_reward=proxy,
                 overconfidence=proxy - expected_u,
-                steering_norm=jnp.linalg.norm(grad.steering),
+                steering_norm=steering_norm,
             )
-            return (theta, fstate), record
 
-        _, trajectory = jax.lax.scan(step, state0, length=spec.steps)
-        return trajectory
+        def step(carry, _):
+            theta, fstate = carry
+            grad = leader_gradient(method, policy, follower, fstate, theta, hp, u)
+            theta = theta + hp.leader_lr * grad.total
+            fstate = follower.update(fstate, theta, hp, u)
+            steering_norm = jnp.linalg.norm(grad.steering)
+            if spec.record == "full":  # metrics after the scan, vectorised over T
+                out = (theta, fstate.w, steering_norm)
+            else:  # only scalars leave the loop
+                out = metrics(theta, fstate.w, steering_norm)
+            return (theta, fstate), out
+
+        _, out = jax.lax.scan(step, state0, length=spec.steps, unroll=SCAN_UNROLL)
+        return metrics(*out) if spec.record == "full" else out
 
     return run
 
@@ -134,6 +147,8 @@ def first_nonfinite_iteration(trajectory: Trajectory) -> Array:
     """
     finite_t = None
     for name, x in trajectory._asdict().items():
+        if x is None:
+            continue
         ok = jnp.isfinite(x)
         if name in ("theta", "w"):
             ok = jnp.all(ok, axis=-1)

@@ -1,0 +1,7 @@
+"""``python -m toysim``: see :mod:`toysim.cli`."""
+
+import sys
+
+from toysim.cli import main
+
+sys.exit(main())

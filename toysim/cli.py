@@ -1,0 +1,173 @@
+"""Command line: ``python -m toysim run`` and ``python -m toysim bench``.
+
+The command line is an application, not the library: it turns on float64
+(``--precision 64``, the default) before any computation. On a user error it
+prints one line to stderr and exits with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from toysim.config import HESSIAN, INFLUENCE, METHODS, ORACLE, PARAMS, ConfigError
+
+DEFAULT_METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical")
+
+
+class UserError(Exception):
+    """A mistake in the command line; reported in one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage block
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from toysim.presets import PRESETS
+
+    parser = _Parser(prog="toysim", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run trajectories and print a comparison table")
+    run.add_argument("--preset", default="paper-linear", choices=list(PRESETS))
+    run.add_argument(
+        "--method",
+        choices=list(METHODS),
+        help="leader method (default: rlhf, fpo-exact, fpo-relaxed and fpo-practical)",
+    )
+    run.add_argument("--hessian", choices=HESSIAN, help="FPO switch (MODEL.md section 4)")
+    run.add_argument("--influence", choices=INFLUENCE, help="FPO switch")
+    run.add_argument("--params", choices=PARAMS, help="FPO switch")
+    run.add_argument("--oracle", choices=ORACLE, help="FPO switch")
+    run.add_argument("--gamma", type=float, help="steering weight (default: see README)")
+    run.add_argument("--steps", type=int, help="iterations T (default: the preset's)")
+    run.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    run.add_argument("--json", action="store_true", help="print one JSON object per run")
+    run.add_argument("--precision", type=int, choices=(32, 64), default=64)
+
+    bench = sub.add_parser("bench", help="time NumPy vs jit vs vmapped trajectories")
+    bench.add_argument("--batch", type=int, default=1024, help="seeds in the vmapped batch")
+    bench.add_argument("--numpy-runs", type=int, default=3, help="NumPy runs per method")
+    bench.add_argument("--repeats", type=int, default=5, help="timed repeats (best is kept)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object per method")
+    bench.add_argument("--precision", type=int, choices=(32, 64), default=64)
+    return parser
+
+
+def _set_precision(bits: int) -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", bits == 64)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import jax
+
+    from toysim.game.trajectory import simulate
+    from toysim.presets import build
+
+    switches = dict(hessian=args.hessian, influence=args.influence, params=args.params)
+    switches["oracle"] = args.oracle
+    if args.method is None and (args.gamma is not None or any(switches.values())):
+        raise UserError("toysim run: --gamma and the switches need --method (e.g. --method fpo)")
+    if args.seed < 0:
+        raise UserError(f"toysim run: seed must be a non-negative integer; got {args.seed}")
+    methods = [args.method] if args.method else list(DEFAULT_METHODS)
+    rows = []
+    for name in methods:
+        spec, hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
+        trajectory = simulate(spec, hp, args.seed)
+        m = spec.method
+        rows.append(
+            dict(
+                preset=args.preset,
+                method=m.name,
+                hessian=m.hessian if m.foresight else None,
+                influence=m.influence if m.foresight else None,
+                params=m.params,
+                oracle=m.oracle if m.foresight else None,
+                gamma=float(hp.gamma),
+                seed=args.seed,
+                steps=spec.steps,
+                final_signal=float(trajectory.signal[-1]),
+                final_noise=float(trajectory.noise[-1]),
+                final_utility=float(trajectory.utility[-1]),
+                max_utility=float(trajectory.utility.max()),
+                final_expected_utility=float(trajectory.expected_utility[-1]),
+                final_proxy_reward=float(trajectory.proxy_reward[-1]),
+                final_steering_norm=float(trajectory.steering_norm[-1]),
+                precision=args.precision,
+                jax_version=jax.__version__,
+            )
+        )
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        print(_table(rows))
+    return 0
+
+
+def _table(rows: list[dict]) -> str:
+    columns = [
+        ("method", "method", "{}"),
+        ("gamma", "gamma", "{:.4g}"),
+        ("final_signal", "signal", "{:.3f}"),
+        ("final_noise", "noise", "{:.3f}"),
+        ("final_utility", "utility", "{:.3f}"),
+        ("max_utility", "max utility", "{:.3f}"),
+        ("final_expected_utility", "E[U]", "{:.3f}"),
+        ("final_proxy_reward", "proxy reward", "{:.3f}"),
+    ]
+    cells = [[title for _, title, _ in columns]]
+    cells += [[fmt.format(row[key]) for key, _, fmt in columns] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
+
+    def line(row: list[str]) -> str:
+        padded = [row[0].ljust(widths[0])]
+        padded += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        return "  ".join(padded)
+
+    lines = [line(row) for row in cells]
+    lines.insert(1, "-" * len(lines[0]))
+    first = rows[0]
+    header = (
+        f"preset {first['preset']}, seed {first['seed']}, {first['steps']} iterations "
+        "(final values)"
+    )
+    return header + "\n" + "\n".join(lines)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from toysim.bench import format_report, run_benchmark
+
+    if args.batch < 1 or args.numpy_runs < 1 or args.repeats < 1:
+        raise UserError("toysim bench: --batch, --numpy-runs and --repeats must be >= 1")
+    results = run_benchmark(batch=args.batch, numpy_runs=args.numpy_runs, repeats=args.repeats)
+    if args.json:
+        for row in results:
+            print(json.dumps(row))
+    else:
+        print(format_report(results))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    from toysim.game.trajectory import NonFiniteTrajectoryError
+
+    try:
+        args = _parser().parse_args(argv)
+        _set_precision(args.precision)
+        return {"run": _run, "bench": _bench}[args.command](args)
+    except (UserError, ConfigError, NonFiniteTrajectoryError) as err:
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
