@@ -1,4 +1,4 @@
-"""Command line: ``python -m toysim run`` and ``python -m toysim bench``.
+"""Command line: ``python -m toysim run``, ``reproduce`` and ``bench``.
 
 The command line is an application, not the library: it turns on float64
 (``--precision 64``, the default) before any computation. On a user error it
@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     run.add_argument("--json", action="store_true", help="print one JSON object per run")
     run.add_argument("--precision", type=int, choices=(32, 64), default=64)
+
+    reproduce = sub.add_parser(
+        "reproduce", help="the reproduction table of MODEL.md section 5, measured"
+    )
+    reproduce.add_argument("--seeds", type=int, default=16, help="seeds per median (default 16)")
+    reproduce.add_argument("--json", action="store_true", help="print one JSON object per method")
+    reproduce.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
     bench = sub.add_parser("bench", help="time NumPy vs jit vs vmapped trajectories")
     bench.add_argument("--batch", type=int, default=1024, help="seeds in the vmapped batch")
@@ -155,6 +162,20 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from toysim.reproduce import format_rows, reproduction_rows
+
+    if args.seeds < 1:
+        raise UserError(f"toysim reproduce: --seeds must be >= 1; got {args.seeds}")
+    rows = reproduction_rows(args.seeds)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        print(format_rows(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     from toysim.game.trajectory import NonFiniteTrajectoryError
@@ -162,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         _set_precision(args.precision)
-        return {"run": _run, "bench": _bench}[args.command](args)
+        commands = {"run": _run, "reproduce": _reproduce, "bench": _bench}
+        return commands[args.command](args)
     except (UserError, ConfigError, NonFiniteTrajectoryError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"error: {message}", file=sys.stderr)

@@ -255,7 +255,6 @@ def validate(spec: GameSpec, hparams: HParams) -> None:
     check("sigma", lambda v: v >= 0, ">= 0 (a standard deviation)")
     check("rm_init_signal", lambda v: v == v, "a finite number")
     check("rm_init_noise", lambda v: v >= 0, ">= 0 (a standard deviation)")
-    check("lam", lambda v: v >= 0, ">= 0")
     if spec.policy == "point":
         check(
             "sigma", lambda v: v == 0, f"0 for the point policy of the {spec.follower!r} follower"
@@ -274,3 +273,4 @@ def validate(spec: GameSpec, hparams: HParams) -> None:
                 "convex, which lambda > 0 guarantees for the linear reward model "
                 "(MODEL.md section 2)."
             )
+    check("lam", lambda v: v >= 0, ">= 0")

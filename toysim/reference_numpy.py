@@ -44,17 +44,23 @@ def run_published(
     follower_lr: float = 0.005,
     weight_decay: float = 1e-4,
     fd_step: float = 0.05,
+    initial_w: np.ndarray | None = None,
 ) -> PublishedRun:
-    """One published trajectory; ``penalty`` is ``none`` (RLHF), ``relaxed`` or ``practical``."""
+    """One published trajectory; ``penalty`` is ``none`` (RLHF), ``relaxed`` or ``practical``.
+
+    ``initial_w`` replaces the seeded draw ``(1, 1, 1, 0, ...) + N(0, 0.1^2)``.
+    """
     if penalty not in ("none", "relaxed", "practical"):
         raise ValueError(f"penalty must be one of none, relaxed, practical; got {penalty!r}")
     amplitude, tau = 10.0, 0.3
     ideal = np.zeros(dim)
     ideal[:signal_dims] = 2.0
-    rng = np.random.default_rng(seed)
-    w = np.zeros(dim)
-    w[:signal_dims] = 1.0
-    w += rng.normal(0.0, 0.1, size=dim)
+    if initial_w is None:
+        w = np.zeros(dim)
+        w[:signal_dims] = 1.0
+        w += np.random.default_rng(seed).normal(0.0, 0.1, size=dim)
+    else:
+        w = np.array(initial_w, dtype=float)
     y = np.zeros(dim)
 
     def true_utility(x):

@@ -1,0 +1,107 @@
+"""The command line: the comparison table, one JSON object per run, one-line user errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+JSON_FIELDS = {
+    "preset",
+    "method",
+    "hessian",
+    "influence",
+    "params",
+    "oracle",
+    "gamma",
+    "seed",
+    "steps",
+    "final_signal",
+    "final_noise",
+    "final_utility",
+    "max_utility",
+    "final_proxy_reward",
+}
+
+
+def toysim(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "toysim", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_run_without_a_method_compares_the_four_methods():
+    out = toysim("run", "--steps", "50")
+    assert out.returncode == 0, out.stderr
+    for method in ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical"):
+        assert method in out.stdout
+    for column in ("signal", "noise", "utility", "max utility", "proxy reward"):
+        assert column in out.stdout
+
+
+def test_json_prints_one_object_per_run_with_every_field():
+    out = toysim("run", "--json", "--steps", "30", "--preset", "population")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["method"] for r in rows] == ["rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical"]
+    for row in rows:
+        assert JSON_FIELDS <= row.keys()
+        assert row["steps"] == 30 and row["preset"] == "population"
+
+
+def test_switches_make_a_custom_fpo_and_reach_the_run():
+    out = toysim(
+        "run",
+        "--json",
+        "--steps",
+        "20",
+        "--method",
+        "fpo",
+        "--hessian",
+        "identity",
+        "--influence",
+        "local",
+        "--params",
+        "current",
+        "--oracle",
+        "none",
+        "--gamma",
+        "0.3",
+    )
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)
+    assert (row["hessian"], row["influence"], row["params"], row["oracle"]) == (
+        "identity",
+        "local",
+        "current",
+        "none",
+    )
+    assert row["gamma"] == 0.3
+    practical = json.loads(
+        toysim(
+            "run", "--json", "--steps", "20", "--method", "fpo-practical", "--gamma", "0.3"
+        ).stdout
+    )
+    assert practical["final_noise"] == pytest.approx(row["final_noise"], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (("run", "--method", "ppo"), "invalid choice: 'ppo'"),
+        (("run", "--hessian", "inverse", "--method", "fpo"), "invalid choice: 'inverse'"),
+        (("run", "--steps", "0"), "steps must be an integer >= 1"),
+        (("run", "--method", "fpo", "--gamma", "-1"), "gamma must be >= 0"),
+        (("run", "--method", "rlhf", "--gamma", "0.1"), "gamma must be 0 for rlhf"),
+        (("run", "--gamma", "0.1"), "need --method"),
+        (("run", "--seed", "-3"), "seed must be a non-negative integer"),
+        (("walk",), "invalid choice: 'walk'"),
+    ],
+)
+def test_user_errors_exit_nonzero_with_one_line_and_no_traceback(args, needle):
+    out = toysim(*args)
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, out.stderr
+    assert needle in lines[0]
+    assert "Traceback" not in out.stderr
