@@ -116,3 +116,13 @@ def test_projection_coordinates_make_the_contour_exact(seed, d, k):
     chex.assert_trees_all_close(lhs, rhs, rtol=1e-12)
     block_s, block_n = block_signal_noise(y, k)
     chex.assert_trees_all_close(block_s**2 + block_n**2, jnp.sum(y**2, axis=-1), rtol=1e-12)
+
+
+def test_gaussian_moments_broadcast_over_leading_axes(rng):
+    u = random_utility(rng, 5)
+    thetas = jnp.asarray(rng.normal(size=(3, 4, 5)))
+    sigma = jnp.asarray(0.4)
+    batched = gaussian_utility_moments(u, thetas, sigma)
+    one = gaussian_utility_moments(u, thetas[2, 1], sigma)
+    for name in ("mean", "mean_y", "mean_sq", "tilted_mean"):
+        chex.assert_trees_all_close(getattr(batched, name)[2, 1], getattr(one, name))

@@ -15,7 +15,6 @@ Default ``gamma`` (the weight of the steering penalty ``S``):
 
 from __future__ import annotations
 
-import dataclasses
 from typing import NamedTuple
 
 from toysim.config import ConfigError, GameSpec, HParams, Method, method_from_name
@@ -137,8 +136,3 @@ def build(
         raise ConfigError(f"gamma must be 0 for rlhf (it has no steering term); got {gamma!r}")
     g = default_gamma(p, spec, m) if gamma is None else gamma
     return spec, p.hparams._replace(gamma=g)
-
-
-def with_spec(spec: GameSpec, **changes) -> GameSpec:
-    """``spec`` with some fields replaced (a new static structure: it recompiles)."""
-    return dataclasses.replace(spec, **changes)

@@ -103,9 +103,7 @@ def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
             """Every recorded quantity, from ``(theta, w)``; works on ``[d]`` or ``[T, d]``."""
             signal, noise = block_signal_noise(theta, spec.signal_dims)
             signal_proj, noise_proj = projection_signal_noise(theta, u.ideal)
-            expected_u = jax.vmap(policy.expected_utility, in_axes=(0, None))(
-                jnp.atleast_2d(theta), u
-            ).reshape(theta.shape[:-1])
+            expected_u = policy.expected_utility(theta, u)
             proxy = jnp.sum(w * theta, axis=-1)  # E[r_w(y)] = w . theta (linear RM)
             full = spec.record == "full"
             return Trajectory(

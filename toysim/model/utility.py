@@ -66,7 +66,8 @@ def gaussian_utility_moments(u: Utility, theta: Array, sigma: Array) -> Gaussian
     ``U(y) N(y; theta, sigma^2 I)`` is itself an unnormalised Gaussian with
     precision ``s1 / sigma^2`` and mean ``mu = (theta + 2 tau sigma^2 m) / s1``,
     which gives ``E[y U]`` and every other ``U``-weighted moment. At
-    ``sigma = 0`` all of them reduce to evaluations at ``theta``.
+    ``sigma = 0`` all of them reduce to evaluations at ``theta``. ``theta``
+    may carry leading batch axes (``[..., d]``); ``sigma`` is a scalar.
     """
     d = theta.shape[-1]
     var = sigma**2
@@ -78,7 +79,7 @@ def gaussian_utility_moments(u: Utility, theta: Array, sigma: Array) -> Gaussian
     mean_sq = u.amplitude**2 * s2 ** (-d / 2) * jnp.exp(-2.0 * u.tau * dist2 / s2)
     return GaussianUtilityMoments(
         mean=mean,
-        mean_y=mean * tilted_mean,
+        mean_y=mean[..., None] * tilted_mean,
         mean_sq=mean_sq,
         tilted_mean=tilted_mean,
         tilted_var=var / s1,
