@@ -79,6 +79,51 @@ def steering_penalty(
     return policy.local_steering(w, theta, u, solve, oracle)
 
 
+class FollowerView(NamedTuple):
+    """What the leader's method assumes of the follower at the current ``theta``.
+
+    Attributes:
+      w: ``phi_s``: ``phi*`` (``params = optimum``) or ``phi_t`` (``current``).
+      solve: ``v -> H^{-1} v`` with ``H`` the Hessian of ``L`` on the data the
+        leader is about to produce, or ``None`` if the method needs no solve.
+    """
+
+    w: Array
+    solve: Solve | None
+
+
+def follower_view(
+    method: Method,
+    follower: Follower,
+    state: FollowerState,
+    theta: Array,
+    hp: HParams,
+    u: Utility,
+) -> FollowerView:
+    """``phi_s`` and the Hessian solve for the data produced if the leader plays ``theta``."""
+    needs_solve = (method.foresight and method.hessian == "exact") or method.params == "optimum"
+    if not needs_solve:
+        return FollowerView(state.w, None)
+    data = follower.data(state, theta, hp, u)
+    solve = exact_solve(data.curvature(hp.lam))
+    if method.params == "optimum":
+        return FollowerView(
+            best_response(data, follower.anchor(state), hp.lam, solve, state.w), solve
+        )
+    return FollowerView(state.w, solve)
+
+
+def steering_gradient(
+    method: Method, policy: Policy, view: FollowerView, theta: Array, u: Utility
+) -> Array:
+    """``grad_theta S`` for ``method``'s switches; ``-gamma`` times it enters ``grad F``."""
+    solve = view.solve if method.hessian == "exact" else identity_solve
+    oracle = method.oracle == "true"
+    return jax.grad(
+        lambda th: steering_penalty(policy, view.w, th, theta, u, solve, method.influence, oracle)
+    )(theta)
+
+
 class LeaderGradient(NamedTuple):
     """``grad F = myopic - gamma grad S``, and the steering part ``gamma grad S`` alone."""
 
@@ -101,26 +146,13 @@ def leader_gradient(
     ``L``, its Hessian ``H`` and ``phi*``; all are held fixed while ``F`` is
     differentiated.
     """
-    data = follower.data(state, theta, hp, u)
-    curvature = data.curvature(hp.lam)
-    needs_exact = method.foresight and method.hessian == "exact"
-    solve_h = exact_solve(curvature) if (needs_exact or method.params == "optimum") else None
-    if method.params == "optimum":
-        w_s = best_response(data, follower.anchor(state), hp.lam, solve_h, state.w)
-    else:
-        w_s = state.w
+    view = follower_view(method, follower, state, theta, hp, u)
 
     def myopic(th: Array) -> Array:
-        return policy.expected_reward(w_s, th) - hp.action_cost * policy.expected_cost(th)
+        return policy.expected_reward(view.w, th) - hp.action_cost * policy.expected_cost(th)
 
     grad_myopic = jax.grad(myopic)(theta)
     if not method.foresight:
         return LeaderGradient(grad_myopic, jnp.zeros_like(theta))
-    solve = solve_h if needs_exact else identity_solve
-    grad_s = jax.grad(
-        lambda th: steering_penalty(
-            policy, w_s, th, theta, u, solve, method.influence, method.oracle == "true"
-        )
-    )(theta)
-    steering = hp.gamma * grad_s
+    steering = hp.gamma * steering_gradient(method, policy, view, theta, u)
     return LeaderGradient(grad_myopic - steering, steering)
