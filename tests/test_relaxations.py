@@ -166,3 +166,15 @@ def test_k_step_sgd_response_tends_to_the_hessian_inverse_response(buffer_size, 
         errors.append(float(jnp.linalg.norm(response - implicit) / jnp.linalg.norm(implicit)))
     assert all(fine < coarse for coarse, fine in zip(errors, errors[1:], strict=False)), errors
     assert errors[-1] < 1e-3, errors
+
+
+@pytest.mark.parametrize("gamma", [0.05, 0.1, 0.3])
+def test_practical_fpo_is_a_tighter_leash_for_the_linear_rm(gamma):
+    """``grad_w r = y``, so the practical penalty is ``gamma ||y||^2``: RLHF with ``c + gamma``."""
+    from toysim import build, simulate
+
+    spec, hp = build("paper-linear", "fpo-practical", gamma=gamma, steps=120)
+    practical = simulate(spec, hp, seed=2)
+    spec, hp = build("paper-linear", "rlhf", steps=120)
+    leashed = simulate(spec, hp._replace(action_cost=hp.action_cost + gamma), seed=2)
+    chex.assert_trees_all_close(practical.theta, leashed.theta, rtol=1e-12, atol=1e-12)

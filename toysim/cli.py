@@ -1,4 +1,4 @@
-"""Command line: ``python -m toysim run``, ``reproduce`` and ``bench``.
+"""Command line: ``python -m toysim run``, ``figures``, ``reproduce`` and ``bench``.
 
 The command line is an application, not the library: it turns on float64
 (``--precision 64``, the default) before any computation. On a user error it
@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     run.add_argument("--json", action="store_true", help="print one JSON object per run")
     run.add_argument("--precision", type=int, choices=(32, 64), default=64)
+
+    figures = sub.add_parser("figures", help="regenerate every figure of the notebooks")
+    figures.add_argument("--out", default="figures", help="output folder (default figures/)")
+    figures.add_argument("--quick", action="store_true", help="fewer seeds, coarser grids (CI)")
+    figures.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
     reproduce = sub.add_parser(
         "reproduce", help="the reproduction table of MODEL.md section 5, measured"
@@ -162,6 +167,14 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _figures(args: argparse.Namespace) -> int:
+    from toysim.figures import make_all
+
+    written = make_all(args.out, quick=args.quick)
+    print(f"wrote {len(written)} files to {args.out}/")
+    return 0
+
+
 def _reproduce(args: argparse.Namespace) -> int:
     from toysim.reproduce import format_rows, reproduction_rows
 
@@ -183,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         _set_precision(args.precision)
-        commands = {"run": _run, "reproduce": _reproduce, "bench": _bench}
+        commands = {"run": _run, "figures": _figures, "reproduce": _reproduce, "bench": _bench}
         return commands[args.command](args)
     except (UserError, ConfigError, NonFiniteTrajectoryError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__

@@ -136,6 +136,8 @@ class GameSpec:
       record: ``full`` records ``theta`` and ``w`` (``[T, d]`` each) beside the
         scalar metrics; ``scalars`` leaves them out (``None``), which keeps a
         large batch from being bound by writing ``2 T d`` numbers per run.
+      probes: FPO methods whose steering direction ``-grad S`` is recorded at
+        every state of this run (for comparing relaxations along one trajectory).
     """
 
     dim: int
@@ -147,6 +149,7 @@ class GameSpec:
     anchor: str
     method: Method
     record: str = "full"
+    probes: tuple[Method, ...] = ()
 
     @property
     def policy(self) -> str:
@@ -190,6 +193,12 @@ class GameSpec:
         else:
             _check_int("buffer_size", self.buffer_size, minimum=1)
         self.method.validate()
+        for probe in self.probes:
+            if not isinstance(probe, Method) or not probe.foresight:
+                raise ConfigError(
+                    f"probes must be FPO methods (with a steering term); got {probe!r}"
+                )
+            probe.validate()
 
 
 class HParams(NamedTuple):

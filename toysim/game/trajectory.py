@@ -26,7 +26,7 @@ from jax import Array
 
 from toysim.config import GameSpec, HParams, validate
 from toysim.game.followers import make_follower
-from toysim.game.leader import leader_gradient
+from toysim.game.leader import follower_view, leader_gradient, steering_gradient
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.model.metrics import block_signal_noise, projection_signal_noise
 from toysim.model.utility import Utility, utility
@@ -50,6 +50,10 @@ class Trajectory(NamedTuple):
       proxy_reward: ``E_{y~pi_theta}[r_w(y)] = w . theta``, ``[T]``.
       overconfidence: ``proxy_reward - expected_utility``, ``[T]``.
       steering_norm: ``||gamma grad S||``, the norm of the steering term (0 for RLHF), ``[T]``.
+      ideal_reward: ``r_w(m)``, the RM's score of the human ideal (whose true
+        utility is ``A``): where the Goodhart gap opens, ``[T]``.
+      probe_steering: ``-grad S`` of each of ``spec.probes`` at the state each
+        iteration starts from, ``[T, P, d]`` (``None`` without probes).
     """
 
     theta: Array | None
@@ -63,6 +67,8 @@ class Trajectory(NamedTuple):
     proxy_reward: Array
     overconfidence: Array
     steering_norm: Array
+    ideal_reward: Array
+    probe_steering: Array | None = None
 
 
 def utility_of(spec: GameSpec, hp: HParams) -> Utility:
@@ -99,7 +105,7 @@ def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
         theta0 = jnp.zeros(spec.dim, dtype=u.ideal.dtype)
         state0 = (theta0, follower.init(initial_reward_weights(key, spec, hp), hp))
 
-        def metrics(theta: Array, w: Array, steering_norm: Array) -> Trajectory:
+        def metrics(theta: Array, w: Array, steering_norm: Array, probes: Array) -> Trajectory:
             """Every recorded quantity, from ``(theta, w)``; works on ``[d]`` or ``[T, d]``."""
             signal, noise = block_signal_noise(theta, spec.signal_dims)
             signal_proj, noise_proj = projection_signal_noise(theta, u.ideal)
@@ -118,24 +124,48 @@ def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
                 proxy_reward=proxy,
                 overconfidence=proxy - expected_u,
                 steering_norm=steering_norm,
+                ideal_reward=w @ u.ideal,
+                probe_steering=probes,
+            )
+
+        def probe_directions(fstate, theta) -> Array | None:
+            """``-grad S`` of every probe method at the current state, ``[P, d]``."""
+            if not spec.probes:
+                return None
+            return -jnp.stack(
+                [
+                    steering_gradient(
+                        probe,
+                        policy,
+                        follower_view(probe, follower, fstate, theta, hp, u),
+                        theta,
+                        u,
+                    )
+                    for probe in spec.probes
+                ]
             )
 
         def step(carry, _):
             theta, fstate = carry
             grad = leader_gradient(method, policy, follower, fstate, theta, hp, u)
+            probes = probe_directions(fstate, theta)
             theta = theta + hp.leader_lr * grad.total
             fstate = follower.update(fstate, theta, hp, u)
             steering_norm = jnp.linalg.norm(grad.steering)
             if spec.record == "full":  # metrics after the scan, vectorised over T
-                out = (theta, fstate.w, steering_norm)
+                out = (theta, fstate.w, steering_norm, probes)
             else:  # only scalars leave the loop
-                out = metrics(theta, fstate.w, steering_norm)
+                out = metrics(theta, fstate.w, steering_norm, probes)
             return (theta, fstate), out
 
         _, out = jax.lax.scan(step, state0, length=spec.steps, unroll=SCAN_UNROLL)
         return metrics(*out) if spec.record == "full" else out
 
     return run
+
+
+VECTOR_FIELDS = {"theta": 1, "w": 1, "probe_steering": 2}
+"""Record fields with per-iteration vectors: the number of axes after the time axis."""
 
 
 def first_nonfinite_iteration(trajectory: Trajectory) -> Array:
@@ -148,8 +178,9 @@ def first_nonfinite_iteration(trajectory: Trajectory) -> Array:
         if x is None:
             continue
         ok = jnp.isfinite(x)
-        if name in ("theta", "w"):
-            ok = jnp.all(ok, axis=-1)
+        trailing = VECTOR_FIELDS.get(name, 0)
+        if trailing:
+            ok = jnp.all(ok, axis=tuple(range(-trailing, 0)))
         finite_t = ok if finite_t is None else finite_t & ok
     bad = ~finite_t
     return jnp.where(jnp.any(bad, axis=-1), jnp.argmax(bad, axis=-1) + 1, 0)

@@ -1,0 +1,104 @@
+"""Figures: the command regenerates every figure; the notebooks run and write theirs."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from toysim.figures import NOTEBOOK_FIGURES
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def assert_figures_written(out: Path, names) -> None:
+    for name in names:
+        for suffix in (".png", ".pdf", ".json"):
+            path = out / f"{name}{suffix}"
+            assert path.is_file() and path.stat().st_size > 0, f"{path} missing or empty"
+        sidecar = json.loads((out / f"{name}.json").read_text())
+        assert sidecar["figure"] == name
+        assert sidecar["caption"] and sidecar["config"]
+        assert {"toysim", "jax", "numpy", "matplotlib"} <= sidecar["versions"].keys()
+
+
+def test_figures_command_writes_every_figure_of_every_notebook(tmp_path):
+    out = tmp_path / "figures"
+    done = subprocess.run(
+        [sys.executable, "-m", "toysim", "figures", "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr
+    for names in NOTEBOOK_FIGURES.values():
+        assert_figures_written(out, names)
+    tables = (out / "ladder_tables.md").read_text()
+    assert "+ local influence" in tables and "single_switch_population" in tables
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOK_FIGURES))
+def test_notebook_pairs_are_in_sync(notebook):
+    """The ``.ipynb`` holds the same cells as its jupytext percent script."""
+    script = jupytext.read(NOTEBOOKS / f"{notebook}.py")
+    stored = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
+    assert [(c.cell_type, c.source) for c in script.cells] == [
+        (c.cell_type, c.source) for c in stored.cells
+    ]
+
+
+@pytest.mark.parametrize("notebook", sorted(NOTEBOOK_FIGURES))
+def test_notebook_runs_and_writes_its_figures(notebook, tmp_path, monkeypatch):
+    monkeypatch.setenv("TOYSIM_QUICK", "1")
+    monkeypatch.setenv("TOYSIM_FIGURES", str(tmp_path))
+    monkeypatch.setenv("JAX_PLATFORMS", os.environ.get("JAX_PLATFORMS", "cpu"))
+    nb = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
+    client.execute()
+    assert_figures_written(tmp_path, NOTEBOOK_FIGURES[notebook])
+
+
+def _without_versions(sidecar: dict) -> dict:
+    return {k: v for k, v in sidecar.items() if k != "versions"}
+
+
+def _assert_close(a, b, path="") -> None:
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), path
+        for key in a:
+            _assert_close(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            _assert_close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert b == pytest.approx(a, rel=1e-6, abs=1e-9, nan_ok=True), path
+    else:
+        assert a == b, path
+
+
+def test_committed_figures_match_a_fresh_run(tmp_path):
+    """``figures/`` holds what ``python -m toysim figures`` makes now (numbers in the sidecars)."""
+    committed = NOTEBOOKS.parent / "figures"
+    done = subprocess.run(
+        [sys.executable, "-m", "toysim", "figures", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr
+    for names in NOTEBOOK_FIGURES.values():
+        for name in names:
+            fresh = json.loads((tmp_path / f"{name}.json").read_text())
+            stored = json.loads((committed / f"{name}.json").read_text())
+            _assert_close(_without_versions(stored), _without_versions(fresh), name)
+    assert (tmp_path / "ladder_tables.md").read_text() == (
+        committed / "ladder_tables.md"
+    ).read_text()

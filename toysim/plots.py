@@ -1,0 +1,327 @@
+"""Figures from arrays: phase space, metrics over time, seed bands, gradient fields.
+
+Every function takes arrays (or trajectory records) and returns a matplotlib
+``Figure``; none runs a simulation (STYLE.md, example 11). Colours are the
+Okabe-Ito palette over a grey background, and every method also has its own
+line style and marker, so the figures read in greyscale and for colour-blind
+readers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "black": "#000000",
+}
+
+STYLES = {
+    "rlhf": dict(color=OKABE_ITO["vermillion"], linestyle="-", marker="o"),
+    "fpo-exact": dict(color=OKABE_ITO["green"], linestyle="-.", marker="s"),
+    "fpo-relaxed": dict(color=OKABE_ITO["blue"], linestyle="--", marker="^"),
+    "fpo-practical": dict(color=OKABE_ITO["orange"], linestyle=":", marker="D"),
+}
+_CYCLE = [
+    dict(color=OKABE_ITO["green"], linestyle="-", marker="s"),
+    dict(color=OKABE_ITO["sky"], linestyle="--", marker="v"),
+    dict(color=OKABE_ITO["purple"], linestyle="-.", marker="P"),
+    dict(color=OKABE_ITO["blue"], linestyle=(0, (5, 1)), marker="^"),
+    dict(color=OKABE_ITO["orange"], linestyle=":", marker="D"),
+    dict(color=OKABE_ITO["vermillion"], linestyle=(0, (3, 1, 1, 1, 1, 1)), marker="o"),
+    dict(color=OKABE_ITO["black"], linestyle="-", marker="X"),
+]
+BACKGROUND_CMAP = "Greys"
+
+
+def styles_for(labels) -> dict[str, dict]:
+    """A distinct (colour, line style, marker) per label; the four methods keep theirs."""
+    out, i = {}, 0
+    for label in labels:
+        if label in STYLES:
+            out[label] = STYLES[label]
+        else:
+            out[label] = _CYCLE[i % len(_CYCLE)]
+            i += 1
+    return out
+
+
+def _clean(ax) -> None:
+    ax.spines[["top", "right"]].set_visible(False)
+
+
+def utility_on_plane(signal, noise, amplitude: float, tau: float, ideal_norm: float):
+    """``A exp(-tau ((signal - ||m||)^2 + noise^2))``.
+
+    In projection coordinates this *is* ``U`` at every point with those
+    coordinates (MODEL.md section 5). In the published block coordinates it
+    is an upper bound on ``U``, reached when the signal block is parallel to ``m``.
+    """
+    return amplitude * np.exp(-tau * ((signal - ideal_norm) ** 2 + noise**2))
+
+
+def _fading_line(ax, x, y, style, label, chunks: int = 12):
+    """A trajectory drawn in ``chunks`` pieces of rising opacity (time runs light to dark).
+
+    Pieces rather than single segments so that dash patterns stay visible.
+    """
+    edges = np.linspace(0, len(x) - 1, chunks + 1).astype(int)
+    for i, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True)):
+        ax.plot(
+            x[a : b + 1],
+            y[a : b + 1],
+            color=style["color"],
+            linestyle=style["linestyle"],
+            lw=2.2,
+            alpha=min(1.0, 0.2 + 0.8 * (i + 1) / chunks),
+            solid_capstyle="butt",
+        )
+    ax.plot(
+        x[-1],
+        y[-1],
+        marker=style["marker"],
+        markersize=9,
+        color=style["color"],
+        markeredgecolor="black",
+        linestyle=style["linestyle"],
+        lw=2.2,
+        label=label,
+        zorder=6,
+        clip_on=False,
+    )
+
+
+def phase_space(
+    runs: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    amplitude: float,
+    tau: float,
+    ideal_norm: float,
+    coords: str = "block",
+    xlim: tuple[float, float] = (0.0, 5.0),
+    ylim: tuple[float, float] = (0.0, 3.0),
+    title: str | None = None,
+    styles: Mapping[str, dict] | None = None,
+) -> Figure:
+    """Signal against noise, over contours of the true utility (MODEL.md section 5).
+
+    Args:
+      runs: label -> ``(signal[T], noise[T])`` of one trajectory each.
+      amplitude, tau, ideal_norm: ``A``, ``tau`` and ``||m||`` of the utility.
+      coords: ``block`` (published: ``||y[:k]||``, ``||y[k:]||``; the contour is
+        an upper bound on ``U``) or ``projection`` (on ``m``; the contour is exact).
+      styles: label -> style, to keep colours fixed across figures (default :func:`styles_for`).
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), layout="constrained")
+    s = np.linspace(*xlim, 300)
+    n = np.linspace(*ylim, 200)
+    grid_s, grid_n = np.meshgrid(s, n)
+    levels = np.linspace(0, amplitude, 11)
+    filled = ax.contourf(
+        grid_s,
+        grid_n,
+        utility_on_plane(grid_s, grid_n, amplitude, tau, ideal_norm),
+        levels=levels,
+        cmap=BACKGROUND_CMAP,
+        alpha=0.45,
+    )
+    cbar = fig.colorbar(filled, ax=ax, pad=0.01)
+    cbar.set_label("true utility U" if coords == "projection" else "true utility U (upper bound)")
+    styles = styles or styles_for(runs)
+    for label in runs:
+        style = styles[label]
+        signal, noise = (np.asarray(a) for a in runs[label])
+        _fading_line(ax, np.r_[0.0, signal], np.r_[0.0, noise], style, label)
+    ax.plot(
+        0, 0, "o", color="white", markeredgecolor="black", markersize=8, label="start",
+        zorder=6, clip_on=False,
+    )  # fmt: skip
+    ax.plot(
+        ideal_norm,
+        0,
+        "*",
+        color=OKABE_ITO["yellow"],
+        markeredgecolor="black",
+        markersize=16,
+        label="human ideal",
+        zorder=5,
+        clip_on=False,
+    )
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    if coords == "projection":
+        ax.set_xlabel("signal: projection of y on m / ||m||")
+        ax.set_ylabel("noise: distance of y from the line through m")
+    else:
+        ax.set_xlabel("signal magnitude ||y[:k]||")
+        ax.set_ylabel("noise magnitude ||y[k:]||")
+    ax.legend(loc="upper left", frameon=True, framealpha=0.9, fontsize=9)
+    if title:
+        ax.set_title(title)
+    _clean(ax)
+    return fig
+
+
+def _band(ax, t, values, style, label):
+    values = np.asarray(values)
+    if values.ndim == 1:
+        ax.plot(t, values, color=style["color"], linestyle=style["linestyle"], lw=2, label=label)
+        return
+    q25, q50, q75 = np.percentile(values, [25, 50, 75], axis=0)
+    ax.fill_between(t, q25, q75, color=style["color"], alpha=0.22, linewidth=0)
+    ax.plot(t, q50, color=style["color"], linestyle=style["linestyle"], lw=2, label=label)
+
+
+def over_iterations(
+    series: Mapping[str, np.ndarray],
+    *,
+    ylabel: str,
+    reference: float | None = None,
+    reference_label: str | None = None,
+    title: str | None = None,
+    ylim: tuple[float, float] | None = None,
+    styles: Mapping[str, dict] | None = None,
+    legend_outside: bool = False,
+) -> Figure:
+    """A metric against iterations for each label: ``[T]`` arrays as lines, ``[S, T]`` as bands.
+
+    A band is the median over the ``S`` seeds with the interquartile range shaded.
+    ``reference`` draws a dashed horizontal line (the ideal utility, say);
+    ``styles`` fixes colours across figures; ``legend_outside`` puts the legend
+    to the right of the axes.
+    """
+    fig, ax = plt.subplots(figsize=(7.4 if legend_outside else 6.4, 3.8), layout="constrained")
+    styles = styles or styles_for(series)
+    for label in series:
+        values = np.asarray(series[label])
+        _band(ax, np.arange(1, values.shape[-1] + 1), values, styles[label], label)
+    if reference is not None:
+        ax.axhline(reference, color="black", linestyle="--", lw=1.2, label=reference_label)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel(ylabel)
+    if ylim:
+        ax.set_ylim(*ylim)
+    if legend_outside:
+        ax.legend(frameon=False, fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    else:
+        ax.legend(frameon=False, fontsize=9)
+    if title:
+        ax.set_title(title)
+    _clean(ax)
+    return fig
+
+
+def goodhart_gap(
+    runs: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    amplitude: float,
+    title: str | None = None,
+) -> Figure:
+    """Proxy reward against true utility over time, and the RM's score of the human ideal.
+
+    Args:
+      runs: label -> ``{"utility": [T], "proxy_reward": [T], "ideal_reward": [T]}``.
+      amplitude: ``A = U(m)``, the true utility of the human ideal.
+    """
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    for label, style in styles_for(runs).items():
+        r = runs[label]
+        t = np.arange(1, len(r["utility"]) + 1)
+        left.plot(t, r["utility"], color=style["color"], lw=2, linestyle="-", label=f"{label}: U")
+        left.plot(
+            t, r["proxy_reward"], color=style["color"], lw=1.5, linestyle=":",
+            label=f"{label}: proxy r",
+        )  # fmt: skip
+        right.plot(
+            t, r["ideal_reward"], color=style["color"], lw=2, linestyle=style["linestyle"],
+            label=label,
+        )  # fmt: skip
+    right.axhline(amplitude, color="black", linestyle="--", lw=1.2, label="U(m), true")
+    left.set_xlabel("iteration")
+    left.set_ylabel("at the policy's output y")
+    left.set_title("proxy reward r(y) (dotted) vs true utility U(y) (solid)", fontsize=10)
+    right.set_xlabel("iteration")
+    right.set_ylabel("RM's score of the human ideal, r(m)")
+    right.set_title("where the gap opens: the RM forgets the ideal", fontsize=10)
+    left.legend(frameon=False, fontsize=8, ncol=2)
+    right.legend(frameon=False, fontsize=8)
+    for ax in (left, right):
+        _clean(ax)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def gradient_fields(
+    grid_signal: np.ndarray,
+    grid_noise: np.ndarray,
+    fields: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    background: np.ndarray,
+    *,
+    background_label: str,
+    ideal_norm: float,
+    paths: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Side-by-side vector fields over the (signal, noise) plane.
+
+    Args:
+      grid_signal, grid_noise: ``[n, m]`` coordinates.
+      fields: panel title -> ``(d signal, d noise)`` components on the grid.
+      background: ``[n, m]`` scalar drawn as grey contours (e.g. the leader's ``J``).
+      paths: panel title -> ``(signal[T], noise[T])`` of a trajectory drawn on that panel.
+    """
+    fig, axes = plt.subplots(
+        1, len(fields), figsize=(5.2 * len(fields), 4.2), layout="constrained", sharey=True
+    )
+    axes = np.atleast_1d(axes)
+    for ax, (name, (du, dv)) in zip(axes, fields.items(), strict=True):
+        filled = ax.contourf(
+            grid_signal, grid_noise, background, levels=12, cmap=BACKGROUND_CMAP, alpha=0.45
+        )
+        speed = np.hypot(du, dv)
+        ax.streamplot(
+            grid_signal[0],
+            grid_noise[:, 0],
+            du,
+            dv,
+            color=OKABE_ITO["blue"],
+            linewidth=0.6 + 1.6 * speed / (speed.max() + 1e-12),
+            density=1.1,
+            arrowsize=1.0,
+        )
+        ax.plot(
+            ideal_norm, 0, "*", color=OKABE_ITO["yellow"], markeredgecolor="black",
+            markersize=16, clip_on=False, zorder=5, label="human ideal",
+        )  # fmt: skip
+        if paths and name in paths:
+            ps, pn = (np.asarray(a) for a in paths[name])
+            ax.plot(ps, pn, color=OKABE_ITO["vermillion"], lw=2.5, label="trajectory")
+            ax.plot(
+                ps[-1], pn[-1], "o", color=OKABE_ITO["vermillion"], markeredgecolor="black",
+                markersize=8, clip_on=False, zorder=6,
+            )  # fmt: skip
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("signal: projection of theta on m / ||m||")
+        ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+        _clean(ax)
+    axes[0].set_ylabel("noise: distance of theta from the line through m")
+    cbar = fig.colorbar(filled, ax=list(axes), pad=0.01)
+    cbar.set_label(background_label)
+    if title:
+        fig.suptitle(title)
+    return fig
