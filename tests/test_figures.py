@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from toysim.figures import NOTEBOOK_FIGURES
+from toysim.figures import NOTEBOOK_FIGURES, SWEEP_FIGURES
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -38,6 +38,7 @@ def test_figures_command_writes_every_figure_of_every_notebook(tmp_path):
     assert done.returncode == 0, done.stderr
     for names in NOTEBOOK_FIGURES.values():
         assert_figures_written(out, names)
+    assert_figures_written(out, SWEEP_FIGURES)
     tables = (out / "ladder_tables.md").read_text()
     assert "+ local influence" in tables and "single_switch_population" in tables
 
@@ -94,7 +95,7 @@ def test_committed_figures_match_a_fresh_run(tmp_path):
         timeout=900,
     )
     assert done.returncode == 0, done.stderr
-    for names in NOTEBOOK_FIGURES.values():
+    for names in [*NOTEBOOK_FIGURES.values(), SWEEP_FIGURES]:
         for name in names:
             fresh = json.loads((tmp_path / f"{name}.json").read_text())
             stored = json.loads((committed / f"{name}.json").read_text())

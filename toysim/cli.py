@@ -1,4 +1,4 @@
-"""Command line: ``python -m toysim run``, ``figures``, ``reproduce`` and ``bench``.
+"""Command line: ``python -m toysim run``, ``sweep``, ``figures``, ``reproduce`` and ``bench``.
 
 The command line is an application, not the library: it turns on float64
 (``--precision 64``, the default) before any computation. On a user error it
@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+
+import numpy as np
 
 from toysim.config import HESSIAN, INFLUENCE, METHODS, ORACLE, PARAMS, ConfigError
 
@@ -26,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from toysim.presets import PRESETS
+    from toysim.presets import PRESETS, RECIPES
 
     parser = _Parser(prog="toysim", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -48,6 +50,27 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print one JSON object per run")
     run.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
+    sweep = sub.add_parser("sweep", help="a grid of hyperparameters times seeds, in one compile")
+    sweep.add_argument("--preset", default="paper-linear", choices=list(PRESETS))
+    sweep.add_argument("--method", default="rlhf", choices=list(METHODS))
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="NAME=start:stop:num, NAME=log:start:stop:num or NAME=v1,v2 (repeatable; "
+        "NAME is an HParams field or c, lr, eta, lambda, wd, bias)",
+    )
+    sweep.add_argument("--recipe", choices=list(RECIPES), help="a named sweep (overrides the rest)")
+    sweep.add_argument("--seeds", type=int, default=32, help="seeds per grid point (default 32)")
+    sweep.add_argument("--gamma", type=float, help="steering weight if not on the grid")
+    sweep.add_argument("--steps", type=int, help="iterations T (default: the preset's)")
+    sweep.add_argument("--collapse-drop", type=float, default=0.2, help="see toysim.sweep")
+    sweep.add_argument("--chunk", type=int, default=8192, help="runs per compiled call")
+    sweep.add_argument("--out", default="results", help="output folder (default results/)")
+    sweep.add_argument("--devices", type=int, help="expose N host CPU devices (XLA flag)")
+    sweep.add_argument("--precision", type=int, choices=(32, 64), default=64)
+
     figures = sub.add_parser("figures", help="regenerate every figure of the notebooks")
     figures.add_argument("--out", default="figures", help="output folder (default figures/)")
     figures.add_argument("--quick", action="store_true", help="fewer seeds, coarser grids (CI)")
@@ -67,6 +90,16 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print one JSON object per method")
     bench.add_argument("--precision", type=int, choices=(32, 64), default=64)
     return parser
+
+
+def _set_host_devices(count: int) -> None:
+    """Expose ``count`` CPU devices to XLA; must run before JAX's backend starts."""
+    import os
+
+    if count < 1:
+        raise UserError(f"toysim: --devices must be >= 1; got {count}")
+    flags = os.environ.get("XLA_FLAGS", "")
+    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
 
 def _set_precision(bits: int) -> None:
@@ -167,6 +200,41 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from toysim.figures import sweep_figure
+    from toysim.presets import RECIPES, build
+    from toysim.sweep import parse_grid, save_sweep, sweep
+
+    if args.recipe:
+        recipe = RECIPES[args.recipe]
+        args.preset, args.method, args.grid = recipe.preset, recipe.method, list(recipe.grid)
+    if len(args.grid) > 2:
+        raise UserError("toysim sweep: at most two --grid axes (run several sweeps for more)")
+    grid = dict(parse_grid(text) for text in args.grid)
+    spec, hp = build(args.preset, args.method, gamma=args.gamma, steps=args.steps)
+    result = sweep(
+        spec,
+        hp,
+        grid,
+        args.seeds,
+        collapse_drop=args.collapse_drop,
+        chunk_size=args.chunk,
+        progress=sys.stderr.isatty(),
+    )
+    name = "_".join([args.preset, spec.method.name, *grid]) if grid else args.preset
+    npz, sidecar = save_sweep(result, f"{args.out}/{name}")
+    fig, meta = sweep_figure(result, title=f"{args.preset}, {spec.method.name}")
+    figure = f"{args.out}/{name}.png"
+    fig.savefig(figure, dpi=150)
+    runs = result.metrics["final_utility"].size
+    print(f"{runs} runs on {result.config['devices']} device(s): {npz}, {sidecar}, {figure}")
+    print(
+        f"final utility median {np.median(result.metrics['final_utility']):.3f}, "
+        f"collapsed {np.mean(result.metrics['collapsed']):.1%} of runs"
+    )
+    return 0
+
+
 def _figures(args: argparse.Namespace) -> int:
     from toysim.figures import make_all
 
@@ -196,7 +264,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         _set_precision(args.precision)
-        commands = {"run": _run, "figures": _figures, "reproduce": _reproduce, "bench": _bench}
+        if getattr(args, "devices", None):
+            _set_host_devices(args.devices)
+        commands = {
+            "run": _run,
+            "sweep": _sweep,
+            "figures": _figures,
+            "reproduce": _reproduce,
+            "bench": _bench,
+        }
         return commands[args.command](args)
     except (UserError, ConfigError, NonFiniteTrajectoryError) as err:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__

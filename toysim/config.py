@@ -138,6 +138,8 @@ class GameSpec:
         large batch from being bound by writing ``2 T d`` numbers per run.
       probes: FPO methods whose steering direction ``-grad S`` is recorded at
         every state of this run (for comparing relaxations along one trajectory).
+      biased_dims: how many noise coordinates (right after the signal block)
+        the initial RM overrates by ``hp.rm_init_bias`` (0: none).
     """
 
     dim: int
@@ -150,6 +152,7 @@ class GameSpec:
     method: Method
     record: str = "full"
     probes: tuple[Method, ...] = ()
+    biased_dims: int = 0
 
     @property
     def policy(self) -> str:
@@ -193,6 +196,13 @@ class GameSpec:
         else:
             _check_int("buffer_size", self.buffer_size, minimum=1)
         self.method.validate()
+        if not isinstance(self.biased_dims, int) or not (
+            0 <= self.biased_dims <= self.dim - self.signal_dims
+        ):
+            raise ConfigError(
+                f"biased_dims must be an integer in [0, dim - signal_dims = "
+                f"{self.dim - self.signal_dims}]; got {self.biased_dims!r}"
+            )
         for probe in self.probes:
             if not isinstance(probe, Method) or not probe.foresight:
                 raise ConfigError(
@@ -217,6 +227,9 @@ class HParams(NamedTuple):
       sigma: the Gaussian policy's spread (0 for a point policy).
       rm_init_signal: the initial RM weight on each signal coordinate.
       rm_init_noise: the standard deviation of the initial RM's Gaussian perturbation.
+      rm_init_bias: the initial RM weight on each of the ``spec.biased_dims``
+        noise coordinates after the signal block (the sycophancy preset: biased
+        preference data makes the RM overrate a few features humans do not value).
     """
 
     amplitude: float
@@ -231,6 +244,7 @@ class HParams(NamedTuple):
     sigma: float
     rm_init_signal: float
     rm_init_noise: float
+    rm_init_bias: float = 0.0
 
 
 def _check_int(field: str, value: object, minimum: int) -> None:
@@ -264,6 +278,7 @@ def validate(spec: GameSpec, hparams: HParams) -> None:
     check("sigma", lambda v: v >= 0, ">= 0 (a standard deviation)")
     check("rm_init_signal", lambda v: v == v, "a finite number")
     check("rm_init_noise", lambda v: v >= 0, ">= 0 (a standard deviation)")
+    check("rm_init_bias", lambda v: v == v, "a finite number")
     if spec.policy == "point":
         check(
             "sigma", lambda v: v == 0, f"0 for the point policy of the {spec.follower!r} follower"

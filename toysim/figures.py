@@ -53,6 +53,9 @@ NOTEBOOK_FIGURES = {
 }
 """The figures each notebook saves (``NAME.png``, ``NAME.pdf``, ``NAME.json``)."""
 
+SWEEP_FIGURES = ("phase_gamma_c", "collapse_vs_dimension", "kl_leash", "sycophancy")
+"""The phase diagrams and sweep figures (issue: sweeps at scale)."""
+
 
 def versions() -> dict[str, str]:
     """The versions that made a figure."""
@@ -483,6 +486,213 @@ def population_field_figure(result: PopulationField):
     return fig, meta
 
 
+# --- sweeps: phase diagrams --------------------------------------------------------
+
+
+def sweep_figure(result, title: str | None = None):
+    """Median final utility, median final noise and the collapsed fraction over a sweep."""
+    from toysim.sweep import SweepResult
+
+    assert isinstance(result, SweepResult)
+    grid = {k: v for k, v in result.axes.items() if k != "seed"}
+    panels = {
+        "final utility (median)": result.median_over_seeds("final_utility"),
+        "final noise (median)": result.median_over_seeds("final_noise"),
+        "collapsed (fraction of seeds)": result.fraction_over_seeds("collapsed"),
+    }
+    bands = None
+    if len(grid) == 1:
+        bands = {
+            "final utility (median)": result.metrics["final_utility"].T,
+            "final noise (median)": result.metrics["final_noise"].T,
+            "collapsed (fraction of seeds)": result.fraction_over_seeds("collapsed"),
+        }
+    fig = plots.sweep_panels(grid, panels, title=title, bands=bands)
+    return fig, {"caption": title or "", "config": result.config}
+
+
+PHASE_METHODS = (("fpo-relaxed", 0.5), ("fpo-practical", 0.5), ("fpo-exact", 20.0))
+
+
+def phase_gamma_c(quick: bool = False):
+    """Final utility over (gamma, c) for relaxed, practical and exact FPO (paper-linear)."""
+    from toysim.sweep import sweep
+
+    seeds, n_gamma, n_c = (2, 6, 5) if quick else (8, 21, 20)
+    c = np.linspace(0.02, 0.4, n_c)
+    panels, xlabels, config, collapsed = {}, {}, {}, {}
+    for method, gamma_max in PHASE_METHODS:
+        spec, hp = build("paper-linear", method)
+        gamma = np.linspace(0.0, gamma_max, n_gamma)
+        result = sweep(spec, hp, {"action_cost": c, "gamma": gamma}, seeds)
+        panels[method] = (gamma, c, result.median_over_seeds("final_utility"))
+        xlabels[method] = "gamma" + (" (exact weight: 2)" if method == "fpo-exact" else "")
+        config[method] = result.config
+        collapsed[method] = float(result.fraction_over_seeds("collapsed").mean())
+    fig = plots.heatmaps(
+        panels,
+        xlabel=xlabels,
+        ylabel="action cost c (KL leash)",
+        colorbar_label="final true utility (median over seeds)",
+        vmin=0.0,
+        vmax=10.0,
+        title="Where FPO holds: final utility over (gamma, c), paper-linear",
+    )
+    best = {}
+    for method, (gamma, cost, values) in panels.items():
+        i, j = np.unravel_index(np.argmax(values), values.shape)
+        best[method] = {
+            "max_median_final_utility": float(values[i, j]),
+            "at_gamma": float(gamma[j]),
+            "at_c": float(cost[i]),
+        }
+    meta = {
+        "caption": (
+            f"paper-linear, 300 iterations, median over {seeds} seeds of the final true utility "
+            "on a grid of the steering weight gamma and the action cost c. Relaxed and "
+            "practical FPO share the gamma axis (0-0.5, published 0.1); exact FPO's axis is "
+            "in its own units (2 = the exact Stackelberg weight). gamma = 0 is RLHF."
+        ),
+        "config": config,
+        "best_cells": best,
+        "mean_collapsed_fraction": collapsed,
+    }
+    return fig, meta
+
+
+DIMENSIONS = (10, 20, 50, 100, 200, 500, 1000)
+
+
+def collapse_vs_dimension(quick: bool = False):
+    """Final utility and collapse against d (3 signal dims), RLHF and relaxed FPO."""
+    from toysim.sweep import sweep
+
+    dims = (10, 50, 200) if quick else DIMENSIONS
+    seeds = 4 if quick else 16
+    utility, noise, collapsed = {}, {}, {}
+    for method in ("rlhf", "fpo-relaxed", "fpo-practical"):
+        spec, hp = build("paper-linear", method)
+        runs = [sweep(dataclasses.replace(spec, dim=d), hp, {}, seeds) for d in dims]
+        utility[method] = np.stack([r.metrics["final_utility"] for r in runs], axis=1)
+        noise[method] = np.stack([r.metrics["final_noise"] for r in runs], axis=1)
+        collapsed[method] = [float(r.metrics["collapsed"].mean()) for r in runs]
+    fig = plots.curves(
+        np.asarray(dims),
+        utility,
+        xlabel="dimension d (3 signal dimensions, d - 3 noise)",
+        ylabel="final true utility",
+        reference=10.0,
+        reference_label="ideal, U(m) = A",
+        title=f"Collapse against dimension ({seeds} seeds, median and IQR)",
+        ylim=(0, 10.8),
+        logx=True,
+    )
+    meta = {
+        "caption": (
+            "paper-linear with the dimension d changed (each d compiles once), 300 "
+            f"iterations, {seeds} seeds: final true utility, median and interquartile range. "
+            "The RM's initial noise grows like 0.1 sqrt(d - 3), giving RLHF more to exploit."
+        ),
+        "dimensions": list(dims),
+        "median_final_utility": {
+            m: [float(x) for x in np.median(v, axis=0)] for m, v in utility.items()
+        },
+        "median_final_noise": {
+            m: [float(x) for x in np.median(v, axis=0)] for m, v in noise.items()
+        },
+        "collapsed_fraction": collapsed,
+        "config": describe(*build("paper-linear", "fpo-relaxed")),
+    }
+    return fig, meta
+
+
+def kl_leash(quick: bool = False):
+    """The KL-leash curve: final and peak utility against c (the ``kl-leash`` recipe)."""
+    from toysim.presets import RECIPES
+    from toysim.sweep import parse_grid, sweep
+
+    recipe = RECIPES["kl-leash"]
+    name, c = parse_grid(recipe.grid[0])
+    if quick:
+        c = c[::4]
+    seeds = 4 if quick else 32
+    series, summary, config = {}, {}, {}
+    for method in (recipe.method, "fpo-relaxed"):
+        spec, hp = build(recipe.preset, method)
+        result = sweep(spec, hp, {name: c}, seeds)
+        config[method] = result.config
+        series[f"{method}: final"] = result.metrics["final_utility"].T
+        summary[method] = {
+            "median_final_utility": [float(x) for x in result.median_over_seeds("final_utility")],
+            "median_max_utility": [float(x) for x in result.median_over_seeds("max_utility")],
+            "collapsed_fraction": [float(x) for x in result.fraction_over_seeds("collapsed")],
+        }
+        if method == recipe.method:
+            series[f"{method}: peak"] = result.metrics["max_utility"].T
+    fig = plots.curves(
+        c,
+        series,
+        xlabel="action cost c (the KL leash)",
+        ylabel="true utility",
+        reference=10.0,
+        reference_label="ideal, U(m) = A",
+        title="The KL leash: too weak drifts, too strong does not move",
+        ylim=(0, 10.8),
+        logx=True,
+        styles={
+            "rlhf: final": plots.STYLES["rlhf"],
+            "rlhf: peak": dict(plots.STYLES["rlhf"], linestyle=":"),
+            "fpo-relaxed: final": plots.STYLES["fpo-relaxed"],
+        },
+    )
+    meta = {
+        "caption": (
+            f"paper-linear, 300 iterations, {seeds} seeds: true utility at the end (solid) and "
+            "at its peak (dotted) against the action cost c on a log scale, median and IQR. "
+            "The gap between RLHF's peak and final utility is the collapse; relaxed FPO for "
+            "reference."
+        ),
+        "action_cost": [float(x) for x in c],
+        "summary": summary,
+        "recipe": recipe._asdict(),
+        "config": config,
+    }
+    return fig, meta
+
+
+def sycophancy(quick: bool = False):
+    """The sycophancy preset: how far each method follows the features the RM overrates."""
+    seeds = 4 if quick else 32
+    series, finals, config = {}, {}, {}
+    for method in ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical"):
+        spec, hp = build("sycophancy", method)
+        run = jax.jit(jax.vmap(make_trajectory(spec), in_axes=(0, None)))
+        trajectory = run(_seed_keys(seeds), hp)
+        raise_if_nonfinite(trajectory, spec)
+        series[method] = np.asarray(trajectory.biased_noise)
+        finals[method] = {
+            "biased_noise_at_20": summarise(series[method][:, 19]),
+            "final_biased_noise": summarise(series[method][:, -1]),
+            "final_utility": summarise(np.asarray(trajectory.utility)[:, -1]),
+        }
+        config[method] = describe(spec, hp)
+    fig = plots.over_iterations(
+        series,
+        ylabel="norm of y on the 2 overrated features",
+        title=f"Sycophancy: following the RM's bias ({seeds} seeds)",
+    )
+    meta = {
+        "caption": (
+            "sycophancy preset (paper-linear with the initial RM overrating two noise features "
+            f"by 0.5): the policy's magnitude along those features, median and IQR over {seeds} "
+            "seeds. RLHF amplifies the bias; relaxed FPO undoes it."
+        ),
+        "finals": finals,
+        "config": config,
+    }
+    return fig, meta
+
+
 # --- all of them ---------------------------------------------------------------------
 
 
@@ -524,4 +734,9 @@ def make_all(out: str | Path = "figures", quick: bool = False) -> list[Path]:
     written.append(table_path)
 
     emit("population_field", population_field_figure(population_field(quick)))
+
+    emit("phase_gamma_c", phase_gamma_c(quick))
+    emit("collapse_vs_dimension", collapse_vs_dimension(quick))
+    emit("kl_leash", kl_leash(quick))
+    emit("sycophancy", sycophancy(quick))
     return written

@@ -46,6 +46,7 @@ _CYCLE = [
     dict(color=OKABE_ITO["black"], linestyle="-", marker="X"),
 ]
 BACKGROUND_CMAP = "Greys"
+SEQUENTIAL_CMAP = "cividis"
 
 
 def styles_for(labels) -> dict[str, dict]:
@@ -186,9 +187,11 @@ def _band(ax, t, values, style, label):
     ax.plot(t, q50, color=style["color"], linestyle=style["linestyle"], lw=2, label=label)
 
 
-def over_iterations(
+def curves(
+    x: np.ndarray,
     series: Mapping[str, np.ndarray],
     *,
+    xlabel: str,
     ylabel: str,
     reference: float | None = None,
     reference_label: str | None = None,
@@ -196,8 +199,9 @@ def over_iterations(
     ylim: tuple[float, float] | None = None,
     styles: Mapping[str, dict] | None = None,
     legend_outside: bool = False,
+    logx: bool = False,
 ) -> Figure:
-    """A metric against iterations for each label: ``[T]`` arrays as lines, ``[S, T]`` as bands.
+    """A quantity against ``x`` for each label: ``[n]`` arrays as lines, ``[S, n]`` as bands.
 
     A band is the median over the ``S`` seeds with the interquartile range shaded.
     ``reference`` draws a dashed horizontal line (the ideal utility, say);
@@ -207,12 +211,13 @@ def over_iterations(
     fig, ax = plt.subplots(figsize=(7.4 if legend_outside else 6.4, 3.8), layout="constrained")
     styles = styles or styles_for(series)
     for label in series:
-        values = np.asarray(series[label])
-        _band(ax, np.arange(1, values.shape[-1] + 1), values, styles[label], label)
+        _band(ax, np.asarray(x), np.asarray(series[label]), styles[label], label)
     if reference is not None:
         ax.axhline(reference, color="black", linestyle="--", lw=1.2, label=reference_label)
-    ax.set_xlabel("iteration")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    if logx:
+        ax.set_xscale("log")
     if ylim:
         ax.set_ylim(*ylim)
     if legend_outside:
@@ -223,6 +228,12 @@ def over_iterations(
         ax.set_title(title)
     _clean(ax)
     return fig
+
+
+def over_iterations(series: Mapping[str, np.ndarray], **kwargs) -> Figure:
+    """:func:`curves` against the iteration number ``1..T``."""
+    length = np.asarray(next(iter(series.values()))).shape[-1]
+    return curves(np.arange(1, length + 1), series, xlabel="iteration", **kwargs)
 
 
 def goodhart_gap(
@@ -322,6 +333,89 @@ def gradient_fields(
     axes[0].set_ylabel("noise: distance of theta from the line through m")
     cbar = fig.colorbar(filled, ax=list(axes), pad=0.01)
     cbar.set_label(background_label)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def heatmaps(
+    panels: Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    xlabel: str | Mapping[str, str],
+    ylabel: str,
+    colorbar_label: str,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    title: str | None = None,
+) -> Figure:
+    """One heat map per panel, on a shared colour scale.
+
+    Args:
+      panels: title -> ``(x[n], y[m], values[m, n])``.
+      xlabel: one label, or title -> label where the panels' x axes differ.
+    """
+    fig, axs = plt.subplots(
+        1, len(panels), figsize=(4.4 * len(panels) + 0.8, 3.8), layout="constrained", squeeze=False
+    )
+    values_all = np.concatenate([np.ravel(v) for _, _, v in panels.values()])
+    vmin = np.nanmin(values_all) if vmin is None else vmin
+    vmax = np.nanmax(values_all) if vmax is None else vmax
+    for ax, (name, (x, y, values)) in zip(axs[0], panels.items(), strict=True):
+        mesh = ax.pcolormesh(
+            x, y, values, cmap=SEQUENTIAL_CMAP, shading="nearest", vmin=vmin, vmax=vmax
+        )
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel(xlabel if isinstance(xlabel, str) else xlabel[name])
+    axs[0][0].set_ylabel(ylabel)
+    cbar = fig.colorbar(mesh, ax=list(axs[0]), pad=0.01)
+    cbar.set_label(colorbar_label)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def sweep_panels(
+    axes: Mapping[str, np.ndarray],
+    panels: Mapping[str, np.ndarray],
+    *,
+    title: str | None = None,
+    bands: Mapping[str, np.ndarray] | None = None,
+) -> Figure:
+    """Sweep summaries: heat maps over two grid axes, curves over one.
+
+    Args:
+      axes: the grid axes in order, name -> values (one or two of them).
+      panels: panel title -> values over the grid (e.g. the median over seeds).
+      bands: for one grid axis, panel title -> ``[seeds, len(axis)]`` values
+        whose interquartile range is shaded behind the median.
+    """
+    names = list(axes)
+    if len(names) == 2:
+        fig, axs = plt.subplots(
+            1, len(panels), figsize=(4.8 * len(panels), 3.8), layout="constrained", squeeze=False
+        )
+        for ax, (label, values) in zip(axs[0], panels.items(), strict=True):
+            mesh = ax.pcolormesh(
+                axes[names[1]], axes[names[0]], values, cmap=SEQUENTIAL_CMAP, shading="nearest"
+            )
+            fig.colorbar(mesh, ax=ax, pad=0.01).set_label(label)
+            ax.set_title(label, fontsize=10)
+            ax.set_xlabel(names[1])
+            ax.set_ylabel(names[0])
+    else:
+        x = np.asarray(axes[names[0]])
+        fig, axs = plt.subplots(
+            1, len(panels), figsize=(4.6 * len(panels), 3.6), layout="constrained", squeeze=False
+        )
+        style = _CYCLE[1]
+        for ax, (label, values) in zip(axs[0], panels.items(), strict=True):
+            series = bands[label] if bands is not None and label in bands else values
+            _band(ax, x, series, style, label)
+            ax.set_xlabel(names[0])
+            ax.set_ylabel(label)
+            if np.all(x > 0) and x.max() / x.min() > 20:
+                ax.set_xscale("log")
+            _clean(ax)
     if title:
         fig.suptitle(title)
     return fig

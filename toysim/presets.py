@@ -95,7 +95,44 @@ POPULATION = Preset(
     relaxed_gamma=0.1,
 )
 
-PRESETS: dict[str, Preset] = {"paper-linear": PAPER_LINEAR, "population": POPULATION}
+SYCOPHANCY = Preset(
+    description=(
+        "MODEL.md section 9: paper-linear, but the initial RM overrates two noise "
+        "features by 0.5 each, as biased preference data (answers matching the user's "
+        "view) would make it; `biased_noise` measures how far the policy follows them."
+    ),
+    spec=dict(PAPER_LINEAR.spec, biased_dims=2),
+    hparams=PAPER_LINEAR.hparams._replace(rm_init_bias=0.5),
+    relaxed_gamma=PAPER_LINEAR.relaxed_gamma,
+)
+
+PRESETS: dict[str, Preset] = {
+    "paper-linear": PAPER_LINEAR,
+    "population": POPULATION,
+    "sycophancy": SYCOPHANCY,
+}
+
+
+class Recipe(NamedTuple):
+    """A named sweep: ``python -m toysim sweep --recipe NAME``."""
+
+    description: str
+    preset: str
+    method: str
+    grid: tuple[str, ...]
+
+
+RECIPES: dict[str, Recipe] = {
+    "kl-leash": Recipe(
+        description=(
+            "MODEL.md section 9: RLHF's final utility against the action cost c, the KL "
+            "leash, from 0.01 (too weak: drifts) to 3 (too strong: does not move)."
+        ),
+        preset="paper-linear",
+        method="rlhf",
+        grid=("c=log:0.01:3:25",),
+    ),
+}
 
 
 def default_gamma(preset: Preset, spec: GameSpec, method: Method) -> float:

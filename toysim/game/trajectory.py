@@ -52,6 +52,8 @@ class Trajectory(NamedTuple):
       steering_norm: ``||gamma grad S||``, the norm of the steering term (0 for RLHF), ``[T]``.
       ideal_reward: ``r_w(m)``, the RM's score of the human ideal (whose true
         utility is ``A``): where the Goodhart gap opens, ``[T]``.
+      biased_noise: ``||theta`` on the ``spec.biased_dims`` coordinates the
+        initial RM overrates``||`` (the sycophancy of the policy; 0 without them), ``[T]``.
       probe_steering: ``-grad S`` of each of ``spec.probes`` at the state each
         iteration starts from, ``[T, P, d]`` (``None`` without probes).
     """
@@ -68,6 +70,7 @@ class Trajectory(NamedTuple):
     overconfidence: Array
     steering_norm: Array
     ideal_reward: Array
+    biased_noise: Array
     probe_steering: Array | None = None
 
 
@@ -81,11 +84,26 @@ def utility_of(spec: GameSpec, hp: HParams) -> Utility:
     )
 
 
+def biased_mask(spec: GameSpec) -> Array:
+    """1 on the ``spec.biased_dims`` noise coordinates right after the signal block."""
+    i = jnp.arange(spec.dim)
+    inside = (i >= spec.signal_dims) & (i < spec.signal_dims + spec.biased_dims)
+    return inside.astype(jnp.result_type(float))
+
+
 def initial_reward_weights(key: Array, spec: GameSpec, hp: HParams) -> Array:
-    """``w_0 = (s, ..., s, 0, ..., 0) + N(0, noise^2 I)`` (MODEL.md section 5)."""
+    """``w_0 = (s, ..., s, b, ..., b, 0, ..., 0) + N(0, noise^2 I)`` (MODEL.md sections 5, 9).
+
+    ``s`` on the ``k`` signal coordinates, ``b = rm_init_bias`` on the
+    ``biased_dims`` coordinates after them (0 unless the sycophancy preset).
+    """
     signal_mask = (jnp.arange(spec.dim) < spec.signal_dims).astype(jnp.result_type(float))
     eps = jax.random.normal(key, (spec.dim,), dtype=signal_mask.dtype)
-    return hp.rm_init_signal * signal_mask + hp.rm_init_noise * eps
+    return (
+        hp.rm_init_signal * signal_mask
+        + hp.rm_init_bias * biased_mask(spec)
+        + hp.rm_init_noise * eps
+    )
 
 
 def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
@@ -125,6 +143,7 @@ def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
                 overconfidence=proxy - expected_u,
                 steering_norm=steering_norm,
                 ideal_reward=w @ u.ideal,
+                biased_noise=jnp.linalg.norm(theta * biased_mask(spec), axis=-1),
                 probe_steering=probes,
             )
 

@@ -1,0 +1,45 @@
+"""The sycophancy preset and the kl-leash recipe (MODEL.md section 9), measured."""
+
+import jax
+import numpy as np
+
+from toysim import build, make_trajectory
+from toysim.presets import RECIPES
+from toysim.sweep import parse_grid, sweep
+
+
+def biased_noise(method, seeds=8):
+    spec, hp = build("sycophancy", method)
+    keys = jax.vmap(jax.random.key)(np.arange(seeds))
+    trajectory = jax.jit(jax.vmap(make_trajectory(spec), in_axes=(0, None)))(keys, hp)
+    return np.median(np.asarray(trajectory.biased_noise), axis=0)
+
+
+def test_rlhf_amplifies_the_rm_bias_and_relaxed_fpo_undoes_it():
+    rlhf = biased_noise("rlhf")
+    relaxed = biased_noise("fpo-relaxed")
+    assert rlhf[-1] > 3 * rlhf[19]  # keeps growing long after the start
+    assert relaxed[-1] < 0.05 and relaxed[-1] < 0.1 * rlhf[-1]
+
+
+def test_biased_dims_start_the_rm_biased():
+    spec, hp = build("sycophancy", "rlhf", steps=1)
+    from toysim.game.trajectory import initial_reward_weights
+
+    w0 = np.asarray(initial_reward_weights(jax.random.key(0), spec, hp._replace(rm_init_noise=0)))
+    np.testing.assert_array_equal(w0[:5], [1, 1, 1, 0.5, 0.5])
+    assert np.all(w0[5:] == 0)
+
+
+def test_kl_leash_recipe_is_too_weak_then_right_then_too_strong():
+    recipe = RECIPES["kl-leash"]
+    name, cost = parse_grid(recipe.grid[0])
+    spec, hp = build(recipe.preset, recipe.method)
+    result = sweep(spec, hp, {name: cost}, seeds=4)
+    final = result.median_over_seeds("final_utility")
+    peak = result.median_over_seeds("max_utility")
+    best = int(np.argmax(final))
+    assert 0 < best < len(cost) - 1
+    assert final[0] < 0.5 * peak[0]  # too weak: reaches the peak, then drifts away
+    assert result.fraction_over_seeds("collapsed")[0] == 1.0
+    assert peak[-1] < 0.2 * final[best]  # too strong: never gets anywhere

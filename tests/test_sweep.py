@@ -1,0 +1,141 @@
+"""Sweeps: one compile, equal to single runs, sharded equal to unsharded, saved and reloaded."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from toysim import ConfigError, build, simulate
+from toysim.sweep import load_sweep, parse_grid, save_sweep, sweep
+
+
+def test_parse_grid_forms():
+    name, values = parse_grid("gamma=0:0.5:6")
+    assert name == "gamma" and np.allclose(values, [0, 0.1, 0.2, 0.3, 0.4, 0.5])
+    name, values = parse_grid("c=log:0.01:1:3")
+    assert name == "action_cost" and np.allclose(values, [0.01, 0.1, 1.0])
+    name, values = parse_grid("lambda=1,2.5")
+    assert name == "lam" and np.allclose(values, [1, 2.5])
+    with pytest.raises(ConfigError, match="grid name must be one of"):
+        parse_grid("temperature=0:1:3")
+    with pytest.raises(ConfigError, match="expected start:stop:num"):
+        parse_grid("gamma=0:1")
+
+
+def test_sweep_equals_single_runs_and_labels_its_axes():
+    spec, hp = build("paper-linear", "fpo-relaxed", steps=60)
+    gamma, cost = np.array([0.0, 0.1, 0.3]), np.array([0.05, 0.2])
+    result = sweep(spec, hp, {"gamma": gamma, "c": cost}, seeds=2, chunk_size=5)
+    assert list(result.axes) == ["gamma", "action_cost", "seed"]
+    assert result.metrics["final_utility"].shape == (3, 2, 2)
+    for i, g in enumerate(gamma):
+        for j, c in enumerate(cost):
+            for s in range(2):
+                one = simulate(spec, hp._replace(gamma=g, action_cost=c), seed=s)
+                got = result.metrics["final_utility"][i, j, s]
+                np.testing.assert_allclose(got, one.utility[-1], rtol=1e-10)
+                assert result.metrics["max_utility"][i, j, s] == pytest.approx(
+                    float(one.utility.max()), rel=1e-10
+                )
+    collapsed = result.metrics["final_utility"] < 0.8 * result.metrics["max_utility"]
+    np.testing.assert_array_equal(result.metrics["collapsed"], collapsed)
+    assert np.all(result.metrics["nonfinite_at"] == 0)
+
+
+def test_sweep_traces_once_for_all_chunks(monkeypatch):
+    """Every chunk (the last one padded) reuses the one compiled summary."""
+    import toysim.sweep as sweep_module
+
+    original = sweep_module.make_summary
+
+    def traced_once(spec):
+        chex.clear_trace_counter()
+        return chex.assert_max_traces(original(spec), n=1)
+
+    monkeypatch.setattr(sweep_module, "make_summary", traced_once)
+    spec, hp = build("paper-linear", "rlhf", steps=20)
+    result = sweep(spec, hp, {"c": np.linspace(0.05, 0.3, 7)}, seeds=3, chunk_size=4)
+    assert result.config["chunk_size"] == 4 and result.metrics["final_noise"].shape == (7, 3)
+
+
+def test_sweep_results_round_trip_through_npz_and_json(tmp_path):
+    spec, hp = build("paper-linear", "rlhf", steps=30)
+    result = sweep(spec, hp, {"c": [0.1, 0.2]}, seeds=2)
+    npz, sidecar = save_sweep(result, tmp_path / "kl")
+    meta = json.loads(sidecar.read_text())
+    assert meta["axes"] == ["action_cost", "seed"] and "jax" in meta["versions"]
+    back = load_sweep(tmp_path / "kl")
+    chex.assert_trees_all_equal(back.metrics, result.metrics)
+    chex.assert_trees_all_equal(back.axes, result.axes)
+
+
+def test_sweep_rejects_bad_values_with_the_field_name():
+    spec, hp = build("paper-linear", "rlhf", steps=10)
+    with pytest.raises(ConfigError, match="leader_lr must be >= 0"):
+        sweep(spec, hp, {"lr": [0.01, -0.02]}, seeds=1)
+    with pytest.raises(ConfigError, match="seeds must be an integer >= 1"):
+        sweep(spec, hp, {}, seeds=0)
+
+
+SHARDED = textwrap.dedent(
+    """
+    import json, jax, numpy as np
+    jax.config.update("jax_enable_x64", True)
+    from toysim import build
+    from toysim.sweep import sweep
+    assert len(jax.devices()) == 4, jax.devices()
+    spec, hp = build("paper-linear", "fpo-exact", steps=50)
+    r = sweep(spec, hp, {"gamma": [0.0, 2.0, 8.0], "c": [0.05, 0.1, 0.3]}, seeds=3, chunk_size=8)
+    print(json.dumps({"devices": r.config["devices"],
+                      "utility": r.metrics["final_utility"].tolist(),
+                      "noise": r.metrics["final_noise"].tolist()}))
+    """
+)
+
+
+def test_sharded_sweep_on_four_devices_equals_one_device():
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", SHARDED], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    sharded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sharded["devices"] == 4
+    spec, hp = build("paper-linear", "fpo-exact", steps=50)
+    single = sweep(spec, hp, {"gamma": [0.0, 2.0, 8.0], "c": [0.05, 0.1, 0.3]}, seeds=3)
+    assert single.config["devices"] == len(jax.devices())
+    np.testing.assert_allclose(sharded["utility"], single.metrics["final_utility"], rtol=1e-12)
+    np.testing.assert_allclose(sharded["noise"], single.metrics["final_noise"], rtol=1e-12)
+
+
+def test_sweep_command_writes_results_and_a_heat_map(tmp_path):
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "toysim", "sweep", "--preset", "paper-linear",
+            "--method", "fpo-relaxed", "--grid", "gamma=0:0.3:4", "--grid", "c=0.05:0.2:3",
+            "--seeds", "2", "--steps", "40", "--out", str(tmp_path),
+        ],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    stem = tmp_path / "paper-linear_fpo-relaxed_gamma_action_cost"
+    for suffix in (".npz", ".json", ".png"):
+        assert stem.with_suffix(suffix).stat().st_size > 0
+    assert load_sweep(stem).metrics["final_utility"].shape == (4, 3, 2)
+
+
+def test_sweep_command_user_errors_are_one_line(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "toysim", "sweep", "--grid", "gamma=oops", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "grid 'gamma'" in done.stderr

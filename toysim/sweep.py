@@ -1,0 +1,256 @@
+"""Sweeps: a grid of numeric hyperparameters times seeds, as one compiled computation.
+
+Every run of a sweep is the same compiled ``jit(vmap(run))`` (hyperparameters
+are traced, STYLE.md example 4), applied chunk by chunk so memory stays
+bounded, with the batch axis sharded over every available device through
+``jax.sharding`` (one CPU or many accelerators: the same code path). Each run
+is reduced to its summary (final values, peak utility, collapse flag) inside
+the compiled function, so only a few numbers per run come back to the host.
+
+A run has **collapsed** when its final true utility is below ``1 - drop``
+times the highest utility it reached (``drop = 0.2`` by default): it got
+somewhere good, then drifted away, the signature of alignment collapse. A
+policy that never gets anywhere (an over-tight KL leash) is not collapsed;
+its ``max_utility`` stays low instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from toysim.config import ConfigError, GameSpec, HParams, validate
+from toysim.game.trajectory import first_nonfinite_iteration, make_trajectory
+
+ALIASES = {
+    "c": "action_cost",
+    "lr": "leader_lr",
+    "eta": "follower_lr",
+    "lambda": "lam",
+    "wd": "weight_decay",
+    "bias": "rm_init_bias",
+    "A": "amplitude",
+}
+SUMMARY_FIELDS = (
+    "final_signal",
+    "final_noise",
+    "final_utility",
+    "max_utility",
+    "final_expected_utility",
+    "final_proxy_reward",
+    "final_ideal_reward",
+    "final_biased_noise",
+    "collapsed",
+    "nonfinite_at",
+)
+
+
+def hparam_name(name: str) -> str:
+    """The :class:`HParams` field for ``name`` (a field name or a short alias)."""
+    field = ALIASES.get(name, name)
+    if field not in HParams._fields:
+        allowed = ", ".join([*HParams._fields, *(f"{k} (= {v})" for k, v in ALIASES.items())])
+        raise ConfigError(f"grid name must be one of {allowed}; got {name!r}")
+    return field
+
+
+def parse_grid(text: str) -> tuple[str, np.ndarray]:
+    """``name=start:stop:num`` (evenly spaced, both ends included), ``name=log:start:stop:num``
+    (geometrically spaced) or ``name=v1,v2,...``."""
+    name, sep, spec = text.partition("=")
+    if not sep or not spec:
+        raise ConfigError(f"grid must look like name=start:stop:num or name=v1,v2; got {text!r}")
+    field = hparam_name(name.strip())
+    try:
+        parts = spec.split(":")
+        if parts[0] == "log" and len(parts) == 4:
+            values = np.geomspace(float(parts[1]), float(parts[2]), int(parts[3]))
+        elif len(parts) == 3:
+            values = np.linspace(float(parts[0]), float(parts[1]), int(parts[2]))
+        elif len(parts) == 1:
+            values = np.asarray([float(v) for v in spec.split(",")])
+        else:
+            raise ValueError(spec)
+    except ValueError as err:
+        raise ConfigError(
+            f"grid {name!r}: expected start:stop:num, log:start:stop:num or v1,v2,...; got {spec!r}"
+        ) from err
+    if values.size < 1:
+        raise ConfigError(f"grid {name!r} has no values: {spec!r}")
+    return field, values
+
+
+class SweepResult(NamedTuple):
+    """Labelled results of a sweep.
+
+    Attributes:
+      axes: the grid axes in order (hyperparameter name -> values), then ``seed``.
+      metrics: summary name (see :data:`SUMMARY_FIELDS`) -> array of shape
+        ``(*[len(v) for v in axes.values()])``.
+      config: the game, base hyperparameters, method and collapse rule.
+    """
+
+    axes: dict[str, np.ndarray]
+    metrics: dict[str, np.ndarray]
+    config: dict
+
+    def median_over_seeds(self, metric: str) -> np.ndarray:
+        return np.median(self.metrics[metric], axis=-1)
+
+    def fraction_over_seeds(self, metric: str) -> np.ndarray:
+        return np.mean(self.metrics[metric], axis=-1)
+
+
+def make_summary(spec: GameSpec):
+    """``summary(seed, hp, drop) -> dict`` of one run's final values (jit- and vmap-ready)."""
+    run = make_trajectory(dataclasses.replace(spec, record="scalars", probes=()))
+
+    def summary(seed, hp, drop):
+        t = run(jax.random.key(seed), hp)
+        max_utility = jnp.max(t.utility)
+        return {
+            "final_signal": t.signal[-1],
+            "final_noise": t.noise[-1],
+            "final_utility": t.utility[-1],
+            "max_utility": max_utility,
+            "final_expected_utility": t.expected_utility[-1],
+            "final_proxy_reward": t.proxy_reward[-1],
+            "final_ideal_reward": t.ideal_reward[-1],
+            "final_biased_noise": t.biased_noise[-1],
+            "collapsed": t.utility[-1] < (1.0 - drop) * max_utility,
+            "nonfinite_at": first_nonfinite_iteration(t),
+        }
+
+    return summary
+
+
+def batch_mesh(devices: Sequence | None = None) -> Mesh:
+    """A 1-D mesh named ``batch`` over ``devices`` (default: every device JAX sees)."""
+    return Mesh(np.asarray(devices if devices is not None else jax.devices()), ("batch",))
+
+
+def sweep(
+    spec: GameSpec,
+    hp: HParams,
+    grid: Mapping[str, Sequence[float]],
+    seeds: int,
+    *,
+    collapse_drop: float = 0.2,
+    chunk_size: int = 8192,
+    first_seed: int = 0,
+    mesh: Mesh | None = None,
+    progress: bool = False,
+) -> SweepResult:
+    """Run every point of ``grid`` (a Cartesian product) with ``seeds`` seeds.
+
+    Args:
+      spec: the game (static; one compilation for the whole sweep).
+      hp: base hyperparameters; the grid overrides its named fields.
+      grid: hyperparameter name (or alias) -> values; may be empty (seeds only).
+      seeds: seeds per grid point, ``first_seed, first_seed + 1, ...``.
+      collapse_drop: the collapse rule's relative drop from peak utility.
+      chunk_size: runs per compiled call (rounded up to a multiple of the
+        device count); the last chunk is padded, never recompiled.
+      mesh: a 1-D ``batch`` mesh (default: all devices).
+      progress: show a tqdm bar over chunks.
+    """
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"seeds must be an integer >= 1; got {seeds!r}")
+    if not 0 < collapse_drop < 1:
+        raise ConfigError(f"collapse_drop must be in (0, 1); got {collapse_drop!r}")
+    axes = {hparam_name(k): np.asarray(v, dtype=float).ravel() for k, v in grid.items()}
+    shape = tuple(len(v) for v in axes.values())
+    points = int(np.prod(shape)) if shape else 1
+    total = points * seeds
+    mesh = mesh or batch_mesh()
+    n_dev = mesh.devices.size
+    chunk = min(chunk_size, total)
+    chunk = int(math.ceil(chunk / n_dev) * n_dev)
+    n_chunks = int(math.ceil(total / chunk))
+    padded = n_chunks * chunk
+
+    index = np.arange(padded) % total  # padding repeats the first runs
+    point = index // seeds
+    seed = (first_seed + index % seeds).astype(np.int32)
+    coords = np.unravel_index(point, shape) if shape else ()
+    columns = {name: values[c] for (name, values), c in zip(axes.items(), coords, strict=True)}
+    base = {k: np.full(padded, float(v)) for k, v in hp._asdict().items()}
+    batch_hp = HParams(**{**base, **columns})
+    validate(spec, HParams(*(v[:total] for v in batch_hp)))
+
+    sharding = NamedSharding(mesh, PartitionSpec("batch"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    run = jax.jit(
+        jax.vmap(make_summary(spec), in_axes=(0, 0, None)),
+        in_shardings=(sharding, sharding, replicated),
+        out_shardings=sharding,
+    )
+    dtype = jnp.result_type(float)
+    chunks = range(n_chunks)
+    if progress:
+        from tqdm.auto import tqdm
+
+        chunks = tqdm(chunks, desc="sweep", unit="chunk")
+    outputs = []
+    for i in chunks:
+        sl = slice(i * chunk, (i + 1) * chunk)
+        out = run(
+            jnp.asarray(seed[sl]),
+            HParams(*(jnp.asarray(v[sl], dtype=dtype) for v in batch_hp)),
+            jnp.asarray(collapse_drop, dtype=dtype),
+        )
+        outputs.append(jax.device_get(out))
+    metrics = {
+        name: np.concatenate([o[name] for o in outputs])[:total].reshape(*shape, seeds)
+        for name in SUMMARY_FIELDS
+    }
+    config = {
+        "spec": dataclasses.asdict(spec),
+        "base_hparams": {k: float(v) for k, v in hp._asdict().items()},
+        "collapse_rule": f"final utility < (1 - {collapse_drop}) * max utility over the run",
+        "first_seed": first_seed,
+        "devices": int(n_dev),
+        "chunk_size": chunk,
+    }
+    axes["seed"] = np.arange(first_seed, first_seed + seeds)
+    return SweepResult(axes, metrics, config)
+
+
+def save_sweep(result: SweepResult, path: str | Path) -> tuple[Path, Path]:
+    """Write ``PATH.npz`` (``axis_<name>`` and ``metric_<name>`` arrays) and ``PATH.json``."""
+    from toysim.figures import versions
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    npz = path.with_suffix(".npz")
+    arrays = {f"axis_{k}": v for k, v in result.axes.items()}
+    arrays.update({f"metric_{k}": v for k, v in result.metrics.items()})
+    np.savez_compressed(npz, **arrays)
+    sidecar = path.with_suffix(".json")
+    meta = {
+        "axes": list(result.axes),
+        "metrics": list(result.metrics),
+        "config": result.config,
+        "versions": versions(),
+    }
+    sidecar.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    return npz, sidecar
+
+
+def load_sweep(path: str | Path) -> SweepResult:
+    """Read back what :func:`save_sweep` wrote."""
+    path = Path(path)
+    meta = json.loads(path.with_suffix(".json").read_text())
+    with np.load(path.with_suffix(".npz")) as data:
+        axes = {k: data[f"axis_{k}"] for k in meta["axes"]}
+        metrics = {k: data[f"metric_{k}"] for k in meta["metrics"]}
+    return SweepResult(axes, metrics, meta["config"])
