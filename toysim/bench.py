@@ -125,3 +125,143 @@ def format_report(results: list[dict]) -> str:
         "the published FPO loop."
     )
     return "\n".join(lines)
+
+
+def _flops(fn, *args) -> float:
+    analysis = jax.jit(fn).lower(*args).compile().cost_analysis()
+    analysis = analysis[0] if isinstance(analysis, list) else analysis
+    return float(analysis.get("flops", float("nan")))
+
+
+def flops_per_trajectory(spec, hp) -> float:
+    """XLA's count of floating-point operations for one trajectory of ``spec``.
+
+    XLA's cost analysis counts a loop body once, whatever its trip count, so
+    the count is taken on 1- and 2-step trajectories (both unrolled, no loop):
+    ``flops(1) + (T - 1) (flops(2) - flops(1))``.
+    """
+    key = jax.random.key(0)
+    one, two = (
+        _flops(make_trajectory(dataclasses.replace(spec, steps=t, record="scalars")), key, hp)
+        for t in (1, 2)
+    )
+    return one + (spec.steps - 1) * (two - one)
+
+
+def machine_peak_flops(size: int = 2048, repeats: int = 5) -> float:
+    """Achievable floating-point rate: a ``size x size`` matrix product, best of ``repeats``."""
+    dtype = jax.numpy.result_type(float)
+    a = jax.random.normal(jax.random.key(0), (size, size), dtype=dtype)
+    matmul = jax.jit(lambda x: x @ x)
+    jax.block_until_ready(matmul(a))
+    return 2.0 * size**3 / _best_time(matmul, (a,), repeats)
+
+
+def run_sweep_benchmark(seeds: int = 4096, numpy_runs: int = 3, repeats: int = 3) -> list[dict]:
+    """Sweep throughput: ``seeds`` trajectories of 300 iterations through
+    :func:`toysim.sweep.sweep` (compiled beforehand), its ratio to the NumPy loop,
+    and the fraction of the machine's floating-point peak it reaches."""
+    from toysim.sweep import sweep
+
+    peak = machine_peak_flops()
+    results = []
+    for method in ("rlhf", "fpo-relaxed", "fpo-exact"):
+        spec, hp = build("paper-linear", method)
+        start = time.perf_counter()
+        for seed in range(numpy_runs):
+            run_published(NUMPY_PENALTY[method], seed, steps=spec.steps)
+        numpy_run = (time.perf_counter() - start) / numpy_runs
+        sweep(spec, hp, {}, seeds)  # compile (and warm up)
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            result = sweep(spec, hp, {}, seeds)
+            best = min(best, time.perf_counter() - start)
+        flops = flops_per_trajectory(spec, hp)
+        rate = seeds / best
+        results.append(
+            dict(
+                method=method,
+                seeds=seeds,
+                steps=spec.steps,
+                devices=result.config["devices"],
+                sweep_s=best,
+                trajectories_per_s=rate,
+                numpy_s_per_run=numpy_run,
+                speedup=numpy_run * rate,
+                flops_per_trajectory=flops,
+                achieved_flops=flops * rate,
+                peak_flops=peak,
+                fraction_of_peak=flops * rate / peak,
+                machine=machine_description(),
+            )
+        )
+    return results
+
+
+def format_sweep_report(results: list[dict]) -> str:
+    first = results[0]
+    lines = [
+        f"sweep of {first['seeds']} seeds x {first['steps']} iterations (paper-linear) on "
+        f"{first['devices']} device(s); machine: {first['machine']}; measured matmul peak "
+        f"{first['peak_flops'] / 1e9:.1f} GFLOP/s",
+        f"{'method':<12} {'sweep':>8} {'traj/s':>10} {'x numpy':>9} {'MFLOP/traj':>11} "
+        f"{'GFLOP/s':>8} {'of peak':>8}",
+    ]
+    for r in results:
+        lines.append(
+            f"{r['method']:<12} {r['sweep_s']:>7.3f}s {r['trajectories_per_s']:>10.0f} "
+            f"{r['speedup']:>8.0f}x {r['flops_per_trajectory'] / 1e6:>11.2f} "
+            f"{r['achieved_flops'] / 1e9:>8.2f} {r['fraction_of_peak']:>8.1%}"
+        )
+    return "\n".join(lines)
+
+
+def run_scale_benchmark(dims=(50, 100, 200, 500, 1000, 2000), buffer: int = 16, steps: int = 100):
+    """fpo-exact with a best-response buffer follower: seconds per iteration against ``d``.
+
+    The follower's Hessian is ``lambda I + C^T C`` with ``C`` of rank ``B = buffer``;
+    the Woodbury solve costs ``O(B^2 d + B^3)`` where a dense Cholesky costs
+    ``O(d^3)``: the dense factorisation of the same matrix is timed beside it.
+    """
+    from toysim.game.curvature import LowRankCurvature, cholesky_solver
+
+    rows = []
+    for d in dims:
+        spec, hp = build("paper-linear", "fpo-exact", steps=steps)
+        spec = dataclasses.replace(
+            spec, dim=d, follower="best-response", buffer_size=buffer, anchor="ridge"
+        )
+        hp = hp._replace(lam=1.0, gamma=2.0 / buffer)
+        run = jax.jit(make_trajectory(spec))
+        key = jax.random.key(0)
+        jax.block_until_ready(run(key, hp))
+        per_step = _best_time(run, (key, hp), 3) / steps
+        h = LowRankCurvature(
+            jax.numpy.asarray(1.0), jax.random.normal(key, (buffer, d), dtype=jax.numpy.float64)
+        )
+        dense = jax.jit(lambda m, v: cholesky_solver(m)(v))
+        matrix, v = h.dense(), jax.numpy.ones(d)
+        jax.block_until_ready(dense(matrix, v))
+        rows.append(
+            dict(
+                dim=d,
+                buffer=buffer,
+                s_per_step=per_step,
+                dense_cholesky_solve_s=_best_time(dense, (matrix, v), 3),
+            )
+        )
+    return rows
+
+
+def format_scale_report(rows: list[dict]) -> str:
+    lines = [
+        f"fpo-exact, best-response follower on a buffer of {rows[0]['buffer']}, Woodbury solve",
+        f"{'d':>6} {'per iteration':>14} {'dense d x d Cholesky solve alone':>34}",
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['dim']:>6} {r['s_per_step'] * 1e6:>12.1f}us "
+            f"{r['dense_cholesky_solve_s'] * 1e6:>32.1f}us"
+        )
+    return "\n".join(lines)

@@ -87,7 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--batch", type=int, default=1024, help="seeds in the vmapped batch")
     bench.add_argument("--numpy-runs", type=int, default=3, help="NumPy runs per method")
     bench.add_argument("--repeats", type=int, default=5, help="timed repeats (best is kept)")
-    bench.add_argument("--json", action="store_true", help="print one JSON object per method")
+    bench.add_argument("--json", action="store_true", help="print one JSON object per row")
+    bench.add_argument(
+        "--sweep", action="store_true", help="sweep throughput, FLOPs and peak fraction instead"
+    )
+    bench.add_argument("--scale", action="store_true", help="exact FPO's cost per step against d")
+    bench.add_argument("--seeds", type=int, default=4096, help="seeds in the --sweep benchmark")
+    bench.add_argument("--devices", type=int, help="expose N host CPU devices (XLA flag)")
     bench.add_argument("--precision", type=int, choices=(32, 64), default=64)
     return parser
 
@@ -187,16 +193,23 @@ def _table(rows: list[dict]) -> str:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from toysim.bench import format_report, run_benchmark
+    from toysim import bench
 
-    if args.batch < 1 or args.numpy_runs < 1 or args.repeats < 1:
-        raise UserError("toysim bench: --batch, --numpy-runs and --repeats must be >= 1")
-    results = run_benchmark(batch=args.batch, numpy_runs=args.numpy_runs, repeats=args.repeats)
+    if min(args.batch, args.numpy_runs, args.repeats, args.seeds) < 1:
+        raise UserError("toysim bench: --batch, --numpy-runs, --repeats and --seeds must be >= 1")
+    if args.sweep:
+        results = bench.run_sweep_benchmark(args.seeds, args.numpy_runs, args.repeats)
+        report = bench.format_sweep_report
+    elif args.scale:
+        results, report = bench.run_scale_benchmark(), bench.format_scale_report
+    else:
+        results = bench.run_benchmark(args.batch, args.numpy_runs, args.repeats)
+        report = bench.format_report
     if args.json:
         for row in results:
             print(json.dumps(row))
     else:
-        print(format_report(results))
+        print(report(results))
     return 0
 
 

@@ -17,6 +17,7 @@ its ``max_utility`` stays low instead.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -133,6 +134,19 @@ def make_summary(spec: GameSpec):
     return summary
 
 
+@functools.lru_cache(maxsize=32)
+def compiled_summary(spec: GameSpec, mesh: Mesh):
+    """``jit(vmap(summary))`` with the batch axis sharded over ``mesh``; one per (spec, mesh),
+    so repeated sweeps of the same game reuse the compiled program."""
+    sharding = NamedSharding(mesh, PartitionSpec("batch"))
+    replicated = NamedSharding(mesh, PartitionSpec())
+    return jax.jit(
+        jax.vmap(make_summary(spec), in_axes=(0, 0, None)),
+        in_shardings=(sharding, sharding, replicated),
+        out_shardings=sharding,
+    )
+
+
 def batch_mesh(devices: Sequence | None = None) -> Mesh:
     """A 1-D mesh named ``batch`` over ``devices`` (default: every device JAX sees)."""
     return Mesh(np.asarray(devices if devices is not None else jax.devices()), ("batch",))
@@ -187,13 +201,7 @@ def sweep(
     batch_hp = HParams(**{**base, **columns})
     validate(spec, HParams(*(v[:total] for v in batch_hp)))
 
-    sharding = NamedSharding(mesh, PartitionSpec("batch"))
-    replicated = NamedSharding(mesh, PartitionSpec())
-    run = jax.jit(
-        jax.vmap(make_summary(spec), in_axes=(0, 0, None)),
-        in_shardings=(sharding, sharding, replicated),
-        out_shardings=sharding,
-    )
+    run = compiled_summary(spec, mesh)
     dtype = jnp.result_type(float)
     chunks = range(n_chunks)
     if progress:
