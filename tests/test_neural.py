@@ -1,0 +1,108 @@
+"""The neural reward model (MODEL.md section 7): the MLP, its penalties, the paper-nn game."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from toysim.config import METHODS, ConfigError
+from toysim.game.curvature import identity_solve
+from toysim.game.neural import (
+    NeuralHParams,
+    NeuralSpec,
+    local_steering,
+    make_neural_trajectory,
+    schedule,
+)
+from toysim.model.mlp import mlp_init, mlp_reward, reward_param_grad
+from toysim.model.utility import Utility, utility
+
+
+@pytest.fixture
+def standard_promotion():
+    """optax's Adam mixes its int32 step count with int64 under x64, which strict
+    promotion refuses; the trajectories run under JAX's standard promotion."""
+    with jax.numpy_dtype_promotion("standard"):
+        yield
+
+
+def test_mlp_matches_a_hand_written_forward_pass():
+    params = mlp_init(jax.random.key(0), (4, 3, 2, 1), scale=0.5)
+    y = jnp.asarray(np.random.default_rng(0).normal(size=(7, 4)))
+    h = y
+    for w, b in params[:-1]:
+        h = np.log1p(np.exp(np.asarray(h @ w + b)))
+    expected = (h @ np.asarray(params[-1][0]) + np.asarray(params[-1][1]))[:, 0]
+    chex.assert_trees_all_close(mlp_reward(params, y), jnp.asarray(expected), rtol=1e-12)
+    assert [w.shape for w, _ in params] == [(4, 3), (3, 2), (2, 1)]
+    assert all(np.all(b == 0) for _, b in params)
+
+
+def test_penalties_are_the_published_ones_and_differentiate_through_y():
+    """Identity solve: relaxed ``(r - U)||grad_phi r||^2``, practical ``||grad_phi r||^2``;
+    the leader's gradient of the penalty (double backprop) against central differences."""
+    params = mlp_init(jax.random.key(1), (5, 8, 8, 1), scale=0.3)
+    u = Utility(jnp.asarray(10.0), jnp.asarray(0.2), jnp.asarray([2.5, 2.5, 0.0, 0.0, 0.0]))
+    y = jnp.asarray([0.3, -0.2, 0.5, 0.1, -0.4])
+    g = reward_param_grad(params, y)
+    relaxed = local_steering(params, y, u, identity_solve, True)
+    practical = local_steering(params, y, u, identity_solve, False)
+    r = mlp_reward(params, y)
+    chex.assert_trees_all_close(relaxed, (r - utility(u, y)) * g @ g, rtol=1e-12)
+    chex.assert_trees_all_close(practical, g @ g, rtol=1e-12)
+    grad = jax.grad(local_steering, argnums=1)(params, y, u, identity_solve, True)
+    h = 1e-6
+    eye = np.eye(5)
+    fd = [
+        (
+            local_steering(params, y + h * e, u, identity_solve, True)
+            - local_steering(params, y - h * e, u, identity_solve, True)
+        )
+        / (2 * h)
+        for e in eye
+    ]
+    chex.assert_trees_all_close(grad, jnp.asarray(fd), rtol=1e-6, atol=1e-9)
+    assert ravel_pytree(params)[0].shape == g.shape
+
+
+def test_schedules_run_from_start_to_end():
+    assert float(schedule(0.1, 0.001, 0.0, 4000)) == pytest.approx(0.1)
+    assert float(schedule(0.1, 0.001, 4000.0, 4000)) == pytest.approx(0.001)
+    assert float(schedule(0.05, 0.001, 2000.0, 4000)) == pytest.approx(0.001 + 0.049 * 15 / 16)
+
+
+def test_exact_fpo_for_the_neural_rm_is_refused_clearly():
+    with pytest.raises(ConfigError, match="supports methods rlhf, fpo-relaxed, fpo-practical"):
+        make_neural_trajectory(NeuralSpec(method=METHODS["fpo-exact"]))
+    with pytest.raises(ConfigError, match="buffer_size must be a multiple"):
+        make_neural_trajectory(NeuralSpec(buffer_size=12))
+
+
+def test_same_seed_same_neural_trajectory(standard_promotion):
+    run = jax.jit(make_neural_trajectory(NeuralSpec(steps=50, method=METHODS["fpo-relaxed"])))
+    a, b = run(jax.random.key(3), NeuralHParams()), run(jax.random.key(3), NeuralHParams())
+    jax.tree.map(np.testing.assert_array_equal, a, b)
+    assert a.theta.shape == (50, 10) and a.utility.shape == (50,)
+
+
+def test_paper_nn_reproduces_the_published_outcome_over_seeds(standard_promotion):
+    """Published (PyTorch, seeds 0-4): RLHF 2.3 3.5 2.8 5.7 7.6; relaxed 9.7 9.7 9.9 10.0 9.4.
+
+    RLHF does not collapse on every seed, so the claim is checked on 32 seeds:
+    every relaxed-FPO seed ends above 9; at least a quarter of the RLHF seeds
+    end below 4 after peaking higher; RLHF's median stays far below relaxed's.
+    """
+    keys = jax.vmap(jax.random.key)(np.arange(32))
+    finals = {}
+    for method in ("rlhf", "fpo-relaxed"):
+        spec = NeuralSpec(method=METHODS[method])
+        run = jax.jit(jax.vmap(make_neural_trajectory(spec), in_axes=(0, None)))
+        trajectory = run(keys, NeuralHParams())
+        finals[method] = np.asarray(trajectory.utility[:, -1])
+        finals[method + " peak"] = np.asarray(trajectory.utility.max(axis=1))
+    assert finals["fpo-relaxed"].min() > 9.0
+    collapsed = (finals["rlhf"] < 4.0) & (finals["rlhf peak"] > finals["rlhf"] + 1.0)
+    assert collapsed.mean() >= 0.25
+    assert np.median(finals["rlhf"]) < finals["fpo-relaxed"].min() - 2.0

@@ -1,0 +1,240 @@
+"""The paper's second setting: a Gaussian policy against an MLP reward model (MODEL.md section 7).
+
+One outer iteration ``t`` of ``T``:
+
+1. the leader takes ``K = 15`` inner steps, each on one reparameterised sample
+   ``y = theta + sigma_t eps``: ``theta += lr_t clip(grad_theta F(y), -1, 1)`` with
+   ``F(y) = r_phi(y) - c ||y||^2 - gamma S(y)``;
+2. the policy emits 5 samples from ``N(theta, sigma_t^2 I)``, labelled by
+   ``U``, into a buffer that keeps the last 50;
+3. the follower takes one Adam step (L2 weight decay added to the gradient)
+   on the mean squared error over the buffer.
+
+``sigma_t`` and ``lr_t`` decay as ``end + (start - end)(1 - (t/T)^4)``.
+The steering penalty is the same ``S = (1/2) g^T H^{-1} grad_phi l(phi; y)``
+as in :mod:`toysim.game.leader`, with gradients over every RM parameter
+(double backpropagation through ``grad_phi r(y)``). This module implements the
+relaxed and practical rungs (``H -> I``, local influence, current parameters);
+the exact, damped-Hessian rung for this non-convex follower is not built yet,
+and asking for it raises :class:`~toysim.config.ConfigError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import Array
+from jax.flatten_util import ravel_pytree
+
+from toysim.config import ConfigError, Method
+from toysim.game.curvature import Solve, identity_solve
+from toysim.model.mlp import MLPParams, mlp_init, mlp_reward
+from toysim.model.utility import Utility, utility
+
+NEURAL_METHODS = ("rlhf", "fpo-relaxed", "fpo-practical")
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuralSpec:
+    """Static structure of the neural game (changing a field recompiles).
+
+    Attributes:
+      dim, signal_dims: ``d`` and the number of coordinates ``m`` lives on.
+      hidden: hidden layer widths of the MLP reward model.
+      steps: outer iterations ``T``.
+      inner_steps: leader steps per outer iteration.
+      buffer_size, samples_per_step: the follower's buffer and how many new
+        samples enter it per outer iteration (``buffer_size`` a multiple of it).
+      method: the leader method (rlhf, fpo-relaxed or fpo-practical).
+    """
+
+    dim: int = 10
+    signal_dims: int = 2
+    hidden: tuple[int, ...] = (32, 32)
+    steps: int = 4000
+    inner_steps: int = 15
+    buffer_size: int = 50
+    samples_per_step: int = 5
+    method: Method = Method("rlhf", foresight=False, params="current")
+
+    def validate(self) -> None:
+        for field in ("dim", "steps", "inner_steps", "buffer_size", "samples_per_step"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{field} must be an integer >= 1; got {value!r}")
+        if not 1 <= self.signal_dims < self.dim:
+            raise ConfigError(
+                f"signal_dims must be an integer with 1 <= signal_dims < dim = {self.dim}; "
+                f"got {self.signal_dims!r}"
+            )
+        if self.buffer_size % self.samples_per_step:
+            raise ConfigError(
+                f"buffer_size must be a multiple of samples_per_step = {self.samples_per_step}; "
+                f"got {self.buffer_size!r}"
+            )
+        m = self.method
+        relaxed = (m.hessian, m.influence, m.params) == ("identity", "local", "current")
+        if m.foresight and not relaxed:
+            raise ConfigError(
+                f"the neural reward model supports methods {', '.join(NEURAL_METHODS)} "
+                "(hessian=identity, influence=local, params=current); exact FPO with a damped "
+                f"Hessian is not available for it yet; got method {m.name!r}"
+            )
+
+
+class NeuralHParams(NamedTuple):
+    """The neural game's numbers (all traced: a sweep over them compiles once).
+
+    Attributes:
+      amplitude, tau, ideal_value: ``U = A exp(-tau ||y - m||^2)``, ``m = v`` on the signal dims.
+      action_cost: ``c`` in ``F``.
+      gamma: the steering weight.
+      sigma_start, sigma_end: the policy's spread schedule.
+      lr_start, lr_end: the leader's step-size schedule.
+      follower_lr: Adam's learning rate.
+      weight_decay: L2 weight decay added to the follower's gradient.
+      clip: the leader's gradient is clipped to ``[-clip, clip]`` per coordinate.
+      init_scale: standard deviation of the RM's initial weights.
+    """
+
+    amplitude: float = 10.0
+    tau: float = 0.2
+    ideal_value: float = 2.5
+    action_cost: float = 0.01
+    gamma: float = 0.005
+    sigma_start: float = 0.1
+    sigma_end: float = 0.001
+    lr_start: float = 0.05
+    lr_end: float = 0.001
+    follower_lr: float = 1e-3
+    weight_decay: float = 1e-3
+    clip: float = 1.0
+    init_scale: float = 0.1
+
+
+def schedule(start: Array, end: Array, t: Array, steps: int) -> Array:
+    """``end + (start - end) (1 - (t/T)^4)`` (MODEL.md section 7)."""
+    return end + (start - end) * (1.0 - (t / steps) ** 4)
+
+
+def neural_loss(params: MLPParams, y: Array, label: Array, oracle: bool) -> Array:
+    """``l(phi; y) = (r_phi(y) - U(y))^2``, or ``2 r_phi(y)`` without the oracle (section 4)."""
+    r = mlp_reward(params, y)
+    return (r - label) ** 2 if oracle else 2.0 * r
+
+
+def local_steering(params: MLPParams, y: Array, u: Utility, solve: Solve, oracle: bool) -> Array:
+    """``S(y) = (1/2) grad_phi r(y)^T H^{-1} grad_phi l(phi; y)``, gradients over all parameters.
+
+    With ``solve`` the identity this is the relaxed penalty ``(r - U) ||grad_phi r||^2``
+    (with the oracle) or the practical ``||grad_phi r||^2`` (without).
+    """
+    g = ravel_pytree(jax.grad(mlp_reward)(params, y))[0]
+    gl = ravel_pytree(jax.grad(neural_loss)(params, y, utility(u, y), oracle))[0]
+    return 0.5 * g @ solve(gl)
+
+
+class NeuralTrajectory(NamedTuple):
+    """Per outer iteration (leading axis ``T``, after any vmapped axes).
+
+    Attributes:
+      theta: the policy mean, ``[T, d]``.
+      utility: ``U(theta)``; proxy_reward: ``r_phi(theta)``, ``[T]``.
+      signal, noise: ``||theta[:k]||`` and ``||theta[k:]||``, ``[T]``.
+      sigma: the policy's spread at that iteration, ``[T]``.
+      buffer_loss: the follower's mean squared error on its buffer before its step, ``[T]``.
+    """
+
+    theta: Array
+    utility: Array
+    proxy_reward: Array
+    signal: Array
+    noise: Array
+    sigma: Array
+    buffer_loss: Array
+
+
+def follower_optimizer(hp: NeuralHParams) -> optax.GradientTransformation:
+    """Adam with L2 weight decay added to the gradient (PyTorch's ``Adam(weight_decay=...)``)."""
+    return optax.chain(optax.add_decayed_weights(hp.weight_decay), optax.adam(hp.follower_lr))
+
+
+def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams], NeuralTrajectory]:
+    """A pure ``run(key, hparams) -> NeuralTrajectory`` for the paper-nn game."""
+    spec.validate()
+    method = spec.method
+    blocks = spec.buffer_size // spec.samples_per_step
+    oracle = method.oracle == "true"
+
+    def run(key: Array, hp: NeuralHParams) -> NeuralTrajectory:
+        hp = NeuralHParams(*(jnp.asarray(x, dtype=jnp.result_type(float)) for x in hp))
+        dtype = jnp.result_type(float)
+        signal_mask = (jnp.arange(spec.dim) < spec.signal_dims).astype(dtype)
+        u = Utility(hp.amplitude, hp.tau, hp.ideal_value * signal_mask)
+        init_key, loop_key = jax.random.split(key)
+        sizes = (spec.dim, *spec.hidden, 1)
+        params = [(hp.init_scale * w, b) for w, b in mlp_init(init_key, sizes, 1.0, dtype)]
+        optimizer = follower_optimizer(hp)
+        buffer_y = jnp.zeros((blocks, spec.samples_per_step, spec.dim), dtype)
+        buffer_label = jnp.zeros((blocks, spec.samples_per_step), dtype)
+        filled = jnp.zeros((blocks,), dtype)
+        state = (jnp.zeros(spec.dim, dtype), params, optimizer.init(params))
+        state = (*state, buffer_y, buffer_label, filled)
+
+        def objective(y, params):
+            value = mlp_reward(params, y) - hp.action_cost * y @ y
+            if method.foresight:
+                value -= hp.gamma * local_steering(params, y, u, identity_solve, oracle)
+            return value
+
+        def outer(carry, inputs):
+            theta, params, opt_state, buf_y, buf_label, filled = carry
+            t, step_key = inputs
+            sigma = schedule(hp.sigma_start, hp.sigma_end, t, spec.steps)
+            lr = schedule(hp.lr_start, hp.lr_end, t, spec.steps)
+            inner_key, sample_key = jax.random.split(step_key)
+
+            def inner(theta, eps):
+                grad = jax.grad(objective)(theta + sigma * eps, params)
+                return theta + lr * jnp.clip(grad, -hp.clip, hp.clip), None
+
+            eps = jax.random.normal(inner_key, (spec.inner_steps, spec.dim), dtype)
+            theta, _ = jax.lax.scan(inner, theta, eps)
+
+            samples = theta + sigma * jax.random.normal(
+                sample_key, (spec.samples_per_step, spec.dim), dtype
+            )
+            here = jnp.arange(blocks, dtype=jnp.int32) == (t.astype(jnp.int32) % blocks)
+            buf_y = jnp.where(here[:, None, None], samples[None], buf_y)
+            buf_label = jnp.where(here[:, None], utility(u, samples)[None], buf_label)
+            filled = jnp.where(here, jnp.ones_like(filled), filled)
+
+            def buffer_loss(params):
+                errors = (mlp_reward(params, buf_y) - buf_label) ** 2
+                return jnp.sum(filled[:, None] * errors) / (jnp.sum(filled) * spec.samples_per_step)
+
+            loss, grads = jax.value_and_grad(buffer_loss)(params)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
+            record = (theta, mlp_reward(params, theta), sigma, loss)
+            return (theta, params, opt_state, buf_y, buf_label, filled), record
+
+        steps = jnp.arange(spec.steps, dtype=dtype)
+        keys = jax.random.split(loop_key, spec.steps)
+        _, (theta, proxy, sigma, loss) = jax.lax.scan(outer, state, (steps, keys))
+        return NeuralTrajectory(
+            theta=theta,
+            utility=utility(u, theta),
+            proxy_reward=proxy,
+            signal=jnp.linalg.norm(theta[:, : spec.signal_dims], axis=-1),
+            noise=jnp.linalg.norm(theta[:, spec.signal_dims :], axis=-1),
+            sigma=sigma,
+            buffer_loss=loss,
+        )
+
+    return run
