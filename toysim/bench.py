@@ -53,15 +53,20 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.default_backend()}"
 
 
+def numpy_seconds_per_run(method: str, runs: int, steps: int) -> float:
+    """Mean time of the published NumPy loop (the baseline of ``method``)."""
+    start = time.perf_counter()
+    for seed in range(runs):
+        run_published(NUMPY_PENALTY[method], seed, steps=steps)
+    return (time.perf_counter() - start) / runs
+
+
 def run_benchmark(batch: int = 1024, numpy_runs: int = 3, repeats: int = 5) -> list[dict]:
     """Time every method; returns one dict of seconds and ratios per method."""
     results = []
     for method in ("rlhf", "fpo-relaxed", "fpo-exact"):
         spec, hp = build("paper-linear", method)
-        start = time.perf_counter()
-        for seed in range(numpy_runs):
-            run_published(NUMPY_PENALTY[method], seed, steps=spec.steps)
-        numpy_run = (time.perf_counter() - start) / numpy_runs
+        numpy_run = numpy_seconds_per_run(method, numpy_runs, spec.steps)
 
         run = make_trajectory(spec)
         key = jax.random.key(0)
@@ -167,10 +172,7 @@ def run_sweep_benchmark(seeds: int = 4096, numpy_runs: int = 3, repeats: int = 3
     results = []
     for method in ("rlhf", "fpo-relaxed", "fpo-exact"):
         spec, hp = build("paper-linear", method)
-        start = time.perf_counter()
-        for seed in range(numpy_runs):
-            run_published(NUMPY_PENALTY[method], seed, steps=spec.steps)
-        numpy_run = (time.perf_counter() - start) / numpy_runs
+        numpy_run = numpy_seconds_per_run(method, numpy_runs, spec.steps)
         sweep(spec, hp, {}, seeds)  # compile (and warm up)
         best = float("inf")
         for _ in range(repeats):

@@ -154,11 +154,16 @@ def _run(args: argparse.Namespace) -> int:
                 jax_version=jax.__version__,
             )
         )
-    if args.json:
+    return _emit(rows, args.json, _table)
+
+
+def _emit(rows: list[dict], as_json: bool, formatter) -> int:
+    """Print one JSON object per row, or the formatted report; exit status 0."""
+    if as_json:
         for row in rows:
             print(json.dumps(row))
     else:
-        print(_table(rows))
+        print(formatter(rows))
     return 0
 
 
@@ -205,12 +210,7 @@ def _bench(args: argparse.Namespace) -> int:
     else:
         results = bench.run_benchmark(args.batch, args.numpy_runs, args.repeats)
         report = bench.format_report
-    if args.json:
-        for row in results:
-            print(json.dumps(row))
-    else:
-        print(report(results))
-    return 0
+    return _emit(results, args.json, report)
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -261,13 +261,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     if args.seeds < 1:
         raise UserError(f"toysim reproduce: --seeds must be >= 1; got {args.seeds}")
-    rows = reproduction_rows(args.seeds)
-    if args.json:
-        for row in rows:
-            print(json.dumps(row))
-    else:
-        print(format_rows(rows))
-    return 0
+    return _emit(reproduction_rows(args.seeds), args.json, format_rows)
 
 
 def main(argv: list[str] | None = None) -> int:

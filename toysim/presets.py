@@ -69,29 +69,8 @@ POPULATION = Preset(
         "distribution with ridge lambda = 0.1: every expectation and gradient in "
         "closed form, no sampling noise."
     ),
-    spec=dict(
-        dim=50,
-        signal_dims=3,
-        steps=300,
-        follower="population",
-        buffer_size=0,
-        follower_steps=1,
-        anchor="ridge",
-    ),
-    hparams=HParams(
-        amplitude=10.0,
-        tau=0.3,
-        ideal_value=2.0,
-        action_cost=0.1,
-        gamma=0.0,
-        leader_lr=0.02,
-        follower_lr=0.0,
-        weight_decay=0.0,
-        lam=0.1,
-        sigma=0.3,
-        rm_init_signal=1.0,
-        rm_init_noise=0.1,
-    ),
+    spec=dict(PAPER_LINEAR.spec, follower="population", buffer_size=0, anchor="ridge"),
+    hparams=PAPER_LINEAR.hparams._replace(follower_lr=0.0, weight_decay=0.0, lam=0.1, sigma=0.3),
     relaxed_gamma=0.1,
 )
 
