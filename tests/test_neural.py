@@ -1,5 +1,7 @@
 """The neural reward model (MODEL.md section 7): the MLP, its penalties, the paper-nn game."""
 
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -73,8 +75,8 @@ def test_schedules_run_from_start_to_end():
     assert float(schedule(0.05, 0.001, 2000.0, 4000)) == pytest.approx(0.001 + 0.049 * 15 / 16)
 
 
-def test_exact_fpo_for_the_neural_rm_is_refused_clearly():
-    with pytest.raises(ConfigError, match="supports methods rlhf, fpo-relaxed, fpo-practical"):
+def test_best_response_params_are_refused_for_the_neural_rm():
+    with pytest.raises(ConfigError, match="params must be current for the neural reward model"):
         make_neural_trajectory(NeuralSpec(method=METHODS["fpo-exact"]))
     with pytest.raises(ConfigError, match="buffer_size must be a multiple"):
         make_neural_trajectory(NeuralSpec(buffer_size=12))
@@ -106,3 +108,65 @@ def test_paper_nn_reproduces_the_published_outcome_over_seeds(standard_promotion
     collapsed = (finals["rlhf"] < 4.0) & (finals["rlhf peak"] > finals["rlhf"] + 1.0)
     assert collapsed.mean() >= 0.25
     assert np.median(finals["rlhf"]) < finals["fpo-relaxed"].min() - 2.0
+
+
+def test_damped_exact_steering_equals_autodiff_through_an_unrolled_converged_follower():
+    """A follower minimising ``F(phi; y) = L(phi; D + {y}) + (mu/2)||phi - a||^2`` responds at
+    its minimiser ``phi*`` with ``dphi*/dy = -(H + mu I)^{-1} omega d/dy grad_phi l(phi*; y)``,
+    ``H`` the Hessian of ``L``: a local minimum of ``F`` makes ``H + mu I`` positive
+    semidefinite, though ``H`` itself is indefinite here (smallest eigenvalue about -0.47).
+    So for any ``g``, ``g . dphi*/dy = -2 omega grad_y S(y)``, ``S`` the damped exact
+    penalty with ``M = (H + mu I)^{-1}``. The left side is autodiff through 60,000
+    unrolled gradient steps of that follower from ``phi*`` (``H + mu I`` has an
+    eigenvalue near 0.033, so the unrolled response converges slowly).
+    """
+    from toysim.game.neural import neural_loss, steering_penalty
+
+    rng = np.random.default_rng(4)
+    d, mu = 3, 0.5
+    u = Utility(jnp.asarray(10.0), jnp.asarray(0.3), jnp.asarray([1.0, 1.0, 0.0]))
+    anchor = mlp_init(jax.random.key(5), (d, 4, 4, 1), scale=0.6)
+    flat_anchor, unravel = ravel_pytree(anchor)
+    ys = jnp.asarray(rng.normal(size=(6, d)))
+    y0 = jnp.asarray([0.4, 0.9, -0.3])
+    omega = 1.0 / 7.0
+
+    def data_loss(params, y):
+        old = jnp.sum((mlp_reward(params, ys) - utility(u, ys)) ** 2)
+        return omega * (old + neural_loss(params, y, utility(u, y), True))
+
+    def follower(x, y):
+        return data_loss(unravel(x), y) + 0.5 * mu * jnp.sum((x - flat_anchor) ** 2)
+
+    def descend(x, y, steps, lr=0.02):
+        return jax.lax.fori_loop(0, steps, lambda _, x: x - lr * jax.grad(follower)(x, y), x)
+
+    x_star = jax.jit(descend, static_argnums=2)(flat_anchor, y0, 40_000)
+    assert float(jnp.linalg.norm(jax.grad(follower)(x_star, y0))) < 1e-10
+    params_star = unravel(x_star)
+
+    theta = jnp.asarray([0.2, -0.1, 0.5])  # where the global g = grad_phi r(theta) is taken
+    g = ravel_pytree(jax.grad(mlp_reward)(params_star, theta))[0]
+    response = jax.jit(jax.jacfwd(lambda y: descend(x_star, y, 60_000)))(y0)
+    unrolled = g @ response
+
+    method = dataclasses.replace(METHODS["fpo-exact"], params="current")
+    penalty, (iterations, residual) = steering_penalty(
+        method, params_star, lambda p: data_loss(p, y0), theta, u, jnp.asarray(mu), 1e-12, 500
+    )
+    assert float(residual) <= 1e-12, (int(iterations), float(residual))
+    implicit = -2.0 * omega * jax.grad(penalty)(y0)
+    chex.assert_trees_all_close(unrolled, implicit, rtol=1e-6, atol=1e-9)
+
+
+def test_damped_exact_fpo_prevents_collapse_without_strong_convexity(standard_promotion):
+    """paper-nn with exact FPO (damped Hessian, mu = 1, gamma = 2 omega = 0.2), 4 seeds."""
+    from toysim.game.neural import paper_nn
+
+    spec, hp = paper_nn("fpo-exact")
+    assert (spec.method.hessian, spec.method.params, float(hp.gamma)) == ("exact", "current", 0.2)
+    run = jax.jit(jax.vmap(make_neural_trajectory(spec), in_axes=(0, None)))
+    trajectory = run(jax.vmap(jax.random.key)(np.arange(4)), hp)
+    assert np.all(np.asarray(trajectory.utility[:, -1]) > 9.0)
+    converged = np.asarray(trajectory.cg_residual) <= spec.cg_tol
+    assert 0.5 < converged.mean() < 1.0  # the damped Hessian is not always positive definite

@@ -267,3 +267,54 @@ def format_scale_report(rows: list[dict]) -> str:
             f"{r['dense_cholesky_solve_s'] * 1e6:>32.1f}us"
         )
     return "\n".join(lines)
+
+
+PUBLISHED_NN_SECONDS_PER_RUN = 22.0
+"""The published PyTorch code on this machine kind: 45-51 s per pair of runs (MODEL.md 7)."""
+
+
+def run_neural_benchmark(seeds: int = 5, repeats: int = 3) -> list[dict]:
+    """paper-nn (4,000 outer iterations): one jit run and a ``jit(vmap)`` batch of ``seeds``."""
+    from toysim.game.neural import make_neural_trajectory, paper_nn
+
+    rows = []
+    for method in ("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact"):
+        spec, hp = paper_nn(method)
+        run = make_neural_trajectory(spec)
+        key = jax.random.key(0)
+        keys = jax.vmap(jax.random.key)(np.arange(seeds))
+        with jax.numpy_dtype_promotion("standard"):
+            start = time.perf_counter()
+            single = jax.jit(run).lower(key, hp).compile()
+            single_compile = time.perf_counter() - start
+            batched = jax.jit(jax.vmap(run, in_axes=(0, None))).lower(keys, hp).compile()
+            single_s = _best_time(single, (key, hp), repeats)
+            batch_s = _best_time(batched, (keys, hp), repeats)
+        rows.append(
+            dict(
+                method=method,
+                steps=spec.steps,
+                seeds=seeds,
+                compile_s=single_compile,
+                s_per_run=single_s,
+                batch_s=batch_s,
+                speedup_vs_published=PUBLISHED_NN_SECONDS_PER_RUN / single_s,
+                machine=machine_description(),
+            )
+        )
+    return rows
+
+
+def format_neural_report(rows: list[dict]) -> str:
+    lines = [
+        f"paper-nn, {rows[0]['steps']} outer iterations x 15 inner steps; machine: "
+        f"{rows[0]['machine']}; published PyTorch: about {PUBLISHED_NN_SECONDS_PER_RUN:.0f} s/run",
+        f"{'method':<14} {'compile':>8} {'per run':>9} {str(rows[0]['seeds']) + ' seeds':>9} "
+        f"{'vs PyTorch':>11}",
+    ]
+    for r in rows:
+        lines.append(
+            f"{r['method']:<14} {r['compile_s']:>7.2f}s {r['s_per_run']:>8.3f}s "
+            f"{r['batch_s']:>8.3f}s {r['speedup_vs_published']:>10.0f}x"
+        )
+    return "\n".join(lines)

@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
         "reproduce", help="the reproduction table of MODEL.md section 5, measured"
     )
     reproduce.add_argument("--seeds", type=int, default=16, help="seeds per median (default 16)")
+    reproduce.add_argument(
+        "--neural", action="store_true", help="the paper-nn setting (MODEL.md section 7) instead"
+    )
     reproduce.add_argument("--json", action="store_true", help="print one JSON object per method")
     reproduce.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
@@ -92,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
         "--sweep", action="store_true", help="sweep throughput, FLOPs and peak fraction instead"
     )
     bench.add_argument("--scale", action="store_true", help="exact FPO's cost per step against d")
+    bench.add_argument("--neural", action="store_true", help="paper-nn run and 5-seed batch times")
     bench.add_argument("--seeds", type=int, default=4096, help="seeds in the --sweep benchmark")
     bench.add_argument("--devices", type=int, help="expose N host CPU devices (XLA flag)")
     bench.add_argument("--precision", type=int, choices=(32, 64), default=64)
@@ -207,6 +211,8 @@ def _bench(args: argparse.Namespace) -> int:
         report = bench.format_sweep_report
     elif args.scale:
         results, report = bench.run_scale_benchmark(), bench.format_scale_report
+    elif args.neural:
+        results, report = bench.run_neural_benchmark(), bench.format_neural_report
     else:
         results = bench.run_benchmark(args.batch, args.numpy_runs, args.repeats)
         report = bench.format_report
@@ -257,10 +263,12 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from toysim.reproduce import format_rows, reproduction_rows
+    from toysim.reproduce import format_neural_rows, format_rows, neural_rows, reproduction_rows
 
     if args.seeds < 1:
         raise UserError(f"toysim reproduce: --seeds must be >= 1; got {args.seeds}")
+    if args.neural:
+        return _emit(neural_rows(args.seeds), args.json, format_neural_rows)
     return _emit(reproduction_rows(args.seeds), args.json, format_rows)
 
 

@@ -82,3 +82,75 @@ def format_rows(rows: list[dict]) -> str:
             f"| {fmt(r['published_exact'])} | {fmt(r['toysim_exact'])} |"
         )
     return "\n".join(lines)
+
+
+NEURAL_PUBLISHED = {
+    # MODEL.md section 7: the published PyTorch code, seeds 0-4, final utility
+    "rlhf": (2.31, 3.53, 2.78, 5.71, 7.57),
+    "fpo-relaxed": (9.74, 9.72, 9.95, 9.99, 9.40),
+}
+
+
+def neural_rows(seeds: int = 32, methods=("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact")):
+    """paper-nn over seeds: final and peak utility (median, quartiles, min, max) per method."""
+    from toysim.game.neural import make_neural_trajectory, paper_nn
+
+    keys = jax.vmap(jax.random.key)(np.arange(seeds))
+    rows = []
+    for method in methods:
+        spec, hp = paper_nn(method)
+        run = jax.jit(jax.vmap(make_neural_trajectory(spec), in_axes=(0, None)))
+        with jax.numpy_dtype_promotion("standard"):
+            trajectory = run(keys, hp)
+        final = np.asarray(trajectory.utility[:, -1])
+        peak = np.asarray(trajectory.utility.max(axis=1))
+        q25, q50, q75 = np.percentile(final, [25, 50, 75])
+        row = dict(
+            method=method,
+            seeds=seeds,
+            gamma=float(hp.gamma),
+            final_median=float(q50),
+            final_q25=float(q25),
+            final_q75=float(q75),
+            final_min=float(final.min()),
+            final_max=float(final.max()),
+            peak_median=float(np.median(peak)),
+            collapsed_fraction=float(np.mean(final < 0.8 * peak)),
+            published_seeds_0_4=NEURAL_PUBLISHED.get(method),
+        )
+        if (
+            spec.method.foresight
+            and spec.method.hessian == "exact"
+            and spec.method.influence == "global"
+        ):
+            converged = np.asarray(trajectory.cg_residual) <= spec.cg_tol
+            row["cg_converged_fraction"] = float(converged.mean())
+            row["cg_mean_iterations"] = float(np.mean(trajectory.cg_iterations))
+        rows.append(row)
+    return rows
+
+
+def format_neural_rows(rows: list[dict]) -> str:
+    """A Markdown table of :func:`neural_rows`."""
+    lines = [
+        f"paper-nn, 4,000 outer iterations, seeds 0-{rows[0]['seeds'] - 1}",
+        "",
+        "| method | gamma | final utility: median [IQR], min-max | peak (median) | collapsed "
+        "| published, seeds 0-4 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        published = r["published_seeds_0_4"]
+        lines.append(
+            f"| {r['method']} | {r['gamma']:.3g} | {r['final_median']:.2f} "
+            f"[{r['final_q25']:.2f}, {r['final_q75']:.2f}], {r['final_min']:.2f}-"
+            f"{r['final_max']:.2f} | {r['peak_median']:.2f} | {r['collapsed_fraction']:.0%} | "
+            f"{', '.join(f'{x:.1f}' for x in published) if published else '-'} |"
+        )
+    for r in rows:
+        if "cg_converged_fraction" in r:
+            lines.append(
+                f"\n{r['method']}: CG converged on {r['cg_converged_fraction']:.0%} of iterations, "
+                f"{r['cg_mean_iterations']:.1f} iterations on average."
+            )
+    return "\n".join(lines)
