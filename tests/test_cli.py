@@ -105,3 +105,15 @@ def test_user_errors_exit_nonzero_with_one_line_and_no_traceback(args, needle):
     assert len(lines) == 1, out.stderr
     assert needle in lines[0]
     assert "Traceback" not in out.stderr
+
+
+def test_run_paper_nn_from_the_command_line():
+    out = toysim(
+        "run", "--preset", "paper-nn", "--steps", "30", "--json", "--method", "fpo-relaxed"
+    )
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)
+    assert JSON_FIELDS <= row.keys()
+    assert row["preset"] == "paper-nn" and row["gamma"] == 0.005 and row["steps"] == 30
+    out = toysim("run", "--preset", "paper-nn", "--method", "fpo", "--params", "optimum")
+    assert out.returncode == 2 and "params must be current" in out.stderr

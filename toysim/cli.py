@@ -34,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run trajectories and print a comparison table")
-    run.add_argument("--preset", default="paper-linear", choices=list(PRESETS))
+    run.add_argument("--preset", default="paper-linear", choices=[*PRESETS, "paper-nn"])
     run.add_argument(
         "--method",
         choices=list(METHODS),
@@ -133,8 +133,11 @@ def _run(args: argparse.Namespace) -> int:
     methods = [args.method] if args.method else list(DEFAULT_METHODS)
     rows = []
     for name in methods:
-        spec, hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
-        trajectory = simulate(spec, hp, args.seed)
+        if args.preset == "paper-nn":
+            spec, hp, trajectory = _run_neural(name, args, switches)
+        else:
+            spec, hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
+            trajectory = simulate(spec, hp, args.seed)
         m = spec.method
         rows.append(
             dict(
@@ -151,14 +154,43 @@ def _run(args: argparse.Namespace) -> int:
                 final_noise=float(trajectory.noise[-1]),
                 final_utility=float(trajectory.utility[-1]),
                 max_utility=float(trajectory.utility.max()),
-                final_expected_utility=float(trajectory.expected_utility[-1]),
+                final_expected_utility=_last(trajectory, "expected_utility"),
                 final_proxy_reward=float(trajectory.proxy_reward[-1]),
-                final_steering_norm=float(trajectory.steering_norm[-1]),
+                final_steering_norm=_last(trajectory, "steering_norm"),
                 precision=args.precision,
                 jax_version=jax.__version__,
             )
         )
     return _emit(rows, args.json, _table)
+
+
+def _last(trajectory, field: str) -> float | None:
+    """The final value of ``field`` if this kind of trajectory records it."""
+    values = getattr(trajectory, field, None)
+    return None if values is None else float(values[-1])
+
+
+def _run_neural(name: str, args: argparse.Namespace, switches: dict):
+    """One paper-nn run (MODEL.md section 7): ``(spec, hparams, trajectory)``."""
+    import dataclasses
+
+    import jax
+
+    from toysim.game.neural import make_neural_trajectory, paper_nn
+    from toysim.game.trajectory import raise_if_nonfinite
+
+    spec, hp = paper_nn(name, **switches)
+    if args.steps is not None:
+        if args.steps < 1:
+            raise UserError(f"toysim run: steps must be an integer >= 1; got {args.steps}")
+        spec = dataclasses.replace(spec, steps=args.steps)
+    if args.gamma is not None:
+        if args.gamma < 0 or (not spec.method.foresight and args.gamma != 0):
+            raise UserError(f"toysim run: gamma must be >= 0 (0 for rlhf); got {args.gamma}")
+        hp = hp._replace(gamma=args.gamma)
+    trajectory = jax.jit(make_neural_trajectory(spec))(jax.random.key(args.seed), hp)
+    raise_if_nonfinite(trajectory, spec)
+    return spec, hp, trajectory
 
 
 def _emit(rows: list[dict], as_json: bool, formatter) -> int:
@@ -183,7 +215,10 @@ def _table(rows: list[dict]) -> str:
         ("final_proxy_reward", "proxy reward", "{:.3f}"),
     ]
     cells = [[title for _, title, _ in columns]]
-    cells += [[fmt.format(row[key]) for key, _, fmt in columns] for row in rows]
+    cells += [
+        [fmt.format(row[key]) if row[key] is not None else "-" for key, _, fmt in columns]
+        for row in rows
+    ]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
 
     def line(row: list[str]) -> str:
