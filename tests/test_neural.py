@@ -170,3 +170,33 @@ def test_damped_exact_fpo_prevents_collapse_without_strong_convexity(standard_pr
     assert np.all(np.asarray(trajectory.utility[:, -1]) > 9.0)
     converged = np.asarray(trajectory.cg_residual) <= spec.cg_tol
     assert 0.5 < converged.mean() < 1.0  # the damped Hessian is not always positive definite
+
+
+def test_nonconvexity_diagnostics_match_an_independent_dense_hessian(standard_promotion):
+    from toysim.game.neural import (
+        Buffer,
+        follower_objective,
+        nonconvexity_diagnostics,
+        paper_nn,
+    )
+
+    spec, hp = paper_nn("rlhf")
+    spec = dataclasses.replace(spec, hidden=(4, 4), steps=40, record_state=True)
+    trajectory = jax.jit(make_neural_trajectory(spec))(jax.random.key(2), hp)
+    diagnostics = nonconvexity_diagnostics(spec, hp, trajectory, every=10)
+    np.testing.assert_array_equal(diagnostics.iteration, [0, 10, 20, 30])
+
+    flat = trajectory.rm_params[20]
+    buffer = Buffer(*(x[20] for x in trajectory.buffer))
+    unravel = ravel_pytree(mlp_init(jax.random.key(0), (10, 4, 4, 1)))[1]
+    hessian = jax.hessian(lambda x: follower_objective(unravel(x), buffer, hp.weight_decay))(flat)
+    eigenvalues = np.linalg.eigvalsh(np.asarray(hessian))
+    assert float(diagnostics.smallest[2]) == pytest.approx(eigenvalues[0], rel=1e-8, abs=1e-10)
+    assert float(diagnostics.largest[2]) == pytest.approx(eigenvalues[-1], rel=1e-8)
+    assert bool(diagnostics.indefinite[2]) == (eigenvalues[0] < 0)
+    for values in diagnostics.cosines.values():
+        assert np.all(np.abs(np.asarray(values)) <= 1 + 1e-12)
+    with pytest.raises(ConfigError, match="record_state=True"):
+        nonconvexity_diagnostics(
+            spec, hp, trajectory._replace(rm_params=None, buffer=None), every=10
+        )

@@ -38,6 +38,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import Array
 from jax.flatten_util import ravel_pytree
@@ -64,6 +65,7 @@ class NeuralSpec:
         samples enter it per outer iteration (``buffer_size`` a multiple of it).
       method: the leader method; any switches but ``params = optimum``.
       cg_maxiter, cg_tol: the conjugate-gradient budget and relative tolerance.
+      record_state: also record the RM parameters and buffer at every iteration.
     """
 
     dim: int = 10
@@ -76,6 +78,7 @@ class NeuralSpec:
     method: Method = Method("rlhf", foresight=False, params="current")
     cg_maxiter: int = 100
     cg_tol: float = 1e-6
+    record_state: bool = False
 
     def validate(self) -> None:
         for field in ("dim", "steps", "inner_steps", "buffer_size", "samples_per_step"):
@@ -159,6 +162,24 @@ def local_steering(params: MLPParams, y: Array, u: Utility, solve: Solve, oracle
     return 0.5 * g @ solve(gl)
 
 
+class Buffer(NamedTuple):
+    """The follower's data: ``[blocks, samples_per_step, d]`` outputs, their labels, and
+    which blocks are filled (``[blocks]``)."""
+
+    y: Array
+    label: Array
+    filled: Array
+
+
+def follower_objective(params: MLPParams, buffer: Buffer, weight_decay: Array) -> Array:
+    """The follower's loss: mean squared error on the buffer plus ``(wd/2)||phi||^2``,
+    the L2 term whose gradient Adam's weight decay adds."""
+    errors = (mlp_reward(params, buffer.y) - buffer.label) ** 2
+    count = jnp.maximum(jnp.sum(buffer.filled), 1.0) * buffer.label.shape[-1]
+    flat = ravel_pytree(params)[0]
+    return jnp.sum(buffer.filled[:, None] * errors) / count + 0.5 * weight_decay * flat @ flat
+
+
 def steering_penalty(
     method: Method,
     params: MLPParams,
@@ -223,6 +244,9 @@ class NeuralTrajectory(NamedTuple):
       buffer_loss: the follower's mean squared error on its buffer before its step, ``[T]``.
       cg_iterations, cg_residual: the conjugate-gradient solve of that iteration
         (exact Hessian with global influence; 0 otherwise), ``[T]``.
+      rm_params, buffer: with ``spec.record_state``, the flat RM parameters
+        (``[T, P]``) and the buffer the leader saw at each iteration (for the
+        non-convexity diagnostics); ``None`` otherwise.
     """
 
     theta: Array
@@ -234,6 +258,8 @@ class NeuralTrajectory(NamedTuple):
     buffer_loss: Array
     cg_iterations: Array
     cg_residual: Array
+    rm_params: Array | None = None
+    buffer: Buffer | None = None
 
 
 def follower_optimizer(hp: NeuralHParams) -> optax.GradientTransformation:
@@ -262,23 +288,18 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
         state = (jnp.zeros(spec.dim, dtype), params, optimizer.init(params))
         state = (*state, buffer_y, buffer_label, filled)
 
-        def follower_objective(params, buf_y, buf_label, filled):
-            """Buffer MSE plus the L2 term whose gradient Adam's weight decay adds."""
-            errors = (mlp_reward(params, buf_y) - buf_label) ** 2
-            count = jnp.maximum(jnp.sum(filled), 1.0) * spec.samples_per_step
-            flat = ravel_pytree(params)[0]
-            return jnp.sum(filled[:, None] * errors) / count + 0.5 * hp.weight_decay * flat @ flat
-
         def outer(carry, inputs):
             theta, params, opt_state, buf_y, buf_label, filled = carry
+            seen_params = params
             t, step_key = inputs
             sigma = schedule(hp.sigma_start, hp.sigma_end, t, spec.steps)
             lr = schedule(hp.lr_start, hp.lr_end, t, spec.steps)
             inner_key, sample_key = jax.random.split(step_key)
+            buffer = Buffer(buf_y, buf_label, filled)
             penalty, cg = steering_penalty(
                 method,
                 params,
-                lambda p: follower_objective(p, buf_y, buf_label, filled),
+                lambda p: follower_objective(p, buffer, hp.weight_decay),
                 theta,
                 u,
                 hp.damping,
@@ -313,13 +334,15 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
             updates, opt_state = optimizer.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
             record = (theta, mlp_reward(params, theta), sigma, loss, *cg)
+            if spec.record_state:  # what the leader saw at this iteration
+                record = (*record, ravel_pytree(seen_params)[0], buffer)
             return (theta, params, opt_state, buf_y, buf_label, filled), record
 
         steps = jnp.arange(spec.steps, dtype=dtype)
         keys = jax.random.split(loop_key, spec.steps)
-        _, (theta, proxy, sigma, loss, cg_iterations, cg_residual) = jax.lax.scan(
-            outer, state, (steps, keys)
-        )
+        _, records = jax.lax.scan(outer, state, (steps, keys))
+        theta, proxy, sigma, loss, cg_iterations, cg_residual = records[:6]
+        rm_params, buffer = records[6:] if spec.record_state else (None, None)
         return NeuralTrajectory(
             theta=theta,
             utility=utility(u, theta),
@@ -330,6 +353,8 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
             buffer_loss=loss,
             cg_iterations=cg_iterations,
             cg_residual=cg_residual,
+            rm_params=rm_params,
+            buffer=buffer,
         )
 
     return run
@@ -354,3 +379,82 @@ def paper_nn(method: str, **switches) -> tuple[NeuralSpec, NeuralHParams]:
     else:
         gamma = NeuralHParams().gamma
     return spec, NeuralHParams(gamma=gamma)
+
+
+RELAXATIONS = (
+    ("fpo-relaxed", Method("fpo-relaxed", hessian="identity", influence="local", params="current")),
+    (
+        "fpo-practical",
+        Method(
+            "fpo-practical", hessian="identity", influence="local", params="current", oracle="none"
+        ),
+    ),
+    ("exact, local", Method("fpo", hessian="exact", influence="local", params="current")),
+)
+"""The steering terms compared with the damped exact (global) one along a trajectory."""
+
+
+class Diagnostics(NamedTuple):
+    """Non-convexity diagnostics at checkpoints of a paper-nn trajectory.
+
+    Attributes:
+      iteration: the checkpoint iterations, ``[C]``.
+      smallest, largest: extreme eigenvalues of the follower's (undamped) Hessian, ``[C]``.
+      indefinite: whether that Hessian has a negative eigenvalue, ``[C]``.
+      cosines: label -> ``[C]`` cosines between that relaxation's steering direction
+        ``-grad_y S`` at ``y = theta`` and the damped exact (global) one.
+    """
+
+    iteration: np.ndarray
+    smallest: Array
+    largest: Array
+    indefinite: Array
+    cosines: dict[str, Array]
+
+
+def nonconvexity_diagnostics(
+    spec: NeuralSpec, hp: NeuralHParams, trajectory: NeuralTrajectory, every: int
+) -> Diagnostics:
+    """Dense Hessian spectrum and steering cosines every ``every`` iterations of ``trajectory``.
+
+    ``trajectory`` must come from a spec with ``record_state=True`` (the
+    parameters and buffer the leader saw). The Hessian is dense here
+    (``[P, P]``, ``P = 1,441`` for the published network): fine at this size.
+    """
+    from toysim.analysis import cosine
+    from toysim.game.damped import dense_hessian, hessian_spectrum
+
+    if trajectory.rm_params is None:
+        raise ConfigError("nonconvexity_diagnostics needs a trajectory run with record_state=True")
+    hp = NeuralHParams(*(jnp.asarray(x, dtype=jnp.result_type(float)) for x in hp))
+    signal_mask = (jnp.arange(spec.dim) < spec.signal_dims).astype(jnp.result_type(float))
+    u = Utility(hp.amplitude, hp.tau, hp.ideal_value * signal_mask)
+    template = mlp_init(jax.random.key(0), (spec.dim, *spec.hidden, 1))
+    unravel = ravel_pytree(template)[1]
+    reference = Method("fpo-exact", params="current")
+    iterations = np.arange(0, spec.steps, every)
+
+    def at(flat, buffer, theta):
+        params = unravel(flat)
+
+        def objective(p):
+            return follower_objective(p, buffer, hp.weight_decay)
+
+        spectrum = hessian_spectrum(dense_hessian(lambda x: objective(unravel(x)), flat))
+
+        def direction(method):
+            penalty, _ = steering_penalty(
+                method, params, objective, theta, u, hp.damping, spec.cg_tol, spec.cg_maxiter
+            )
+            return -jax.grad(penalty)(theta)
+
+        exact = direction(reference)
+        cosines = {label: cosine(direction(m), exact) for label, m in RELAXATIONS}
+        return spectrum, cosines
+
+    take = jax.tree.map(lambda x: x[iterations], (trajectory.rm_params, trajectory.buffer))
+    theta_seen = jnp.concatenate([jnp.zeros((1, spec.dim)), trajectory.theta[:-1]])[iterations]
+    spectrum, cosines = jax.jit(jax.vmap(at))(*take, theta_seen)
+    return Diagnostics(
+        iterations, spectrum.smallest, spectrum.largest, spectrum.indefinite, cosines
+    )

@@ -183,7 +183,7 @@ def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
     return run
 
 
-VECTOR_FIELDS = {"theta": 1, "w": 1, "probe_steering": 2}
+VECTOR_FIELDS = {"theta": 1, "w": 1, "probe_steering": 2, "rm_params": 1}
 """Record fields with per-iteration vectors: the number of axes after the time axis."""
 
 
@@ -194,7 +194,7 @@ def first_nonfinite_iteration(trajectory: Trajectory) -> Array:
     """
     finite_t = None
     for name, x in trajectory._asdict().items():
-        if x is None:
+        if not hasattr(x, "dtype"):  # None, or a record of inputs (a buffer)
             continue
         ok = jnp.isfinite(x)
         trailing = VECTOR_FIELDS.get(name, 0)
