@@ -200,3 +200,19 @@ def test_nonconvexity_diagnostics_match_an_independent_dense_hessian(standard_pr
         nonconvexity_diagnostics(
             spec, hp, trajectory._replace(rm_params=None, buffer=None), every=10
         )
+
+
+@pytest.mark.parametrize("influence", ["global", "local"])
+def test_cg_and_dense_damped_solves_give_the_same_trajectory(influence, standard_promotion):
+    """The matrix-free CG path against the formed, damped Hessian, on a small network."""
+    method = dataclasses.replace(METHODS["fpo-exact"], params="current", influence=influence)
+    spec = NeuralSpec(hidden=(6, 6), steps=40, method=method, cg_tol=1e-12, cg_maxiter=400)
+    hp = NeuralHParams(gamma=0.2, damping=5.0)
+    cg = jax.jit(make_neural_trajectory(spec))(jax.random.key(7), hp)
+    dense_spec = dataclasses.replace(spec, solver="dense")
+    dense = jax.jit(make_neural_trajectory(dense_spec))(jax.random.key(7), hp)
+    if influence == "global":
+        assert np.all(np.asarray(cg.cg_residual) <= 1e-12)
+    chex.assert_trees_all_close(cg.theta, dense.theta, rtol=1e-8, atol=1e-10)
+    with pytest.raises(ConfigError, match="solver must be one of cg, dense"):
+        make_neural_trajectory(dataclasses.replace(spec, solver="lu"))

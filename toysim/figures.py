@@ -50,6 +50,7 @@ NOTEBOOK_FIGURES = {
     ),
     "02_exact_vs_relaxed": ("ladder_phase_space", "ladder_utility", "ladder_cosines"),
     "03_population_game": ("population_field",),
+    "04_neural_reward_model": ("neural_utility_bands", "neural_pca", "neural_diagnostics"),
 }
 """The figures each notebook saves (``NAME.png``, ``NAME.pdf``, ``NAME.json``)."""
 
@@ -693,6 +694,158 @@ def sycophancy(quick: bool = False):
     return fig, meta
 
 
+# --- notebook 04: the neural reward model ----------------------------------------------
+
+NEURAL_METHODS = ("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact")
+
+
+class NeuralRuns(NamedTuple):
+    """paper-nn trajectories of each method over seeds, and their configuration."""
+
+    trajectories: dict
+    config: dict
+    seeds: int
+
+
+def neural_runs(quick: bool = False) -> NeuralRuns:
+    """paper-nn (MODEL.md section 7) with each method, vmapped over 5 seeds (2 with ``quick``)."""
+    from toysim.game.neural import make_neural_trajectory, paper_nn
+
+    seeds = 2 if quick else 5
+    trajectories, config = {}, {}
+    for method in NEURAL_METHODS:
+        spec, hp = paper_nn(method)
+        run = jax.jit(jax.vmap(make_neural_trajectory(spec), in_axes=(0, None)))
+        with jax.numpy_dtype_promotion("standard"):
+            trajectories[method] = run(_seed_keys(seeds), hp)
+        raise_if_nonfinite(trajectories[method], spec)
+        config[method] = {
+            "spec": dataclasses.asdict(spec),
+            "hparams": {k: float(v) for k, v in hp._asdict().items()},
+        }
+    return NeuralRuns(trajectories, config, seeds)
+
+
+def _neural_meta(runs: NeuralRuns, caption: str) -> dict:
+    return {
+        "caption": caption,
+        "preset": "paper-nn",
+        "seeds": runs.seeds,
+        "config": runs.config,
+        "final_utility_per_seed": {
+            m: [float(x) for x in np.asarray(t.utility)[:, -1]]
+            for m, t in runs.trajectories.items()
+        },
+    }
+
+
+def neural_utility_bands(runs: NeuralRuns):
+    """``U(theta)`` over the 4,000 outer iterations, median and IQR over seeds."""
+    fig = plots.over_iterations(
+        {m: np.asarray(t.utility) for m, t in runs.trajectories.items()},
+        ylabel="true utility at the policy mean, U(theta)",
+        reference=10.0,
+        reference_label="ideal, U(m) = A",
+        title=f"Neural reward model: utility over {runs.seeds} seeds (median, IQR)",
+        ylim=(0, 10.8),
+    )
+    caption = (
+        f"paper-nn (MLP reward model), seeds 0-{runs.seeds - 1}: U(theta) against outer "
+        "iterations, median and interquartile range. fpo-exact solves with the damped "
+        "Hessian H + I of the non-convex follower (conjugate gradients)."
+    )
+    return fig, _neural_meta(runs, caption)
+
+
+def neural_pca(runs: NeuralRuns):
+    """Seed 0's policy-mean trajectories in the plane of their first two principal components,
+    over ``U`` restricted to that plane."""
+    paths = {m: np.asarray(t.theta)[0] for m, t in runs.trajectories.items()}
+    stacked = np.concatenate(list(paths.values()))
+    center = stacked.mean(axis=0)
+    _, _, vt = np.linalg.svd(stacked - center, full_matrices=False)
+    basis = vt[:2]
+    projected = {m: tuple((p - center) @ basis.T[:, i] for i in range(2)) for m, p in paths.items()}
+    hp = runs.config["rlhf"]["hparams"]
+    spec = runs.config["rlhf"]["spec"]
+    ideal = np.zeros(spec["dim"])
+    ideal[: spec["signal_dims"]] = hp["ideal_value"]
+    a_all = np.concatenate([v[0] for v in projected.values()])
+    b_all = np.concatenate([v[1] for v in projected.values()])
+    ideal_ab = (ideal - center) @ basis.T
+    pad = 0.5
+    a = np.linspace(min(a_all.min(), ideal_ab[0]) - pad, max(a_all.max(), ideal_ab[0]) + pad, 160)
+    b = np.linspace(min(b_all.min(), ideal_ab[1]) - pad, max(b_all.max(), ideal_ab[1]) + pad, 120)
+    grid_a, grid_b = np.meshgrid(a, b)
+    points = center + grid_a[..., None] * basis[0] + grid_b[..., None] * basis[1]
+    utility = hp["amplitude"] * np.exp(-hp["tau"] * np.sum((points - ideal) ** 2, axis=-1))
+    fig = plots.plane_paths(
+        grid_a,
+        grid_b,
+        utility,
+        projected,
+        xlabel="first principal component",
+        ylabel="second principal component",
+        background_label="true utility U in this plane",
+        ideal=tuple(ideal_ab),
+        title="Neural reward model: the policy mean in its PCA plane (seed 0)",
+    )
+    explained = np.linalg.svd(stacked - center, compute_uv=False) ** 2
+    caption = (
+        "paper-nn, seed 0: the policy mean theta of each method, projected on the first two "
+        "principal components of all four trajectories together "
+        f"({explained[:2].sum() / explained.sum():.0%} of their variance); the background is U "
+        "on that plane (the ideal need not lie in it exactly)."
+    )
+    meta = _neural_meta(runs, caption)
+    meta["explained_variance"] = float(explained[:2].sum() / explained.sum())
+    return fig, meta
+
+
+def neural_diagnostics(quick: bool = False):
+    """Non-convexity along the fpo-exact trajectory (seed 0): Hessian spectrum and cosines."""
+    from toysim.game.neural import make_neural_trajectory, nonconvexity_diagnostics, paper_nn
+
+    spec, hp = paper_nn("fpo-exact")
+    spec = dataclasses.replace(spec, record_state=True)
+    with jax.numpy_dtype_promotion("standard"):
+        trajectory = jax.jit(make_neural_trajectory(spec))(jax.random.key(0), hp)
+    every = 400 if quick else 100
+    d = nonconvexity_diagnostics(spec, hp, trajectory, every=every)
+    fig = plots.diagnostics_panels(
+        d.iteration,
+        {
+            "largest eigenvalue": np.asarray(d.largest),
+            "smallest eigenvalue": np.asarray(d.smallest),
+        },
+        {label: np.asarray(v) for label, v in d.cosines.items()},
+        title="Without strong convexity: the follower's Hessian along the exact-FPO run (seed 0)",
+    )
+    converged = np.asarray(trajectory.cg_residual) <= spec.cg_tol
+    caption = (
+        f"paper-nn, fpo-exact, seed 0, every {every} iterations. Left: the smallest and largest "
+        "eigenvalues of the follower's undamped Hessian (buffer MSE + L2), symmetric-log scale. "
+        "Right: cosine of each relaxation's steering direction -grad_y S at y = theta with the "
+        "damped exact (global) one."
+    )
+    meta = {
+        "caption": caption,
+        "config": {
+            "spec": dataclasses.asdict(spec),
+            "hparams": {k: float(v) for k, v in hp._asdict().items()},
+        },
+        "iterations": [int(i) for i in d.iteration],
+        "indefinite_fraction": float(np.mean(np.asarray(d.indefinite))),
+        "smallest_eigenvalue_min": float(np.min(np.asarray(d.smallest))),
+        "largest_eigenvalue_max": float(np.max(np.asarray(d.largest))),
+        "median_cosine": {k: float(np.median(np.asarray(v))) for k, v in d.cosines.items()},
+        "cg_converged_fraction": float(converged.mean()),
+        "cg_mean_iterations": float(np.mean(np.asarray(trajectory.cg_iterations))),
+        "final_utility": float(trajectory.utility[-1]),
+    }
+    return fig, meta
+
+
 # --- all of them ---------------------------------------------------------------------
 
 
@@ -734,6 +887,11 @@ def make_all(out: str | Path = "figures", quick: bool = False) -> list[Path]:
     written.append(table_path)
 
     emit("population_field", population_field_figure(population_field(quick)))
+
+    neural = neural_runs(quick)
+    emit("neural_utility_bands", neural_utility_bands(neural))
+    emit("neural_pca", neural_pca(neural))
+    emit("neural_diagnostics", neural_diagnostics(quick))
 
     emit("phase_gamma_c", phase_gamma_c(quick))
     emit("collapse_vs_dimension", collapse_vs_dimension(quick))

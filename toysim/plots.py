@@ -419,3 +419,77 @@ def sweep_panels(
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plane_paths(
+    grid_a: np.ndarray,
+    grid_b: np.ndarray,
+    background: np.ndarray,
+    paths: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    background_label: str,
+    ideal: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Trajectories in a 2-D plane (e.g. two principal components) over a scalar background.
+
+    Args:
+      grid_a, grid_b: ``[n, m]`` plane coordinates; background: ``[n, m]`` values there.
+      paths: label -> ``(a[T], b[T])``, drawn fading in along time like :func:`phase_space`.
+      ideal: plane coordinates of the human ideal, drawn as a star.
+    """
+    fig, ax = plt.subplots(figsize=(6.4, 4.6), layout="constrained")
+    filled = ax.contourf(grid_a, grid_b, background, levels=11, cmap=BACKGROUND_CMAP, alpha=0.45)
+    fig.colorbar(filled, ax=ax, pad=0.01).set_label(background_label)
+    for label, style in styles_for(paths).items():
+        a, b = (np.asarray(v) for v in paths[label])
+        _fading_line(ax, a, b, style, label)
+    if ideal is not None:
+        ax.plot(
+            *ideal, "*", color=OKABE_ITO["yellow"], markeredgecolor="black", markersize=16,
+            label="human ideal", zorder=5,
+        )  # fmt: skip
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(loc="best", fontsize=9, framealpha=0.9)
+    if title:
+        ax.set_title(title)
+    _clean(ax)
+    return fig
+
+
+def diagnostics_panels(
+    iterations: np.ndarray,
+    eigenvalues: Mapping[str, np.ndarray],
+    cosines: Mapping[str, np.ndarray],
+    *,
+    title: str | None = None,
+) -> Figure:
+    """Left: extreme Hessian eigenvalues against iterations (symmetric-log scale).
+    Right: cosines of each relaxation's steering direction with the exact one."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), layout="constrained")
+    for (label, values), style in zip(eigenvalues.items(), _CYCLE, strict=False):
+        left.plot(iterations, values, color=style["color"], linestyle=style["linestyle"],
+                  marker=style["marker"], markersize=4, lw=1.8, label=label)  # fmt: skip
+    left.axhline(0.0, color="black", lw=1.0, linestyle="--")
+    left.set_yscale("symlog", linthresh=0.01)
+    left.set_xlabel("iteration")
+    left.set_ylabel("eigenvalue of the follower's Hessian")
+    left.legend(frameon=False, fontsize=9)
+    styles = styles_for(cosines)
+    for label, values in cosines.items():
+        style = styles[label]
+        right.plot(iterations, values, color=style["color"], linestyle=style["linestyle"],
+                   marker=style["marker"], markersize=4, lw=1.8, label=label)  # fmt: skip
+    right.set_ylim(-1.05, 1.05)
+    right.axhline(0.0, color="black", lw=1.0, linestyle="--")
+    right.set_xlabel("iteration")
+    right.set_ylabel("cos(steering direction, damped exact)")
+    right.legend(frameon=False, fontsize=9)
+    for ax in (left, right):
+        _clean(ax)
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -45,7 +45,12 @@ from jax.flatten_util import ravel_pytree
 
 from toysim.config import ConfigError, Method
 from toysim.game.curvature import Solve, identity_solve
-from toysim.game.damped import conjugate_gradient, hessian_vector_product
+from toysim.game.damped import (
+    conjugate_gradient,
+    dense_hessian,
+    hessian_spectrum,
+    hessian_vector_product,
+)
 from toysim.model.mlp import MLPParams, mlp_init, mlp_reward
 from toysim.model.utility import Utility, utility
 
@@ -65,6 +70,7 @@ class NeuralSpec:
         samples enter it per outer iteration (``buffer_size`` a multiple of it).
       method: the leader method; any switches but ``params = optimum``.
       cg_maxiter, cg_tol: the conjugate-gradient budget and relative tolerance.
+      solver: ``cg`` (matrix-free) or ``dense`` (forms the damped Hessian; a cross-check).
       record_state: also record the RM parameters and buffer at every iteration.
     """
 
@@ -78,6 +84,7 @@ class NeuralSpec:
     method: Method = Method("rlhf", foresight=False, params="current")
     cg_maxiter: int = 100
     cg_tol: float = 1e-6
+    solver: str = "cg"
     record_state: bool = False
 
     def validate(self) -> None:
@@ -96,6 +103,8 @@ class NeuralSpec:
                 f"got {self.buffer_size!r}"
             )
         self.method.validate()
+        if self.solver not in ("cg", "dense"):
+            raise ConfigError(f"solver must be one of cg, dense; got {self.solver!r}")
         if self.method.foresight and self.method.params != "current":
             raise ConfigError(
                 "params must be current for the neural reward model: a non-convex RM has no "
@@ -189,14 +198,16 @@ def steering_penalty(
     damping: Array,
     cg_tol: float,
     cg_maxiter: int,
+    solver: str = "cg",
 ) -> tuple[Callable[[Array], Array], tuple[Array, Array]]:
     """``(S, cg)``: the penalty ``y -> S(y)`` at the RM parameters ``params``, and the CG record.
 
     ``S(y) = (1/2) g^T M grad_phi l(phi; y)`` with ``M = (H + mu I)^{-1}``
-    (``H`` the Hessian of ``follower_objective`` at ``params``, solved by CG)
-    or ``M = I``; ``g = grad_phi r(theta)`` held fixed (global) or
-    ``grad_phi r(y)`` (local). ``cg`` is (iterations, relative residual) of the
-    global solve, zeros when there is none.
+    (``H`` the Hessian of ``follower_objective`` at ``params``, solved by CG on
+    Hessian-vector products, or with ``solver = "dense"`` by an LU solve of the
+    formed ``[P, P]`` matrix: the cross-check) or ``M = I``; ``g = grad_phi r(theta)``
+    held fixed (global) or ``grad_phi r(y)`` (local). ``cg`` is (iterations,
+    relative residual) of the global CG solve, zeros when there is none.
     """
     dtype = jnp.result_type(float)
     no_cg = (jnp.zeros((), jnp.int32), jnp.zeros((), dtype))
@@ -205,7 +216,14 @@ def steering_penalty(
         return (lambda y: jnp.zeros((), dtype)), no_cg
     flat, unravel = ravel_pytree(params)
     solve, cg_solve = identity_solve, None
-    if method.hessian == "exact":
+    if method.hessian == "exact" and solver == "dense":
+        hessian = dense_hessian(lambda x: follower_objective(unravel(x)), flat)
+        damped = hessian + damping * jnp.eye(flat.shape[0], dtype=flat.dtype)
+
+        def solve(b):
+            return jnp.linalg.solve(damped, b)
+
+    elif method.hessian == "exact":
         hvp = hessian_vector_product(lambda x: follower_objective(unravel(x)), flat)
 
         def cg_solve(b):
@@ -221,7 +239,7 @@ def steering_penalty(
     g_bar = ravel_pytree(jax.grad(mlp_reward)(params, theta))[0]
     cg = no_cg
     if cg_solve is None:
-        v = g_bar
+        v = solve(g_bar)
     else:
         result = cg_solve(g_bar)
         v, cg = result.x, (result.iterations.astype(jnp.int32), result.residual)
@@ -305,6 +323,7 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
                 hp.damping,
                 spec.cg_tol,
                 spec.cg_maxiter,
+                spec.solver,
             )
 
             def objective(y):
@@ -422,7 +441,6 @@ def nonconvexity_diagnostics(
     (``[P, P]``, ``P = 1,441`` for the published network): fine at this size.
     """
     from toysim.analysis import cosine
-    from toysim.game.damped import dense_hessian, hessian_spectrum
 
     if trajectory.rm_params is None:
         raise ConfigError("nonconvexity_diagnostics needs a trajectory run with record_state=True")
