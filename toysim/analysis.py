@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from toysim.config import GameSpec, HParams, Method
+from toysim.config import GameSpec, HParams, Method, as_float_arrays
 
 LADDER: tuple[tuple[str, Method], ...] = (
     ("exact", Method("fpo-exact")),
@@ -127,7 +127,7 @@ def population_gradient_field(
     rlhf = Method("rlhf", foresight=False, params="current")
     exact = Method("fpo-exact")
     follower = make_follower(rung_spec(spec, exact))
-    hp = HParams(*(jnp.asarray(x, dtype=jnp.result_type(float)) for x in hp))
+    hp = as_float_arrays(hp)
     u = utility_of(spec, hp)
     policy = GaussianPolicy(hp.sigma)
     m_hat = u.ideal / jnp.linalg.norm(u.ideal)

@@ -247,6 +247,14 @@ class HParams(NamedTuple):
     rm_init_bias: float = 0.0
 
 
+def as_float_arrays(params):
+    """The same NamedTuple of numbers with every field a JAX array of the default float dtype
+    (what a compiled trajectory receives, whether the numbers were Python floats or a sweep)."""
+    import jax.numpy as jnp
+
+    return type(params)(*(jnp.asarray(x, dtype=jnp.result_type(float)) for x in params))
+
+
 def _check_int(field: str, value: object, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ConfigError(f"{field} must be an integer >= {minimum}; got {value!r}")

@@ -72,8 +72,8 @@ def versions() -> dict[str, str]:
     }
 
 
-def describe(spec: GameSpec, hp: HParams) -> dict:
-    """A JSON-ready description of a game: its static spec and its numbers."""
+def describe(spec, hp) -> dict:
+    """A JSON-ready description of a game: its static spec (a dataclass) and its numbers."""
     return {
         "spec": dataclasses.asdict(spec),
         "hparams": {k: float(np.asarray(v)) for k, v in hp._asdict().items()},
@@ -719,10 +719,7 @@ def neural_runs(quick: bool = False) -> NeuralRuns:
         with jax.numpy_dtype_promotion("standard"):
             trajectories[method] = run(_seed_keys(seeds), hp)
         raise_if_nonfinite(trajectories[method], spec)
-        config[method] = {
-            "spec": dataclasses.asdict(spec),
-            "hparams": {k: float(v) for k, v in hp._asdict().items()},
-        }
+        config[method] = describe(spec, hp)
     return NeuralRuns(trajectories, config, seeds)
 
 
@@ -830,10 +827,7 @@ def neural_diagnostics(quick: bool = False):
     )
     meta = {
         "caption": caption,
-        "config": {
-            "spec": dataclasses.asdict(spec),
-            "hparams": {k: float(v) for k, v in hp._asdict().items()},
-        },
+        "config": describe(spec, hp),
         "iterations": [int(i) for i in d.iteration],
         "indefinite_fraction": float(np.mean(np.asarray(d.indefinite))),
         "smallest_eigenvalue_min": float(np.min(np.asarray(d.smallest))),

@@ -43,7 +43,7 @@ import optax
 from jax import Array
 from jax.flatten_util import ravel_pytree
 
-from toysim.config import ConfigError, Method
+from toysim.config import ConfigError, Method, as_float_arrays
 from toysim.game.curvature import Solve, identity_solve
 from toysim.game.damped import (
     conjugate_gradient,
@@ -147,6 +147,12 @@ class NeuralHParams(NamedTuple):
     clip: float = 1.0
     init_scale: float = 0.1
     damping: float = 1.0
+
+
+def neural_utility(spec: NeuralSpec, hp: NeuralHParams) -> Utility:
+    """``U`` with ``m = v`` on the first ``k`` coordinates (MODEL.md section 7)."""
+    signal_mask = (jnp.arange(spec.dim) < spec.signal_dims).astype(jnp.result_type(float))
+    return Utility(hp.amplitude, hp.tau, hp.ideal_value * signal_mask)
 
 
 def schedule(start: Array, end: Array, t: Array, steps: int) -> Array:
@@ -292,10 +298,9 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
     blocks = spec.buffer_size // spec.samples_per_step
 
     def run(key: Array, hp: NeuralHParams) -> NeuralTrajectory:
-        hp = NeuralHParams(*(jnp.asarray(x, dtype=jnp.result_type(float)) for x in hp))
+        hp = as_float_arrays(hp)
         dtype = jnp.result_type(float)
-        signal_mask = (jnp.arange(spec.dim) < spec.signal_dims).astype(dtype)
-        u = Utility(hp.amplitude, hp.tau, hp.ideal_value * signal_mask)
+        u = neural_utility(spec, hp)
         init_key, loop_key = jax.random.split(key)
         sizes = (spec.dim, *spec.hidden, 1)
         params = [(hp.init_scale * w, b) for w, b in mlp_init(init_key, sizes, 1.0, dtype)]
@@ -444,9 +449,8 @@ def nonconvexity_diagnostics(
 
     if trajectory.rm_params is None:
         raise ConfigError("nonconvexity_diagnostics needs a trajectory run with record_state=True")
-    hp = NeuralHParams(*(jnp.asarray(x, dtype=jnp.result_type(float)) for x in hp))
-    signal_mask = (jnp.arange(spec.dim) < spec.signal_dims).astype(jnp.result_type(float))
-    u = Utility(hp.amplitude, hp.tau, hp.ideal_value * signal_mask)
+    hp = as_float_arrays(hp)
+    u = neural_utility(spec, hp)
     template = mlp_init(jax.random.key(0), (spec.dim, *spec.hidden, 1))
     unravel = ravel_pytree(template)[1]
     reference = Method("fpo-exact", params="current")

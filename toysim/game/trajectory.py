@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from toysim.config import GameSpec, HParams, validate
+from toysim.config import GameSpec, HParams, as_float_arrays, validate
 from toysim.game.followers import make_follower
 from toysim.game.leader import follower_view, leader_gradient, steering_gradient
 from toysim.game.policy import GaussianPolicy, PointPolicy
@@ -117,7 +117,7 @@ def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
     method = spec.method
 
     def run(key: Array, hp: HParams) -> Trajectory:
-        hp = HParams(*(jnp.asarray(x, dtype=jnp.result_type(float)) for x in hp))
+        hp = as_float_arrays(hp)
         u = utility_of(spec, hp)
         policy = GaussianPolicy(hp.sigma) if spec.policy == "gaussian" else PointPolicy()
         theta0 = jnp.zeros(spec.dim, dtype=u.ideal.dtype)
