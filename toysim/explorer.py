@@ -7,8 +7,8 @@ in projection coordinates, where ``U = A exp(-tau ((signal - ||m||)^2 + noise^2)
 holds exactly, so the page can draw the utility contours itself from ``A``,
 ``tau`` and ``||m||``. RLHF has no steering term and ignores ``gamma``: it is
 stored once per ``c``. Numbers are rounded to 4 significant digits so the JSON
-stays small; a run that goes non-finite is cut before its first non-finite
-record and marked with the iteration at which it did.
+stays small; a run that goes non-finite keeps only its records before the
+iteration at which it did, which is stored beside it.
 """
 
 from __future__ import annotations
@@ -95,13 +95,13 @@ def method_runs(method: str, gammas, costs, seed: int = SEED, every: int = EVERY
     return result
 
 
-def _run_record(runs: dict, i: int, j: int) -> dict:
-    """One grid point's series as rounded lists, cut before the first non-finite record."""
-    series = {name: runs[name][i, j] for name in SERIES}
-    finite = np.all([np.isfinite(v) for v in series.values()], axis=0)
-    length = int(np.argmin(finite)) if not finite.all() else finite.size
-    record = {name: round_significant(v[:length]) for name, v in series.items()}
-    record["nonfinite_at"] = int(runs["nonfinite_at"][i, j]) or None
+def _run_record(runs: dict, i: int, j: int, every: int) -> dict:
+    """One grid point's series as rounded lists; a run that went non-finite at iteration ``n``
+    keeps only its records before ``n`` (every recorded quantity is finite there)."""
+    nonfinite_at = int(runs["nonfinite_at"][i, j])
+    length = -(-nonfinite_at // every) if nonfinite_at else runs["signal"].shape[-1]
+    record = {name: round_significant(runs[name][i, j, :length]) for name in SERIES}
+    record["nonfinite_at"] = nonfinite_at or None
     return record
 
 
@@ -139,7 +139,7 @@ def explorer_data(
             "default_gamma": float(method_hp.gamma),
             "config": describe(method_spec, method_hp),
             "runs": [
-                [_run_record(runs, i, j) for j in range(len(costs))]
+                [_run_record(runs, i, j, every) for j in range(len(costs))]
                 for i in range(len(method_gammas))
             ],
         }
