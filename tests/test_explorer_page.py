@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from toysim import build, simulate
+from toysim.cli import main
 from toysim.explorer import COSTS, EVERY, GAMMAS, METHODS, PRESET, round_significant
 from toysim.figures import describe
 from toysim.game.trajectory import utility_of
@@ -86,6 +87,12 @@ def test_the_committed_trajectories_are_what_toysim_computes(data, method, gamma
     assert run["nonfinite_at"] is None
     for name, values in expected.items():
         np.testing.assert_allclose(run[name], values, **ROUNDING, err_msg=name)
+
+
+def test_explorer_data_refuses_an_output_that_is_not_a_json_file(capsys, tmp_path):
+    assert main(["explorer-data", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"--out must name a .json file; got {str(tmp_path)!r}")
 
 
 def test_rounding_keeps_four_significant_digits():
@@ -171,14 +178,15 @@ def _path(driver, plot: str, method: str) -> str | None:
 
 @pytest.mark.slow
 def test_the_explorer_page_redraws_when_a_slider_moves(site, browser, data):
+    from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(f"{site}/explorer/")
-    WebDriverWait(browser, 30).until(
-        lambda d: d.execute_script("return document.getElementById('toysim-explorer').dataset").get(
-            "ready"
-        )
-    )
+    ready = "return document.getElementById('toysim-explorer').dataset.ready === 'true';"
+    try:
+        WebDriverWait(browser, 30).until(lambda d: d.execute_script(ready))
+    except TimeoutException:
+        pytest.fail(f"the explorer did not draw within 30 s; console: {browser.get_log('browser')}")
     root = browser.find_element("id", "toysim-explorer")
     preset = data["methods"]["fpo-relaxed"]
     assert float(root.get_attribute("data-gamma")) == preset["default_gamma"]  # published 0.1

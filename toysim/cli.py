@@ -316,8 +316,12 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _explorer_data(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from toysim.explorer import write_explorer_data
 
+    if Path(args.out).suffix != ".json" or Path(args.out).is_dir():
+        raise UserError(f"toysim explorer-data: --out must name a .json file; got {args.out!r}")
     path = write_explorer_data(args.out)
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
     return 0
