@@ -143,9 +143,10 @@
         const r = Math.sqrt(Math.log(A / level) / tau);
         el("ellipse", { cx: p.sx(mNorm), cy: p.sy(0), rx: p.sx(r) - p.sx(0),
           ry: p.sy(0) - p.sy(r), class: "tx-contour" }, p.layer);
-        if (level % 2 === 0 && r < phaseDomain.y[1]) {
-          el("text", { x: p.sx(mNorm), y: p.sy(r) + 13, class: "tx-contour-label",
-            "text-anchor": "middle" }, p.layer, `U = ${level}`);
+        if (level % 2 === 0) { // labelled low on the right, away from the trajectories
+          const a = Math.PI / 12;
+          el("text", { x: p.sx(mNorm + r * Math.cos(a)) - 3, y: p.sy(r * Math.sin(a)),
+            class: "tx-contour-label", "text-anchor": "end" }, p.layer, `U = ${level}`);
         }
       }
       el("polygon", { points: star(p.sx(mNorm), p.sy(0) - 2, 11), class: "tx-ideal" }, p.layer);
