@@ -1,4 +1,5 @@
-"""Command line: ``python -m toysim run``, ``sweep``, ``figures``, ``reproduce`` and ``bench``.
+"""Command line: ``python -m toysim run``, ``sweep``, ``figures``, ``reproduce``, ``bench`` and
+``explorer-data``.
 
 The command line is an application, not the library: it turns on float64
 (``--precision 64``, the default) before any computation. On a user error it
@@ -99,6 +100,13 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seeds", type=int, default=4096, help="seeds in the --sweep benchmark")
     bench.add_argument("--devices", type=int, help="expose N host CPU devices (XLA flag)")
     bench.add_argument("--precision", type=int, choices=(32, 64), default=64)
+    explorer = sub.add_parser(
+        "explorer-data", help="the (gamma, c) sweep behind the docs' browser explorer"
+    )
+    explorer.add_argument(
+        "--out", default="docs/assets/explorer.json", help="JSON file (default: %(default)s)"
+    )
+    explorer.add_argument("--precision", type=int, choices=(32, 64), default=64)
     return parser
 
 
@@ -307,6 +315,18 @@ def _reproduce(args: argparse.Namespace) -> int:
     return _emit(reproduction_rows(args.seeds), args.json, format_rows)
 
 
+def _explorer_data(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from toysim.explorer import write_explorer_data
+
+    if Path(args.out).suffix != ".json" or Path(args.out).is_dir():
+        raise UserError(f"toysim explorer-data: --out must name a .json file; got {args.out!r}")
+    path = write_explorer_data(args.out)
+    print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     from toysim.game.trajectory import NonFiniteTrajectoryError
@@ -322,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
             "figures": _figures,
             "reproduce": _reproduce,
             "bench": _bench,
+            "explorer-data": _explorer_data,
         }
         return commands[args.command](args)
     except (UserError, ConfigError, NonFiniteTrajectoryError) as err:
