@@ -52,6 +52,7 @@ from toysim.game.damped import (
     hessian_vector_product,
 )
 from toysim.model.mlp import MLPParams, mlp_init, mlp_reward
+from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
 
 NEURAL_METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical", "fpo")
@@ -339,10 +340,10 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
                 grad = jax.grad(objective)(theta + sigma * eps)
                 return theta + lr * jnp.clip(grad, -hp.clip, hp.clip), None
 
-            eps = jax.random.normal(inner_key, (spec.inner_steps, spec.dim), dtype)
+            eps = standard_normal(inner_key, (spec.inner_steps, spec.dim), dtype)
             theta, _ = jax.lax.scan(inner, theta, eps)
 
-            samples = theta + sigma * jax.random.normal(
+            samples = theta + sigma * standard_normal(
                 sample_key, (spec.samples_per_step, spec.dim), dtype
             )
             here = jnp.arange(blocks, dtype=jnp.int32) == (t.astype(jnp.int32) % blocks)

@@ -29,6 +29,7 @@ from toysim.game.followers import make_follower
 from toysim.game.leader import follower_view, leader_gradient, steering_gradient
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.model.metrics import block_signal_noise, projection_signal_noise
+from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
 
 SCAN_UNROLL = 2
@@ -98,7 +99,7 @@ def initial_reward_weights(key: Array, spec: GameSpec, hp: HParams) -> Array:
     ``biased_dims`` coordinates after them (0 unless the sycophancy preset).
     """
     signal_mask = (jnp.arange(spec.dim) < spec.signal_dims).astype(jnp.result_type(float))
-    eps = jax.random.normal(key, (spec.dim,), dtype=signal_mask.dtype)
+    eps = standard_normal(key, (spec.dim,), signal_mask.dtype)
     return (
         hp.rm_init_signal * signal_mask
         + hp.rm_init_bias * biased_mask(spec)

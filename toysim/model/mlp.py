@@ -15,6 +15,8 @@ import jax.numpy as jnp
 from jax import Array
 from jax.flatten_util import ravel_pytree
 
+from toysim.model.sampling import standard_normal
+
 MLPParams = list[tuple[Array, Array]]
 
 
@@ -23,7 +25,7 @@ def mlp_init(key: Array, sizes: Sequence[int], scale: float = 0.1, dtype=None) -
     dtype = dtype or jnp.result_type(float)
     keys = jax.random.split(key, len(sizes) - 1)
     return [
-        (scale * jax.random.normal(k, (n_in, n_out), dtype=dtype), jnp.zeros(n_out, dtype))
+        (scale * standard_normal(k, (n_in, n_out), dtype), jnp.zeros(n_out, dtype))
         for k, n_in, n_out in zip(keys, sizes[:-1], sizes[1:], strict=True)
     ]
 
