@@ -46,9 +46,7 @@ def markdown_with_examples() -> list[Path]:
     return [p for p in files if p.is_file() and PYTHON_BLOCK.search(p.read_text())]
 
 
-@pytest.mark.parametrize(
-    "path", markdown_with_examples(), ids=lambda p: str(p.relative_to(ROOT))
-)
+@pytest.mark.parametrize("path", markdown_with_examples(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_examples_run_and_print_what_the_text_claims(path, tmp_path):
     result = subprocess.run(
         [sys.executable, "-c", RUNNER, str(path)],
