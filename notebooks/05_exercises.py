@@ -85,6 +85,13 @@ for it in (10, 50, 100, 200, 300):
     )
 
 # %% [markdown]
+# The capacity gap: `w . y` is 0 at the origin and unbounded along any direction
+# where `w` is not orthogonal, while `U` is positive everywhere and vanishes far away;
+# a hyperplane matches a bump at best near one point. Retrained only at the policy's
+# own output, the RM is calibrated *there* and wrong elsewhere, and along the noise
+# it keeps paying for exactly the direction the policy has taken.
+
+# %% [markdown]
 # ## (b) How much foresight stops the collapse?
 #
 # Relaxed FPO adds the penalty `- gamma (r_w(y) - U(y)) ||grad_w r_w(y)||^2`, which for
@@ -202,7 +209,6 @@ fig = plots.curves(
     ylim=(0, 10.8),
     logx=True,
 )
-fig
 
 # %% [markdown]
 # ## (e) Exact against relaxed

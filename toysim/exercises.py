@@ -127,10 +127,11 @@ def _judge_capacity_gap(answer: object) -> Verdict:
     correct = _rlhf_noise_cosine()
     if abs(value - correct) <= COSINE_TOLERANCE:
         return _right(
-            f"the cosine is {correct:.3f}. The policy climbs the RM's noise weights, and the RM "
-            "is refit only at the policy's own output, a step along y itself: the RM comes "
-            "to reward the noise the policy has drifted into. No hyperplane fits the bump U "
-            "everywhere, so it stays calibrated only where the policy stands."
+            f"the cosine is {correct:.3f}, and it is so from the first step. The policy moves "
+            "along w and the RM along y, so on the noise coordinates both stay on the line of "
+            "the RM's initial random noise weights. Refit only where the policy stands, the RM "
+            "keeps rewarding the noise the policy has drifted into: a hyperplane cannot be "
+            "right both there and at the ideal."
         )
     return _hint(
         "U is symmetric in every noise coordinate, so a fit of all of U would put no weight "
