@@ -83,7 +83,6 @@ for method, t in runs.trajectories.items():
 # %%
 fig, meta = figures.collapse_phase_space(runs, "block")
 figures.save(fig, "collapse_phase_space", OUT, meta)
-fig
 
 # %% [markdown]
 # In these published coordinates the background is only an *upper bound* on `U`:
@@ -95,7 +94,6 @@ fig
 # %%
 fig, meta = figures.collapse_phase_space(runs, "projection")
 figures.save(fig, "collapse_phase_space_projection", OUT, meta)
-fig
 
 # %% [markdown]
 # ## Noise and utility over time
@@ -107,12 +105,10 @@ fig
 # %%
 fig, meta = figures.collapse_noise(runs)
 figures.save(fig, "collapse_noise", OUT, meta)
-fig
 
 # %%
 fig, meta = figures.collapse_utility(runs)
 figures.save(fig, "collapse_utility", OUT, meta)
-fig
 
 # %% [markdown]
 # ## Where is the Goodhart gap?
@@ -127,7 +123,6 @@ fig
 # %%
 fig, meta = figures.collapse_goodhart(runs)
 figures.save(fig, "collapse_goodhart", OUT, meta)
-fig
 
 # %% [markdown]
 # ## Over seeds
@@ -137,7 +132,6 @@ fig
 # %%
 fig, meta = figures.collapse_bands(runs)
 figures.save(fig, "collapse_bands", OUT, meta)
-fig
 
 # %% [markdown]
 # ## Why practical FPO only half-helps here

@@ -103,12 +103,10 @@ print(figures.format_ladder_table(figures.ladder_table(ladder)))
 # %%
 fig, meta = figures.ladder_phase_space(ladder)
 figures.save(fig, "ladder_phase_space", OUT, meta)
-fig
 
 # %%
 fig, meta = figures.ladder_utility(ladder)
 figures.save(fig, "ladder_utility", OUT, meta)
-fig
 
 # %% [markdown]
 # ## How far each relaxation steers from exact
@@ -121,7 +119,6 @@ fig
 # %%
 fig, meta = figures.ladder_cosines(ladder)
 figures.save(fig, "ladder_cosines", OUT, meta)
-fig
 
 # %% [markdown]
 # ## One switch at a time

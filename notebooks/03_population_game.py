@@ -96,7 +96,6 @@ print(
 field = figures.population_field(quick=QUICK)
 fig, meta = figures.population_field_figure(field)
 figures.save(fig, "population_field", OUT, meta)
-fig
 
 # %%
 for method, trajectory in field.paths.items():

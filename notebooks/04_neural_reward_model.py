@@ -68,7 +68,6 @@ for method, t in runs.trajectories.items():
 # %%
 fig, meta = figures.neural_utility_bands(runs)
 figures.save(fig, "neural_utility_bands", OUT, meta)
-fig
 
 # %% [markdown]
 # ## The trajectories in their principal plane
@@ -79,7 +78,6 @@ fig
 # %%
 fig, meta = figures.neural_pca(runs)
 figures.save(fig, "neural_pca", OUT, meta)
-fig
 
 # %% [markdown]
 # ## How non-convex is the follower?
@@ -102,4 +100,3 @@ print(
     f"CG converged on {meta['cg_converged_fraction']:.0%} of solves "
     f"({meta['cg_mean_iterations']:.1f} iterations on average)"
 )
-fig

@@ -75,7 +75,12 @@ def test_notebook_runs_from_any_folder_and_writes_its_figures(notebook, tmp_path
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute()
-    assert_figures_written(tmp_path / "figures", NOTEBOOK_FIGURES.get(notebook, ()))
+    saved = NOTEBOOK_FIGURES.get(notebook, ())
+    assert_figures_written(tmp_path / "figures", saved)
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    shown = [o.data["image/png"] for o in outputs if "image/png" in o.get("data", {})]
+    assert len(shown) >= len(saved), "every saved figure is also shown in the notebook"
+    assert len(set(shown)) == len(shown), "a figure is shown twice"
     assert {p.name for p in tmp_path.iterdir()} <= {"figures"}, "wrote outside figures/"
 
 
