@@ -208,6 +208,10 @@ fig = plots.curves(
     title=f"RLHF against the leash ({SEEDS} seeds: median and IQR)",
     ylim=(0, 10.8),
     logx=True,
+    styles={
+        "rlhf: peak": dict(plots.STYLES["rlhf"], linestyle=":"),
+        "rlhf: final": plots.STYLES["rlhf"],
+    },
 )
 
 # %% [markdown]
