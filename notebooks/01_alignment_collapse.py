@@ -17,8 +17,8 @@
 # In iterative RLHF the policy produces the outputs on which the reward model (RM) is
 # retrained. The policy is a Stackelberg **leader**, the RM its **follower**. Standard
 # RLHF is *myopic*: it climbs the current RM and ignores how its own outputs will
-# reshape the RM. This notebook reproduces the paper's first experiment
-# (MODEL.md section 5):
+# reshape the RM. This notebook reproduces the paper's first experiment (the
+# `paper-linear` preset; every number is in docs/settings.md):
 #
 # * outputs `y` in 50 dimensions; the true (human) utility is a Gaussian bump
 #   `U(y) = 10 exp(-0.3 ||y - m||^2)` centred on the human ideal `m = (2, 2, 2, 0, ..., 0)`;
@@ -32,7 +32,13 @@
 # directions the RM can be exploited along but humans do not value.
 #
 # Every figure below is made by the same functions as `python -m toysim figures`
-# and saved into `figures/` with a JSON sidecar of its configuration.
+# and saved with a JSON sidecar of its configuration.
+#
+# **Where figures go.** The notebook runs from any folder. It saves each figure
+# (PNG, PDF and a JSON sidecar) into `toysim.figures.output_dir()`: the folder named
+# by the environment variable `TOYSIM_FIGURES` if it is set, else `figures/` in the
+# kernel's working directory (in Jupyter, the notebook's own folder). Set
+# `TOYSIM_QUICK=1` for fewer seeds (what the tests do).
 
 # %%
 import os
@@ -44,7 +50,7 @@ jax.config.update("jax_enable_x64", True)  # the notebook's choice; the library 
 from toysim import build, figures, simulate
 
 QUICK = os.environ.get("TOYSIM_QUICK") == "1"  # fewer seeds, for CI
-OUT = os.environ.get("TOYSIM_FIGURES", "../figures")
+OUT = figures.output_dir()  # $TOYSIM_FIGURES, else ./figures
 
 # %% [markdown]
 # ## Three leaders
@@ -77,7 +83,6 @@ for method, t in runs.trajectories.items():
 # %%
 fig, meta = figures.collapse_phase_space(runs, "block")
 figures.save(fig, "collapse_phase_space", OUT, meta)
-fig
 
 # %% [markdown]
 # In these published coordinates the background is only an *upper bound* on `U`:
@@ -89,7 +94,6 @@ fig
 # %%
 fig, meta = figures.collapse_phase_space(runs, "projection")
 figures.save(fig, "collapse_phase_space_projection", OUT, meta)
-fig
 
 # %% [markdown]
 # ## Noise and utility over time
@@ -101,12 +105,10 @@ fig
 # %%
 fig, meta = figures.collapse_noise(runs)
 figures.save(fig, "collapse_noise", OUT, meta)
-fig
 
 # %%
 fig, meta = figures.collapse_utility(runs)
 figures.save(fig, "collapse_utility", OUT, meta)
-fig
 
 # %% [markdown]
 # ## Where is the Goodhart gap?
@@ -121,7 +123,6 @@ fig
 # %%
 fig, meta = figures.collapse_goodhart(runs)
 figures.save(fig, "collapse_goodhart", OUT, meta)
-fig
 
 # %% [markdown]
 # ## Over seeds
@@ -131,7 +132,6 @@ fig
 # %%
 fig, meta = figures.collapse_bands(runs)
 figures.save(fig, "collapse_bands", OUT, meta)
-fig
 
 # %% [markdown]
 # ## Why practical FPO only half-helps here

@@ -16,7 +16,7 @@
 #
 # The leader's true (Stackelberg) gradient has a **steering term** that myopic RLHF
 # drops: how the policy's outputs move the RM's future parameters. Written with
-# the influence function (MODEL.md section 3),
+# the influence function (docs/theory/stackelberg-gradient.md),
 #
 # `I(y) = - g^T H^{-1} grad_phi l(phi*; y)`,
 #
@@ -27,8 +27,8 @@
 # Stackelberg gradient, a fact the test suite checks against autodiff through an
 # exact solve and against finite differences.
 #
-# The paper relaxes the exact term in four steps (MODEL.md section 4), each a
-# switch in toysim:
+# The paper relaxes the exact term in four steps (docs/theory/relaxations.md), each
+# a switch in toysim:
 #
 # | switch | exact | relaxed |
 # | --- | --- | --- |
@@ -38,6 +38,12 @@
 # | `oracle` | the residual `r - U` | the constant 1 |
 #
 # All four relaxed with the oracle is **relaxed FPO**; without it, **practical FPO**.
+#
+# **Where figures go.** The notebook runs from any folder. It saves each figure
+# (PNG, PDF and a JSON sidecar) into `toysim.figures.output_dir()`: the folder named
+# by the environment variable `TOYSIM_FIGURES` if it is set, else `figures/` in the
+# kernel's working directory (in Jupyter, the notebook's own folder). Set
+# `TOYSIM_QUICK=1` for fewer seeds (what the tests do).
 
 # %%
 import os
@@ -51,7 +57,7 @@ from toysim import figures
 from toysim.analysis import LADDER, SINGLE_SWITCHES
 
 QUICK = os.environ.get("TOYSIM_QUICK") == "1"
-OUT = os.environ.get("TOYSIM_FIGURES", "../figures")
+OUT = figures.output_dir()  # $TOYSIM_FIGURES, else ./figures
 
 for label, method in LADDER:
     print(
@@ -64,7 +70,7 @@ for label, method in LADDER:
 #
 # In the linear toy of notebook 01 the policy is a point, and three of the four
 # switches barely matter (see the last section). So the ladder is run on the
-# **population game** of MODEL.md section 6: the policy is a Gaussian
+# **population game** (docs/theory/population.md): the policy is a Gaussian
 # `N(theta, 0.3^2 I)` in 50 dimensions, and the RM best-responds to the whole policy
 # distribution with a *proximal* anchor `lambda = 1` (it remembers its previous
 # parameters, so `phi*` and `phi_t` differ). Every expectation is closed form,
@@ -97,12 +103,10 @@ print(figures.format_ladder_table(figures.ladder_table(ladder)))
 # %%
 fig, meta = figures.ladder_phase_space(ladder)
 figures.save(fig, "ladder_phase_space", OUT, meta)
-fig
 
 # %%
 fig, meta = figures.ladder_utility(ladder)
 figures.save(fig, "ladder_utility", OUT, meta)
-fig
 
 # %% [markdown]
 # ## How far each relaxation steers from exact
@@ -115,7 +119,6 @@ fig
 # %%
 fig, meta = figures.ladder_cosines(ladder)
 figures.save(fig, "ladder_cosines", OUT, meta)
-fig
 
 # %% [markdown]
 # ## One switch at a time
@@ -132,7 +135,7 @@ print(figures.format_ladder_table(figures.ladder_table(single)))
 # ## And for the point policy of notebook 01
 #
 # With a point policy `y = theta`, global and local influence have the same value
-# (MODEL.md section 4; their derivatives differ only by a term proportional to the
+# (docs/theory/relaxations.md; their derivatives differ only by a term proportional to the
 # residual `r - U`, which the one-step follower keeps small), and the one-step
 # follower's Hessian is `I/eta + 2 y y^T`, so `H -> I` is exact to first order.
 # Only the oracle matters, which is why the paper's relaxed FPO works so well there.

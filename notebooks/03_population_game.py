@@ -15,7 +15,7 @@
 # # 03 · The population game in closed form
 #
 # With a Gaussian policy `y ~ N(theta, sigma^2 I)`, a linear RM and the squared loss,
-# every expectation of the game is closed form (MODEL.md section 6):
+# every expectation of the game is closed form (docs/theory/population.md):
 #
 # * `E[U] = A s1^(-d/2) exp(-tau ||theta - m||^2 / s1)`, with `s1 = 1 + 2 tau sigma^2`;
 # * `E[y U] = E[U] (theta + 2 tau sigma^2 m) / s1`;
@@ -25,6 +25,12 @@
 #
 # So the whole Stackelberg game has an exact, noise-free gradient `dJ/dtheta`.
 # The myopic leader instead follows `w* - 2 c theta`, treating `w*` as fixed.
+#
+# **Where figures go.** The notebook runs from any folder. It saves each figure
+# (PNG, PDF and a JSON sidecar) into `toysim.figures.output_dir()`: the folder named
+# by the environment variable `TOYSIM_FIGURES` if it is set, else `figures/` in the
+# kernel's working directory (in Jupyter, the notebook's own folder). Set
+# `TOYSIM_QUICK=1` for fewer seeds (what the tests do).
 
 # %%
 import os
@@ -40,7 +46,7 @@ from toysim.game.trajectory import utility_of
 from toysim.model import gaussian_utility_moments, utility
 
 QUICK = os.environ.get("TOYSIM_QUICK") == "1"
-OUT = os.environ.get("TOYSIM_FIGURES", "../figures")
+OUT = figures.output_dir()  # $TOYSIM_FIGURES, else ./figures
 
 # %% [markdown]
 # ## The closed forms against sampling
@@ -90,7 +96,6 @@ print(
 field = figures.population_field(quick=QUICK)
 fig, meta = figures.population_field_figure(field)
 figures.save(fig, "population_field", OUT, meta)
-fig
 
 # %%
 for method, trajectory in field.paths.items():

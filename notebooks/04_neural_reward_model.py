@@ -17,7 +17,7 @@
 # The paper's theorem assumes the reward model's loss is strongly convex, so that
 # the RM has one best response and its Hessian can be inverted. Real RMs are
 # over-parameterised networks with many minima. This notebook runs the paper's
-# second toy (MODEL.md section 7) in JAX:
+# second toy (docs/theory/neural.md) in JAX:
 #
 # * outputs in 10 dimensions, `U(y) = 10 exp(-0.2 ||y - m||^2)`, `m = (2.5, 2.5, 0, ...)`;
 # * the RM is an MLP 10 -> 32 -> 32 -> 1 (softplus), trained by Adam with L2 weight
@@ -28,6 +28,12 @@
 # `fpo-exact` here solves with the **damped** Hessian `H + mu I` (`mu = 1`) of the
 # RM's loss at its current parameters, by conjugate gradients on Hessian-vector
 # products: no Hessian is ever formed inside the trajectory.
+#
+# **Where figures go.** The notebook runs from any folder. It saves each figure
+# (PNG, PDF and a JSON sidecar) into `toysim.figures.output_dir()`: the folder named
+# by the environment variable `TOYSIM_FIGURES` if it is set, else `figures/` in the
+# kernel's working directory (in Jupyter, the notebook's own folder). Set
+# `TOYSIM_QUICK=1` for fewer seeds (what the tests do).
 
 # %%
 import os
@@ -40,7 +46,7 @@ jax.config.update("jax_enable_x64", True)
 from toysim import figures
 
 QUICK = os.environ.get("TOYSIM_QUICK") == "1"
-OUT = os.environ.get("TOYSIM_FIGURES", "../figures")
+OUT = figures.output_dir()  # $TOYSIM_FIGURES, else ./figures
 
 # %% [markdown]
 # ## Four leaders over several seeds
@@ -62,7 +68,6 @@ for method, t in runs.trajectories.items():
 # %%
 fig, meta = figures.neural_utility_bands(runs)
 figures.save(fig, "neural_utility_bands", OUT, meta)
-fig
 
 # %% [markdown]
 # ## The trajectories in their principal plane
@@ -73,7 +78,6 @@ fig
 # %%
 fig, meta = figures.neural_pca(runs)
 figures.save(fig, "neural_pca", OUT, meta)
-fig
 
 # %% [markdown]
 # ## How non-convex is the follower?
@@ -96,4 +100,3 @@ print(
     f"CG converged on {meta['cg_converged_fraction']:.0%} of solves "
     f"({meta['cg_mean_iterations']:.1f} iterations on average)"
 )
-fig

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from toysim.figures import NOTEBOOK_FIGURES, SWEEP_FIGURES
+from toysim.figures import NOTEBOOK_FIGURES, SWEEP_FIGURES, output_dir
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
@@ -43,27 +43,55 @@ def test_figures_command_writes_every_figure_of_every_notebook(tmp_path):
     assert "+ local influence" in tables and "single_switch_population" in tables
 
 
-@pytest.mark.parametrize("notebook", sorted(NOTEBOOK_FIGURES))
+NOTEBOOK_NAMES = sorted(path.stem for path in NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_every_notebook_with_figures_exists():
+    assert set(NOTEBOOK_FIGURES) <= set(NOTEBOOK_NAMES)
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOK_NAMES)
 def test_notebook_pairs_are_in_sync(notebook):
-    """The ``.ipynb`` holds the same cells as its jupytext percent script."""
+    """The ``.ipynb`` holds the same cells as its jupytext percent script, and no outputs."""
     script = jupytext.read(NOTEBOOKS / f"{notebook}.py")
     stored = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
     assert [(c.cell_type, c.source) for c in script.cells] == [
         (c.cell_type, c.source) for c in stored.cells
     ]
+    assert not any(c.get("outputs") for c in stored.cells), "commit notebooks without outputs"
 
 
-@pytest.mark.parametrize("notebook", sorted(NOTEBOOK_FIGURES))
-def test_notebook_runs_and_writes_its_figures(notebook, tmp_path, monkeypatch):
+@pytest.mark.parametrize("notebook", NOTEBOOK_NAMES)
+def test_notebook_runs_from_any_folder_and_writes_its_figures(notebook, tmp_path, monkeypatch):
+    """Run from a working directory outside the repository, a notebook saves its figures
+    into the folder ``toysim.figures.output_dir()`` names: ``figures/`` there by default."""
     monkeypatch.setenv("TOYSIM_QUICK", "1")
-    monkeypatch.setenv("TOYSIM_FIGURES", str(tmp_path))
+    monkeypatch.delenv("TOYSIM_FIGURES", raising=False)
     monkeypatch.setenv("JAX_PLATFORMS", os.environ.get("JAX_PLATFORMS", "cpu"))
+    path = os.pathsep.join(filter(None, [str(NOTEBOOKS.parent), os.environ.get("PYTHONPATH")]))
+    monkeypatch.setenv("PYTHONPATH", path)  # the kernel imports this checkout's toysim
     nb = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
     client = NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
     )
     client.execute()
-    assert_figures_written(tmp_path, NOTEBOOK_FIGURES[notebook])
+    saved = NOTEBOOK_FIGURES.get(notebook, ())
+    assert_figures_written(tmp_path / "figures", saved)
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    shown = [o.data["image/png"] for o in outputs if "image/png" in o.get("data", {})]
+    assert len(shown) >= len(saved), "every saved figure is also shown in the notebook"
+    assert len(set(shown)) == len(shown), "a figure is shown twice"
+    assert {p.name for p in tmp_path.iterdir()} <= {"figures"}, "wrote outside figures/"
+
+
+def test_output_dir_is_the_environment_variable_else_figures_here(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TOYSIM_FIGURES", raising=False)
+    assert output_dir() == tmp_path.resolve() / "figures"
+    monkeypatch.setenv("TOYSIM_FIGURES", "")
+    assert output_dir() == tmp_path.resolve() / "figures"
+    monkeypatch.setenv("TOYSIM_FIGURES", str(tmp_path / "elsewhere"))
+    assert output_dir() == tmp_path.resolve() / "elsewhere"
 
 
 def _without_versions(sidecar: dict) -> dict:

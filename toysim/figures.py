@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
 from pathlib import Path
 from typing import NamedTuple
@@ -90,6 +91,21 @@ def save(fig, name: str, out: str | Path, meta: dict) -> list[Path]:
     sidecar = {"figure": name, **meta, "versions": versions()}
     paths[2].write_text(json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
     return paths
+
+
+FIGURES_ENV = "TOYSIM_FIGURES"
+"""The environment variable that names the notebooks' output folder."""
+
+
+def output_dir() -> Path:
+    """The folder the notebooks save their figures into.
+
+    Returns:
+      ``$TOYSIM_FIGURES`` if that environment variable is set and not empty,
+      else ``figures/`` in the current working directory (absolute either way;
+      :func:`save` creates it).
+    """
+    return Path(os.environ.get(FIGURES_ENV) or "figures").resolve()
 
 
 def _seed_keys(seeds: int):
