@@ -58,7 +58,6 @@ from toysim.game.trajectory import (
     Trajectory,
     first_nonfinite_iteration,
     make_trajectory,
-    raise_if_nonfinite,
 )
 from toysim.presets import PRESETS, build, default_gamma
 
@@ -130,14 +129,28 @@ class Settings(NamedTuple):
 
 
 def method_of(settings: Settings) -> Method:
-    """The leader method: the named one, or a custom ``fpo`` where a switch differs from it."""
+    """The leader method of the settings.
+
+    A named method whose switches were changed becomes the named FPO method with
+    those switches if there is one (``fpo-relaxed`` without the oracle is
+    ``fpo-practical``), else a custom ``fpo`` mix; so equal structures share
+    one compiled program.
+    """
     if settings.method not in METHOD_NAMES:
         raise ConfigError(
             f"method must be one of {', '.join(METHOD_NAMES)}; got {settings.method!r}"
         )
     if not METHODS[settings.method].foresight:
         return method_from_name(settings.method)
-    return method_from_name(settings.method, **{k: getattr(settings, k) for k in SWITCHES})
+    method = method_from_name(settings.method, **{k: getattr(settings, k) for k in SWITCHES})
+    for named in METHODS.values():
+        if named.foresight and named.name != "fpo" and _switches(named) == _switches(method):
+            return named
+    return method
+
+
+def _switches(method: Method) -> tuple[str, ...]:
+    return tuple(getattr(method, k) for k in SWITCHES)
 
 
 def game_of(settings: Settings) -> tuple[GameSpec, HParams]:
@@ -219,6 +232,18 @@ class Run(NamedTuple):
     error: str | None
 
 
+def nonfinite_error(iteration: int, spec: GameSpec) -> NonFiniteTrajectoryError:
+    """The error :func:`toysim.simulate` raises for a run that went non-finite at ``iteration``.
+
+    Built from the count the compiled program returns: checking the host arrays
+    again with eager JAX operations would compile kernels for every new horizon.
+    """
+    return NonFiniteTrajectoryError(
+        f"trajectory became non-finite at iteration {iteration} of {spec.steps}, "
+        f"method {spec.method.name!r}: reduce a step size (leader_lr, follower_lr) or gamma"
+    )
+
+
 def run_settings(settings: Settings) -> Run:
     """Validate, run the cached program for the settings' structure, keep the first ``T``.
 
@@ -236,10 +261,7 @@ def run_settings(settings: Settings) -> Run:
     error = None
     shown = steps
     if 0 < first_bad <= steps:
-        try:
-            raise_if_nonfinite(jax.tree.map(lambda x: x[:steps], trajectory), spec)
-        except NonFiniteTrajectoryError as e:
-            error = str(e)
+        error = str(nonfinite_error(first_bad, spec))
         shown = first_bad - 1
     values = jax.device_get(tuple(getattr(trajectory, name) for name in SERIES))
     series = {name: np.asarray(v[:shown]) for name, v in zip(SERIES, values, strict=True)}
@@ -251,7 +273,8 @@ class ExplorerFigure:
 
     Left: signal against noise over the true utility (the background of
     :func:`toysim.plots.phase_space`), the start and the human ideal marked.
-    Right: the true utility and the noise against the iteration.
+    Right: the true utility ``U(theta)`` (dotted: ``E[U]`` under a Gaussian
+    policy; dashed: ``U(m)``, the ideal's) and the noise against the iteration.
 
     Redraws blit: the lines are animated artists drawn over a cached rendering
     of everything else, which is rendered again only when it changes (axis
@@ -264,7 +287,7 @@ class ExplorerFigure:
 
         ``figure`` must already have its canvas (Agg or ipympl's).
         """
-        from matplotlib.lines import Line2D
+        from matplotlib.ticker import MaxNLocator
 
         from toysim.plots import BACKGROUND_CMAP, OKABE_ITO, utility_on_plane
 
@@ -302,24 +325,14 @@ class ExplorerFigure:
         (self.noise_line,) = self.noise_ax.plot([], [], lw=2)
         self.utility_ax.axhline(amplitude, color="black", linestyle="--", lw=1.0)
         self.utility_ax.set_ylim(0, 1.05 * amplitude)
-        self.utility_ax.set_ylabel("true utility")
-        self.utility_ax.legend(
-            handles=[
-                Line2D([], [], color="dimgrey", lw=2, label="U(theta)"),
-                Line2D([], [], color="dimgrey", lw=1.5, linestyle=":", label="E[U] (population)"),
-                Line2D([], [], color="black", lw=1.0, linestyle="--", label="U(m), the ideal"),
-            ],
-            loc="lower left",
-            bbox_to_anchor=(0.0, 1.0),
-            frameon=False,
-            fontsize=8,
-            ncol=3,
-        )
+        self.utility_ax.set_ylabel("true utility U")
         self.noise_ax.set_xlabel("iteration")
         self.noise_ax.set_ylabel("noise")
         self.utility_ax.tick_params(labelbottom=False)
         for ax in (self.phase, self.utility_ax, self.noise_ax):
             ax.spines[["top", "right"]].set_visible(False)
+            ax.xaxis.set_major_locator(MaxNLocator(5))
+            ax.yaxis.set_major_locator(MaxNLocator(4))
         self.moving = (self.path, self.end, self.utility_line, self.expected_line, self.noise_line)
         for artist in self.moving:
             artist.set_animated(True)
@@ -367,7 +380,7 @@ class ExplorerFigure:
             settings.preset,
             method,
             settings.coords,
-            run.spec.steps,
+            _nice(run.spec.steps, HORIZON_MANTISSAS),
             -_nice(-sig.min(initial=0.0)),
             max(5.0, _nice(1.05 * sig.max(initial=0.0))),
             max(3.0, _nice(1.05 * noise.max(initial=0.0))),
@@ -378,10 +391,10 @@ class ExplorerFigure:
             self._draw_moving()
             return False
         self.static = static
-        preset, _, coords, steps, x_low, x_high, y_high, noise_high = static
+        preset, _, coords, horizon, x_low, x_high, y_high, noise_high = static
         self.phase.set_xlim(x_low - 0.1 if x_low < 0 else 0.0, x_high)
         self.phase.set_ylim(0.0, y_high)
-        self.noise_ax.set_xlim(1, max(2, steps))
+        self.noise_ax.set_xlim(0, horizon)
         self.noise_ax.set_ylim(0.0, noise_high)
         if coords == "projection":
             self.phase.set_xlabel("signal: projection of theta on m / ||m||")
@@ -396,12 +409,19 @@ class ExplorerFigure:
         return True
 
 
-def _nice(x: float) -> float:
-    """The smallest of 1, 2, 5 times a power of ten that is at least ``x`` (0 for ``x <= 0``)."""
+HORIZON_MANTISSAS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+"""The time axis ends at the first of these times a power of ten that reaches ``T``."""
+
+
+def _nice(x: float, mantissas: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0)) -> float:
+    """The smallest mantissa times a power of ten that is at least ``x`` (0 for ``x <= 0``).
+
+    Axis limits move in these coarse steps, so most slider moves only redraw the lines.
+    """
     if not x > 0:
         return 0.0
     power = 10.0 ** np.floor(np.log10(x))
-    return float(next(m * power for m in (1.0, 2.0, 5.0, 10.0) if m * power >= x))
+    return float(next(m * power for m in mantissas if m * power >= x))
 
 
 def _ipywidgets():
@@ -520,6 +540,7 @@ class Explorer:
                 self.message,
                 self.surface.widget,
                 self.readout,
+                widgets.HTML(_CAPTION),
             ]
         )
         for name, control in self.controls.items():
@@ -586,10 +607,11 @@ class Explorer:
             self.redraw()
 
     def _sync_structure(self, changed: str | None) -> None:
-        """A named method sets the switches; a switch away from it selects ``fpo``.
+        """A named method sets the switches; switches select the method they make.
 
-        ``changed`` is the control that moved (``None`` when the explorer starts:
-        switches that differ from the named method select ``fpo``). The switches
+        ``changed`` is the control that moved (``None`` when the explorer starts).
+        Switches select the named FPO method with those switches, if any, else
+        the custom ``fpo`` (see :func:`method_of`). The switches
         and ``gamma`` are disabled for ``rlhf``, the follower's step for the
         population preset (its follower best-responds in closed form). ``gamma``
         jumps to the new default (:func:`toysim.presets.default_gamma`) when the
@@ -601,10 +623,8 @@ class Explorer:
             named = METHODS[c["method"].value]
             for switch in SWITCHES:
                 c[switch].value = getattr(named, switch)
-        elif changed != "preset" and c["method"].value not in ("fpo", "rlhf"):
-            named = METHODS[c["method"].value]
-            if any(c[s].value != getattr(named, s) for s in SWITCHES):
-                c["method"].value = "fpo"
+        elif changed != "preset" and c["method"].value != "rlhf":
+            c["method"].value = method_of(self.settings).name
         rlhf = c["method"].value == "rlhf"
         for switch in SWITCHES:
             c[switch].disabled = rlhf
@@ -630,14 +650,26 @@ def _error_html(text: str) -> str:
 
 
 def _readout(run: Run) -> str:
+    """The run's numbers in a line of HTML: method, gamma, c and the final values."""
     s = run.series
+    m = run.spec.method
+    gamma = f", gamma {run.hparams.gamma:.3g}" if m.foresight else ""
+    head = f"<b>{m.name}</b>{gamma}, c {run.hparams.action_cost:.3g}"
     if not len(s["utility"]):
-        return ""
+        return head
     return (
-        f"after {len(s['utility'])} iterations: utility {s['utility'][-1]:.2f} "
+        f"{head}: after {len(s['utility'])} iterations utility {s['utility'][-1]:.2f} "
         f"(peak {s['utility'].max():.2f}), signal {s['signal'][-1]:.2f}, "
-        f"noise {s['noise'][-1]:.2f} (block coordinates)"
+        f"noise {s['noise'][-1]:.2f} (published block coordinates)"
     )
+
+
+_CAPTION = (
+    "<small>Left: the policy's path from the start (circle) over the true utility; the "
+    "star is the human ideal m. Right: the true utility U(theta) (solid; dotted: E[U] "
+    "under the population preset's Gaussian policy; dashed: U(m), the ideal's) and the "
+    "noise, against the iteration.</small>"
+)
 
 
 def _check_ranges(settings: Settings) -> None:
@@ -759,3 +791,87 @@ def _default_gamma_of(settings: Settings) -> float:
     method = method_of(settings)
     preset = PRESETS[settings.preset]
     return default_gamma(preset, GameSpec(**dict(preset.spec, method=method)), method)
+
+
+def explorer_latency(
+    changes: int = 50,
+    *,
+    moves: str = "drag",
+    preset: str = "paper-linear",
+    method: str = "fpo-relaxed",
+    canvas: str = "image",
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Wall-clock time of ``changes`` slider moves, each until the new picture is rendered.
+
+    Builds an explorer (compiling its program, not timed), then moves the
+    numeric sliders in turn (gamma, c, the two step sizes, the horizon, the
+    seed) and times each assignment: the observer reruns the game, moves the
+    artists and renders (a PNG for the ``image`` canvas; the Agg buffer and the
+    message to the front end for ``ipympl``) before the assignment returns.
+
+    Args:
+      changes: how many slider moves to time.
+      moves: ``drag`` (each move 1 to 5 slider steps up or down, as a hand
+        dragging a slider does) or ``jump`` (each move to a uniformly random value).
+      preset, method: the game explored.
+      canvas: ``image`` or ``ipympl`` (see :func:`explore`).
+      seed: draws the moves.
+
+    Returns:
+      ``{"total_ms", "compute_ms", "draw_ms"}``: wall-clock arrays over the
+      changes; ``"cpu_ms"``: the process's CPU time per change (all its threads;
+      on a busy machine closer to what the change costs than the wall clock);
+      ``"slider"``: the slider moved each time; ``"full"``: whether that change
+      rendered the whole figure (an axis limit, the horizon's axis or the view
+      changed) rather than the lines over the cached rest;
+      ``"median_ms"``, ``"max_ms"``: of ``total_ms``.
+    """
+    if moves not in ("drag", "jump"):
+        raise ConfigError(f"moves must be drag or jump; got {moves!r}")
+    start = Settings(preset=preset, method=method)
+    if method in METHODS and METHODS[method].foresight and method != "fpo":
+        start = start._replace(**dict(zip(SWITCHES, _switches(METHODS[method]), strict=True)))
+    explorer = Explorer(start._replace(gamma=_default_gamma_of(start)), canvas=canvas)
+    rng = np.random.default_rng(seed)
+    names = [n for n in NUMBERS if not explorer.controls[n].disabled]
+    records = []
+    for i in range(changes):
+        name = names[i % len(names)]
+        control = explorer.controls[name]
+        value = _move(NUMBERS[name], control.value, rng, moves)
+        background = explorer.figure.background
+        tick, cpu = time.perf_counter(), time.process_time()
+        control.value = value
+        total, cpu = time.perf_counter() - tick, time.process_time() - cpu
+        records.append(
+            (name, total, explorer.timings["compute"], explorer.timings["draw"],
+             explorer.figure.background is not background, cpu)
+        )  # fmt: skip
+    total_ms = np.array([r[1] for r in records]) * 1e3
+    return {
+        "slider": [r[0] for r in records],
+        "total_ms": total_ms,
+        "compute_ms": np.array([r[2] for r in records]) * 1e3,
+        "draw_ms": np.array([r[3] for r in records]) * 1e3,
+        "full": np.array([r[4] for r in records]),
+        "cpu_ms": np.array([r[5] for r in records]) * 1e3,
+        "median_ms": float(np.median(total_ms)),
+        "max_ms": float(np.max(total_ms)),
+    }
+
+
+def _move(slider: tuple, value: float, rng: np.random.Generator, moves: str) -> float:
+    """A new value for a slider of :data:`NUMBERS`: a drag of 1-5 steps, or a random jump."""
+    kind, low, high, *step = slider
+    if kind == "log":
+        low, high, value, step = np.log10(low), np.log10(high), np.log10(value), [0.01]
+    if moves == "jump":
+        new = rng.uniform(low, high)
+    else:
+        new = value + rng.choice([-1, 1]) * rng.integers(1, 6) * step[0]
+        if not low <= new <= high:
+            new = value - (new - value)
+    if kind == "int":
+        return int(round(new / step[0])) * step[0]
+    return float(10.0**new) if kind == "log" else float(new)
