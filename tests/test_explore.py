@@ -4,6 +4,7 @@ import dataclasses
 import html
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -238,3 +239,30 @@ def test_toysim_imports_without_ipywidgets_and_explore_says_what_to_install():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'toysim[notebooks]'" in out.stdout
+
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "00_explore"
+
+
+def test_the_notebook_pair_is_in_sync_and_stored_without_outputs():
+    jupytext = pytest.importorskip("jupytext")
+    import nbformat
+
+    script = jupytext.read(NOTEBOOK.with_suffix(".py"))
+    stored = nbformat.read(NOTEBOOK.with_suffix(".ipynb"), as_version=4)
+    assert [(c.cell_type, c.source) for c in script.cells] == [
+        (c.cell_type, c.source) for c in stored.cells
+    ]
+    assert not any(c.get("outputs") for c in stored.cells)
+
+
+@pytest.mark.slow
+def test_the_notebook_runs_from_any_directory(tmp_path, monkeypatch):
+    nbclient = pytest.importorskip("nbclient")
+    import nbformat
+
+    monkeypatch.chdir(tmp_path)
+    nb = nbformat.read(NOTEBOOK.with_suffix(".ipynb"), as_version=4)
+    nbclient.NotebookClient(nb, timeout=600, kernel_name="python3").execute()
+    printed = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "fpo-relaxed, gamma 0.05: final utility" in printed
