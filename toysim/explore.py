@@ -33,6 +33,7 @@ import dataclasses
 import functools
 import io
 import time
+import warnings
 from collections import Counter
 from typing import Any, NamedTuple
 
@@ -273,7 +274,7 @@ class ExplorerFigure:
 
     Left: signal against noise over the true utility (the background of
     :func:`toysim.plots.phase_space`), the start and the human ideal marked.
-    Right: the true utility ``U(theta)`` (dotted: ``E[U]`` under a Gaussian
+    Right: the true utility ``U(theta)`` (a thin line: ``E[U]`` under a Gaussian
     policy; dashed: ``U(m)``, the ideal's) and the noise against the iteration.
 
     Redraws blit: the lines are animated artists drawn over a cached rendering
@@ -321,7 +322,7 @@ class ExplorerFigure:
             [], [], markersize=9, markeredgecolor="black", linestyle="none", zorder=6
         )
         (self.utility_line,) = self.utility_ax.plot([], [], lw=2)
-        (self.expected_line,) = self.utility_ax.plot([], [], lw=1.5, linestyle=":")
+        (self.expected_line,) = self.utility_ax.plot([], [], lw=1.0, alpha=0.7)
         (self.noise_line,) = self.noise_ax.plot([], [], lw=2)
         self.utility_ax.axhline(amplitude, color="black", linestyle="--", lw=1.0)
         self.utility_ax.set_ylim(0, 1.05 * amplitude)
@@ -331,8 +332,8 @@ class ExplorerFigure:
         self.utility_ax.tick_params(labelbottom=False)
         for ax in (self.phase, self.utility_ax, self.noise_ax):
             ax.spines[["top", "right"]].set_visible(False)
-            ax.xaxis.set_major_locator(MaxNLocator(5))
-            ax.yaxis.set_major_locator(MaxNLocator(4))
+            ax.xaxis.set_major_locator(MaxNLocator(5, steps=[1, 2, 5, 10]))
+            ax.yaxis.set_major_locator(MaxNLocator(4, steps=[1, 2, 5, 10]))
         self.moving = (self.path, self.end, self.utility_line, self.expected_line, self.noise_line)
         for artist in self.moving:
             artist.set_animated(True)
@@ -354,6 +355,9 @@ class ExplorerFigure:
         """Move every artist to ``run`` and render; True if everything was rendered again.
 
         Renders the lines over the cached background when nothing else changed.
+        The axes follow the run in coarse steps, up to :data:`PHASE_LIMIT`
+        (twice that for the noise against time), so a run that blows up leaves
+        the frame rather than squashing it.
         """
         from toysim.plots import styles_for
 
@@ -381,15 +385,17 @@ class ExplorerFigure:
             method,
             settings.coords,
             _nice(run.spec.steps, HORIZON_MANTISSAS),
-            -_nice(-sig.min(initial=0.0)),
-            max(5.0, _nice(1.05 * sig.max(initial=0.0))),
-            max(3.0, _nice(1.05 * noise.max(initial=0.0))),
-            max(1.0, _nice(1.1 * noise.max(initial=0.0))),
+            -min(_nice(-sig.min(initial=0.0)), PHASE_LIMIT),
+            min(max(5.0, _nice(1.05 * sig.max(initial=0.0))), PHASE_LIMIT),
+            min(max(3.0, _nice(1.05 * noise.max(initial=0.0))), PHASE_LIMIT),
+            min(max(1.0, _nice(1.1 * noise.max(initial=0.0))), 2 * PHASE_LIMIT),
         )
         if static == self.static and self.background is not None:
             self.canvas.restore_region(self.background)
             self._draw_moving()
             return False
+        if self.static is not None and self.static[2] != static[2]:
+            self.figure.set_layout_engine("constrained")  # new axis labels: lay out once more
         self.static = static
         preset, _, coords, horizon, x_low, x_high, y_high, noise_high = static
         self.phase.set_xlim(x_low - 0.1 if x_low < 0 else 0.0, x_high)
@@ -398,7 +404,7 @@ class ExplorerFigure:
         self.noise_ax.set_ylim(0.0, noise_high)
         if coords == "projection":
             self.phase.set_xlabel("signal: projection of theta on m / ||m||")
-            self.phase.set_ylabel("noise: distance of theta from the line through m")
+            self.phase.set_ylabel("noise: distance from the line through m")
             self.colorbar.set_label("true utility U")
         else:
             self.phase.set_xlabel("signal magnitude ||theta[:k]||")
@@ -408,6 +414,9 @@ class ExplorerFigure:
         self.canvas.draw()
         return True
 
+
+PHASE_LIMIT = 10.0
+"""The phase-space axes stop here (the contours' extent): a path that runs off leaves the frame."""
 
 HORIZON_MANTISSAS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 """The time axis ends at the first of these times a power of ten that reaches ``T``."""
@@ -469,7 +478,9 @@ class _IpymplSurface:
         from ipympl.backend_nbagg import Canvas, FigureManager
 
         canvas = Canvas(figure)
-        FigureManager(canvas, 0)
+        with warnings.catch_warnings():  # ipympl's own toolbar, built with traitlets' old API
+            warnings.filterwarnings("ignore", "Passing unrecognized arguments", DeprecationWarning)
+            FigureManager(canvas, 0)
         canvas.header_visible = False
         canvas.footer_visible = False
         canvas.toolbar_visible = False
@@ -582,13 +593,13 @@ class Explorer:
         try:
             run = run_settings(settings)
         except ConfigError as e:
-            self.message.value = _error_html(str(e))
+            self.message.value = _error_html("Not run", str(e))
             self.readout.value = ""
             self.last_run = None
             return
         computed = time.perf_counter()
         self.last_run = run
-        self.message.value = _error_html(run.error) if run.error else ""
+        self.message.value = _error_html("Stopped", run.error) if run.error else ""
         self.surface.refresh(self.figure.show(run, settings))
         self.readout.value = _readout(run)
         self.timings = {"compute": computed - start, "draw": time.perf_counter() - computed}
@@ -643,10 +654,11 @@ _OBJECTIVE = (
 )
 
 
-def _error_html(text: str) -> str:
+def _error_html(head: str, text: str) -> str:
+    """``text``, escaped, in red after a bold ``head``."""
     from html import escape
 
-    return f'<span style="color:#D55E00"><b>Not run:</b> {escape(text)}</span>'
+    return f'<span style="color:#D55E00"><b>{head}:</b> {escape(text)}</span>'
 
 
 def _readout(run: Run) -> str:
@@ -666,7 +678,7 @@ def _readout(run: Run) -> str:
 
 _CAPTION = (
     "<small>Left: the policy's path from the start (circle) over the true utility; the "
-    "star is the human ideal m. Right: the true utility U(theta) (solid; dotted: E[U] "
+    "star is the human ideal m. Right: the true utility U(theta) (thin line: E[U] "
     "under the population preset's Gaussian policy; dashed: U(m), the ideal's) and the "
     "noise, against the iteration.</small>"
 )
