@@ -21,7 +21,9 @@ from toysim.explore import (  # noqa: E402
     Settings,
     explore,
     game_of,
+    method_of,
     program,
+    starting_settings,
     trace_counts,
 )
 
@@ -54,7 +56,7 @@ def test_explore_returns_a_widget_with_its_explorer(explorer):
     assert box.explorer is explorer
     assert set(explorer.controls) == set(Settings._fields)
     assert explorer.message.value == ""
-    assert explorer.surface.widget.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert explorer.surface.widget.value[:3] == b"\xff\xd8\xff"  # a JPEG
 
 
 @pytest.mark.parametrize(("name", "value"), [("gamma", 0.02), ("action_cost", 0.3)])
@@ -202,6 +204,18 @@ def test_a_run_that_blows_up_shows_simulates_message_and_its_finite_part(explore
     assert np.all(np.isfinite(explorer.figure.path.get_xydata()))
     explorer.set(gamma=0.1, leader_lr=0.02)
     assert explorer.message.value == ""
+
+
+def test_a_named_method_starts_with_its_switches_and_default_gamma():
+    relaxed = starting_settings("paper-linear", "fpo-relaxed")
+    assert (relaxed.hessian, relaxed.influence, relaxed.params, relaxed.oracle) == (
+        "identity", "local", "current", "true",
+    )  # fmt: skip
+    assert relaxed.gamma == 0.1
+    assert starting_settings("population", "fpo-exact").gamma == 2.0
+    assert starting_settings("paper-linear", "fpo-exact", gamma=0.5).gamma == 0.5
+    practical = starting_settings("paper-linear", "fpo-relaxed", oracle="none")
+    assert method_of(practical).name == "fpo-practical"
 
 
 def test_starting_values_outside_the_sliders_or_unknown_are_refused():
