@@ -2,8 +2,8 @@
 
 ``explore()`` returns an ipywidgets box: sliders for ``gamma``, the action cost
 ``c``, the two step sizes, the horizon ``T`` and the seed; buttons for the
-preset, the method, the four FPO switches (MODEL.md section 4 is summarised in
-docs/theory/relaxations.md) and the phase-space coordinates. Every change
+preset, the method, the four FPO switches (see docs/theory/relaxations.md) and
+the phase-space coordinates. Every change
 reruns the game and redraws the phase-space picture (signal against noise over
 the true utility) and utility and noise against the iteration.
 
@@ -105,7 +105,7 @@ class Settings(NamedTuple):
       action_cost: ``c``, the KL leash.
       leader_lr: the leader's step size.
       follower_lr: the SGD follower's step ``eta``; its exact loss has the
-        proximal weight ``lambda = 1/eta`` (MODEL.md section 5), so both move
+        proximal weight ``lambda = 1/eta`` (see docs/settings.md), so both move
         together. Unused by the population preset (closed-form best response).
       steps: the horizon ``T`` shown, at most :data:`MAX_STEPS`.
       seed: draws the RM's random initial weights.
@@ -841,8 +841,9 @@ def explorer_latency(
     Builds an explorer (compiling its program, not timed), then moves the
     numeric sliders in turn (gamma, c, the two step sizes, the horizon, the
     seed) and times each assignment: the observer reruns the game, moves the
-    artists and renders (a JPEG for the ``image`` canvas; the Agg buffer and the
-    message to the front end for ``ipympl``) before the assignment returns.
+    artists and renders (a JPEG for the ``image`` canvas; for ``ipympl`` the PNG
+    of the changed pixels and its message, as to a live front end) before the
+    assignment returns.
 
     Args:
       changes: how many slider moves to time.
@@ -864,6 +865,10 @@ def explorer_latency(
     if moves not in ("drag", "jump"):
         raise ConfigError(f"moves must be drag or jump; got {moves!r}")
     explorer = Explorer(starting_settings(preset, method), canvas=canvas)
+    if isinstance(explorer.surface, _IpymplSurface):
+        # What ipympl does once a front end says "initialized": stop also encoding every
+        # frame as a full PNG data URL for front ends that are not there (nbconvert).
+        explorer.surface.canvas.syncing_data_url = False
     rng = np.random.default_rng(seed)
     names = [n for n in NUMBERS if not explorer.controls[n].disabled]
     records = []
