@@ -83,7 +83,7 @@ NUMBERS = {
 """Each numeric setting's slider: log sliders span ``[min, max]`` in powers of ten."""
 
 LABELS = {
-    "gamma": "gamma (steering weight)",
+    "gamma": "gamma (steering)",
     "action_cost": "c (action cost)",
     "leader_lr": "leader step",
     "follower_lr": "follower step eta",
@@ -498,6 +498,11 @@ class _IpymplSurface:
         canvas.footer_visible = False
         canvas.toolbar_visible = False
         canvas.resizable = False
+        # Frames go to the front end only, as ipympl does once one says "initialized". Its
+        # data-URL copy of each frame (for runs without a front end) would cost a second PNG
+        # per frame, and this ipympl stores it without the "data:" prefix, which the front
+        # end then fails to load ("HTMLImageElement ... in the 'broken' state"): no figure.
+        canvas.syncing_data_url = False
         self.canvas = canvas
         self.widget = canvas
 
@@ -557,9 +562,12 @@ class Explorer:
                 widgets.HTMLMath(_OBJECTIVE),
                 widgets.HBox(
                     [
-                        widgets.VBox([self.controls[k] for k in ("preset", "method", *SWITCHES)]),
-                        widgets.VBox([self.controls[k] for k in (*NUMBERS, "coords")]),
-                    ]
+                        widgets.VBox(
+                            [self.controls[k] for k in ("preset", "method", *SWITCHES, "coords")]
+                        ),
+                        widgets.VBox([self.controls[k] for k in NUMBERS]),
+                    ],
+                    layout=widgets.Layout(flex_flow="row wrap"),
                 ),
                 self.message,
                 self.surface.widget,
@@ -717,22 +725,23 @@ def _check_ranges(settings: Settings) -> None:
 
 def _make_controls(widgets, settings: Settings) -> dict[str, Any]:
     """One control per :class:`Settings` field, in its order, each starting at ``settings``."""
-    style = {"description_width": "150px"}
-    layout = widgets.Layout(width="420px")
+    style = {"description_width": "120px"}
+    layout = widgets.Layout(width="370px")
+    buttons = {"description_width": "80px", "button_width": "116px"}
     controls: dict[str, Any] = {
         "preset": widgets.ToggleButtons(
-            options=PRESET_NAMES, value=settings.preset, description="preset", style=style
+            options=PRESET_NAMES, value=settings.preset, description="preset", style=buttons
         ),
         "method": widgets.ToggleButtons(
             options=[(("fpo (custom)" if m == "fpo" else m), m) for m in METHOD_NAMES],
             value=settings.method,
             description="method",
-            style=style,
+            style=buttons,
         ),
     }
     for switch, allowed in SWITCHES.items():
         controls[switch] = widgets.ToggleButtons(
-            options=allowed, value=getattr(settings, switch), description=switch, style=style
+            options=allowed, value=getattr(settings, switch), description=switch, style=buttons
         )
     for name, (kind, low, high, *step) in NUMBERS.items():
         common = dict(
@@ -753,7 +762,7 @@ def _make_controls(widgets, settings: Settings) -> dict[str, Any]:
                 min=low, max=high, step=step[0], readout_format=".3f", **common
             )
     controls["coords"] = widgets.ToggleButtons(
-        options=COORDS, value=settings.coords, description="coordinates", style=style
+        options=COORDS, value=settings.coords, description="coordinates", style=buttons
     )
     return {name: controls[name] for name in Settings._fields}
 
@@ -865,10 +874,6 @@ def explorer_latency(
     if moves not in ("drag", "jump"):
         raise ConfigError(f"moves must be drag or jump; got {moves!r}")
     explorer = Explorer(starting_settings(preset, method), canvas=canvas)
-    if isinstance(explorer.surface, _IpymplSurface):
-        # What ipympl does once a front end says "initialized": stop also encoding every
-        # frame as a full PNG data URL for front ends that are not there (nbconvert).
-        explorer.surface.canvas.syncing_data_url = False
     rng = np.random.default_rng(seed)
     names = [n for n in NUMBERS if not explorer.controls[n].disabled]
     records = []
