@@ -17,6 +17,7 @@ import toysim  # noqa: E402
 from toysim.explore import (  # noqa: E402
     MAX_STEPS,
     NUMBERS,
+    PRESET_NAMES,
     Explorer,
     Settings,
     explore,
@@ -204,6 +205,15 @@ def test_a_run_that_blows_up_shows_simulates_message_and_its_finite_part(explore
     assert np.all(np.isfinite(explorer.figure.path.get_xydata()))
     explorer.set(gamma=0.1, leader_lr=0.02)
     assert explorer.message.value == ""
+
+
+def test_the_offered_presets_share_the_utility_drawn_once_behind_the_path():
+    utilities = {
+        (p.hparams.amplitude, p.hparams.tau, p.hparams.ideal_value, p.spec["signal_dims"])
+        for name, p in toysim.PRESETS.items()
+        if name in PRESET_NAMES
+    }
+    assert len(utilities) == 1
 
 
 def test_a_named_method_starts_with_its_switches_and_default_gamma():

@@ -72,7 +72,7 @@ SWITCHES = {"hessian": HESSIAN, "influence": INFLUENCE, "params": PARAMS, "oracl
 COORDS = ("projection", "block")
 
 NUMBERS = {
-    # name: (kind, min, max, step or log-base)
+    # name: (kind, min, max[, step]); a log slider moves in steps of 0.01 in log10
     "gamma": ("log", 1e-3, 10.0),
     "action_cost": ("linear", 0.0, 1.0, 0.005),
     "leader_lr": ("log", 1e-3, 0.2),
@@ -98,9 +98,9 @@ class Settings(NamedTuple):
     Attributes:
       preset: one of :data:`PRESET_NAMES`.
       method: one of :data:`METHOD_NAMES` (``fpo`` is a custom mix of the switches).
-      hessian, influence, params, oracle: the FPO switches; a switch that differs
-        from a named FPO method's makes the run a custom ``fpo`` mix, as on the
-        command line; ignored for ``rlhf``.
+      hessian, influence, params, oracle: the FPO switches; switches that differ
+        from a named FPO method's make the run the named method with those
+        switches, or else a custom ``fpo`` mix (:func:`method_of`); ignored for ``rlhf``.
       gamma: the steering weight (ignored for ``rlhf``, whose weight is 0).
       action_cost: ``c``, the KL leash.
       leader_lr: the leader's step size.
@@ -539,6 +539,7 @@ class Explorer:
         _check_ranges(settings)
         use_ipympl = canvas == "ipympl" or (canvas == "auto" and _has_ipympl())
         self.controls = _make_controls(widgets, settings)
+        # The contours are drawn once: the offered presets share the utility U (a test checks).
         hp = PRESETS[settings.preset].hparams
         spec_fields = PRESETS[settings.preset].spec
         figure = Figure(figsize=(10.0, 4.2), dpi=80, layout="constrained")
@@ -614,7 +615,9 @@ class Explorer:
         try:
             run = run_settings(settings)
         except ConfigError as e:
-            self.message.value = _error_html("Not run", str(e))
+            self.message.value = _error_html(
+                "Not run", f"{e} (the picture still shows the last valid settings)"
+            )
             self.readout.value = ""
             self.last_run = None
             return
