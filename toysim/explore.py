@@ -399,6 +399,12 @@ class ExplorerFigure:
             min(max(3.0, _nice(1.05 * noise.max(initial=0.0))), PHASE_LIMIT),
             min(max(1.0, _nice(1.1 * noise.max(initial=0.0))), 2 * PHASE_LIMIT),
         )
+        if self.static is not None and static[:3] == self.static[:3]:
+            kept = [_keep(self.static[3], static[3], 2.0)]
+            kept += [
+                _keep(old, new, 4.0) for old, new in zip(self.static[4:], static[4:], strict=True)
+            ]
+            static = static[:3] + tuple(kept)
         if static == self.static and self.background is not None:
             self.canvas.restore_region(self.background)
             self._draw_moving()
@@ -426,6 +432,16 @@ class ExplorerFigure:
 
 PHASE_LIMIT = 10.0
 """The phase-space axes stop here (the contours' extent): a path that runs off leaves the frame."""
+
+
+def _keep(old: float, new: float, factor: float) -> float:
+    """An axis limit with hysteresis: the old one while the new is inside it by at most ``factor``.
+
+    A limit that only shrinks a little stays put, so dragging back and forth does
+    not render the whole figure at every turn (the horizon's axis may end past ``T``).
+    """
+    return old if abs(new) <= abs(old) and factor * abs(new) >= abs(old) else new
+
 
 HORIZON_MANTISSAS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 """The time axis ends at the first of these times a power of ten that reaches ``T``."""
