@@ -20,11 +20,12 @@ compile a new program, once; :func:`trace_counts` counts the traces.
 ``paper-nn`` is left out: one run of the neural game takes 0.2-4 s (and its
 compile 2-3 s), far above the 50 ms a slider needs to feel live.
 
-Without a live kernel the figure is an image (an ``ipywidgets.Image`` of the
-Agg rendering); with ipympl installed it is ipympl's canvas, which renders on
-request. Both are redrawn by moving existing artists (``set_data``), never by
-rebuilding the figure. ipywidgets is imported only when an explorer is made,
-so toysim imports without it.
+The figure is ipympl's canvas when ipympl is installed, else an
+``ipywidgets.Image`` of the Agg rendering (``canvas=`` chooses). Either way a
+change moves the existing artists (``set_data``) and blits them over a cached
+rendering of the rest; the figure is never rebuilt. :func:`explorer_latency`
+times slider changes. ipywidgets is imported only when an explorer is made, so
+toysim imports without it.
 """
 
 from __future__ import annotations
