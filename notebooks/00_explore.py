@@ -57,7 +57,7 @@
 #    form) and **sycophancy** (the initial reward model overrates two noise features).
 #
 # Moving a number never recompiles: one program per preset and method is compiled
-# (about a second, the first time) and every number is passed to it as data. The
+# (a few seconds, the first time) and every number is passed to it as data. The
 # theory behind each switch is in docs/theory/relaxations.md.
 
 # %%
