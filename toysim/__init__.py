@@ -13,6 +13,7 @@ from toysim.config import (
     method_from_name,
     validate,
 )
+from toysim.explore import explore
 from toysim.game.trajectory import (
     NonFiniteTrajectoryError,
     Trajectory,
@@ -34,6 +35,7 @@ __all__ = [
     "NonFiniteTrajectoryError",
     "Trajectory",
     "build",
+    "explore",
     "first_nonfinite_iteration",
     "make_trajectory",
     "method_from_name",
