@@ -50,6 +50,11 @@ class Method:
     oracle: str = "true"
 
     def validate(self) -> None:
+        """Check each switch against its allowed values.
+
+        Raises:
+            ConfigError: naming the first switch whose value is not allowed, and the choices.
+        """
         for field, allowed in (
             ("hessian", HESSIAN),
             ("influence", INFLUENCE),
@@ -171,6 +176,11 @@ class GameSpec:
         return 1.0 if self.follower == "population" else 1.0 / self.buffer_size
 
     def validate(self) -> None:
+        """Check every field (sizes, follower, recording, anchor, method, bias) for consistency.
+
+        Raises:
+            ConfigError: naming the first invalid field and what is allowed.
+        """
         _check_int("dim", self.dim, minimum=2)
         _check_int("steps", self.steps, minimum=1)
         _check_int("follower_steps", self.follower_steps, minimum=1)

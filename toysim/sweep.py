@@ -105,9 +105,11 @@ class SweepResult(NamedTuple):
     config: dict
 
     def median_over_seeds(self, metric: str) -> np.ndarray:
+        """The median of ``metrics[metric]`` over the seed axis: shape ``(*grid,)``."""
         return np.median(self.metrics[metric], axis=-1)
 
     def fraction_over_seeds(self, metric: str) -> np.ndarray:
+        """The mean of ``metrics[metric]`` over seeds: for ``collapsed``, the fraction collapsed."""
         return np.mean(self.metrics[metric], axis=-1)
 
 

@@ -79,9 +79,13 @@ def buffer_insert(buffer: Buffer, y: Array, label: Array) -> Buffer:
 class FollowerData(Protocol):
     """The follower's training data: its loss and that loss's curvature."""
 
-    def loss(self, w: Array) -> Array: ...
+    def loss(self, w: Array) -> Array:
+        """The data term of the follower's loss at RM weights ``w`` (a scalar)."""
+        ...
 
-    def curvature(self, lam: Array) -> LowRankCurvature: ...
+    def curvature(self, lam: Array) -> LowRankCurvature:
+        """``H = lambda I + Hessian of the data term`` (exact for the linear RM)."""
+        ...
 
 
 class SampleData(NamedTuple):
@@ -91,6 +95,7 @@ class SampleData(NamedTuple):
     weight: float
 
     def loss(self, w: Array) -> Array:
+        """``sum_i omega filled_i (w . y_i - U(y_i))^2`` over the buffer."""
         b = self.buffer
         return self.weight * jnp.sum(b.filled * squared_loss(w, b.y, b.label))
 
@@ -108,6 +113,7 @@ class PopulationData(NamedTuple):
     utility: Utility
 
     def loss(self, w: Array) -> Array:
+        """``E_{y ~ N(theta, sigma^2 I)}[(w . y - U(y))^2]`` in closed form."""
         return self.policy.expected_loss(w, self.theta, self.utility, True)
 
     def curvature(self, lam: Array) -> LowRankCurvature:

@@ -88,6 +88,11 @@ class NeuralSpec:
     record_state: bool = False
 
     def validate(self) -> None:
+        """Check the sizes, the buffer, the solver and the method (``params`` must be ``current``).
+
+        Raises:
+            ConfigError: naming the first invalid field and what is allowed.
+        """
         for field in ("dim", "steps", "inner_steps", "buffer_size", "samples_per_step"):
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
