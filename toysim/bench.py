@@ -286,7 +286,7 @@ def format_scale_report(rows: list[dict]) -> str:
 
 
 PUBLISHED_NN_SECONDS_PER_RUN = 22.0
-"""The published PyTorch code on this machine kind: 45-51 s per pair of runs (MODEL.md 7)."""
+"""The published PyTorch code on this machine kind: 45-51 s per pair of runs."""
 
 
 def run_neural_benchmark(seeds: int = 5, repeats: int = 3) -> list[dict]:

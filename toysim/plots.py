@@ -1,7 +1,7 @@
 """Figures from arrays: phase space, metrics over time, seed bands, gradient fields.
 
 Every function takes arrays (or trajectory records) and returns a matplotlib
-``Figure``; none runs a simulation (STYLE.md, example 11). Colours are the
+``Figure``; none runs a simulation. Colours are the
 Okabe-Ito palette over a grey background, and every method also has its own
 line style and marker, so the figures read in greyscale and for colour-blind
 readers.
@@ -69,7 +69,7 @@ def utility_on_plane(signal, noise, amplitude: float, tau: float, ideal_norm: fl
     """``A exp(-tau ((signal - ||m||)^2 + noise^2))``.
 
     In projection coordinates this *is* ``U`` at every point with those
-    coordinates (MODEL.md section 5). In the published block coordinates it
+    coordinates. In the published block coordinates it
     is an upper bound on ``U``, reached when the signal block is parallel to ``m``.
     """
     return amplitude * np.exp(-tau * ((signal - ideal_norm) ** 2 + noise**2))
@@ -118,7 +118,7 @@ def phase_space(
     title: str | None = None,
     styles: Mapping[str, dict] | None = None,
 ) -> Figure:
-    """Signal against noise, over contours of the true utility (MODEL.md section 5).
+    """Signal against noise, over contours of the true utility.
 
     Args:
       runs: label -> ``(signal[T], noise[T])`` of one trajectory each.

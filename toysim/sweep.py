@@ -1,7 +1,7 @@
 """Sweeps: a grid of numeric hyperparameters times seeds, as one compiled computation.
 
 Every run of a sweep is the same compiled ``jit(vmap(run))`` (hyperparameters
-are traced, STYLE.md example 4), applied chunk by chunk so memory stays
+are traced), applied chunk by chunk so memory stays
 bounded, with the batch axis sharded over every available device through
 ``jax.sharding`` (one CPU or many accelerators: the same code path). Each run
 is reduced to its summary (final values, peak utility, collapse flag) inside

@@ -1,9 +1,9 @@
 """The follower (the reward model): its training loss ``L``, best response and updates.
 
-MODEL.md section 2: ``L(w; D) = sum_i omega_i l(w; y_i) + (lambda/2) ||w - w_bar||^2``
+See docs/theory/game.md: ``L(w; D) = sum_i omega_i l(w; y_i) + (lambda/2) ||w - w_bar||^2``
 with ``w_bar = 0`` (ridge) or ``w_t`` (proximal); ``phi*(theta) = argmin_w L``.
 Which ``L`` and ``phi*`` are "exact" is fixed by this objective; the update
-rule only decides how close ``w_t`` gets to ``phi*`` (MODEL.md section 4).
+rule only decides how close ``w_t`` gets to ``phi*`` (docs/theory/relaxations.md).
 
 Three followers, each a pure update (a :class:`Follower` of pure functions,
 in the style of optax's ``init``/``update`` pairs):
@@ -14,7 +14,7 @@ in the style of optax's ``init``/``update`` pairs):
   ``eta = 0.005``, ``wd = 1e-4``.
 * ``best-response``: the exact minimiser of ``L`` on the buffer.
 * ``population``: the exact minimiser of the population loss of a Gaussian
-  policy (MODEL.md section 6).
+  policy (docs/theory/population.md).
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ class PopulationData(NamedTuple):
 
 
 def follower_loss(w: Array, data: FollowerData, anchor: Array, lam: Array) -> Array:
-    """``L(w; D) = data loss + (lambda/2) ||w - w_bar||^2`` (MODEL.md section 2)."""
+    """``L(w; D) = data loss + (lambda/2) ||w - w_bar||^2``."""
     return data.loss(w) + anchor_penalty(w, anchor, lam)
 
 
