@@ -122,7 +122,9 @@ def phase_space(
 
     Args:
       runs: label -> ``(signal[T], noise[T])`` of one trajectory each.
-      amplitude, tau, ideal_norm: ``A``, ``tau`` and ``||m||`` of the utility.
+      amplitude: ``A`` of the utility.
+      tau: ``tau`` of the utility.
+      ideal_norm: ``||m||``, the norm of the human ideal.
       coords: ``block`` (published: ``||y[:k]||``, ``||y[k:]||``; the contour is
         an upper bound on ``U``) or ``projection`` (on ``m``; the contour is exact).
       styles: label -> style, to keep colours fixed across figures (default :func:`styles_for`).
@@ -291,7 +293,8 @@ def gradient_fields(
     """Side-by-side vector fields over the (signal, noise) plane.
 
     Args:
-      grid_signal, grid_noise: ``[n, m]`` coordinates.
+      grid_signal: ``[n, m]`` signal coordinates.
+      grid_noise: ``[n, m]`` noise coordinates.
       fields: panel title -> ``(d signal, d noise)`` components on the grid.
       background: ``[n, m]`` scalar drawn as grey contours (e.g. the leader's ``J``).
       paths: panel title -> ``(signal[T], noise[T])`` of a trajectory drawn on that panel.
@@ -436,7 +439,9 @@ def plane_paths(
     """Trajectories in a 2-D plane (e.g. two principal components) over a scalar background.
 
     Args:
-      grid_a, grid_b: ``[n, m]`` plane coordinates; background: ``[n, m]`` values there.
+      grid_a: ``[n, m]`` first plane coordinate.
+      grid_b: ``[n, m]`` second plane coordinate.
+      background: ``[n, m]`` values there.
       paths: label -> ``(a[T], b[T])``, drawn fading in along time like :func:`phase_space`.
       ideal: plane coordinates of the human ideal, drawn as a star.
     """
