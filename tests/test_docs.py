@@ -129,11 +129,16 @@ def test_notebook_pages_do_not_load_mathjax():
     page = (
         '<!-- Load mathjax -->\n<script src=""> </script>\n<script type="text/x-mathjax-config">'
         "</script>\n<!-- End of mathjax configuration -->"
+        '<script type="module">\n  document.addEventListener("DOMContentLoaded", async () => {\n'
+        '    const diagrams = document.querySelectorAll(".jp-Mermaid > pre.mermaid");\n'
+        '    const m = await import("https://cdnjs.example/mermaid.mjs");\n  });\n</script>'
+        "<script>\n(function() {\n  function addWidgetsRenderer() {\n"
+        "    var widgetRendererSrc = 'https://cdn.example/embed-amd.js';\n  }\n}());\n</script>"
         '<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown jp-MarkdownOutput" '
         'data-mime-type="text/markdown"><p>$a_1$</p></div>'
     )
     out = hooks.notebook_to_mathml(page, "nb.ipynb")
-    assert "<script" not in out and "mathjax" not in out.lower()
+    assert "<script" not in out and "mathjax" not in out.lower() and "cdn" not in out
     assert "<msub>" in out
 
 
@@ -157,3 +162,6 @@ def test_site_builds_strict(tmp_path):
     assert "jp-OutputArea-output" in notebook  # rendered with its outputs
     home = (tmp_path / "index.html").read_text()
     assert "<math" in home and "arithmatex" not in home
+    for page in tmp_path.rglob("*.html"):  # nothing fetched from another host
+        text = page.read_text()
+        assert not re.search(r"""(src=|import\()["']?(https?:)?//""", text), page

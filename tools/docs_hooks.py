@@ -49,6 +49,17 @@ _ARITHMATEX = re.compile(
 _MATHJAX_SCRIPTS = re.compile(
     r"<!-- Load mathjax -->.*?<!-- End of mathjax configuration -->", re.S
 )
+# nbconvert's widget loader fetches the widget manager from a CDN when a notebook stored
+# widget state (the executor does not store it: a static page cannot run widgets).
+_WIDGETS_SCRIPT = re.compile(
+    r"<script>\s*\(function\(\) \{\s*function addWidgetsRenderer\(\).*?</script>", re.S
+)
+# nbconvert's Mermaid loader imports Mermaid from a CDN when a notebook has a diagram.
+_MERMAID_SCRIPT = re.compile(
+    r'<script type="module">\s*document\.addEventListener\("DOMContentLoaded", async \(\) => \{'
+    r'\s*const diagrams = document\.querySelectorAll\("\.jp-Mermaid.*?</script>',
+    re.S,
+)
 _MARKDOWN_CELL = re.compile(
     r'(<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown[^"]*"[^>]*>)(.*?)(</div>)', re.S
 )
@@ -144,16 +155,20 @@ def dollars_to_mathml(text: str, page: str) -> str:
 
 
 def notebook_to_mathml(content: str, page: str) -> str:
-    """Draw a rendered notebook's math as MathML and drop nbconvert's MathJax loader.
+    """Draw a rendered notebook's math as MathML; drop nbconvert's loaders of remote scripts.
 
     Args:
         content: the HTML mkdocs-jupyter made of a notebook.
         page: the page's source path, for warnings.
 
     Returns:
-        The HTML without any ``<script>`` that would fetch MathJax, math as MathML.
+        The HTML without a ``<script>`` that would fetch MathJax, the widget manager or
+        Mermaid, and with its math as MathML.
     """
-    content = _MATHJAX_SCRIPTS.sub("", content)
+    if 'class="jp-Mermaid' in content:
+        log.warning("%s: Mermaid diagrams are not drawn (no script from a CDN)", page)
+    for loader in (_MATHJAX_SCRIPTS, _WIDGETS_SCRIPT, _MERMAID_SCRIPT):
+        content = loader.sub("", content)
     return _MARKDOWN_CELL.sub(
         lambda m: m[1] + dollars_to_mathml(m[2], page) + m[3],
         content,
@@ -209,6 +224,7 @@ def execute_notebook(source: Path, target: Path) -> bool:
                 nb,
                 timeout=NOTEBOOK_TIMEOUT,
                 kernel_name="python3",
+                store_widget_state=False,
                 resources={"metadata": {"path": str(NOTEBOOKS)}},
             )
             client.execute()
