@@ -25,6 +25,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -238,8 +239,10 @@ def on_pre_build(config) -> None:
     """Execute the notebooks that changed since their last executed copy (mkdocs hook)."""
     for source in sorted(NOTEBOOKS.glob("*.ipynb")):
         target = EXECUTED / source.name
+        start = time.perf_counter()
         if execute_notebook(source, target):
-            log.info("executed %s (quick mode) into %s", source.name, target.relative_to(ROOT))
+            seconds = time.perf_counter() - start
+            log.info("executed %s (quick mode) in %.0f s", source.name, seconds)
 
 
 def on_page_content(content: str, page, config, files) -> str:
