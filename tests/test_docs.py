@@ -97,6 +97,12 @@ def test_aligned_is_drawn_as_a_table():
     assert "<mtable" in mathml and "<mi>&</mi>" not in mathml
 
 
+def test_arg_min_is_an_operator():
+    hooks = load_hooks()
+    mathml = hooks.latex_to_mathml(r"\phi^* = \arg\min_\phi L + \argmax_y U", display=False)
+    assert "<mo>arg</mo>" in mathml and "<mo>argmax</mo>" in mathml
+
+
 @pytest.mark.parametrize("latex", [r"\notacommand x", r"a & b"])
 def test_latex_that_cannot_be_converted_is_an_error(latex):
     hooks = load_hooks()

@@ -41,6 +41,13 @@ NOTEBOOK_TIMEOUT = 900  # seconds per cell
 # LaTeX environments latex2mathml lacks, mapped to ones it draws the same way.
 _ENVIRONMENTS = {"aligned": "align*", "gathered": "gather*"}
 _ENV = re.compile(r"\\(begin|end)\{(" + "|".join(_ENVIRONMENTS) + r")\}")
+# LaTeX operators latex2mathml lacks, spelled with ones it has.
+_MACROS = {
+    "arg": r"\operatorname{arg}",
+    "argmin": r"\operatorname{argmin}",
+    "argmax": r"\operatorname{argmax}",
+}
+_MACRO = re.compile(r"\\(" + "|".join(_MACROS) + r")(?![A-Za-z])")
 # What latex2mathml emits for what it did not parse: an unknown command or a stray ``&``.
 _UNPARSED = re.compile(r"<mi>\\[A-Za-z]+</mi>|<mi>&</mi>|<mi>&amp;</mi>")
 
@@ -86,6 +93,7 @@ def latex_to_mathml(latex: str, display: bool) -> str:
         MathError: the formula uses a command or layout latex2mathml does not know.
     """
     source = _ENV.sub(lambda m: f"\\{m[1]}{{{_ENVIRONMENTS[m[2]]}}}", latex.strip())
+    source = _MACRO.sub(lambda m: _MACROS[m[1]], source)
     try:
         mathml = convert(source, display="block" if display else "inline")
     except Exception as error:  # latex2mathml raises many exception types
