@@ -103,7 +103,15 @@ def test_arg_min_is_an_operator():
     assert "<mo>arg</mo>" in mathml and "<mo>argmax</mo>" in mathml
 
 
-@pytest.mark.parametrize("latex", [r"\notacommand x", r"a & b"])
+def test_norm_bars_do_not_stretch_and_sized_delimiters_are_characters():
+    hooks = load_hooks()
+    norm = hooks.latex_to_mathml(r"\lVert y \rVert^2", display=False)
+    assert norm.count('<mo stretchy="false">&#x02016;</mo>') == 2
+    sized = hooks.latex_to_mathml(r"\big\| y \big\| + \bigl\langle a \bigr\rangle", False)
+    assert "\\" not in sized and "&#x02016;" in sized and "&#x027E8;" in sized
+
+
+@pytest.mark.parametrize("latex", [r"\notacommand x", r"a & b", r"\big\foo x"])
 def test_latex_that_cannot_be_converted_is_an_error(latex):
     hooks = load_hooks()
     with pytest.raises(hooks.MathError, match="cannot convert"):

@@ -48,8 +48,24 @@ _MACROS = {
     "argmax": r"\operatorname{argmax}",
 }
 _MACRO = re.compile(r"\\(" + "|".join(_MACROS) + r")(?![A-Za-z])")
-# What latex2mathml emits for what it did not parse: an unknown command or a stray ``&``.
-_UNPARSED = re.compile(r"<mi>\\[A-Za-z]+</mi>|<mi>&</mi>|<mi>&amp;</mi>")
+# Delimiters latex2mathml leaves as their LaTeX name after ``\big`` and friends.
+_DELIMITERS = {
+    **dict.fromkeys(("\\|", "\\Vert", "\\lVert", "\\rVert"), "&#x02016;"),
+    **dict.fromkeys(("\\vert", "\\lvert", "\\rvert"), "&#x0007C;"),
+    **dict.fromkeys(("\\{", "\\lbrace"), "&#x0007B;"),
+    **dict.fromkeys(("\\}", "\\rbrace"), "&#x0007D;"),
+    "\\langle": "&#x027E8;",
+    "\\rangle": "&#x027E9;",
+    "\\lfloor": "&#x0230A;",
+    "\\rfloor": "&#x0230B;",
+    "\\lceil": "&#x02308;",
+    "\\rceil": "&#x02309;",
+}
+_NAMED_DELIMITER = re.compile(r"(<mo[^>]*>)(\\[A-Za-z]+|\\[|{}])(</mo>)")
+# Bars TeX never stretches unless asked (\left, \big), but MathML's operator dictionary would.
+_BAR = re.compile(r"<mo>(&#x02016;|&#x0007C;|&#x02223;)</mo>")
+# What latex2mathml emits for what it did not parse: a command left as text, or a stray ``&``.
+_UNPARSED = re.compile(r">[^<]*\\[^<]*<|<mi>&</mi>|<mi>&amp;</mi>")
 
 _ARITHMATEX = re.compile(
     r'<(span|div) class="arithmatex">(?:\\\(|\\\[)(.*?)(?:\\\)|\\\])</\1>', re.DOTALL
@@ -98,6 +114,11 @@ def latex_to_mathml(latex: str, display: bool) -> str:
         mathml = convert(source, display="block" if display else "inline")
     except Exception as error:  # latex2mathml raises many exception types
         raise MathError(f"cannot convert {latex!r}: {error}") from error
+    mathml = _NAMED_DELIMITER.sub(
+        lambda m: m[1] + _DELIMITERS.get(m[2], m[2]) + m[3] if m[2] in _DELIMITERS else m[0],
+        mathml,
+    )
+    mathml = _BAR.sub(r'<mo stretchy="false">\1</mo>', mathml)
     unparsed = _UNPARSED.search(mathml)
     if unparsed:
         raise MathError(f"cannot convert {latex!r}: {unparsed[0]} is not understood")
