@@ -1,4 +1,4 @@
-"""Tests run in float64 with strict dtype promotion (STYLE.md, example 8).
+"""Tests run in float64 with strict dtype promotion.
 
 The library itself never flips these flags; only the test session does.
 """

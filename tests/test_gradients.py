@@ -1,4 +1,4 @@
-"""MODEL.md section 3: the exact steering term against independent routes.
+"""The exact steering term against independent routes (docs/theory/stackelberg-gradient.md).
 
 The leader's FPO gradient with every switch exact and ``gamma = 2 omega`` must
 equal ``dJ/dtheta`` computed (a) by autodiff through a dense exact solve of the
@@ -38,7 +38,7 @@ def point_objective(theta, state, hp, u, olds, buffer_size, anchor):
 
 
 def population_best_response(theta, hp, u, w_bar):
-    """``w* = (b - theta (theta . b) / (q + ||theta||^2)) / q`` (Sherman-Morrison, MODEL.md 6)."""
+    """``w* = (b - theta (theta . b) / (q + ||theta||^2)) / q`` (Sherman-Morrison)."""
     mom = gaussian_utility_moments(u, theta, hp.sigma)
     q = hp.sigma**2 + hp.lam / 2
     b = mom.mean_y + hp.lam / 2 * w_bar

@@ -1,4 +1,4 @@
-"""MODEL.md sections 2, 5, 6: the utility, its gradient, the Gaussian closed forms, the metrics."""
+"""The utility, its gradient, the Gaussian closed forms, the metrics."""
 
 import chex
 import jax

@@ -1,4 +1,4 @@
-"""The neural reward model (MODEL.md section 7): the MLP, its penalties, the paper-nn game."""
+"""The neural reward model (docs/theory/neural.md): the MLP, its penalties, the paper-nn game."""
 
 import dataclasses
 

@@ -1,4 +1,4 @@
-"""The sycophancy preset and the kl-leash recipe (MODEL.md section 9), measured."""
+"""The sycophancy preset and the kl-leash recipe (docs/settings.md), measured."""
 
 import jax
 import numpy as np

@@ -1,4 +1,4 @@
-"""MODEL.md section 4: each relaxation equals the exact term where its assumption holds."""
+"""Each relaxation equals the exact term where its assumption holds (docs/theory/relaxations.md)."""
 
 import chex
 import jax
@@ -130,7 +130,7 @@ def test_k_step_sgd_response_tends_to_the_hessian_inverse_response(buffer_size, 
 
     The follower's real ``sgd`` update (decoupled decay ``wd`` = ridge ``lambda = wd/eta``),
     differentiated through its ``K`` unrolled optax steps, against the formula of
-    MODEL.md section 4, and its convergence to the implicit-function response
+    docs/theory/relaxations.md, and its convergence to the implicit-function response
     ``dphi*/dtheta = -H^{-1} d/dtheta grad L`` as ``K`` grows.
     """
     d = 6

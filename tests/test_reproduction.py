@@ -1,4 +1,4 @@
-"""MODEL.md section 5: ``paper-linear`` reproduces the published linear toy.
+"""``paper-linear`` reproduces the published linear toy (docs/results/reproduction.md).
 
 Final values depend on the seed through the RM's random initial weights, so
 claims are checked on the median over 16 seeds (one ``jit(vmap)`` per method).

@@ -1,7 +1,7 @@
 """toysim: a pure-JAX simulator of alignment collapse in iterative RLHF.
 
 Follows Gauthier, Bach, Jordan, "Explaining and Preventing Alignment Collapse
-in Iterative RLHF" (arXiv:2605.04266); the specification is MODEL.md.
+in Iterative RLHF" (arXiv:2605.04266); the documentation site (docs/) derives every formula.
 """
 
 from toysim.config import (

@@ -1,4 +1,4 @@
-"""The relaxation ladder of MODEL.md section 4, and how far each rung's steering drifts.
+"""The relaxation ladder (docs/theory/relaxations.md), and how far each rung's steering drifts.
 
 The paper goes from exact FPO to practical FPO one relaxation at a time:
 
@@ -8,7 +8,7 @@ The paper goes from exact FPO to practical FPO one relaxation at a time:
 With ``H -> I`` the scale of ``H^{-1}`` has to go into ``gamma``: the ladder
 replaces ``H`` by ``lambda I``, its anchor part, so the identity rungs use
 ``gamma = 2 omega / lambda`` (for the published one-step follower,
-``2 eta = 0.01``: the exact one-step lookahead of MODEL.md section 4).
+``2 eta = 0.01``: the exact one-step lookahead, docs/theory/relaxations.md).
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def population_gradient_field(
 ) -> dict[str, np.ndarray]:
     """The leader's myopic and exact Stackelberg gradients over the (signal, noise) plane.
 
-    MODEL.md section 6, with the follower at its best response ``w*(theta)``
+    See docs/theory/population.md; the follower is at its best response ``w*(theta)``
     (ridge, so ``w*`` depends on ``theta`` only). ``theta = s m_hat + n e``
     with ``m_hat = m/||m||`` and ``e`` the first noise coordinate; ``w*`` lies
     in ``span(theta, m)``, so both gradients stay in that plane. Returns the

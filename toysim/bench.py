@@ -202,6 +202,14 @@ def run_sweep_benchmark(seeds: int = 4096, numpy_runs: int = 3, repeats: int = 3
 
 
 def format_sweep_report(results: list[dict]) -> str:
+    """The sweep benchmark as a text table: trajectories per second, x NumPy, FLOP rate.
+
+    Args:
+        results: the rows of ``run_sweep_benchmark``, one per method.
+
+    Returns:
+        A header line (seeds, iterations, devices, machine, matmul peak) and one line per method.
+    """
     first = results[0]
     lines = [
         f"sweep of {first['seeds']} seeds x {first['steps']} iterations (paper-linear) on "
@@ -257,6 +265,14 @@ def run_scale_benchmark(dims=(50, 100, 200, 500, 1000, 2000), buffer: int = 16, 
 
 
 def format_scale_report(rows: list[dict]) -> str:
+    """Exact FPO's cost per iteration against ``d`` as a text table, beside a dense solve.
+
+    Args:
+        rows: the rows of ``run_scale_benchmark``, one per dimension.
+
+    Returns:
+        A header line and one line per ``d``: time per iteration, dense Cholesky solve time.
+    """
     lines = [
         f"fpo-exact, best-response follower on a buffer of {rows[0]['buffer']}, Woodbury solve",
         f"{'d':>6} {'per iteration':>14} {'dense d x d Cholesky solve alone':>34}",
@@ -270,7 +286,7 @@ def format_scale_report(rows: list[dict]) -> str:
 
 
 PUBLISHED_NN_SECONDS_PER_RUN = 22.0
-"""The published PyTorch code on this machine kind: 45-51 s per pair of runs (MODEL.md 7)."""
+"""The published PyTorch code on this machine kind: 45-51 s per pair of runs."""
 
 
 def run_neural_benchmark(seeds: int = 5, repeats: int = 3) -> list[dict]:
@@ -306,6 +322,14 @@ def run_neural_benchmark(seeds: int = 5, repeats: int = 3) -> list[dict]:
 
 
 def format_neural_report(rows: list[dict]) -> str:
+    """The paper-nn benchmark as a text table: compile, per-run and batch times, x PyTorch.
+
+    Args:
+        rows: the rows of ``run_neural_benchmark``, one per method.
+
+    Returns:
+        A header line (iterations, machine, published time) and one line per method.
+    """
     lines = [
         f"paper-nn, {rows[0]['steps']} outer iterations x 15 inner steps; machine: "
         f"{rows[0]['machine']}; published PyTorch: about {PUBLISHED_NN_SECONDS_PER_RUN:.0f} s/run",

@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
         choices=list(METHODS),
         help="leader method (default: rlhf, fpo-exact, fpo-relaxed and fpo-practical)",
     )
-    run.add_argument("--hessian", choices=HESSIAN, help="FPO switch (MODEL.md section 4)")
+    run.add_argument("--hessian", choices=HESSIAN, help="FPO switch (docs/theory/relaxations.md)")
     run.add_argument("--influence", choices=INFLUENCE, help="FPO switch")
     run.add_argument("--params", choices=PARAMS, help="FPO switch")
     run.add_argument("--oracle", choices=ORACLE, help="FPO switch")
@@ -78,11 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     figures.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
     reproduce = sub.add_parser(
-        "reproduce", help="the reproduction table of MODEL.md section 5, measured"
+        "reproduce", help="the reproduction table of the linear toy, measured"
     )
     reproduce.add_argument("--seeds", type=int, default=16, help="seeds per median (default 16)")
     reproduce.add_argument(
-        "--neural", action="store_true", help="the paper-nn setting (MODEL.md section 7) instead"
+        "--neural", action="store_true", help="the paper-nn setting (neural RM) instead"
     )
     reproduce.add_argument("--json", action="store_true", help="print one JSON object per method")
     reproduce.add_argument("--precision", type=int, choices=(32, 64), default=64)
@@ -179,7 +179,7 @@ def _last(trajectory, field: str) -> float | None:
 
 
 def _run_neural(name: str, args: argparse.Namespace, switches: dict):
-    """One paper-nn run (MODEL.md section 7): ``(spec, hparams, trajectory)``."""
+    """One paper-nn run: ``(spec, hparams, trajectory)``."""
     import dataclasses
 
     import jax

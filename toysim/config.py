@@ -4,7 +4,7 @@ Structure that changes the compiled program (dimension, horizon, follower kind,
 which relaxations are on) lives in the frozen, hashable :class:`GameSpec`.
 Every number a user may sweep lives in :class:`HParams`, a NamedTuple of
 scalars passed to the compiled trajectory as a traced argument, so a sweep
-over any of them compiles once (STYLE.md, example 4).
+over any of them compiles once.
 
 Every field is validated with an error naming the field and what is allowed.
 """
@@ -31,7 +31,7 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-    """A leader method: myopic RLHF, or FPO with the four switches of MODEL.md section 4.
+    """A leader method: myopic RLHF, or FPO with the four switches of docs/theory/relaxations.md.
 
     Attributes:
       name: a display name (``rlhf``, ``fpo-exact``, ... or ``fpo`` for a custom mix).
@@ -50,6 +50,11 @@ class Method:
     oracle: str = "true"
 
     def validate(self) -> None:
+        """Check each switch against its allowed values.
+
+        Raises:
+            ConfigError: naming the first switch whose value is not allowed, and the choices.
+        """
         for field, allowed in (
             ("hessian", HESSIAN),
             ("influence", INFLUENCE),
@@ -165,12 +170,17 @@ class GameSpec:
 
         ``1/B`` for a buffer follower; 1 for the population follower, whose data
         is the whole policy distribution. ``gamma = 2 omega`` makes FPO's
-        objective the exact Stackelberg gradient (MODEL.md section 3; the
+        objective the exact Stackelberg gradient (docs/theory/stackelberg-gradient.md; the
         factor 2 because toysim's penalty is ``S = -I/2``, see ``toysim.game.leader``).
         """
         return 1.0 if self.follower == "population" else 1.0 / self.buffer_size
 
     def validate(self) -> None:
+        """Check every field (sizes, follower, recording, anchor, method, bias) for consistency.
+
+        Raises:
+            ConfigError: naming the first invalid field and what is allowed.
+        """
         _check_int("dim", self.dim, minimum=2)
         _check_int("steps", self.steps, minimum=1)
         _check_int("follower_steps", self.follower_steps, minimum=1)
@@ -303,6 +313,6 @@ def validate(spec: GameSpec, hparams: HParams) -> None:
                 f"got {float(lam.ravel()[np.argmax(lam.ravel() <= 0)])!r}. The best response "
                 "phi* and the Hessian solve exist only if the follower's loss is strongly "
                 "convex, which lambda > 0 guarantees for the linear reward model "
-                "(MODEL.md section 2)."
+                "(docs/theory/game.md)."
             )
     check("lam", lambda v: v >= 0, ">= 0")

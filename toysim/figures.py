@@ -272,7 +272,7 @@ def collapse_bands(runs: CollapseRuns):
 
 
 def ladder_setting() -> tuple[GameSpec, HParams]:
-    """The Gaussian-policy game in which the switches matter (MODEL.md section 6).
+    """The Gaussian-policy game in which the switches matter (docs/theory/population.md).
 
     The ``population`` preset (``N(theta, 0.3^2 I)``, closed form) with a
     *proximal* anchor ``lambda = 1``, so the follower has memory and
@@ -724,7 +724,7 @@ class NeuralRuns(NamedTuple):
 
 
 def neural_runs(quick: bool = False) -> NeuralRuns:
-    """paper-nn (MODEL.md section 7) with each method, vmapped over 5 seeds (2 with ``quick``)."""
+    """paper-nn (the neural RM) with each method, vmapped over 5 seeds (2 with ``quick``)."""
     from toysim.game.neural import make_neural_trajectory, paper_nn
 
     seeds = 2 if quick else 5

@@ -1,7 +1,7 @@
 """Figures from arrays: phase space, metrics over time, seed bands, gradient fields.
 
 Every function takes arrays (or trajectory records) and returns a matplotlib
-``Figure``; none runs a simulation (STYLE.md, example 11). Colours are the
+``Figure``; none runs a simulation. Colours are the
 Okabe-Ito palette over a grey background, and every method also has its own
 line style and marker, so the figures read in greyscale and for colour-blind
 readers.
@@ -65,7 +65,7 @@ def utility_on_plane(signal, noise, amplitude: float, tau: float, ideal_norm: fl
     """``A exp(-tau ((signal - ||m||)^2 + noise^2))``.
 
     In projection coordinates this *is* ``U`` at every point with those
-    coordinates (MODEL.md section 5). In the published block coordinates it
+    coordinates. In the published block coordinates it
     is an upper bound on ``U``, reached when the signal block is parallel to ``m``.
     """
     return amplitude * np.exp(-tau * ((signal - ideal_norm) ** 2 + noise**2))
@@ -114,11 +114,13 @@ def phase_space(
     title: str | None = None,
     styles: Mapping[str, dict] | None = None,
 ) -> Figure:
-    """Signal against noise, over contours of the true utility (MODEL.md section 5).
+    """Signal against noise, over contours of the true utility.
 
     Args:
       runs: label -> ``(signal[T], noise[T])`` of one trajectory each.
-      amplitude, tau, ideal_norm: ``A``, ``tau`` and ``||m||`` of the utility.
+      amplitude: ``A`` of the utility.
+      tau: ``tau`` of the utility.
+      ideal_norm: ``||m||``, the norm of the human ideal.
       coords: ``block`` (published: ``||y[:k]||``, ``||y[k:]||``; the contour is
         an upper bound on ``U``) or ``projection`` (on ``m``; the contour is exact).
       styles: label -> style, to keep colours fixed across figures (default :func:`styles_for`).
@@ -287,7 +289,8 @@ def gradient_fields(
     """Side-by-side vector fields over the (signal, noise) plane.
 
     Args:
-      grid_signal, grid_noise: ``[n, m]`` coordinates.
+      grid_signal: ``[n, m]`` signal coordinates.
+      grid_noise: ``[n, m]`` noise coordinates.
       fields: panel title -> ``(d signal, d noise)`` components on the grid.
       background: ``[n, m]`` scalar drawn as grey contours (e.g. the leader's ``J``).
       paths: panel title -> ``(signal[T], noise[T])`` of a trajectory drawn on that panel.
@@ -432,7 +435,9 @@ def plane_paths(
     """Trajectories in a 2-D plane (e.g. two principal components) over a scalar background.
 
     Args:
-      grid_a, grid_b: ``[n, m]`` plane coordinates; background: ``[n, m]`` values there.
+      grid_a: ``[n, m]`` first plane coordinate.
+      grid_b: ``[n, m]`` second plane coordinate.
+      background: ``[n, m]`` values there.
       paths: label -> ``(a[T], b[T])``, drawn fading in along time like :func:`phase_space`.
       ideal: plane coordinates of the human ideal, drawn as a star.
     """

@@ -1,4 +1,4 @@
-"""Named settings: ``paper-linear`` (MODEL.md section 5) and ``population`` (section 6).
+"""Named settings: ``paper-linear``, ``population``, ``sycophancy`` (docs/settings.md).
 
 ``build(preset, method, ...)`` returns the ``(GameSpec, HParams)`` pair a run needs.
 
@@ -31,7 +31,7 @@ class Preset(NamedTuple):
 
 PAPER_LINEAR = Preset(
     description=(
-        "MODEL.md section 5: d = 50, k = 3, point policy from 0, linear RM, one SGD "
+        "The published linear toy: d = 50, k = 3, point policy from 0, linear RM, one SGD "
         "step per iteration on the newest point (lr 0.005, decoupled decay 1e-4). "
         "Exact L: squared error on the newest point + proximal (1/(2 eta))||w - w_t||^2, "
         "so lambda = 1/eta = 200 and omega = 1."
@@ -64,7 +64,7 @@ PAPER_LINEAR = Preset(
 
 POPULATION = Preset(
     description=(
-        "MODEL.md section 6: the paper-linear utility and RM, a Gaussian policy "
+        "The paper-linear utility and RM, a Gaussian policy "
         "N(theta, 0.3^2 I), and a follower that best-responds to the whole policy "
         "distribution with ridge lambda = 0.1: every expectation and gradient in "
         "closed form, no sampling noise."
@@ -76,7 +76,7 @@ POPULATION = Preset(
 
 SYCOPHANCY = Preset(
     description=(
-        "MODEL.md section 9: paper-linear, but the initial RM overrates two noise "
+        "paper-linear, but the initial RM overrates two noise "
         "features by 0.5 each, as biased preference data (answers matching the user's "
         "view) would make it; `biased_noise` measures how far the policy follows them."
     ),
@@ -104,7 +104,7 @@ class Recipe(NamedTuple):
 RECIPES: dict[str, Recipe] = {
     "kl-leash": Recipe(
         description=(
-            "MODEL.md section 9: RLHF's final utility against the action cost c, the KL "
+            "RLHF's final utility against the action cost c, the KL "
             "leash, from 0.01 (too weak: drifts) to 3 (too strong: does not move)."
         ),
         preset="paper-linear",

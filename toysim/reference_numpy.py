@@ -1,4 +1,4 @@
-"""A plain NumPy re-implementation of the published linear toy (MODEL.md section 5).
+"""A plain NumPy re-implementation of the published linear toy.
 
 The published code estimates the leader's gradient by forward finite
 differences (step 0.05, one coordinate at a time) of

@@ -1,7 +1,7 @@
-"""The reproduction table of MODEL.md section 5, measured.
+"""The reproduction table of the linear toy (docs/results/reproduction.md), measured.
 
 For RLHF, relaxed FPO and practical FPO on ``paper-linear``: the published
-numbers (quoted from MODEL.md), the NumPy re-implementation of the published
+numbers (quoted from the paper and its code), the NumPy re-implementation of the published
 finite-difference code (measured), and toysim with exact gradients (measured),
 each as the median over ``seeds`` seeds of the final signal / noise / utility.
 """
@@ -16,7 +16,7 @@ from toysim.presets import build
 from toysim.reference_numpy import run_published
 
 PUBLISHED = {
-    # method: (published code with finite differences, published exact-gradient run), MODEL.md 5
+    # method: (published code with finite differences, published exact-gradient run)
     "rlhf": ((4.063, 1.648, 3.932), (4.07, 1.65, 3.91)),
     "fpo-relaxed": ((3.275, 0.172, 9.806), (3.32, 0.01, 9.94)),
     "fpo-practical": ((3.419, 1.393, 5.533), (3.44, 1.39, 5.54)),
@@ -85,7 +85,7 @@ def format_rows(rows: list[dict]) -> str:
 
 
 NEURAL_PUBLISHED = {
-    # MODEL.md section 7: the published PyTorch code, seeds 0-4, final utility
+    # the neural RM: the published PyTorch code, seeds 0-4, final utility
     "rlhf": (2.31, 3.53, 2.78, 5.71, 7.57),
     "fpo-relaxed": (9.74, 9.72, 9.95, 9.99, 9.40),
 }

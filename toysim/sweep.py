@@ -1,7 +1,7 @@
 """Sweeps: a grid of numeric hyperparameters times seeds, as one compiled computation.
 
 Every run of a sweep is the same compiled ``jit(vmap(run))`` (hyperparameters
-are traced, STYLE.md example 4), applied chunk by chunk so memory stays
+are traced), applied chunk by chunk so memory stays
 bounded, with the batch axis sharded over every available device through
 ``jax.sharding`` (one CPU or many accelerators: the same code path). Each run
 is reduced to its summary (final values, peak utility, collapse flag) inside
@@ -105,9 +105,11 @@ class SweepResult(NamedTuple):
     config: dict
 
     def median_over_seeds(self, metric: str) -> np.ndarray:
+        """The median of ``metrics[metric]`` over the seed axis: shape ``(*grid,)``."""
         return np.median(self.metrics[metric], axis=-1)
 
     def fraction_over_seeds(self, metric: str) -> np.ndarray:
+        """The mean of ``metrics[metric]`` over seeds: for ``collapsed``, the fraction collapsed."""
         return np.mean(self.metrics[metric], axis=-1)
 
 

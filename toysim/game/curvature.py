@@ -1,6 +1,6 @@
 """The follower's Hessian as a structured operator, and the solves FPO uses.
 
-For the linear reward model every follower loss of MODEL.md sections 2 and 6
+For the linear reward model every follower loss (docs/theory/game.md)
 has the Hessian
 
     H = alpha I + C^T C,   C of shape [n, d],
@@ -13,7 +13,7 @@ inverse: Woodbury with an ``n x n`` Cholesky factor when ``n < d``, a dense
 
 The steering term takes the solve as an argument (as in jaxopt's implicit
 differentiation): ``exact_solve(H)`` or ``identity_solve``, the relaxation
-``H -> I`` of MODEL.md section 4.
+``H -> I`` (docs/theory/relaxations.md).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def exact_solve(h: LowRankCurvature) -> Solve:
 
 
 def identity_solve(v: Array) -> Array:
-    """The relaxation ``H -> I`` (MODEL.md section 4): ``v -> v``."""
+    """The relaxation ``H -> I``: ``v -> v``."""
     return v
 
 

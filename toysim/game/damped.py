@@ -1,4 +1,4 @@
-"""Matrix-free damped Hessian solves for a non-convex follower (toward exact FPO, MODEL.md 7).
+"""Matrix-free damped Hessian solves for a non-convex follower (exact FPO for a neural RM).
 
 A neural RM's loss has many minima: its Hessian ``H`` at the current
 parameters can be indefinite, and ``H^{-1}`` need not exist. Exact FPO then

@@ -1,9 +1,9 @@
 """The follower (the reward model): its training loss ``L``, best response and updates.
 
-MODEL.md section 2: ``L(w; D) = sum_i omega_i l(w; y_i) + (lambda/2) ||w - w_bar||^2``
+See docs/theory/game.md: ``L(w; D) = sum_i omega_i l(w; y_i) + (lambda/2) ||w - w_bar||^2``
 with ``w_bar = 0`` (ridge) or ``w_t`` (proximal); ``phi*(theta) = argmin_w L``.
 Which ``L`` and ``phi*`` are "exact" is fixed by this objective; the update
-rule only decides how close ``w_t`` gets to ``phi*`` (MODEL.md section 4).
+rule only decides how close ``w_t`` gets to ``phi*`` (docs/theory/relaxations.md).
 
 Three followers, each a pure update (a :class:`Follower` of pure functions,
 in the style of optax's ``init``/``update`` pairs):
@@ -14,7 +14,7 @@ in the style of optax's ``init``/``update`` pairs):
   ``eta = 0.005``, ``wd = 1e-4``.
 * ``best-response``: the exact minimiser of ``L`` on the buffer.
 * ``population``: the exact minimiser of the population loss of a Gaussian
-  policy (MODEL.md section 6).
+  policy (docs/theory/population.md).
 """
 
 from __future__ import annotations
@@ -79,9 +79,13 @@ def buffer_insert(buffer: Buffer, y: Array, label: Array) -> Buffer:
 class FollowerData(Protocol):
     """The follower's training data: its loss and that loss's curvature."""
 
-    def loss(self, w: Array) -> Array: ...
+    def loss(self, w: Array) -> Array:
+        """The data term of the follower's loss at RM weights ``w`` (a scalar)."""
+        ...
 
-    def curvature(self, lam: Array) -> LowRankCurvature: ...
+    def curvature(self, lam: Array) -> LowRankCurvature:
+        """``H = lambda I + Hessian of the data term`` (exact for the linear RM)."""
+        ...
 
 
 class SampleData(NamedTuple):
@@ -91,6 +95,7 @@ class SampleData(NamedTuple):
     weight: float
 
     def loss(self, w: Array) -> Array:
+        """``sum_i omega filled_i (w . y_i - U(y_i))^2`` over the buffer."""
         b = self.buffer
         return self.weight * jnp.sum(b.filled * squared_loss(w, b.y, b.label))
 
@@ -108,6 +113,7 @@ class PopulationData(NamedTuple):
     utility: Utility
 
     def loss(self, w: Array) -> Array:
+        """``E_{y ~ N(theta, sigma^2 I)}[(w . y - U(y))^2]`` in closed form."""
         return self.policy.expected_loss(w, self.theta, self.utility, True)
 
     def curvature(self, lam: Array) -> LowRankCurvature:
@@ -117,7 +123,7 @@ class PopulationData(NamedTuple):
 
 
 def follower_loss(w: Array, data: FollowerData, anchor: Array, lam: Array) -> Array:
-    """``L(w; D) = data loss + (lambda/2) ||w - w_bar||^2`` (MODEL.md section 2)."""
+    """``L(w; D) = data loss + (lambda/2) ||w - w_bar||^2``."""
     return data.loss(w) + anchor_penalty(w, anchor, lam)
 
 

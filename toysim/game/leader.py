@@ -1,6 +1,7 @@
 """The leader's gradient: myopic RLHF, or FPO with the steering term and its four switches.
 
-MODEL.md section 3. The influence of a sample on the leader's future reward is
+See docs/theory/stackelberg-gradient.md and docs/theory/exact-fpo.md. The
+influence of a sample on the leader's future reward is
 
     I(y) = - g_bar^T H^{-1} grad_phi l(phi*; y),
 
@@ -19,7 +20,7 @@ With every switch relaxed (``H -> I``, local ``g = grad_phi r(y)``,
 penalty ``||grad_phi r||^2``, so the published ``gamma = 0.1`` means the same
 here. With every switch exact, ``gamma = 2 omega`` makes ``grad F`` the exact
 Stackelberg gradient ``dJ/dtheta``. One function computes ``S``; the switches
-choose what goes in (MODEL.md section 4):
+choose what goes in (docs/theory/relaxations.md):
 
 * ``hessian``: ``solve = H^{-1}`` (a Cholesky/Woodbury solve) or the identity;
 * ``influence``: ``g = g_bar = E_pi[grad_phi r]`` held fixed (global), or

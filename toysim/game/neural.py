@@ -1,4 +1,6 @@
-"""The paper's second setting: a Gaussian policy against an MLP reward model (MODEL.md section 7).
+"""The paper's second setting: a Gaussian policy against an MLP reward model.
+
+See docs/theory/neural.md.
 
 One outer iteration ``t`` of ``T``:
 
@@ -89,6 +91,11 @@ class NeuralSpec:
     record_state: bool = False
 
     def validate(self) -> None:
+        """Check the sizes, the buffer, the solver and the method (``params`` must be ``current``).
+
+        Raises:
+            ConfigError: naming the first invalid field and what is allowed.
+        """
         for field in ("dim", "steps", "inner_steps", "buffer_size", "samples_per_step"):
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
@@ -151,13 +158,13 @@ class NeuralHParams(NamedTuple):
 
 
 def neural_utility(spec: NeuralSpec, hp: NeuralHParams) -> Utility:
-    """``U`` with ``m = v`` on the first ``k`` coordinates (MODEL.md section 7)."""
+    """``U`` with ``m = v`` on the first ``k`` coordinates."""
     signal_mask = (jnp.arange(spec.dim) < spec.signal_dims).astype(jnp.result_type(float))
     return Utility(hp.amplitude, hp.tau, hp.ideal_value * signal_mask)
 
 
 def schedule(start: Array, end: Array, t: Array, steps: int) -> Array:
-    """``end + (start - end) (1 - (t/T)^4)`` (MODEL.md section 7)."""
+    """``end + (start - end) (1 - (t/T)^4)``."""
     return end + (start - end) * (1.0 - (t / steps) ** 4)
 
 
@@ -386,7 +393,7 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
 
 
 def paper_nn(method: str, **switches) -> tuple[NeuralSpec, NeuralHParams]:
-    """The ``paper-nn`` preset (MODEL.md section 7) with ``method``.
+    """The ``paper-nn`` preset (docs/settings.md) with ``method``.
 
     ``gamma``: 0 for rlhf; the published 0.005 with ``H -> I``; with the exact
     (damped) Hessian, ``2 omega = 2 * 5 / 50 = 0.2``.

@@ -1,11 +1,11 @@
 """The leader's policy, as the expectations the leader's objective needs.
 
-Two policies (MODEL.md section 2):
+Two policies (docs/theory/game.md):
 
 * :class:`PointPolicy`: deterministic, ``y = theta``. Expectations are
   evaluations at ``theta`` and every derivative is autodiff through ``y``.
 * :class:`GaussianPolicy`: ``y ~ N(theta, sigma^2 I)`` with the linear reward
-  model, every expectation in closed form (MODEL.md section 6), so the whole
+  model, every expectation in closed form (docs/theory/population.md), so the whole
   game has an exact, noise-free gradient.
 
 Both expose the same four functions of ``(w, theta)``; the leader
@@ -30,7 +30,7 @@ def sample_loss(w: Array, y: Array, u: Utility, oracle: bool) -> Array:
 
     ``l(w; y) = (r_w(y) - U(y))^2`` with the oracle; without it ``2 r_w(y)``,
     whose gradient ``2 grad_w r`` is ``grad_w l`` with ``r - U`` replaced by 1
-    (MODEL.md section 4, switch ``oracle``).
+    (switch ``oracle``, docs/theory/relaxations.md).
     """
     if oracle:
         return squared_loss(w, y, utility(u, y))
@@ -57,7 +57,7 @@ class PointPolicy(NamedTuple):
     ) -> Array:
         """``(1/2) grad_w r_w(y)^T H^{-1} grad_w l(w; y)`` at ``y = theta``.
 
-        Self-influence (TracIn, MODEL.md section 4): both gradients move with
+        Self-influence (TracIn, switch ``influence = local``): both gradients move with
         ``y``, and the derivative flows through both.
         """
         g = jax.grad(linear_reward)(w, theta)
@@ -69,7 +69,7 @@ class PointPolicy(NamedTuple):
 
 
 class GaussianPolicy(NamedTuple):
-    """``y ~ N(theta, sigma^2 I)`` with the linear RM, in closed form (MODEL.md section 6).
+    """``y ~ N(theta, sigma^2 I)`` with the linear RM, in closed form.
 
     Attributes:
       sigma: the spread (a traced scalar).

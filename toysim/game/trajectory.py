@@ -6,7 +6,7 @@ numbers in ``hparams`` are traced, so ``jax.jit(jax.vmap(run))`` over seeds
 or hyperparameter values compiles once. The library never jits; the caller
 does (or uses :func:`simulate`, which also checks finiteness).
 
-One iteration ``t`` (as in the published code, MODEL.md section 5):
+One iteration ``t`` (as in the published code):
 
 1. the leader ascends ``F`` from ``theta_t``: ``theta_{t+1} = theta_t + lr grad F(theta_t)``;
 2. the follower trains on the leader's new output(s): ``w_t -> w_{t+1}``;
@@ -93,7 +93,7 @@ def biased_mask(spec: GameSpec) -> Array:
 
 
 def initial_reward_weights(key: Array, spec: GameSpec, hp: HParams) -> Array:
-    """``w_0 = (s, ..., s, b, ..., b, 0, ..., 0) + N(0, noise^2 I)`` (MODEL.md sections 5, 9).
+    """``w_0 = (s, ..., s, b, ..., b, 0, ..., 0) + N(0, noise^2 I)`` (docs/settings.md).
 
     ``s`` on the ``k`` signal coordinates, ``b = rm_init_bias`` on the
     ``biased_dims`` coordinates after them (0 unless the sycophancy preset).

@@ -1,4 +1,4 @@
-"""The game's primitives: utility, reward model, metrics (MODEL.md sections 2, 5, 6)."""
+"""The game's primitives: utility, reward model, metrics (docs/theory/game.md)."""
 
 from toysim.model.metrics import block_signal_noise, projection_signal_noise
 from toysim.model.reward import anchor_penalty, linear_reward, oracle_free_loss, squared_loss

@@ -1,4 +1,4 @@
-"""Signal and noise coordinates of a policy output (MODEL.md section 5).
+"""Signal and noise coordinates of a policy output.
 
 Two coordinate choices:
 

@@ -1,4 +1,4 @@
-"""A small MLP reward model as a pure ``init``/``apply`` pair (MODEL.md section 7).
+"""A small MLP reward model as a pure ``init``/``apply`` pair (docs/theory/neural.md).
 
 ``r_phi(y) = W_L softplus(... softplus(W_1 y + b_1) ...) + b_L``, with
 parameters a list of ``(W, b)`` pairs (a pytree): no framework beyond JAX.

@@ -1,6 +1,6 @@
 """The linear reward model, the follower's squared loss and its anchor.
 
-MODEL.md section 2: ``r_w(y) = w . y`` (the capacity gap: a hyperplane can
+See docs/theory/game.md: ``r_w(y) = w . y`` (the capacity gap: a hyperplane can
 never fit a Gaussian bump), per-sample loss ``l(w; y) = (r_w(y) - U(y))^2`` and
 the anchor term ``(lambda/2) ||w - w_bar||^2`` with ``w_bar = 0`` (ridge) or the
 current parameters (proximal).
@@ -25,7 +25,7 @@ def squared_loss(w: Array, y: Array, label: Array) -> Array:
 def oracle_free_loss(w: Array, y: Array) -> Array:
     """``2 r_w(y)``: the loss whose ``w``-gradient is ``2 * 1 * grad_w r_w(y)``.
 
-    MODEL.md section 4, switch ``oracle = none``: in ``grad_w l = 2 (r - U) grad_w r``
+    Switch ``oracle = none`` (docs/theory/relaxations.md): in ``grad_w l = 2 (r - U) grad_w r``
     the unobservable residual ``r - U`` is replaced by the constant 1.
     """
     return 2.0 * linear_reward(w, y)

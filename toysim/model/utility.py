@@ -1,7 +1,7 @@
 """The true (human) utility and its closed-form Gaussian expectations.
 
-MODEL.md section 2: ``U(y) = A exp(-tau ||y - m||^2)``.
-MODEL.md section 6: expectations of ``U``, ``y U`` and ``U^2`` under a
+``U(y) = A exp(-tau ||y - m||^2)`` (docs/theory/game.md).
+Expectations (docs/theory/population.md) of ``U``, ``y U`` and ``U^2`` under a
 Gaussian policy ``y ~ N(theta, sigma^2 I)``.
 """
 
@@ -14,7 +14,7 @@ from jax import Array
 
 
 class Utility(NamedTuple):
-    """Parameters of ``U(y) = A exp(-tau ||y - m||^2)`` (MODEL.md section 2).
+    """Parameters of ``U(y) = A exp(-tau ||y - m||^2)``.
 
     Attributes:
       amplitude: ``A``, the utility at the human ideal.
@@ -33,7 +33,7 @@ def utility(u: Utility, y: Array) -> Array:
 
 
 def utility_grad(u: Utility, y: Array) -> Array:
-    """``grad U(y) = -2 tau (y - m) U(y)`` (MODEL.md section 2), shape ``[..., d]``."""
+    """``grad U(y) = -2 tau (y - m) U(y)``, shape ``[..., d]``."""
     return -2.0 * u.tau * (y - u.ideal) * utility(u, y)[..., None]
 
 
@@ -57,7 +57,7 @@ class GaussianUtilityMoments(NamedTuple):
 
 
 def gaussian_utility_moments(u: Utility, theta: Array, sigma: Array) -> GaussianUtilityMoments:
-    """MODEL.md section 6, with ``s1 = 1 + 2 tau sigma^2``, ``s2 = 1 + 4 tau sigma^2``::
+    """Gaussian moments of ``U``, ``s1 = 1 + 2 tau sigma^2``, ``s2 = 1 + 4 tau sigma^2``::
 
         E[U]   = A s1^(-d/2) exp(-tau ||theta - m||^2 / s1)
         E[y U] = E[U] (theta + 2 tau sigma^2 m) / s1

@@ -1,0 +1,181 @@
+"""The documentation: docstrings, the API reference, the gallery, the math hook, the strict build.
+
+The hook and build tests need the ``docs`` extra (``pip install -e ".[docs]"``)
+and are skipped without it.
+"""
+
+import ast
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "toysim"
+DOCS = ROOT / "docs"
+
+
+def public_modules() -> list[str]:
+    """Dotted names of every module of the package whose path has no ``_``-prefixed part."""
+    names = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if not any(part.startswith("_") for part in parts):
+            names.append(".".join(parts))
+    return names
+
+
+def undocumented(path: Path) -> list[str]:
+    """Public modules, classes, functions and methods of ``path`` without a docstring."""
+    tree = ast.parse(path.read_text())
+    missing = [] if ast.get_docstring(tree) else [f"{path.name}: module"]
+
+    def walk(node, prefix: str) -> None:
+        for child in node.body:
+            if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                continue
+            if child.name.startswith("_"):
+                continue
+            if not ast.get_docstring(child):
+                missing.append(f"{path.name}:{child.lineno}: {prefix}{child.name}")
+            if isinstance(child, ast.ClassDef):
+                walk(child, f"{prefix}{child.name}.")
+
+    walk(tree, "")
+    return missing
+
+
+def test_every_public_definition_has_a_docstring():
+    missing = [item for path in sorted(PACKAGE.rglob("*.py")) for item in undocumented(path)]
+    assert not missing, "no docstring: " + ", ".join(missing)
+
+
+def test_api_reference_covers_every_public_module():
+    directives = set()
+    for page in (DOCS / "reference").glob("*.md"):
+        directives |= set(re.findall(r"^::: ([\w.]+)", page.read_text(), re.MULTILINE))
+    missing = sorted(set(public_modules()) - directives)
+    assert not missing, f"modules without an API reference page: {missing}"
+
+
+def test_gallery_shows_every_figure_once():
+    gallery = (DOCS / "gallery.md").read_text()
+    shown = re.findall(r"!\[[^\]]*\]\(figures/([\w-]+)\.png\)", gallery)
+    pngs = sorted(path.stem for path in (ROOT / "figures").glob("*.png"))
+    assert sorted(shown) == pngs
+
+
+def test_docs_figures_is_the_repository_folder():
+    assert (DOCS / "figures").resolve() == (ROOT / "figures").resolve()
+
+
+def load_hooks():
+    pytest.importorskip("latex2mathml", reason="the docs extra is not installed")
+    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "tools" / "docs_hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    return hooks
+
+
+def test_latex_becomes_mathml_inline_and_display():
+    hooks = load_hooks()
+    inline = hooks.latex_to_mathml(r"\nabla_\theta F = H^{-1} g", display=False)
+    block = hooks.latex_to_mathml(r"\frac{a}{b}", display=True)
+    assert inline.startswith("<math") and 'display="inline"' in inline and "<msup>" in inline
+    assert 'display="block"' in block and "<mfrac>" in block
+
+
+def test_aligned_is_drawn_as_a_table():
+    hooks = load_hooks()
+    mathml = hooks.latex_to_mathml(r"\begin{aligned} a &= b \\ c &= d \end{aligned}", True)
+    assert "<mtable" in mathml and "<mi>&</mi>" not in mathml
+
+
+def test_arg_min_is_an_operator():
+    hooks = load_hooks()
+    mathml = hooks.latex_to_mathml(r"\phi^* = \arg\min_\phi L + \argmax_y U", display=False)
+    assert "<mo>arg</mo>" in mathml and "<mo>argmax</mo>" in mathml
+
+
+def test_norm_bars_do_not_stretch_and_sized_delimiters_are_characters():
+    hooks = load_hooks()
+    norm = hooks.latex_to_mathml(r"\lVert y \rVert^2", display=False)
+    assert norm.count('<mo stretchy="false">&#x02016;</mo>') == 2
+    sized = hooks.latex_to_mathml(r"\big\| y \big\| + \bigl\langle a \bigr\rangle", False)
+    assert "\\" not in sized and "&#x02016;" in sized and "&#x027E8;" in sized
+
+
+@pytest.mark.parametrize("latex", [r"\notacommand x", r"a & b", r"\big\foo x"])
+def test_latex_that_cannot_be_converted_is_an_error(latex):
+    hooks = load_hooks()
+    with pytest.raises(hooks.MathError, match="cannot convert"):
+        hooks.latex_to_mathml(latex, display=False)
+
+
+def test_arithmatex_output_is_replaced_and_unescaped():
+    hooks = load_hooks()
+    html = (
+        '<p>see <span class="arithmatex">\\(x &lt; y\\)</span></p>'
+        '<div class="arithmatex">\\[\\|y - m\\|^2\\]</div>'
+    )
+    out = hooks.arithmatex_to_mathml(html, "page.md")
+    assert "arithmatex" not in out
+    assert "<mo>&lt;</mo>" in out or "<mo>&#x0003C;</mo>" in out
+    assert out.count("<math") == 2 and '<div class="math"><math' in out
+
+
+def test_dollar_math_in_notebook_markdown_skips_code():
+    hooks = load_hooks()
+    html = "<p>cost $c \\|y\\|^2$ and <code>$HOME</code></p><p>$$E[U]$$</p>"
+    out = hooks.dollars_to_mathml(html, "nb.ipynb")
+    assert out.count("<math") == 2
+    assert "<code>$HOME</code>" in out
+
+
+def test_notebook_pages_do_not_load_mathjax():
+    hooks = load_hooks()
+    page = (
+        '<!-- Load mathjax -->\n<script src=""> </script>\n<script type="text/x-mathjax-config">'
+        "</script>\n<!-- End of mathjax configuration -->"
+        '<script type="module">\n  document.addEventListener("DOMContentLoaded", async () => {\n'
+        '    const diagrams = document.querySelectorAll(".jp-Mermaid > pre.mermaid");\n'
+        '    const m = await import("https://cdnjs.example/mermaid.mjs");\n  });\n</script>'
+        "<script>\n(function() {\n  function addWidgetsRenderer() {\n"
+        "    var widgetRendererSrc = 'https://cdn.example/embed-amd.js';\n  }\n}());\n</script>"
+        '<div class="jp-RenderedHTMLCommon jp-RenderedMarkdown jp-MarkdownOutput" '
+        'data-mime-type="text/markdown"><p>$a_1$</p></div>'
+    )
+    out = hooks.notebook_to_mathml(page, "nb.ipynb")
+    assert "<script" not in out and "mathjax" not in out.lower() and "cdn" not in out
+    assert "<msub>" in out
+
+
+@pytest.mark.slow
+def test_site_builds_strict(tmp_path):
+    """``mkdocs build --strict``: no warning (a broken link, a griffe warning, unparsed math)."""
+    pytest.importorskip("mkdocs", reason="the docs extra is not installed")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    for page in ("index.html", "notebooks/01_alignment_collapse/index.html", "gallery/index.html"):
+        assert (tmp_path / page).is_file(), page
+    notebook = (tmp_path / "notebooks/01_alignment_collapse/index.html").read_text()
+    assert "jp-OutputArea-output" in notebook  # rendered with its outputs
+    home = (tmp_path / "index.html").read_text()
+    assert "<math" in home and "arithmatex" not in home
+    for page in tmp_path.rglob("*.html"):  # nothing fetched from another host
+        text = page.read_text()
+        assert not re.search(r"""(src=|import\()["']?(https?:)?//""", text), page
