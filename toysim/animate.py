@@ -200,13 +200,18 @@ def _write_gif(frames: list[np.ndarray], path: Path, fps: int, hold_seconds: flo
 
 def _write_mp4(frames: list[np.ndarray], path: Path, fps: int) -> None:
     """An H.264 MP4 through the ffmpeg binary bundled with imageio-ffmpeg."""
+    import warnings
+
     import imageio_ffmpeg
 
     height, width = frames[0].shape[:2]
     writer = imageio_ffmpeg.write_frames(
         str(path), (width, height), fps=fps, macro_block_size=2, ffmpeg_log_level="error"
     )
-    writer.send(None)
+    with warnings.catch_warnings():
+        # JAX warns on any fork; this one is followed at once by exec of ffmpeg.
+        warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
+        writer.send(None)
     for frame in frames:
         writer.send(np.ascontiguousarray(frame))
     writer.close()
