@@ -331,10 +331,11 @@ def _figures(args: argparse.Namespace) -> int:
         )
     made = make_figures(args.out, quick=args.quick, names=args.only)
     total = len(set(args.only)) if args.only else len(FIGURES)
+    width = max(map(len, args.only or FIGURES))
     written = []
     with tqdm(total=total, unit="figure", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
         for name, seconds, paths in made:
-            tqdm.write(f"{name}  {seconds:.1f} s", file=sys.stdout)
+            tqdm.write(f"{name:<{width}}  {seconds:6.1f} s", file=sys.stdout)
             written += paths
             bar.update()
     print(f"wrote {len(written)} files to {args.out}/")
