@@ -1,5 +1,6 @@
-"""Command line: ``python -m toysim run``, ``sweep``, ``figures``, ``reproduce``, ``bench`` and
-``explorer-data``.
+"""Command line: ``toysim COMMAND`` or ``python -m toysim COMMAND``.
+
+Commands: run, sweep, figures, animate, explorer-data, reproduce, bench.
 
 The command line is an application, not the library: it turns on float64
 (``--precision 64``, the default) before any computation. On a user error it
@@ -29,9 +30,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    import toysim
     from toysim.presets import PRESETS, RECIPES
 
     parser = _Parser(prog="toysim", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"toysim {toysim.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run trajectories and print a comparison table")
@@ -75,7 +78,30 @@ def _parser() -> argparse.ArgumentParser:
     figures = sub.add_parser("figures", help="regenerate every figure of the notebooks")
     figures.add_argument("--out", default="figures", help="output folder (default figures/)")
     figures.add_argument("--quick", action="store_true", help="fewer seeds, coarser grids (CI)")
+    figures.add_argument(
+        "--only", action="append", metavar="NAME", help="only this figure (repeatable; see --list)"
+    )
+    figures.add_argument(
+        "--list", action="store_true", help="list the figures' names and descriptions and exit"
+    )
     figures.add_argument("--precision", type=int, choices=(32, 64), default=64)
+
+    animate = sub.add_parser("animate", help="the phase-space paths as an animation (GIF or MP4)")
+    animate.add_argument("--preset", default="paper-linear", choices=list(PRESETS))
+    animate.add_argument(
+        "--method",
+        action="append",
+        choices=list(METHODS),
+        help="a method to draw (repeatable; default: rlhf, fpo-exact, fpo-relaxed, fpo-practical)",
+    )
+    animate.add_argument("--steps", type=int, help="iterations T (default: the preset's)")
+    animate.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    animate.add_argument("--fps", type=int, default=15, help="frames per second (default 15)")
+    animate.add_argument(
+        "--frames", type=int, default=80, help="frames shown, at most T + 1 (default 80)"
+    )
+    animate.add_argument("--out", required=True, help="FILE.gif (Pillow) or FILE.mp4 (ffmpeg)")
+    animate.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
     reproduce = sub.add_parser(
         "reproduce", help="the reproduction table of the linear toy, measured"
@@ -298,10 +324,53 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _figures(args: argparse.Namespace) -> int:
-    from toysim.figures import make_all
+    from tqdm import tqdm
 
-    written = make_all(args.out, quick=args.quick)
+    from toysim.figures import FIGURES, make_figures
+
+    if args.list:
+        width = max(map(len, FIGURES))
+        for name, figure in FIGURES.items():
+            print(f"{name:<{width}}  {figure.description}")
+        return 0
+    unknown = [name for name in args.only or () if name not in FIGURES]
+    if unknown:
+        raise UserError(
+            f"toysim figures: unknown figure {unknown[0]!r}; allowed: {', '.join(FIGURES)}"
+        )
+    made = make_figures(args.out, quick=args.quick, names=args.only)
+    total = len(set(args.only)) if args.only else len(FIGURES)
+    width = max(map(len, args.only or FIGURES))
+    written = []
+    with tqdm(total=total, unit="figure", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+        for name, seconds, paths in made:
+            tqdm.write(f"{name:<{width}}  {seconds:6.1f} s", file=sys.stdout)
+            written += paths
+            bar.update()
     print(f"wrote {len(written)} files to {args.out}/")
+    return 0
+
+
+def _animate(args: argparse.Namespace) -> int:
+    from toysim.animate import AnimationError, output_format
+    from toysim.figures import ANIMATION_METHODS, animate_phase_space
+
+    if args.seed < 0:
+        raise UserError(f"toysim animate: seed must be a non-negative integer; got {args.seed}")
+    if args.fps < 1 or args.frames < 2:
+        raise UserError(
+            f"toysim animate: --fps must be >= 1 and --frames >= 2; got {args.fps}, {args.frames}"
+        )
+    methods = list(dict.fromkeys(args.method)) if args.method else list(ANIMATION_METHODS)
+    try:
+        output_format(args.out)
+        path, meta = animate_phase_space(
+            args.out, args.preset, methods, args.seed, args.steps, args.frames, args.fps
+        )
+    except AnimationError as err:
+        raise UserError(f"toysim animate: {err}") from None
+    size = path.stat().st_size
+    print(f"wrote {path} ({meta['frames']} frames at {args.fps} fps, {size / 1024:.0f} KiB)")
     return 0
 
 
@@ -340,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
             "run": _run,
             "sweep": _sweep,
             "figures": _figures,
+            "animate": _animate,
             "reproduce": _reproduce,
             "bench": _bench,
             "explorer-data": _explorer_data,

@@ -8,6 +8,10 @@ result into a matplotlib figure with :mod:`toysim.plots`. :func:`save` writes
 caption, the configuration, seeds, toysim / JAX / NumPy / matplotlib versions
 and the final metrics that produced it.
 
+:data:`FIGURES` registers every figure by name (a one-line description and a
+writer); :func:`make_figures` writes the chosen ones, computing the runs
+several figures share (:class:`SharedRuns`) once, on first use.
+
 ``quick=True`` uses fewer seeds and a coarser grid (for CI); the iterations
 and every hyperparameter are the same.
 """
@@ -15,9 +19,12 @@ and every hyperparameter are the same.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import platform
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -34,7 +41,7 @@ from toysim.analysis import (
     run_ladder,
     summarise,
 )
-from toysim.config import GameSpec, HParams
+from toysim.config import ConfigError, GameSpec, HParams
 from toysim.game.trajectory import Trajectory, make_trajectory, raise_if_nonfinite, simulate
 from toysim.presets import build
 
@@ -856,55 +863,273 @@ def neural_diagnostics(quick: bool = False):
     return fig, meta
 
 
-# --- all of them ---------------------------------------------------------------------
+# --- the animation -------------------------------------------------------------------
+
+ANIMATION_METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical")
 
 
-def make_all(out: str | Path = "figures", quick: bool = False) -> list[Path]:
-    """Regenerate every figure of the notebooks into ``out``; returns the files written."""
+def animate_phase_space(
+    path: str | Path,
+    preset: str = "paper-linear",
+    methods=ANIMATION_METHODS,
+    seed: int = 0,
+    steps: int | None = None,
+    frames: int = 80,
+    fps: int = 15,
+) -> tuple[Path, dict]:
+    """Run each method once and write their phase-space animation to ``path`` (GIF or MP4).
+
+    Args:
+      path: ``*.gif`` or ``*.mp4`` (see :func:`toysim.animate.save_frames`).
+      preset: a point- or Gaussian-policy preset (the paths are ``signal_proj``, ``noise_proj``).
+      methods: the methods drawn, one path each.
+      seed: the PRNG seed of every run.
+      steps: the horizon ``T`` (default: the preset's).
+      frames, fps: frames shown (at most ``T + 1``) and frames per second.
+
+    Returns:
+      ``(path, meta)``: the file written and its caption, configuration and final metrics.
+    """
+    from toysim.animate import output_format, phase_space_frames, save_frames
+
+    output_format(path)
+    if not methods:
+        raise ConfigError("methods must name at least one method")
+    runs, config, finals = {}, {}, {}
+    for method in methods:
+        spec, hp = build(preset, method, steps=steps)
+        trajectory = simulate(spec, hp, seed)
+        runs[method] = (trajectory.signal_proj, trajectory.noise_proj, trajectory.utility)
+        config[method] = describe(spec, hp)
+        finals[method] = _final(trajectory)
+    images = phase_space_frames(
+        runs,
+        amplitude=float(hp.amplitude),
+        tau=float(hp.tau),
+        ideal_norm=float(hp.ideal_value) * np.sqrt(spec.signal_dims),
+        frames=frames,
+        title=f"{preset}, seed {seed}: the policy's path in phase space",
+    )
+    path = save_frames(images, path, fps=fps)
+    meta = {
+        "caption": (
+            f"{preset}, seed {seed}, {spec.steps} iterations: each method's path in projection "
+            "coordinates (signal = y . m/||m||, noise = distance of y from the line through m), "
+            "growing over the exact true-utility contours, with its current U in the legend."
+        ),
+        "preset": preset,
+        "seed": seed,
+        "frames": min(frames, spec.steps + 1),
+        "fps": fps,
+        "config": config,
+        "final_metrics": finals,
+    }
+    return path, meta
+
+
+# --- the registry: every figure by name -----------------------------------------------
+
+
+class SharedRuns:
+    """The simulations several figures share, each computed on first use and only once."""
+
+    def __init__(self, quick: bool = False):
+        self.quick = quick
+
+    @functools.cached_property
+    def collapse(self) -> CollapseRuns:
+        return collapse_runs(self.quick)
+
+    @functools.cached_property
+    def ladder(self) -> LadderRuns:
+        return ladder_runs(self.quick)
+
+    @functools.cached_property
+    def neural(self) -> NeuralRuns:
+        return neural_runs(self.quick)
+
+
+class RegisteredFigure(NamedTuple):
+    """A figure :func:`make_figures` knows by name: what it shows and how to write it."""
+
+    description: str
+    write: Callable[[SharedRuns, Path], list[Path]]
+
+
+FIGURES: dict[str, RegisteredFigure] = {}
+"""Every figure ``python -m toysim figures`` writes, by name, in the order it writes them."""
+
+
+def _register(name: str, description: str):
+    def decorator(write):
+        FIGURES[name] = RegisteredFigure(description, write)
+        return write
+
+    return decorator
+
+
+def _figure(name: str, description: str, make) -> None:
+    """Register ``make(shared_runs) -> (fig, meta)``, saved by :func:`save` as ``name``."""
     import matplotlib.pyplot as plt
 
-    written: list[Path] = []
+    @_register(name, description)
+    def write(runs: SharedRuns, out: Path) -> list[Path]:
+        fig, meta = make(runs)
+        try:
+            return save(fig, name, out, meta)
+        finally:
+            plt.close(fig)
 
-    def emit(name, made):
-        fig, meta = made
-        written.extend(save(fig, name, out, meta))
-        plt.close(fig)
 
-    runs = collapse_runs(quick)
-    emit("collapse_phase_space", collapse_phase_space(runs, "block"))
-    emit("collapse_phase_space_projection", collapse_phase_space(runs, "projection"))
-    emit("collapse_noise", collapse_noise(runs))
-    emit("collapse_utility", collapse_utility(runs))
-    emit("collapse_goodhart", collapse_goodhart(runs))
-    emit("collapse_bands", collapse_bands(runs))
+_figure(
+    "collapse_phase_space",
+    "the published picture: signal against noise (block coordinates), seed 0",
+    lambda runs: collapse_phase_space(runs.collapse, "block"),
+)
+_figure(
+    "collapse_phase_space_projection",
+    "the same in projection coordinates, over the exact utility contour",
+    lambda runs: collapse_phase_space(runs.collapse, "projection"),
+)
+_figure(
+    "collapse_noise",
+    "noise magnitude against iterations (published figure 2), seed 0",
+    lambda runs: collapse_noise(runs.collapse),
+)
+_figure(
+    "collapse_utility",
+    "true utility against iterations (published figure 3), seed 0",
+    lambda runs: collapse_utility(runs.collapse),
+)
+_figure(
+    "collapse_goodhart",
+    "proxy reward against true utility, and the RM's score of the human ideal, seed 0",
+    lambda runs: collapse_goodhart(runs.collapse),
+)
+_figure(
+    "collapse_bands",
+    "true utility over seeds (median, interquartile range)",
+    lambda runs: collapse_bands(runs.collapse),
+)
+_figure(
+    "ladder_phase_space",
+    "the relaxation ladder (population game): each rung's path in phase space",
+    lambda runs: ladder_phase_space(runs.ladder),
+)
+_figure(
+    "ladder_utility",
+    "the relaxation ladder: U(theta) against iterations for each rung",
+    lambda runs: ladder_utility(runs.ladder),
+)
+_figure(
+    "ladder_cosines",
+    "cosine of each rung's steering direction with the exact one",
+    lambda runs: ladder_cosines(runs.ladder),
+)
 
-    ladder = ladder_runs(quick)
-    emit("ladder_phase_space", ladder_phase_space(ladder))
-    emit("ladder_utility", ladder_utility(ladder))
-    emit("ladder_cosines", ladder_cosines(ladder))
-    single = ladder_runs(quick, rungs=SINGLE_SWITCHES)
-    point = ladder_runs(quick, setting="paper-linear")
+
+@_register("ladder_tables", "the ladder, single switches and the paper-linear ladder (Markdown)")
+def _ladder_tables(runs: SharedRuns, out: Path) -> list[Path]:
+    single = ladder_runs(runs.quick, rungs=SINGLE_SWITCHES)
+    point = ladder_runs(runs.quick, setting="paper-linear")
     tables = {
-        "ladder_population": ladder_table(ladder),
+        "ladder_population": ladder_table(runs.ladder),
         "single_switch_population": ladder_table(single),
         "ladder_paper_linear": ladder_table(point),
     }
-    table_path = Path(out) / "ladder_tables.md"
-    table_path.write_text(
+    path = Path(out) / "ladder_tables.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
         "\n\n".join(f"### {name}\n\n{format_ladder_table(rows)}" for name, rows in tables.items())
         + "\n"
     )
-    written.append(table_path)
+    return [path]
 
-    emit("population_field", population_field_figure(population_field(quick)))
 
-    neural = neural_runs(quick)
-    emit("neural_utility_bands", neural_utility_bands(neural))
-    emit("neural_pca", neural_pca(neural))
-    emit("neural_diagnostics", neural_diagnostics(quick))
+_figure(
+    "population_field",
+    "the population game: myopic and exact Stackelberg gradient fields",
+    lambda runs: population_field_figure(population_field(runs.quick)),
+)
+_figure(
+    "neural_utility_bands",
+    "neural RM: U(theta) over 4,000 iterations, bands over seeds",
+    lambda runs: neural_utility_bands(runs.neural),
+)
+_figure(
+    "neural_pca",
+    "neural RM: seed 0's policy means in their PCA plane, over U",
+    lambda runs: neural_pca(runs.neural),
+)
+_figure(
+    "neural_diagnostics",
+    "neural RM: Hessian spectrum and steering cosines along exact FPO",
+    lambda runs: neural_diagnostics(runs.quick),
+)
+_figure(
+    "phase_gamma_c",
+    "final utility over (gamma, c) for relaxed, practical and exact FPO",
+    lambda runs: phase_gamma_c(runs.quick),
+)
+_figure(
+    "collapse_vs_dimension",
+    "final utility against the dimension d",
+    lambda runs: collapse_vs_dimension(runs.quick),
+)
+_figure(
+    "kl_leash",
+    "RLHF's final and peak utility against the action cost c",
+    lambda runs: kl_leash(runs.quick),
+)
+_figure(
+    "sycophancy",
+    "how far each method follows the features the initial RM overrates",
+    lambda runs: sycophancy(runs.quick),
+)
 
-    emit("phase_gamma_c", phase_gamma_c(quick))
-    emit("collapse_vs_dimension", collapse_vs_dimension(quick))
-    emit("kl_leash", kl_leash(quick))
-    emit("sycophancy", sycophancy(quick))
-    return written
+
+@_register("collapse_animation", "the four methods' paths growing in phase space (GIF), seed 0")
+def _collapse_animation(runs: SharedRuns, out: Path) -> list[Path]:
+    gif, meta = animate_phase_space(Path(out) / "collapse_animation.gif")
+    sidecar = gif.with_suffix(".json")
+    meta = {"figure": "collapse_animation", **meta, "versions": versions()}
+    sidecar.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    return [gif, sidecar]
+
+
+def make_figures(
+    out: str | Path = "figures", quick: bool = False, names=None
+) -> Iterator[tuple[str, float, list[Path]]]:
+    """Write the figures ``names`` (default: all) into ``out``, in :data:`FIGURES` order.
+
+    The simulations several figures share run once, when the first of them is made.
+
+    Args:
+      out: the output folder.
+      quick: fewer seeds and coarser grids (same iterations and hyperparameters).
+      names: keys of :data:`FIGURES`, or ``None`` for every figure.
+
+    Returns:
+      An iterator yielding ``(name, seconds, files written)`` as each figure is done.
+
+    Raises:
+      ConfigError: naming an unknown figure and the allowed names (before any work).
+    """
+    chosen = list(FIGURES) if names is None else list(names)
+    unknown = [name for name in chosen if name not in FIGURES]
+    if unknown:
+        raise ConfigError(f"figure must be one of {', '.join(FIGURES)}; got {unknown[0]!r}")
+    return _made(Path(out), quick, [name for name in FIGURES if name in chosen])
+
+
+def _made(out: Path, quick: bool, names: list[str]) -> Iterator[tuple[str, float, list[Path]]]:
+    runs = SharedRuns(quick)
+    for name in names:
+        start = time.perf_counter()
+        paths = FIGURES[name].write(runs, out)
+        yield name, time.perf_counter() - start, paths
+
+
+def make_all(out: str | Path = "figures", quick: bool = False) -> list[Path]:
+    """Regenerate every figure into ``out``; returns the files written."""
+    return [path for _, _, paths in make_figures(out, quick) for path in paths]
