@@ -27,6 +27,7 @@ def assert_figures_written(out: Path, names) -> None:
         assert {"toysim", "jax", "numpy", "matplotlib"} <= sidecar["versions"].keys()
 
 
+@pytest.mark.slow
 def test_figures_command_writes_every_figure_of_every_notebook(tmp_path):
     out = tmp_path / "figures"
     done = subprocess.run(
@@ -61,6 +62,7 @@ def test_notebook_pairs_are_in_sync(notebook):
     assert not any(c.get("outputs") for c in stored.cells), "commit notebooks without outputs"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOK_NAMES)
 def test_notebook_runs_from_any_folder_and_writes_its_figures(notebook, tmp_path, monkeypatch):
     """Run from a working directory outside the repository, a notebook saves its figures
@@ -113,6 +115,7 @@ def _assert_close(a, b, path="") -> None:
         assert a == b, path
 
 
+@pytest.mark.slow
 def test_committed_figures_match_a_fresh_run(tmp_path):
     """``figures/`` holds what ``python -m toysim figures`` makes now (numbers in the sidecars)."""
     committed = NOTEBOOKS.parent / "figures"
