@@ -14,7 +14,7 @@ pytest.importorskip(
 )
 
 import toysim  # noqa: E402
-from toysim.explore import (  # noqa: E402
+from toysim.explorer import (  # noqa: E402
     MAX_STEPS,
     NUMBERS,
     PRESET_NAMES,
