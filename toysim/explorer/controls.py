@@ -23,21 +23,18 @@ def make_controls(widgets, settings: Settings) -> dict[str, Any]:
     style = {"description_width": "120px"}
     layout = widgets.Layout(width="370px")
     buttons = {"description_width": "80px", "button_width": "116px"}
-    controls: dict[str, Any] = {
-        "preset": widgets.ToggleButtons(
-            options=PRESET_NAMES, value=settings.preset, description="preset", style=buttons
-        ),
-        "method": widgets.ToggleButtons(
-            options=[(("fpo (custom)" if m == "fpo" else m), m) for m in METHOD_NAMES],
-            value=settings.method,
-            description="method",
-            style=buttons,
-        ),
+    choices = {  # name: (options, description)
+        "preset": (PRESET_NAMES, "preset"),
+        "method": ([(("fpo (custom)" if m == "fpo" else m), m) for m in METHOD_NAMES], "method"),
+        **{switch: (allowed, switch) for switch, allowed in SWITCHES.items()},
+        "coords": (COORDS, "coordinates"),
     }
-    for switch, allowed in SWITCHES.items():
-        controls[switch] = widgets.ToggleButtons(
-            options=allowed, value=getattr(settings, switch), description=switch, style=buttons
+    controls: dict[str, Any] = {
+        name: widgets.ToggleButtons(
+            options=options, value=getattr(settings, name), description=description, style=buttons
         )
+        for name, (options, description) in choices.items()
+    }
     for name, (kind, low, high, *step) in NUMBERS.items():
         common = dict(
             value=getattr(settings, name),
@@ -56,7 +53,4 @@ def make_controls(widgets, settings: Settings) -> dict[str, Any]:
             controls[name] = widgets.FloatSlider(
                 min=low, max=high, step=step[0], readout_format=".3f", **common
             )
-    controls["coords"] = widgets.ToggleButtons(
-        options=COORDS, value=settings.coords, description="coordinates", style=buttons
-    )
     return {name: controls[name] for name in Settings._fields}

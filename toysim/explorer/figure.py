@@ -92,6 +92,7 @@ class ExplorerFigure:
         self._draw_moving()
 
     def _draw_moving(self) -> None:
+        """Draw the moving lines over what the canvas holds now."""
         for artist in self.moving:
             artist.axes.draw_artist(artist)
 

@@ -35,7 +35,7 @@ def explorer_latency(
       moves: ``drag`` (each move 1 to 5 slider steps up or down, as a hand
         dragging a slider does) or ``jump`` (each move to a uniformly random value).
       preset, method: the game explored.
-      canvas: ``image`` or ``ipympl`` (see :func:`explore`).
+      canvas: ``image`` or ``ipympl`` (see :func:`~toysim.explorer.widget.explore`).
       seed: draws the moves.
 
     Returns:

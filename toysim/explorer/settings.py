@@ -98,10 +98,7 @@ def method_of(settings: Settings) -> Method:
     ``fpo-practical``), else a custom ``fpo`` mix; so equal structures share
     one compiled program.
     """
-    if settings.method not in METHOD_NAMES:
-        raise ConfigError(
-            f"method must be one of {', '.join(METHOD_NAMES)}; got {settings.method!r}"
-        )
+    check_choice("method", settings.method, METHOD_NAMES)
     if not METHODS[settings.method].foresight:
         return method_from_name(settings.method)
     method = method_from_name(settings.method, **{k: getattr(settings, k) for k in SWITCHES})
@@ -112,6 +109,7 @@ def method_of(settings: Settings) -> Method:
 
 
 def _switches(method: Method) -> tuple[str, ...]:
+    """The method's four switches, in the order of :data:`SWITCHES`."""
     return tuple(getattr(method, k) for k in SWITCHES)
 
 
@@ -121,12 +119,8 @@ def game_of(settings: Settings) -> tuple[GameSpec, HParams]:
     Raises:
       ConfigError: a setting is outside what is allowed (named in the message).
     """
-    if settings.preset not in PRESET_NAMES:
-        raise ConfigError(
-            f"preset must be one of {', '.join(PRESET_NAMES)}; got {settings.preset!r}"
-        )
-    if settings.coords not in COORDS:
-        raise ConfigError(f"coords must be one of {', '.join(COORDS)}; got {settings.coords!r}")
+    check_choice("preset", settings.preset, PRESET_NAMES)
+    check_choice("coords", settings.coords, COORDS)
     steps = settings.steps
     if not isinstance(steps, int | np.integer) or not 1 <= steps <= MAX_STEPS:
         raise ConfigError(f"steps must be an integer in [1, {MAX_STEPS}]; got {steps!r}")
@@ -159,10 +153,24 @@ def check_ranges(settings: Settings) -> None:
         ("coords", COORDS),
         *SWITCHES.items(),
     ):
-        if getattr(settings, name) not in allowed:
-            raise ConfigError(
-                f"{name} must be one of {', '.join(allowed)}; got {getattr(settings, name)!r}"
-            )
+        check_choice(name, getattr(settings, name), allowed)
+
+
+def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    """Raise :class:`ConfigError` naming ``name`` and ``allowed`` unless ``value`` is allowed."""
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def check_known(names) -> None:
+    """Raise :class:`ConfigError` naming every one of ``names`` that is not a :class:`Settings`
+    field, and the fields allowed."""
+    unknown = set(names) - set(Settings._fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(Settings._fields)}"
+        )
 
 
 def starting_settings(preset: str, method: str, **settings: Any) -> Settings:
@@ -171,12 +179,7 @@ def starting_settings(preset: str, method: str, **settings: Any) -> Settings:
     A named FPO method brings its switches and every FPO method its default
     ``gamma`` (:func:`toysim.presets.default_gamma`), unless given.
     """
-    unknown = set(settings) - set(Settings._fields)
-    if unknown:
-        raise ConfigError(
-            f"unknown setting(s) {', '.join(sorted(unknown))}; "
-            f"allowed: {', '.join(Settings._fields)}"
-        )
+    check_known(settings)
     start = Settings(preset=preset, method=method, **settings)
     if method not in METHODS or not METHODS[method].foresight:
         return start
@@ -188,10 +191,7 @@ def starting_settings(preset: str, method: str, **settings: Any) -> Settings:
 
 def default_gamma_of(settings: Settings) -> float:
     """:func:`toysim.presets.default_gamma` of the settings' preset and method."""
-    if settings.preset not in PRESET_NAMES:
-        raise ConfigError(
-            f"preset must be one of {', '.join(PRESET_NAMES)}; got {settings.preset!r}"
-        )
+    check_choice("preset", settings.preset, PRESET_NAMES)
     method = method_of(settings)
     preset = PRESETS[settings.preset]
     return default_gamma(preset, GameSpec(**dict(preset.spec, method=method)), method)

@@ -10,6 +10,9 @@ from __future__ import annotations
 import io
 import warnings
 
+CANVASES = ("auto", "ipympl", "image")
+"""The ``canvas=`` choices: ipympl's if it is installed, ipympl's, or an image."""
+
 
 def import_ipywidgets():
     """ipywidgets, or an ImportError saying how to install it."""
@@ -24,6 +27,7 @@ def import_ipywidgets():
 
 
 def has_ipympl() -> bool:
+    """Whether ipympl's canvas widget can be imported."""
     try:
         import ipympl.backend_nbagg  # noqa: F401
     except ImportError:
@@ -45,6 +49,7 @@ class ImageSurface:
         self.widget = widgets.Image(format="jpeg")
 
     def refresh(self, full: bool) -> None:
+        """Encode the Agg buffer as a JPEG into the image widget (whatever ``full`` is)."""
         from PIL import Image
 
         buffer = io.BytesIO()
@@ -76,5 +81,14 @@ class IpymplSurface:
         self.widget = canvas
 
     def refresh(self, full: bool) -> None:
+        """Send the blitted lines to the front end; a full rendering (``full``) was already sent."""
         if not full:  # a full rendering has already been sent
             self.canvas.blit(self.canvas.figure.bbox)
+
+
+def surface_class(canvas: str) -> type[ImageSurface] | type[IpymplSurface]:
+    """The surface of ``canvas`` (one of :data:`CANVASES`): ``ipympl``'s, or for ``auto`` it
+    if ipympl is installed; else the image."""
+    return (
+        IpymplSurface if canvas == "ipympl" or (canvas == "auto" and has_ipympl()) else ImageSurface
+    )

@@ -21,12 +21,14 @@ from toysim.explorer.settings import (
     NUMBERS,
     SWITCHES,
     Settings,
+    check_choice,
+    check_known,
     check_ranges,
     default_gamma_of,
     method_of,
     starting_settings,
 )
-from toysim.explorer.surfaces import ImageSurface, IpymplSurface, has_ipympl, import_ipywidgets
+from toysim.explorer.surfaces import CANVASES, import_ipywidgets, surface_class
 from toysim.presets import PRESETS
 
 
@@ -53,17 +55,14 @@ class Explorer:
         from matplotlib.figure import Figure
 
         widgets = import_ipywidgets()
-        if canvas not in ("auto", "ipympl", "image"):
-            raise ConfigError(f"canvas must be one of auto, ipympl, image; got {canvas!r}")
+        check_choice("canvas", canvas, CANVASES)
         check_ranges(settings)
-        use_ipympl = canvas == "ipympl" or (canvas == "auto" and has_ipympl())
         self.controls = make_controls(widgets, settings)
         # The contours are drawn once: the offered presets share the utility U (a test checks).
         hp = PRESETS[settings.preset].hparams
         spec_fields = PRESETS[settings.preset].spec
         figure = Figure(figsize=(10.0, 4.2), dpi=80, layout="constrained")
-        surface = IpymplSurface if use_ipympl else ImageSurface
-        self.surface = surface(figure, widgets)
+        self.surface = surface_class(canvas)(figure, widgets)
         self.figure = ExplorerFigure(
             figure,
             amplitude=hp.amplitude,
@@ -110,12 +109,7 @@ class Explorer:
 
         A named method sets the four switches, so give a switch after the method.
         """
-        unknown = set(values) - set(self.controls)
-        if unknown:
-            raise ConfigError(
-                f"unknown setting(s) {', '.join(sorted(unknown))}; "
-                f"allowed: {', '.join(self.controls)}"
-            )
+        check_known(values)
         self._holding = True
         try:
             for name, value in values.items():
@@ -233,14 +227,15 @@ def explore(
     """A live explorer of the game: move a slider and the picture answers at once.
 
     Sliders set ``gamma``, the action cost ``c``, the leader's and the follower's
-    step sizes, the horizon ``T`` (up to :data:`MAX_STEPS`) and the seed; buttons
-    choose the preset (``paper-linear``, ``population``, ``sycophancy``), the
-    method (``rlhf``, ``fpo-exact``, ``fpo-relaxed``, ``fpo-practical`` or a custom
+    step sizes, the horizon ``T`` (up to
+    :data:`~toysim.explorer.settings.MAX_STEPS`) and the seed; buttons choose the
+    preset (``paper-linear``, ``population``, ``sycophancy``), the method
+    (``rlhf``, ``fpo-exact``, ``fpo-relaxed``, ``fpo-practical`` or a custom
     ``fpo`` mix), the four FPO switches and the phase-space coordinates. Moving a
     number never recompiles (one program per preset and method structure,
-    compiled at :data:`MAX_STEPS` steps, the first ``T`` shown). ``paper-nn`` is
-    not offered: one run of the neural game takes 0.2-4 s, too slow to follow a
-    slider. A bad setting or a run that goes non-finite is shown as a message.
+    compiled at :data:`~toysim.explorer.settings.MAX_STEPS` steps, the first ``T``
+    shown). ``paper-nn`` is not offered: one run of the neural game takes 0.2-4 s,
+    too slow to follow a slider. A bad setting or a run that goes non-finite is shown as a message.
 
     Args:
       preset: the starting preset.
