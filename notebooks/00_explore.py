@@ -62,13 +62,14 @@
 
 # %%
 import jax
+from IPython.display import display
 
 jax.config.update("jax_enable_x64", True)  # the notebook's choice; the library never flips it
 
 import toysim
 
 box = toysim.explore("paper-linear", "rlhf")
-box
+display(box)
 
 # %% [markdown]
 # The widget can also be driven from code, for instance to set up a comparison

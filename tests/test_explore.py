@@ -14,13 +14,14 @@ pytest.importorskip(
 )
 
 import toysim  # noqa: E402
-from toysim.explore import (  # noqa: E402
+from toysim.explorer import (  # noqa: E402
     MAX_STEPS,
     NUMBERS,
     PRESET_NAMES,
     Explorer,
     Settings,
     explore,
+    explorer_latency,
     game_of,
     method_of,
     program,
@@ -250,6 +251,25 @@ def test_the_ipympl_canvas_blits_the_lines_without_a_full_rendering():
     explorer.controls["gamma"].value = 0.12
     assert differs(before, drawn(explorer), "path_y")
     assert explorer.figure.background is background  # limits unchanged: lines only
+
+
+def test_explorer_latency_times_each_enabled_slider_in_turn():
+    timed = explorer_latency(7, moves="jump", preset="population", method="fpo-exact")
+    sliders = [n for n in NUMBERS if n != "follower_lr"]  # population: no follower step
+    assert timed["slider"] == (sliders * 2)[:7]
+    for key in ("total_ms", "compute_ms", "draw_ms", "cpu_ms", "full"):
+        assert timed[key].shape == (7,), key
+    assert np.all(timed["total_ms"] >= timed["compute_ms"] + timed["draw_ms"])
+    assert timed["median_ms"] == np.median(timed["total_ms"])
+    with pytest.raises(toysim.ConfigError, match="moves must be drag or jump"):
+        explorer_latency(1, moves="walk")
+
+
+def test_the_package_does_not_shadow_its_modules():
+    import toysim.explorer.widget
+
+    assert toysim.explore is toysim.explorer.widget.explore is explore
+    assert toysim.explorer.__name__ == "toysim.explorer"
 
 
 def test_toysim_imports_without_ipywidgets_and_explore_says_what_to_install():

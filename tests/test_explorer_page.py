@@ -22,7 +22,7 @@ import pytest
 
 from toysim import build, simulate
 from toysim.cli import main
-from toysim.explorer import COSTS, EVERY, GAMMAS, METHODS, PRESET, round_significant
+from toysim.explorer.page_data import COSTS, EVERY, GAMMAS, METHODS, PRESET, round_significant
 from toysim.figures import describe
 from toysim.game.trajectory import utility_of
 from toysim.model.utility import utility

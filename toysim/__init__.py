@@ -13,7 +13,7 @@ from toysim.config import (
     method_from_name,
     validate,
 )
-from toysim.explore import explore
+from toysim.explorer import explore
 from toysim.game.trajectory import (
     NonFiniteTrajectoryError,
     Trajectory,

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toysim.config import HParams, validate
+from toysim.config import HParams, as_float_arrays, validate
 from toysim.game.trajectory import first_nonfinite_iteration, make_trajectory, utility_of
 from toysim.model.utility import utility
 from toysim.presets import build
@@ -80,8 +80,7 @@ def method_runs(method: str, gammas, costs, seed: int = SEED, every: int = EVERY
             "nonfinite_at": first_nonfinite_iteration(t),
         }
 
-    dtype = jnp.result_type(float)
-    out = jax.jit(jax.vmap(downsampled))(HParams(*(jnp.asarray(v, dtype) for v in batch)))
+    out = jax.jit(jax.vmap(downsampled))(as_float_arrays(batch))
     shape = (len(gammas), len(costs))
     u = utility_of(spec, hp)
     start = {"signal": 0.0, "noise": 0.0, "utility": float(utility(u, jnp.zeros(spec.dim)))}

@@ -1,0 +1,197 @@
+"""What the live explorer shows: its settings, their allowed values, and the game they make.
+
+:class:`Settings` holds the structure (preset, method, the four FPO switches, see
+docs/theory/relaxations.md), the numbers (``gamma``, the action cost ``c``, the
+two step sizes, the horizon ``T``, the seed) and the view (phase-space
+coordinates). :func:`game_of` turns them into ``(GameSpec, HParams)`` at the
+compiled horizon :data:`MAX_STEPS`; :func:`method_of` maps switches to the
+method they make, so equal structures share one compiled program.
+
+``paper-nn`` is left out: one run of the neural game takes 0.2-4 s (and its
+compile 2-3 s), far above the 50 ms a slider needs to feel live.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from toysim.config import (
+    HESSIAN,
+    INFLUENCE,
+    METHODS,
+    ORACLE,
+    PARAMS,
+    ConfigError,
+    GameSpec,
+    HParams,
+    Method,
+    method_from_name,
+    validate,
+)
+from toysim.presets import PRESETS, build, default_gamma
+
+MAX_STEPS = 1000
+"""The horizon every explorer program is compiled at; the horizon slider shows a prefix."""
+
+PRESET_NAMES = ("paper-linear", "population", "sycophancy")
+"""The presets offered (``paper-nn`` is too slow to answer a slider at once)."""
+
+METHOD_NAMES = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical", "fpo")
+SWITCHES = {"hessian": HESSIAN, "influence": INFLUENCE, "params": PARAMS, "oracle": ORACLE}
+COORDS = ("projection", "block")
+
+NUMBERS = {
+    # name: (kind, min, max[, step]); a log slider moves in steps of 0.01 in log10
+    "gamma": ("log", 1e-3, 10.0),
+    "action_cost": ("linear", 0.0, 1.0, 0.005),
+    "leader_lr": ("log", 1e-3, 0.2),
+    "follower_lr": ("log", 1e-4, 0.1),
+    "steps": ("int", 10, MAX_STEPS, 10),
+    "seed": ("int", 0, 63, 1),
+}
+"""Each numeric setting's slider: log sliders span ``[min, max]`` in powers of ten."""
+
+
+class Settings(NamedTuple):
+    """Everything the explorer shows: the structure, the numbers and the view.
+
+    Attributes:
+      preset: one of :data:`PRESET_NAMES`.
+      method: one of :data:`METHOD_NAMES` (``fpo`` is a custom mix of the switches).
+      hessian, influence, params, oracle: the FPO switches; switches that differ
+        from a named FPO method's make the run the named method with those
+        switches, or else a custom ``fpo`` mix (:func:`method_of`); ignored for ``rlhf``.
+      gamma: the steering weight (ignored for ``rlhf``, whose weight is 0).
+      action_cost: ``c``, the KL leash.
+      leader_lr: the leader's step size.
+      follower_lr: the SGD follower's step ``eta``; its exact loss has the
+        proximal weight ``lambda = 1/eta`` (see docs/settings.md), so both move
+        together. Unused by the population preset (closed-form best response).
+      steps: the horizon ``T`` shown, at most :data:`MAX_STEPS`.
+      seed: draws the RM's random initial weights.
+      coords: ``projection`` (on ``m``: the contours are the exact utility) or
+        ``block`` (published: ``||y[:k]||``, ``||y[k:]||``; the contours bound it).
+    """
+
+    preset: str = "paper-linear"
+    method: str = "rlhf"
+    hessian: str = "exact"
+    influence: str = "global"
+    params: str = "optimum"
+    oracle: str = "true"
+    gamma: float = 0.1
+    action_cost: float = 0.1
+    leader_lr: float = 0.02
+    follower_lr: float = 0.005
+    steps: int = 300
+    seed: int = 0
+    coords: str = "projection"
+
+
+def method_of(settings: Settings) -> Method:
+    """The leader method of the settings.
+
+    A named method whose switches were changed becomes the named FPO method with
+    those switches if there is one (``fpo-relaxed`` without the oracle is
+    ``fpo-practical``), else a custom ``fpo`` mix; so equal structures share
+    one compiled program.
+    """
+    check_choice("method", settings.method, METHOD_NAMES)
+    if not METHODS[settings.method].foresight:
+        return method_from_name(settings.method)
+    method = method_from_name(settings.method, **{k: getattr(settings, k) for k in SWITCHES})
+    for named in METHODS.values():
+        if named.foresight and named.name != "fpo" and _switches(named) == _switches(method):
+            return named
+    return method
+
+
+def _switches(method: Method) -> tuple[str, ...]:
+    """The method's four switches, in the order of :data:`SWITCHES`."""
+    return tuple(getattr(method, k) for k in SWITCHES)
+
+
+def game_of(settings: Settings) -> tuple[GameSpec, HParams]:
+    """``(spec, hparams)`` of the settings; ``spec`` has the compiled horizon :data:`MAX_STEPS`.
+
+    Raises:
+      ConfigError: a setting is outside what is allowed (named in the message).
+    """
+    check_choice("preset", settings.preset, PRESET_NAMES)
+    check_choice("coords", settings.coords, COORDS)
+    steps = settings.steps
+    if not isinstance(steps, int | np.integer) or not 1 <= steps <= MAX_STEPS:
+        raise ConfigError(f"steps must be an integer in [1, {MAX_STEPS}]; got {steps!r}")
+    if not isinstance(settings.seed, int | np.integer) or settings.seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0; got {settings.seed!r}")
+    method = method_of(settings)
+    spec, hp = build(settings.preset, method, steps=MAX_STEPS)
+    gamma = settings.gamma if method.foresight else 0.0
+    hp = hp._replace(gamma=gamma, action_cost=settings.action_cost, leader_lr=settings.leader_lr)
+    if spec.follower == "sgd":
+        if not settings.follower_lr > 0:
+            raise ConfigError(
+                "follower_lr must be > 0 (the exact follower loss has lambda = 1/follower_lr); "
+                f"got {settings.follower_lr!r}"
+            )
+        hp = hp._replace(follower_lr=settings.follower_lr, lam=1.0 / settings.follower_lr)
+    validate(spec, hp)
+    return spec, hp
+
+
+def check_ranges(settings: Settings) -> None:
+    """Raise :class:`ConfigError` if a starting number lies outside its slider's range."""
+    for name, (_, low, high, *_) in NUMBERS.items():
+        value = getattr(settings, name)
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be in [{low}, {high}] in the explorer; got {value!r}")
+    for name, allowed in (
+        ("preset", PRESET_NAMES),
+        ("method", METHOD_NAMES),
+        ("coords", COORDS),
+        *SWITCHES.items(),
+    ):
+        check_choice(name, getattr(settings, name), allowed)
+
+
+def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    """Raise :class:`ConfigError` naming ``name`` and ``allowed`` unless ``value`` is allowed."""
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def check_known(names) -> None:
+    """Raise :class:`ConfigError` naming every one of ``names`` that is not a :class:`Settings`
+    field, and the fields allowed."""
+    unknown = set(names) - set(Settings._fields)
+    if unknown:
+        raise ConfigError(
+            f"unknown setting(s) {', '.join(sorted(unknown))}; "
+            f"allowed: {', '.join(Settings._fields)}"
+        )
+
+
+def starting_settings(preset: str, method: str, **settings: Any) -> Settings:
+    """:class:`Settings` for ``preset`` and ``method``, with ``settings`` overriding fields.
+
+    A named FPO method brings its switches and every FPO method its default
+    ``gamma`` (:func:`toysim.presets.default_gamma`), unless given.
+    """
+    check_known(settings)
+    start = Settings(preset=preset, method=method, **settings)
+    if method not in METHODS or not METHODS[method].foresight:
+        return start
+    if method != "fpo":
+        named = METHODS[method]
+        start = start._replace(**{s: settings.get(s, getattr(named, s)) for s in SWITCHES})
+    return start if "gamma" in settings else start._replace(gamma=default_gamma_of(start))
+
+
+def default_gamma_of(settings: Settings) -> float:
+    """:func:`toysim.presets.default_gamma` of the settings' preset and method."""
+    check_choice("preset", settings.preset, PRESET_NAMES)
+    method = method_of(settings)
+    preset = PRESETS[settings.preset]
+    return default_gamma(preset, GameSpec(**dict(preset.spec, method=method)), method)
