@@ -938,14 +938,17 @@ class SharedRuns:
 
     @functools.cached_property
     def collapse(self) -> CollapseRuns:
+        """paper-linear runs of the four methods (seed 0 and a seed band)."""
         return collapse_runs(self.quick)
 
     @functools.cached_property
     def ladder(self) -> LadderRuns:
+        """The relaxation ladder in the population game, one rung at a time."""
         return ladder_runs(self.quick)
 
     @functools.cached_property
     def neural(self) -> NeuralRuns:
+        """paper-nn runs of the four methods over a few seeds."""
         return neural_runs(self.quick)
 
 
