@@ -938,17 +938,17 @@ class SharedRuns:
 
     @functools.cached_property
     def collapse(self) -> CollapseRuns:
-        """paper-linear runs of the four methods (seed 0 and a seed band)."""
+        """:func:`collapse_runs`: paper-linear with each method over 32 seeds (4 if quick)."""
         return collapse_runs(self.quick)
 
     @functools.cached_property
     def ladder(self) -> LadderRuns:
-        """The relaxation ladder in the population game, one rung at a time."""
+        """:func:`ladder_runs`: the cumulative relaxation ladder in the population game."""
         return ladder_runs(self.quick)
 
     @functools.cached_property
     def neural(self) -> NeuralRuns:
-        """paper-nn runs of the four methods over a few seeds."""
+        """:func:`neural_runs`: paper-nn with each method over 5 seeds (2 if quick)."""
         return neural_runs(self.quick)
 
 
