@@ -60,8 +60,10 @@ for method, t in runs.trajectories.items():
     print(f"{method:>14}: final utility per seed {finals}")
 
 # %% [markdown]
-# RLHF collapses on most seeds but not all (the published runs: 2.3, 3.5, 2.8, 5.7,
-# 7.6); relaxed FPO reaches the ideal on every seed. Exact FPO with the damped
+# RLHF's outcome depends on the seed: seed 0 collapses, others end high. Over 16
+# seeds (`python -m toysim reproduce --neural --seeds 16`) it collapses on 7 and
+# ends anywhere between 1.75 and 9.27, as spread as the published runs (2.3, 3.5,
+# 2.8, 5.7, 7.6); relaxed FPO reaches the ideal on every seed. Exact FPO with the damped
 # Hessian also prevents the collapse: the theorem's assumption fails, the remedy
 # still works.
 
