@@ -75,7 +75,9 @@ def phase_space_frames(
     Args:
       runs: label -> ``(signal_proj[T], noise_proj[T], utility[T])`` of one
         trajectory each (the state after iterations 1..T); all of the same ``T``.
-      amplitude, tau, ideal_norm: ``A``, ``tau`` and ``||m||`` of the utility.
+      amplitude: ``A``, the utility's height.
+      tau: ``tau``, the utility's width parameter.
+      ideal_norm: ``||m||``, the distance of the human ideal from the origin.
       frames: the number of frames (fewer when ``T + 1`` is smaller), see
         :func:`frame_iterations`.
       title: the figure's title.

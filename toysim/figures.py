@@ -24,7 +24,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -871,7 +871,7 @@ ANIMATION_METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical")
 def animate_phase_space(
     path: str | Path,
     preset: str = "paper-linear",
-    methods=ANIMATION_METHODS,
+    methods: tuple[str, ...] = ANIMATION_METHODS,
     seed: int = 0,
     steps: int | None = None,
     frames: int = 80,
@@ -885,7 +885,8 @@ def animate_phase_space(
       methods: the methods drawn, one path each.
       seed: the PRNG seed of every run.
       steps: the horizon ``T`` (default: the preset's).
-      frames, fps: frames shown (at most ``T + 1``) and frames per second.
+      frames: the number of frames shown (at most ``T + 1``).
+      fps: frames per second.
 
     Returns:
       ``(path, meta)``: the file written and its caption, configuration and final metrics.
@@ -1101,7 +1102,7 @@ def _collapse_animation(runs: SharedRuns, out: Path) -> list[Path]:
 
 
 def make_figures(
-    out: str | Path = "figures", quick: bool = False, names=None
+    out: str | Path = "figures", quick: bool = False, names: Iterable[str] | None = None
 ) -> Iterator[tuple[str, float, list[Path]]]:
     """Write the figures ``names`` (default: all) into ``out``, in :data:`FIGURES` order.
 

@@ -34,7 +34,8 @@ def explorer_latency(
       changes: how many slider moves to time.
       moves: ``drag`` (each move 1 to 5 slider steps up or down, as a hand
         dragging a slider does) or ``jump`` (each move to a uniformly random value).
-      preset, method: the game explored.
+      preset: the preset explored.
+      method: the method explored.
       canvas: ``image`` or ``ipympl`` (see :func:`~toysim.explorer.widget.explore`).
       seed: draws the moves.
 

@@ -223,7 +223,7 @@ _CAPTION = (
 
 def explore(
     preset: str = "paper-linear", method: str = "rlhf", *, canvas: str = "auto", **settings: Any
-):
+) -> Any:
     """A live explorer of the game: move a slider and the picture answers at once.
 
     Sliders set ``gamma``, the action cost ``c``, the leader's and the follower's

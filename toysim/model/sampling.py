@@ -12,9 +12,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 from jax import Array
+from jax.typing import DTypeLike
 
 
-def standard_normal(key: Array, shape: tuple[int, ...], dtype=None) -> Array:
+def standard_normal(key: Array, shape: tuple[int, ...], dtype: DTypeLike | None = None) -> Array:
     """``eps ~ N(0, I)`` of ``shape``: drawn in float32, returned in ``dtype``.
 
     Args:
