@@ -110,6 +110,10 @@ def _candidate(answer: object, candidates: tuple[float, ...]) -> int | None:
 # --- (a) the capacity gap ------------------------------------------------------------
 
 
+COSINE_ROUNDING = 1e-9
+"""A computed cosine may exceed 1 by rounding (1.0000000000000002); such answers are cosines."""
+
+
 @functools.cache
 def _rlhf_noise_cosine() -> float:
     """Cosine of the RM's noise weights ``w[k:]`` with the policy's noise ``theta[k:]``
@@ -122,7 +126,7 @@ def _rlhf_noise_cosine() -> float:
 
 def _judge_capacity_gap(answer: object) -> Verdict:
     value = _as_number(answer)
-    if value is None or abs(value) > 1:
+    if value is None or abs(value) > 1 + COSINE_ROUNDING:
         return _hint("answer with a cosine, a number in [-1, 1].")
     correct = _rlhf_noise_cosine()
     if abs(value - correct) <= COSINE_TOLERANCE:
