@@ -111,19 +111,7 @@ def phase_space_frames(
             (lines[label],) = ax.plot(
                 [], [], color=style["color"], linestyle=style["linestyle"], lw=2.2, animated=True
             )
-            (heads[label],) = ax.plot(
-                [],
-                [],
-                marker=style["marker"],
-                markersize=9,
-                color=style["color"],
-                markeredgecolor="black",
-                linestyle=style["linestyle"],
-                lw=2.2,
-                zorder=6,
-                clip_on=False,
-                animated=True,
-            )
+            (heads[label],) = ax.plot([], [], animated=True, **plots.head_marker(style))
         legend = ax.legend(
             [*heads.values(), *marked[0]],
             [*(_legend_text(label, paths[label][2][0]) for label in paths), *marked[1]],

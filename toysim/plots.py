@@ -87,16 +87,18 @@ def _fading_line(ax, x, y, style, label, chunks: int = 12):
             alpha=min(1.0, 0.2 + 0.8 * (i + 1) / chunks),
             solid_capstyle="butt",
         )
-    ax.plot(
-        x[-1],
-        y[-1],
+    ax.plot(x[-1], y[-1], label=label, **head_marker(style))
+
+
+def head_marker(style: dict) -> dict:
+    """Keyword arguments of ``ax.plot`` for the marker at the head (end) of a path in ``style``."""
+    return dict(
         marker=style["marker"],
         markersize=9,
         color=style["color"],
         markeredgecolor="black",
         linestyle=style["linestyle"],
         lw=2.2,
-        label=label,
         zorder=6,
         clip_on=False,
     )
