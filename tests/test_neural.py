@@ -89,6 +89,7 @@ def test_same_seed_same_neural_trajectory(standard_promotion):
     assert a.theta.shape == (50, 10) and a.utility.shape == (50,)
 
 
+@pytest.mark.slow
 def test_paper_nn_reproduces_the_published_outcome_over_seeds(standard_promotion):
     """Published (PyTorch, seeds 0-4): RLHF 2.3 3.5 2.8 5.7 7.6; relaxed 9.7 9.7 9.9 10.0 9.4.
 
@@ -159,6 +160,7 @@ def test_damped_exact_steering_equals_autodiff_through_an_unrolled_converged_fol
     chex.assert_trees_all_close(unrolled, implicit, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.slow
 def test_damped_exact_fpo_prevents_collapse_without_strong_convexity(standard_promotion):
     """paper-nn with exact FPO (damped Hessian, mu = 1, gamma = 2 omega = 0.2), 4 seeds."""
     from toysim.game.neural import paper_nn
