@@ -24,10 +24,10 @@ import numpy as np
 from toysim.config import GameSpec, HParams
 from toysim.explorer.settings import MAX_STEPS, Settings, game_of
 from toysim.game.trajectory import (
-    NonFiniteTrajectoryError,
     Trajectory,
     first_nonfinite_iteration,
     make_trajectory,
+    nonfinite_error,
 )
 
 trace_count: Counter[GameSpec] = Counter()
@@ -89,18 +89,6 @@ def host_floats(hp: HParams) -> HParams:
     return HParams(*(np.asarray(x, dtype=dtype) for x in hp))
 
 
-def nonfinite_error(iteration: int, spec: GameSpec) -> NonFiniteTrajectoryError:
-    """The error :func:`toysim.simulate` raises for a run that went non-finite at ``iteration``.
-
-    Built from the count the compiled program returns: checking the host arrays
-    again with eager JAX operations would compile kernels for every new horizon.
-    """
-    return NonFiniteTrajectoryError(
-        f"trajectory became non-finite at iteration {iteration} of {spec.steps}, "
-        f"method {spec.method.name!r}: reduce a step size (leader_lr, follower_lr) or gamma"
-    )
-
-
 def run_settings(settings: Settings) -> Run:
     """Validate, run the cached program for the settings' structure, keep the first ``T``.
 
@@ -116,6 +104,8 @@ def run_settings(settings: Settings) -> Run:
     error = None
     shown = steps
     if 0 < first_bad <= steps:
+        # from the count the program returns: an eager check of the host arrays would
+        # compile kernels for every new horizon
         error = str(nonfinite_error(first_bad, spec))
         shown = first_bad - 1
     values = jax.device_get(tuple(getattr(trajectory, name) for name in SERIES))

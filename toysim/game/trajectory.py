@@ -237,7 +237,15 @@ def raise_if_nonfinite(trajectory: Trajectory, spec: GameSpec) -> None:
         runs = np.argwhere(first > 0)
         where = "" if first.ndim == 0 else f" (run index {tuple(int(i) for i in runs[0])})"
         it = int(first.ravel()[np.flatnonzero(first.ravel() > 0)[0]])
-        raise NonFiniteTrajectoryError(
-            f"trajectory became non-finite at iteration {it} of {spec.steps}{where}, "
-            f"method {spec.method.name!r}: reduce a step size (leader_lr, follower_lr) or gamma"
-        )
+        raise nonfinite_error(it, spec, where)
+
+
+def nonfinite_error(iteration: int, spec: GameSpec, where: str = "") -> NonFiniteTrajectoryError:
+    """The error for a run of ``spec`` that went non-finite at ``iteration`` (1-based).
+
+    ``where`` names the run in a batch (e.g. ``" (run index (3,))"``), or is empty.
+    """
+    return NonFiniteTrajectoryError(
+        f"trajectory became non-finite at iteration {iteration} of {spec.steps}{where}, "
+        f"method {spec.method.name!r}: reduce a step size (leader_lr, follower_lr) or gamma"
+    )
