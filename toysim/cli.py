@@ -289,7 +289,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from toysim.figures import sweep_figure
+    from toysim.plots.sweep_figures import sweep_figure
     from toysim.presets import RECIPES, build
     from toysim.sweep import parse_grid, save_sweep, sweep
 
@@ -352,8 +352,8 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _animate(args: argparse.Namespace) -> int:
-    from toysim.animate import AnimationError, output_format
-    from toysim.figures import ANIMATION_METHODS, animate_phase_space
+    from toysim.animate import AnimationError, animate_phase_space, output_format
+    from toysim.experiments.animation import ANIMATION_METHODS
 
     if args.seed < 0:
         raise UserError(f"toysim animate: seed must be a non-negative integer; got {args.seed}")
