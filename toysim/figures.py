@@ -147,6 +147,11 @@ def _register(name: str, description: str):
     return decorator
 
 
+def _unshared(experiment: Callable, figure: Callable) -> Callable:
+    """``make(shared_runs)`` for a figure whose experiment no other figure shares."""
+    return lambda runs: figure(experiment(runs.quick))
+
+
 def _figure(name: str, description: str, make) -> None:
     """Register ``make(shared_runs) -> (fig, meta)``, saved by :func:`save` as ``name``."""
     import matplotlib.pyplot as plt
@@ -228,7 +233,7 @@ def _ladder_tables(runs: SharedRuns, out: Path) -> list[Path]:
 _figure(
     "population_field",
     "the population game: myopic and exact Stackelberg gradient fields",
-    lambda runs: population_field_figure(population_field(runs.quick)),
+    _unshared(population_field, population_field_figure),
 )
 _figure(
     "neural_utility_bands",
@@ -243,27 +248,27 @@ _figure(
 _figure(
     "neural_diagnostics",
     "neural RM: Hessian spectrum and steering cosines along exact FPO",
-    lambda runs: neural_diagnostics_figure(neural_diagnostics(runs.quick)),
+    _unshared(neural_diagnostics, neural_diagnostics_figure),
 )
 _figure(
     "phase_gamma_c",
     "final utility over (gamma, c) for relaxed, practical and exact FPO",
-    lambda runs: phase_gamma_c_figure(phase_gamma_c_sweep(runs.quick)),
+    _unshared(phase_gamma_c_sweep, phase_gamma_c_figure),
 )
 _figure(
     "collapse_vs_dimension",
     "final utility against the dimension d",
-    lambda runs: collapse_vs_dimension_figure(collapse_vs_dimension_runs(runs.quick)),
+    _unshared(collapse_vs_dimension_runs, collapse_vs_dimension_figure),
 )
 _figure(
     "kl_leash",
     "RLHF's final and peak utility against the action cost c",
-    lambda runs: kl_leash_figure(kl_leash_runs(runs.quick)),
+    _unshared(kl_leash_runs, kl_leash_figure),
 )
 _figure(
     "sycophancy",
     "how far each method follows the features the initial RM overrates",
-    lambda runs: sycophancy_figure(sycophancy_runs(runs.quick)),
+    _unshared(sycophancy_runs, sycophancy_figure),
 )
 
 

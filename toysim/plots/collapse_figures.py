@@ -17,6 +17,28 @@ from toysim.plots.curves import goodhart_gap, over_iterations
 from toysim.plots.phase import gradient_fields, phase_space
 from toysim.plots.style import styles_for
 
+PHASE_COORDINATES = {
+    "block": (
+        "signal",
+        "noise",
+        "Alignment collapse in phase space (published coordinates)",
+        "paper-linear, seed 0: signal ||y[:3]|| against noise ||y[3:]||, 300 iterations, "
+        "lines fading in from the start. Background: A exp(-tau((signal - ||m||)^2 + "
+        "noise^2)), an upper bound on the true utility in these coordinates (equal when "
+        "y[:3] is parallel to m). RLHF arcs into the noise; relaxed FPO stays in the signal "
+        "corridor and reaches the human ideal; practical FPO only half-helps.",
+    ),
+    "projection": (
+        "signal_proj",
+        "noise_proj",
+        "Alignment collapse in phase space (projection on m)",
+        "paper-linear, seed 0, in projection coordinates: signal = y . m/||m||, noise = "
+        "distance of y from the line through m. Here ||y - m||^2 = (signal - ||m||)^2 + "
+        "noise^2 exactly, so the background contour is the true utility of every point.",
+    ),
+}
+"""The phase-space figure's coordinates: trajectory fields (signal, noise), title, caption."""
+
 
 def _collapse_meta(runs: CollapseRuns, caption: str) -> dict:
     return {"caption": caption, **collapse_summary(runs)}
@@ -24,25 +46,11 @@ def _collapse_meta(runs: CollapseRuns, caption: str) -> dict:
 
 def collapse_phase_space(runs: CollapseRuns, coords: str = "block"):
     """The published phase-space figure (``block``) or its exact-contour one (``projection``)."""
+    if coords not in PHASE_COORDINATES:
+        raise ValueError(f"coords must be one of {', '.join(PHASE_COORDINATES)}; got {coords!r}")
     hp = runs.hparams
-    if coords == "block":
-        pairs = {m: (t.signal[0], t.noise[0]) for m, t in runs.trajectories.items()}
-        title = "Alignment collapse in phase space (published coordinates)"
-        caption = (
-            "paper-linear, seed 0: signal ||y[:3]|| against noise ||y[3:]||, 300 iterations, "
-            "lines fading in from the start. Background: A exp(-tau((signal - ||m||)^2 + "
-            "noise^2)), an upper bound on the true utility in these coordinates (equal when "
-            "y[:3] is parallel to m). RLHF arcs into the noise; relaxed FPO stays in the signal "
-            "corridor and reaches the human ideal; practical FPO only half-helps."
-        )
-    else:
-        pairs = {m: (t.signal_proj[0], t.noise_proj[0]) for m, t in runs.trajectories.items()}
-        title = "Alignment collapse in phase space (projection on m)"
-        caption = (
-            "paper-linear, seed 0, in projection coordinates: signal = y . m/||m||, noise = "
-            "distance of y from the line through m. Here ||y - m||^2 = (signal - ||m||)^2 + "
-            "noise^2 exactly, so the background contour is the true utility of every point."
-        )
+    signal, noise, title, caption = PHASE_COORDINATES[coords]
+    pairs = {m: (getattr(t, signal)[0], getattr(t, noise)[0]) for m, t in runs.trajectories.items()}
     fig = phase_space(
         pairs,
         amplitude=float(hp.amplitude),

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from toysim.plots.style import CYCLE, clean_axes, seed_band, styles_for
+from toysim.plots.style import CYCLE, clean_axes, finish_panels, seed_band, styles_for
 
 
 def curves(
@@ -94,11 +94,7 @@ def goodhart_gap(
     right.set_title("where the gap opens: the RM forgets the ideal", fontsize=10)
     left.legend(frameon=False, fontsize=8, ncol=2)
     right.legend(frameon=False, fontsize=8)
-    for ax in (left, right):
-        clean_axes(ax)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return finish_panels(fig, (left, right), title)
 
 
 def diagnostics_panels(
@@ -129,8 +125,4 @@ def diagnostics_panels(
     right.set_xlabel("iteration")
     right.set_ylabel("cos(steering direction, damped exact)")
     right.legend(frameon=False, fontsize=9)
-    for ax in (left, right):
-        clean_axes(ax)
-    if title:
-        fig.suptitle(title)
-    return fig
+    return finish_panels(fig, (left, right), title)

@@ -29,18 +29,19 @@ def _neural_meta(runs: NeuralRuns, caption: str) -> dict:
 
 def neural_utility_bands(runs: NeuralRuns):
     """``U(theta)`` over the 4,000 outer iterations, median and IQR over seeds."""
-    fig = over_iterations(
-        {m: np.asarray(t.utility) for m, t in runs.trajectories.items()},
-        ylabel="true utility at the policy mean, U(theta)",
-        reference=10.0,
-        reference_label="ideal, U(m) = A",
-        title=f"Neural reward model: utility over {runs.seeds} seeds (median, IQR)",
-        ylim=(0, 10.8),
-    )
     caption = (
         f"paper-nn (MLP reward model), seeds 0-{runs.seeds - 1}: U(theta) against outer "
         "iterations, median and interquartile range. fpo-exact solves with the damped "
         "Hessian H + I of the non-convex follower (conjugate gradients)."
+    )
+    amplitude = next(iter(runs.config.values()))["hparams"]["amplitude"]
+    fig = over_iterations(
+        {m: np.asarray(t.utility) for m, t in runs.trajectories.items()},
+        ylabel="true utility at the policy mean, U(theta)",
+        reference=amplitude,
+        reference_label="ideal, U(m) = A",
+        title=f"Neural reward model: utility over {runs.seeds} seeds (median, IQR)",
+        ylim=(0, amplitude * 1.08),
     )
     return fig, _neural_meta(runs, caption)
 

@@ -56,6 +56,16 @@ def clean_axes(ax) -> None:
     ax.spines[["top", "right"]].set_visible(False)
 
 
+def finish_panels(fig, axes, title: str | None):
+    """Clean every panel of ``axes`` (:func:`clean_axes`), title the figure if ``title``, and
+    return ``fig``."""
+    for ax in axes:
+        clean_axes(ax)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def fading_line(ax, x, y, style, label, chunks: int = 12):
     """A trajectory drawn in ``chunks`` pieces of rising opacity (time runs light to dark).
 
