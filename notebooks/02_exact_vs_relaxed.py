@@ -54,9 +54,9 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 from toysim import figures
+from toysim.analysis import LADDER, SINGLE_SWITCHES
 from toysim.experiments import ladder as ladder_experiment
 from toysim.plots import collapse_figures
-from toysim.analysis import LADDER, SINGLE_SWITCHES
 
 QUICK = os.environ.get("TOYSIM_QUICK") == "1"
 OUT = figures.output_dir()  # $TOYSIM_FIGURES, else ./figures

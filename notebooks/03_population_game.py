@@ -43,9 +43,9 @@ jax.config.update("jax_enable_x64", True)
 
 from toysim import build, figures
 from toysim.experiments.population import population_field
-from toysim.plots.collapse_figures import population_field_figure
 from toysim.game.trajectory import utility_of
 from toysim.model import gaussian_utility_moments, utility
+from toysim.plots.collapse_figures import population_field_figure
 
 QUICK = os.environ.get("TOYSIM_QUICK") == "1"
 OUT = figures.output_dir()  # $TOYSIM_FIGURES, else ./figures
