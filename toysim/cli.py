@@ -208,10 +208,8 @@ def _run_neural(name: str, args: argparse.Namespace, switches: dict):
     """One paper-nn run: ``(spec, hparams, trajectory)``."""
     import dataclasses
 
-    import jax
-
+    from toysim.experiments.runner import run_seed
     from toysim.game.neural import make_neural_trajectory, paper_nn
-    from toysim.game.trajectory import raise_if_nonfinite
 
     spec, hp = paper_nn(name, **switches)
     if args.steps is not None:
@@ -222,9 +220,7 @@ def _run_neural(name: str, args: argparse.Namespace, switches: dict):
         if args.gamma < 0 or (not spec.method.foresight and args.gamma != 0):
             raise UserError(f"toysim run: gamma must be >= 0 (0 for rlhf); got {args.gamma}")
         hp = hp._replace(gamma=args.gamma)
-    trajectory = jax.jit(make_neural_trajectory(spec))(jax.random.key(args.seed), hp)
-    raise_if_nonfinite(trajectory, spec)
-    return spec, hp, trajectory
+    return spec, hp, run_seed(spec, hp, args.seed, make_neural_trajectory)
 
 
 def _emit(rows: list[dict], as_json: bool, formatter) -> int:
