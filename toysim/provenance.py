@@ -22,7 +22,7 @@ import numpy as np
 from toysim._version import __version__
 
 
-def describe(spec, hp) -> dict:
+def describe(spec: object, hp: tuple) -> dict:
     """A JSON-ready description of a game: its static spec (a dataclass) and its numbers.
 
     Args:

@@ -12,7 +12,7 @@ naming the first bad iteration.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 
 import jax
 import numpy as np
@@ -31,31 +31,36 @@ def seed_keys(seeds: int | Sequence[int]) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_seeds(spec, factory: TrajectoryFactory = make_trajectory) -> Callable:
+def compiled_seeds(spec: Hashable, factory: TrajectoryFactory = make_trajectory) -> Callable:
     """``jit(vmap(factory(spec), in_axes=(0, None)))``: keys batched, hyperparameters shared
     and traced; one per ``(spec, factory)``."""
     return jax.jit(jax.vmap(factory(spec), in_axes=(0, None)))
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_seed(spec, factory: TrajectoryFactory = make_trajectory) -> Callable:
+def compiled_seed(spec: Hashable, factory: TrajectoryFactory = make_trajectory) -> Callable:
     """``jit(factory(spec))``: one unbatched run, hyperparameters traced; one per
     ``(spec, factory)``."""
     return jax.jit(factory(spec))
 
 
-def run_seeds(spec, hp, seeds: int | Sequence[int], factory: TrajectoryFactory = make_trajectory):
+def run_seeds(
+    spec: Hashable,
+    hp: tuple,
+    seeds: int | Sequence[int],
+    factory: TrajectoryFactory = make_trajectory,
+) -> tuple:
     """The trajectories of ``spec`` with hyperparameters ``hp`` for each seed, batched.
 
     Args:
       spec: the game's static structure (hashable; one compile per spec).
-      hp: its hyperparameters (traced, shared by every seed).
+      hp: its hyperparameters, a NamedTuple (traced, shared by every seed).
       seeds: a count ``n`` (seeds ``0..n-1``) or the seeds themselves.
       factory: builds ``run(key, hp)`` from ``spec`` (default: the linear game's
         :func:`~toysim.game.trajectory.make_trajectory`).
 
     Returns:
-      The trajectory pytree with a leading seed axis.
+      The trajectory (a NamedTuple pytree) with a leading seed axis.
 
     Raises:
       NonFiniteTrajectoryError: a run went NaN or infinite (the message names the
@@ -66,7 +71,9 @@ def run_seeds(spec, hp, seeds: int | Sequence[int], factory: TrajectoryFactory =
     return trajectory
 
 
-def run_seed(spec, hp, seed: int, factory: TrajectoryFactory = make_trajectory):
+def run_seed(
+    spec: Hashable, hp: tuple, seed: int, factory: TrajectoryFactory = make_trajectory
+) -> tuple:
     """One unbatched trajectory of ``spec`` from ``jax.random.key(seed)``.
 
     Same as :func:`run_seeds` for a single seed, without the batch axis (and
