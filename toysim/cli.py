@@ -208,10 +208,8 @@ def _run_neural(name: str, args: argparse.Namespace, switches: dict):
     """One paper-nn run: ``(spec, hparams, trajectory)``."""
     import dataclasses
 
-    import jax
-
+    from toysim.experiments.runner import run_seed
     from toysim.game.neural import make_neural_trajectory, paper_nn
-    from toysim.game.trajectory import raise_if_nonfinite
 
     spec, hp = paper_nn(name, **switches)
     if args.steps is not None:
@@ -222,9 +220,7 @@ def _run_neural(name: str, args: argparse.Namespace, switches: dict):
         if args.gamma < 0 or (not spec.method.foresight and args.gamma != 0):
             raise UserError(f"toysim run: gamma must be >= 0 (0 for rlhf); got {args.gamma}")
         hp = hp._replace(gamma=args.gamma)
-    trajectory = jax.jit(make_neural_trajectory(spec))(jax.random.key(args.seed), hp)
-    raise_if_nonfinite(trajectory, spec)
-    return spec, hp, trajectory
+    return spec, hp, run_seed(spec, hp, args.seed, make_neural_trajectory)
 
 
 def _emit(rows: list[dict], as_json: bool, formatter) -> int:
@@ -289,7 +285,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace) -> int:
-    from toysim.figures import sweep_figure
+    from toysim.plots.sweep_figures import sweep_figure
     from toysim.presets import RECIPES, build
     from toysim.sweep import parse_grid, save_sweep, sweep
 
@@ -352,8 +348,8 @@ def _figures(args: argparse.Namespace) -> int:
 
 
 def _animate(args: argparse.Namespace) -> int:
-    from toysim.animate import AnimationError, output_format
-    from toysim.figures import ANIMATION_METHODS, animate_phase_space
+    from toysim.animate import AnimationError, animate_phase_space, output_format
+    from toysim.experiments.animation import ANIMATION_METHODS
 
     if args.seed < 0:
         raise UserError(f"toysim animate: seed must be a non-negative integer; got {args.seed}")
