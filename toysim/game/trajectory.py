@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from toysim.config import GameSpec, HParams, as_float_arrays, validate
+from toysim.config import ConfigError, GameSpec, HParams, as_float_arrays, validate
 from toysim.game.followers import make_follower
 from toysim.game.leader import follower_view, leader_gradient, steering_gradient
 from toysim.game.policy import GaussianPolicy, PointPolicy
@@ -153,9 +153,15 @@ def trajectory_parts(spec: GameSpec) -> TrajectoryParts:
             overconfidence=proxy - expected_u,
             steering_norm=steering_norm,
             ideal_reward=w @ u.ideal,
-            biased_noise=jnp.linalg.norm(theta * biased_mask(spec), axis=-1),
+            biased_noise=biased_noise(theta),
             probe_steering=probes,
         )
+
+    def biased_noise(theta: Array) -> Array:
+        """``||theta * biased_mask||``; without biased coordinates, zeros and no pass over ``d``."""
+        if not spec.biased_dims:
+            return jnp.zeros(theta.shape[:-1], theta.dtype)
+        return jnp.linalg.norm(theta * biased_mask(spec), axis=-1)
 
     def init(key: Array, hp: HParams):
         hp, u, _ = setting(hp)
@@ -220,6 +226,55 @@ def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
         return parts.finish(out, hp)
 
     return run
+
+
+BATCH_CHUNK = 256
+"""Runs per vectorised block in :func:`batched_trajectory` (chosen by `python -m toysim bench`).
+
+A block's ``[chunk, d]`` arrays (about 100 kB each in float64 at ``d = 50``)
+stay in a core's L2 cache through the whole scan; one ``[1024, d]`` block
+would spill to L3 on every one of the ~20 passes per iteration.
+"""
+
+
+def batched_trajectory(spec: GameSpec, chunk: int = BATCH_CHUNK) -> Callable[..., Trajectory]:
+    """A pure ``run_batch(keys, hparams) -> Trajectory`` over a batch of runs, ``chunk`` at a time.
+
+    ``run_batch(keys, hp)`` equals ``jax.vmap(make_trajectory(spec))`` over
+    ``keys`` (shape ``[B]``) and over every field of ``hp`` that has a
+    leading ``[B]`` axis (scalar fields are shared by all runs): every field
+    of the result has the leading axis ``B``. It is evaluated as
+    ``jax.lax.map(..., batch_size=chunk)``: the time loop runs on ``chunk``
+    runs at once, block after block, so the block's state stays in cache (see
+    :data:`BATCH_CHUNK` and docs/results/benchmarks.md). Each block is the
+    ``vmap`` of ``chunk`` runs, so its numbers are those of
+    ``jax.vmap(make_trajectory(spec))`` on ``chunk`` keys; across batch
+    sizes a batched run may differ from a single one in the last bits, as
+    any ``vmap`` may.
+
+    Args:
+      spec: the game (static).
+      chunk: runs per vectorised block (``>= 1``).
+
+    Returns:
+      ``run_batch``, pure and not jitted: the caller jits it.
+    """
+    if not isinstance(chunk, int) or chunk < 1:
+        raise ConfigError(f"chunk must be an integer >= 1; got {chunk!r}")
+    run = make_trajectory(spec)
+
+    def run_batch(keys: Array, hp: HParams) -> Trajectory:
+        per_run = jax.tree.map(lambda x: jnp.ndim(x) > 0, hp)
+        batched = jax.tree.map(lambda x, b: x if b else None, hp, per_run)
+
+        def one(xs):
+            key, fields = xs
+            hp_one = jax.tree.map(lambda x, b, f: f if b else x, hp, per_run, fields)
+            return run(key, hp_one)
+
+        return jax.lax.map(one, (keys, batched), batch_size=min(chunk, keys.shape[0]))
+
+    return run_batch
 
 
 VECTOR_FIELDS = {"theta": 1, "w": 1, "probe_steering": 2, "rm_params": 1}
