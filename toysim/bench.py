@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from toysim.game.trajectory import BATCH_CHUNK, SCAN_UNROLL, batched_trajectory, make_trajectory
+from toysim.game.trajectory import SCAN_UNROLL, batched_trajectory, block_size, make_trajectory
 from toysim.presets import build
 from toysim.reference_numpy import run_published
 
@@ -99,14 +99,16 @@ def _compile_and_time(fn, args: tuple, repeats: int) -> tuple[float, float]:
 
 
 def run_benchmark(
-    batch: int = 1024, numpy_runs: int = 3, repeats: int = 5, chunk: int = BATCH_CHUNK
+    batch: int = 1024, numpy_runs: int = 3, repeats: int = 5, chunk: int | None = None
 ) -> list[dict]:
     """Time every method; returns one dict of seconds and ratios per method.
 
     The batch is timed twice in the same run: as :func:`batched_trajectory`
-    (``chunk`` runs per block, the batch split over every device) and as one
-    plain ``jit(vmap)`` of the whole batch, the measure used before it.
+    (``chunk`` runs per block, by default its ``block_size``; the batch split
+    over every device) and as one plain ``jit(vmap)`` of the whole batch, the
+    measure used before it.
     """
+    itemsize = np.dtype(jax.numpy.result_type(float)).itemsize
     results = []
     for method in ("rlhf", "fpo-relaxed", "fpo-exact"):
         spec, hp = build("paper-linear", method)
@@ -126,7 +128,7 @@ def run_benchmark(
                 steps=spec.steps,
                 dim=spec.dim,
                 batch=batch,
-                chunk=chunk,
+                chunk=chunk or block_size(spec.dim, itemsize),
                 devices=len(jax.devices()),
                 scan_unroll=SCAN_UNROLL,
                 repeats=repeats,
@@ -207,42 +209,41 @@ def machine_peak_flops(size: int = 2048, repeats: int = 5) -> float:
     return 2.0 * size**3 / _best_time(matmul, (a,), repeats)
 
 
-SWEEP_CHUNK = 256
-"""Runs per compiled call in the sweep benchmark (``toysim sweep --chunk``): see BATCH_CHUNK."""
-
-
 def run_sweep_benchmark(
-    seeds: int = 4096, numpy_runs: int = 3, repeats: int = 3, chunk: int = SWEEP_CHUNK
+    seeds: int = 4096, numpy_runs: int = 3, repeats: int = 3, chunk: int | None = None
 ) -> list[dict]:
     """Sweep throughput: ``seeds`` trajectories of 300 iterations through
-    :func:`toysim.sweep.sweep` (compiled beforehand) in calls of ``chunk`` runs,
-    and in calls of the sweep's default chunk, in the same run; the ratio to
-    the NumPy loop and the fraction of the machine's floating-point peak."""
+    :func:`toysim.sweep.sweep` (compiled beforehand) in calls of ``chunk`` runs
+    per device (default: :func:`toysim.game.trajectory.block_size`), and in
+    calls of the sweep's default chunk, in the same run; the ratio to the
+    NumPy loop and the fraction of the machine's floating-point peak."""
     import inspect
 
     from toysim.sweep import sweep
 
     default_chunk = inspect.signature(sweep).parameters["chunk_size"].default
+    itemsize = np.dtype(jax.numpy.result_type(float)).itemsize
     peak = machine_peak_flops()
     results = []
     for method in ("rlhf", "fpo-relaxed", "fpo-exact"):
         spec, hp = build("paper-linear", method)
         numpy_run = numpy_seconds_per_run(method, numpy_runs, spec.steps)
+        per_call = chunk or block_size(spec.dim, itemsize) * len(jax.devices())
         times = {}
-        for size in (chunk, default_chunk):
+        for size in (per_call, default_chunk):
             run = functools.partial(sweep, spec, hp, {}, seeds, chunk_size=size)
             result = run()  # compile (and warm up)
             times[size] = _best_time(run, (), repeats)
         flops = flops_per_trajectory(spec, hp)
-        rate = seeds / times[chunk]
+        rate = seeds / times[per_call]
         results.append(
             _row(
                 method=method,
                 seeds=seeds,
                 steps=spec.steps,
                 devices=result.config["devices"],
-                chunk=chunk,
-                sweep_s=times[chunk],
+                chunk=per_call,
+                sweep_s=times[per_call],
                 default_chunk=default_chunk,
                 default_chunk_sweep_s=times[default_chunk],
                 trajectories_per_s=rate,

@@ -125,7 +125,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--neural", action="store_true", help="paper-nn run and 5-seed batch times")
     bench.add_argument("--seeds", type=int, default=4096, help="seeds in the --sweep benchmark")
     bench.add_argument(
-        "--chunk", type=int, help="runs per vectorised block (default 256; --sweep: per call)"
+        "--chunk",
+        type=int,
+        help="runs per vectorised block (default: 100 kB per [runs, d] array); --sweep: per call",
     )
     bench.add_argument("--devices", type=int, help="expose N host CPU devices (XLA flag)")
     bench.add_argument("--precision", type=int, choices=(32, 64), default=64)

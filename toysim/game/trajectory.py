@@ -228,16 +228,27 @@ def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
     return run
 
 
-BATCH_CHUNK = 256
-"""Runs per vectorised block in :func:`batched_trajectory` (chosen by `python -m toysim bench`).
+BLOCK_BYTES = 2**17
+"""Bytes (128 KiB) one ``[chunk, d]`` array of a :func:`batched_trajectory` block may take.
 
-A block's ``[chunk, d]`` arrays (about 100 kB each in float64 at ``d = 50``)
-stay in a core's L2 cache through the whole scan; one ``[1024, d]`` block
-would spill to L3 on every one of the ~20 passes per iteration.
+About 20 such arrays pass through memory per iteration; at 128 KiB or less a
+block's working set stays in one core's 512 KiB L2 cache through the whole
+scan, where one ``[1024, d]`` float64 block (400 kB per array) spills to L3
+on every pass (measured by ``python -m toysim bench``; docs/results/benchmarks.md).
 """
 
 
-def batched_trajectory(spec: GameSpec, chunk: int = BATCH_CHUNK) -> Callable[..., Trajectory]:
+def block_size(dim: int, itemsize: int) -> int:
+    """Runs per block: the largest power of two with ``runs * d * itemsize <= BLOCK_BYTES``.
+
+    256 at ``d = 50`` in float64, 512 in float32; at least 1. A power of two
+    divides the usual batch sizes, so no block is padded.
+    """
+    runs = max(1, BLOCK_BYTES // (dim * itemsize))
+    return 1 << (runs.bit_length() - 1)
+
+
+def batched_trajectory(spec: GameSpec, chunk: int | None = None) -> Callable[..., Trajectory]:
     """A pure ``run_batch(keys, hparams) -> Trajectory`` over a batch of runs, ``chunk`` at a time.
 
     ``run_batch(keys, hp)`` equals ``jax.vmap(make_trajectory(spec))`` over
@@ -245,25 +256,25 @@ def batched_trajectory(spec: GameSpec, chunk: int = BATCH_CHUNK) -> Callable[...
     leading ``[B]`` axis (scalar fields are shared by all runs): every field
     of the result has the leading axis ``B``. It is evaluated as
     ``jax.lax.map(..., batch_size=chunk)``: the time loop runs on ``chunk``
-    runs at once, block after block, so the block's state stays in cache (see
-    :data:`BATCH_CHUNK` and docs/results/benchmarks.md). Each block is the
-    ``vmap`` of ``chunk`` runs, so its numbers are those of
-    ``jax.vmap(make_trajectory(spec))`` on ``chunk`` keys; across batch
-    sizes a batched run may differ from a single one in the last bits, as
-    any ``vmap`` may.
+    runs at once, block after block, so that a block's state stays in cache.
+    Each block is the ``vmap`` of ``chunk`` runs, so its numbers are those of
+    ``jax.vmap(make_trajectory(spec))`` on ``chunk`` keys (a batched run may
+    differ from a single one in the last bits, as under any ``vmap``).
 
     Args:
       spec: the game (static).
-      chunk: runs per vectorised block (``>= 1``).
+      chunk: runs per block (``>= 1``); ``None`` takes :func:`block_size` for
+        ``spec.dim`` and the floating-point type in use.
 
     Returns:
       ``run_batch``, pure and not jitted: the caller jits it.
     """
-    if not isinstance(chunk, int) or chunk < 1:
-        raise ConfigError(f"chunk must be an integer >= 1; got {chunk!r}")
+    if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
+        raise ConfigError(f"chunk must be an integer >= 1 or None; got {chunk!r}")
     run = make_trajectory(spec)
 
     def run_batch(keys: Array, hp: HParams) -> Trajectory:
+        size = chunk or block_size(spec.dim, jnp.dtype(jnp.result_type(float)).itemsize)
         per_run = jax.tree.map(lambda x: jnp.ndim(x) > 0, hp)
         batched = jax.tree.map(lambda x, b: x if b else None, hp, per_run)
 
@@ -272,7 +283,7 @@ def batched_trajectory(spec: GameSpec, chunk: int = BATCH_CHUNK) -> Callable[...
             hp_one = jax.tree.map(lambda x, b, f: f if b else x, hp, per_run, fields)
             return run(key, hp_one)
 
-        return jax.lax.map(one, (keys, batched), batch_size=min(chunk, keys.shape[0]))
+        return jax.lax.map(one, (keys, batched), batch_size=min(size, keys.shape[0]))
 
     return run_batch
 
