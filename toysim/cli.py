@@ -279,7 +279,7 @@ def _bench(args: argparse.Namespace) -> int:
     from toysim import bench
 
     chunk = {} if args.chunk is None else {"chunk": args.chunk}
-    if min(args.batch, args.numpy_runs, args.repeats, args.seeds, args.chunk or 1) < 1:
+    if min(args.batch, args.numpy_runs, args.repeats, args.seeds, *chunk.values()) < 1:
         raise UserError(
             "toysim bench: --batch, --numpy-runs, --repeats, --seeds and --chunk must be >= 1"
         )
