@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -129,7 +130,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="runs per vectorised block (default: 100 kB per [runs, d] array); --sweep: per call",
     )
-    bench.add_argument("--devices", type=int, help="expose N host CPU devices (XLA flag)")
+    bench.add_argument(
+        "--devices",
+        type=int,
+        default=os.cpu_count(),
+        help="expose N host CPU devices (XLA flag); default: one per core",
+    )
     bench.add_argument("--precision", type=int, choices=(32, 64), default=64)
     explorer = sub.add_parser(
         "explorer-data", help="the (gamma, c) sweep behind the docs' browser explorer"
@@ -143,8 +149,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _set_host_devices(count: int) -> None:
     """Expose ``count`` CPU devices to XLA; must run before JAX's backend starts."""
-    import os
-
     if count < 1:
         raise UserError(f"toysim: --devices must be >= 1; got {count}")
     flags = os.environ.get("XLA_FLAGS", "")
