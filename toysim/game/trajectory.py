@@ -107,123 +107,85 @@ def initial_reward_weights(key: Array, spec: GameSpec, hp: HParams) -> Array:
     )
 
 
-class TrajectoryParts(NamedTuple):
-    """One game as three pure functions; ``make_trajectory`` scans ``step`` from ``init``.
-
-    Attributes:
-      init: ``(key, hp) -> carry``, the state before the first iteration.
-      step: ``(carry, hp) -> (carry, out)``, one iteration and what it records.
-      finish: ``(outs, hp) -> Trajectory``, the record from the stacked ``out``.
-    """
-
-    init: Callable
-    step: Callable
-    finish: Callable
-
-
-def trajectory_parts(spec: GameSpec) -> TrajectoryParts:
-    """The initial state, one iteration and the record of the game ``spec`` (see module doc)."""
-    spec.validate()
-    follower = make_follower(spec)
-    method = spec.method
-    full = spec.record == "full"
-
-    def setting(hp: HParams):
-        hp = as_float_arrays(hp)
-        u = utility_of(spec, hp)
-        policy = GaussianPolicy(hp.sigma) if spec.policy == "gaussian" else PointPolicy()
-        return hp, u, policy
-
-    def metrics(theta, w, steering_norm, probes, u, policy) -> Trajectory:
-        """Every recorded quantity, from ``(theta, w)``; works on ``[d]`` or ``[T, d]``."""
-        signal, noise = block_signal_noise(theta, spec.signal_dims)
-        signal_proj, noise_proj = projection_signal_noise(theta, u.ideal)
-        expected_u = policy.expected_utility(theta, u)
-        proxy = jnp.sum(w * theta, axis=-1)  # E[r_w(y)] = w . theta (linear RM)
-        return Trajectory(
-            theta=theta if full else None,
-            w=w if full else None,
-            signal=signal,
-            noise=noise,
-            signal_proj=signal_proj,
-            noise_proj=noise_proj,
-            utility=utility(u, theta),
-            expected_utility=expected_u,
-            proxy_reward=proxy,
-            overconfidence=proxy - expected_u,
-            steering_norm=steering_norm,
-            ideal_reward=w @ u.ideal,
-            biased_noise=biased_noise(theta),
-            probe_steering=probes,
-        )
-
-    def biased_noise(theta: Array) -> Array:
-        """``||theta * biased_mask||``; without biased coordinates, zeros and no pass over ``d``."""
-        if not spec.biased_dims:
-            return jnp.zeros(theta.shape[:-1], theta.dtype)
-        return jnp.linalg.norm(theta * biased_mask(spec), axis=-1)
-
-    def init(key: Array, hp: HParams):
-        hp, u, _ = setting(hp)
-        theta0 = jnp.zeros(spec.dim, dtype=u.ideal.dtype)
-        return (theta0, follower.init(initial_reward_weights(key, spec, hp), hp))
-
-    def probe_directions(fstate, theta, hp, u, policy) -> Array | None:
-        """``-grad S`` of every probe method at the current state, ``[P, d]``."""
-        if not spec.probes:
-            return None
-        return -jnp.stack(
-            [
-                steering_gradient(
-                    probe,
-                    policy,
-                    follower_view(probe, follower, fstate, theta, hp, u),
-                    theta,
-                    u,
-                )
-                for probe in spec.probes
-            ]
-        )
-
-    def step(carry, hp: HParams):
-        hp, u, policy = setting(hp)
-        theta, fstate = carry
-        grad = leader_gradient(method, policy, follower, fstate, theta, hp, u)
-        probes = probe_directions(fstate, theta, hp, u, policy)
-        theta = theta + hp.leader_lr * grad.total
-        fstate = follower.update(fstate, theta, hp, u)
-        steering_norm = jnp.linalg.norm(grad.steering)
-        if full:  # metrics after the scan, vectorised over T
-            out = (theta, fstate.w, steering_norm, probes)
-        else:  # only scalars leave the loop
-            out = metrics(theta, fstate.w, steering_norm, probes, u, policy)
-        return (theta, fstate), out
-
-    def finish(out, hp: HParams) -> Trajectory:
-        if not full:
-            return out
-        _, u, policy = setting(hp)
-        return metrics(*out, u, policy)
-
-    return TrajectoryParts(init, step, finish)
-
-
 def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
     """A pure ``run(key, hparams) -> Trajectory`` for the game ``spec``.
 
     ``spec`` is validated here; ``hparams`` is traced and validated by
     :func:`simulate` (it cannot be inspected inside ``jit``).
     """
-    parts = trajectory_parts(spec)
+    spec.validate()
+    follower = make_follower(spec)
+    method = spec.method
 
     def run(key: Array, hp: HParams) -> Trajectory:
-        _, out = jax.lax.scan(
-            lambda carry, _: parts.step(carry, hp),
-            parts.init(key, hp),
-            length=spec.steps,
-            unroll=SCAN_UNROLL,
-        )
-        return parts.finish(out, hp)
+        hp = as_float_arrays(hp)
+        u = utility_of(spec, hp)
+        policy = GaussianPolicy(hp.sigma) if spec.policy == "gaussian" else PointPolicy()
+        theta0 = jnp.zeros(spec.dim, dtype=u.ideal.dtype)
+        state0 = (theta0, follower.init(initial_reward_weights(key, spec, hp), hp))
+
+        def metrics(theta: Array, w: Array, steering_norm: Array, probes: Array) -> Trajectory:
+            """Every recorded quantity, from ``(theta, w)``; works on ``[d]`` or ``[T, d]``."""
+            signal, noise = block_signal_noise(theta, spec.signal_dims)
+            signal_proj, noise_proj = projection_signal_noise(theta, u.ideal)
+            expected_u = policy.expected_utility(theta, u)
+            proxy = jnp.sum(w * theta, axis=-1)  # E[r_w(y)] = w . theta (linear RM)
+            full = spec.record == "full"
+            return Trajectory(
+                theta=theta if full else None,
+                w=w if full else None,
+                signal=signal,
+                noise=noise,
+                signal_proj=signal_proj,
+                noise_proj=noise_proj,
+                utility=utility(u, theta),
+                expected_utility=expected_u,
+                proxy_reward=proxy,
+                overconfidence=proxy - expected_u,
+                steering_norm=steering_norm,
+                ideal_reward=w @ u.ideal,
+                biased_noise=biased_noise(theta),
+                probe_steering=probes,
+            )
+
+        def biased_noise(theta: Array) -> Array:
+            """``||theta * biased_mask||``; without biased coordinates, zeros and no pass over d."""
+            if not spec.biased_dims:
+                return jnp.zeros(theta.shape[:-1], theta.dtype)
+            return jnp.linalg.norm(theta * biased_mask(spec), axis=-1)
+
+        def probe_directions(fstate, theta) -> Array | None:
+            """``-grad S`` of every probe method at the current state, ``[P, d]``."""
+            if not spec.probes:
+                return None
+            return -jnp.stack(
+                [
+                    steering_gradient(
+                        probe,
+                        policy,
+                        follower_view(probe, follower, fstate, theta, hp, u),
+                        theta,
+                        u,
+                    )
+                    for probe in spec.probes
+                ]
+            )
+
+        def step(carry, _):
+            theta, fstate = carry
+            grad = leader_gradient(method, policy, follower, fstate, theta, hp, u)
+            probes = probe_directions(fstate, theta)
+            theta = theta + hp.leader_lr * grad.total
+            fstate = follower.update(fstate, theta, hp, u)
+            steering_norm = jnp.linalg.norm(grad.steering)
+            if spec.record == "full":  # metrics after the scan, vectorised over T
+                out = (theta, fstate.w, steering_norm, probes)
+            else:  # only scalars leave the loop
+                out = metrics(theta, fstate.w, steering_norm, probes)
+            return (theta, fstate), out
+
+        _, out = jax.lax.scan(step, state0, length=spec.steps, unroll=SCAN_UNROLL)
+        return metrics(*out) if spec.record == "full" else out
 
     return run
 
