@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
@@ -124,7 +125,17 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--scale", action="store_true", help="exact FPO's cost per step against d")
     bench.add_argument("--neural", action="store_true", help="paper-nn run and 5-seed batch times")
     bench.add_argument("--seeds", type=int, default=4096, help="seeds in the --sweep benchmark")
-    bench.add_argument("--devices", type=int, help="expose N host CPU devices (XLA flag)")
+    bench.add_argument(
+        "--chunk",
+        type=int,
+        help="runs per vectorised block (default: 100 kB per [runs, d] array); --sweep: per call",
+    )
+    bench.add_argument(
+        "--devices",
+        type=int,
+        default=os.cpu_count(),
+        help="expose N host CPU devices (XLA flag); default: one per core",
+    )
     bench.add_argument("--precision", type=int, choices=(32, 64), default=64)
     explorer = sub.add_parser(
         "explorer-data", help="the (gamma, c) sweep behind the docs' browser explorer"
@@ -138,8 +149,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _set_host_devices(count: int) -> None:
     """Expose ``count`` CPU devices to XLA; must run before JAX's backend starts."""
-    import os
-
     if count < 1:
         raise UserError(f"toysim: --devices must be >= 1; got {count}")
     flags = os.environ.get("XLA_FLAGS", "")
@@ -269,17 +278,20 @@ def _table(rows: list[dict]) -> str:
 def _bench(args: argparse.Namespace) -> int:
     from toysim import bench
 
-    if min(args.batch, args.numpy_runs, args.repeats, args.seeds) < 1:
-        raise UserError("toysim bench: --batch, --numpy-runs, --repeats and --seeds must be >= 1")
+    chunk = {} if args.chunk is None else {"chunk": args.chunk}
+    if min(args.batch, args.numpy_runs, args.repeats, args.seeds, *chunk.values()) < 1:
+        raise UserError(
+            "toysim bench: --batch, --numpy-runs, --repeats, --seeds and --chunk must be >= 1"
+        )
     if args.sweep:
-        results = bench.run_sweep_benchmark(args.seeds, args.numpy_runs, args.repeats)
+        results = bench.run_sweep_benchmark(args.seeds, args.numpy_runs, args.repeats, **chunk)
         report = bench.format_sweep_report
     elif args.scale:
         results, report = bench.run_scale_benchmark(), bench.format_scale_report
     elif args.neural:
         results, report = bench.run_neural_benchmark(), bench.format_neural_report
     else:
-        results = bench.run_benchmark(args.batch, args.numpy_runs, args.repeats)
+        results = bench.run_benchmark(args.batch, args.numpy_runs, args.repeats, **chunk)
         report = bench.format_report
     return _emit(results, args.json, report)
 
