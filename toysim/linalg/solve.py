@@ -1,0 +1,267 @@
+"""``solve(operator, b, solver)`` and ``inverse(operator, solver)``, with diagnostics.
+
+Every solve returns a :class:`Solution`: ``x`` and a :class:`SolveInfo`
+(iterations, relative residual ``||b - A x|| / ||b||``, converged). What each
+solver reports:
+
+* :class:`Cholesky`, :class:`LU` (direct): 1 iteration (one factorisation
+  applied); the residual recomputed with one product ``A x`` (XLA drops it
+  when nothing reads it); converged when that residual is finite and at most
+  ``tol`` (default ``sqrt(eps)`` of the dtype: a backward-stable solve of a
+  matrix with condition number up to about ``1/sqrt(eps)``). A Cholesky of a
+  matrix that is not positive definite gives NaN, hence not converged.
+* :class:`CG`, :class:`MINRES` (Krylov, :mod:`toysim.linalg.krylov`): the
+  iterations taken; the residual their recurrence carries; converged exactly
+  when that residual is at most ``tol``.
+* :class:`Identity`, the relaxation ``H -> I`` (docs/theory/relaxations.md):
+  ``x = b``, 0 iterations, residual 0, converged. It solves ``I x = b``
+  exactly, whatever ``A`` is, and its derivatives are those of ``x = b``.
+
+Derivatives of ``x`` with respect to ``b`` and to the operator's arrays are
+implicit (``jax.lax.custom_linear_solve``): ``dx = A^{-1} (db - dA x)``, and
+the reverse mode solves with ``A^T`` (the same solver; LU's transposed solve),
+so nothing differentiates through the factorisation or the iterations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from toysim.linalg.direct import LinearMap, cholesky_map, lu_maps
+from toysim.linalg.krylov import conjugate_gradient, minres, safe_norm
+from toysim.linalg.operators import LinearOperator
+
+
+class SolveInfo(NamedTuple):
+    """How a solve ended.
+
+    Attributes:
+      iterations: int32; 0 for the identity, 1 for a direct solve, the count for a Krylov one.
+      residual: the relative residual ``||b - A x|| / ||b||`` (0 when ``b = 0``).
+      converged: bool, the residual is at most the solver's tolerance.
+    """
+
+    iterations: Array
+    residual: Array
+    converged: Array
+
+
+class Solution(NamedTuple):
+    """``x`` with ``A x = b``, and :class:`SolveInfo`."""
+
+    x: Array
+    info: SolveInfo
+
+
+def _check_tol(tol: float | None, allow_none: bool) -> None:
+    if tol is None and allow_none:
+        return
+    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0:
+        raise ValueError(f"tol must be a number > 0; got {tol!r}")
+
+
+def _check_maxiter(maxiter: int) -> None:
+    if not isinstance(maxiter, int) or isinstance(maxiter, bool) or maxiter < 1:
+        raise ValueError(f"maxiter must be an integer >= 1; got {maxiter!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cholesky:
+    """Cholesky for symmetric positive definite ``A``; Woodbury on a low-rank-plus-diagonal one.
+
+    Attributes:
+      tol: the relative residual at most which the solve counts as converged;
+        ``None``: ``sqrt(eps)`` of the dtype.
+    """
+
+    tol: float | None = None
+
+    def __post_init__(self):
+        _check_tol(self.tol, allow_none=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class LU:
+    """LU with partial pivoting, for any non-singular ``A`` (forms ``A``).
+
+    Attributes:
+      tol: as for :class:`Cholesky`.
+    """
+
+    tol: float | None = None
+
+    def __post_init__(self):
+        _check_tol(self.tol, allow_none=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class CG:
+    """Conjugate gradients, for symmetric positive definite ``A`` (products only).
+
+    Attributes:
+      tol: relative residual tolerance.
+      maxiter: the iteration budget.
+    """
+
+    tol: float = 1e-6
+    maxiter: int = 100
+
+    def __post_init__(self):
+        _check_tol(self.tol, allow_none=False)
+        _check_maxiter(self.maxiter)
+
+
+@dataclasses.dataclass(frozen=True)
+class MINRES:
+    """MINRES, for symmetric ``A``, definite or indefinite (products only).
+
+    Attributes:
+      tol: relative residual tolerance.
+      maxiter: the iteration budget.
+    """
+
+    tol: float = 1e-6
+    maxiter: int = 100
+
+    def __post_init__(self):
+        _check_tol(self.tol, allow_none=False)
+        _check_maxiter(self.maxiter)
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """The relaxation ``A -> I``: ``x = b``."""
+
+
+Solver = Cholesky | LU | CG | MINRES | Identity
+SOLVERS = (Cholesky, LU, CG, MINRES, Identity)
+
+
+def _direct_info(matvec: LinearMap, x: Array, b: Array, tol: float | None) -> SolveInfo:
+    """One iteration; the recomputed relative residual; converged if finite and within ``tol``."""
+    residual = jnp.linalg.norm(b - matvec(x)) / safe_norm(b)
+    limit = jnp.sqrt(jnp.finfo(b.dtype).eps) if tol is None else tol
+    converged = jnp.isfinite(residual) & (residual <= limit)
+    return SolveInfo(jnp.asarray(1, jnp.int32), residual, converged)
+
+
+def _krylov_info(iterations: Array, residual: Array, tol: float) -> SolveInfo:
+    return SolveInfo(iterations.astype(jnp.int32), residual, residual <= tol)
+
+
+def _solve_maps(operator: LinearOperator, solver: Solver):
+    """``(b -> (x, info), transposed or None if A is symmetric)`` for ``solver``; factors here."""
+    if isinstance(solver, Cholesky):
+        apply = cholesky_map(operator)
+
+        def solve(b):
+            x = apply(b)
+            return x, _direct_info(operator.matvec, x, b, solver.tol)
+
+        return solve, None
+    if isinstance(solver, LU):
+        apply, apply_transposed = lu_maps(operator)
+
+        def solve(b):
+            x = apply(b)
+            return x, _direct_info(operator.matvec, x, b, solver.tol)
+
+        def solve_transposed(b):
+            x = apply_transposed(b)
+            transposed = jax.linear_transpose(operator.matvec, b)
+            return x, _direct_info(lambda v: transposed(v)[0], x, b, solver.tol)
+
+        return solve, solve_transposed
+    method = conjugate_gradient if isinstance(solver, CG) else minres
+
+    def krylov(b):
+        x, iterations, residual = method(operator.matvec, b, solver.tol, solver.maxiter)
+        return x, _krylov_info(iterations, residual, solver.tol)
+
+    return krylov, None
+
+
+def identity_solution(b: Array) -> Solution:
+    """The relaxation's :class:`Solution`: ``x = b``, 0 iterations, residual 0, converged."""
+    info = SolveInfo(jnp.asarray(0, jnp.int32), jnp.zeros((), b.dtype), jnp.asarray(True))
+    return Solution(b, info)
+
+
+def inverse(operator: LinearOperator, solver: Solver) -> Callable[[Array], Solution]:
+    """``b -> Solution(A^{-1} b, info)``, factoring ``A`` once (now) for every later ``b``.
+
+    Args:
+      operator: ``A`` (see :mod:`toysim.linalg.operators`); ignored by :class:`Identity`.
+      solver: one of :class:`Cholesky`, :class:`LU`, :class:`CG`, :class:`MINRES`,
+        :class:`Identity`.
+
+    Returns:
+      The map; differentiable in ``b`` and in the operator's arrays (implicitly).
+
+    Raises:
+      TypeError: if ``solver`` is not one of these.
+    """
+    if not isinstance(solver, SOLVERS):
+        names = ", ".join(s.__name__ for s in SOLVERS)
+        raise TypeError(f"solver must be a toysim.linalg solver ({names}); got {solver!r}")
+    if isinstance(solver, Identity):
+        return identity_solution
+    solve_map, transposed = _solve_maps(operator, solver)
+
+    def apply(b: Array) -> Solution:
+        x, info = jax.lax.custom_linear_solve(
+            operator.matvec,
+            b,
+            lambda _, rhs: solve_map(rhs),
+            transpose_solve=None if transposed is None else (lambda _, rhs: transposed(rhs)),
+            symmetric=transposed is None,
+            has_aux=True,
+        )
+        return Solution(x, info)
+
+    return apply
+
+
+def solve(operator: LinearOperator, b: Array, solver: Solver) -> Solution:
+    """``x`` solving ``A x = b`` with ``solver``, and its :class:`SolveInfo`.
+
+    Args:
+      operator: ``A``.
+      b: the right-hand side, shape ``[A.size]``.
+      solver: see :func:`inverse`.
+
+    Returns:
+      The :class:`Solution`.
+    """
+    return inverse(operator, solver)(b)
+
+
+def linear_map(solution_map: Callable[[Array], Solution]) -> LinearMap:
+    """``b -> solution_map(b).x``: the diagnostics dropped, for code that needs a plain map.
+
+    Args:
+      solution_map: e.g. ``inverse(operator, solver)``.
+
+    Returns:
+      The map ``b -> x``.
+    """
+    return lambda b: solution_map(b).x
+
+
+def trace(linear: LinearMap, size: int) -> Array:
+    """``tr M = sum_i e_i . M e_i`` for a linear map ``M`` on vectors of ``size``.
+
+    Args:
+      linear: ``v -> M v`` (e.g. ``linear_map(inverse(H, Cholesky()))`` for ``tr H^{-1}``).
+      size: the dimension ``d``.
+
+    Returns:
+      The scalar trace.
+    """
+    return jnp.trace(jax.vmap(linear)(jnp.eye(size)))
