@@ -841,7 +841,7 @@ def neural_diagnostics(quick: bool = False):
         {label: np.asarray(v) for label, v in d.cosines.items()},
         title="Without strong convexity: the follower's Hessian along the exact-FPO run (seed 0)",
     )
-    converged = np.asarray(trajectory.cg_residual) <= spec.cg_tol
+    converged = np.asarray(trajectory.cg_residual) <= spec.solver.tol
     caption = (
         f"paper-nn, fpo-exact, seed 0, every {every} iterations. Left: the smallest and largest "
         "eigenvalues of the follower's undamped Hessian (buffer MSE + L2), symmetric-log scale. "

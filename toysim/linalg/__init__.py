@@ -31,6 +31,7 @@ CG and the one here were within run-to-run noise (81-222 ms against
 120-336 ms). Nothing it offers here outweighs three more dependencies.
 """
 
+from toysim.linalg.direct import LinearMap
 from toysim.linalg.operators import (
     DampedOperator,
     DenseOperator,
@@ -69,6 +70,7 @@ __all__ = [
     "DenseOperator",
     "HessianOperator",
     "Identity",
+    "LinearMap",
     "LinearOperator",
     "LowRankPlusDiagonal",
     "Solution",
