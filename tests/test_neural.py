@@ -156,7 +156,13 @@ def test_damped_exact_steering_equals_autodiff_through_an_unrolled_converged_fol
 
     method = dataclasses.replace(METHODS["fpo-exact"], params="current")
     penalty, (iterations, residual) = steering_penalty(
-        method, params_star, lambda p: data_loss(p, y0), theta, u, jnp.asarray(mu), 1e-12, 500
+        method,
+        params_star,
+        lambda p: data_loss(p, y0),
+        theta,
+        u,
+        jnp.asarray(mu),
+        linalg.CG(tol=1e-12, maxiter=500),
     )
     assert float(residual) <= 1e-12, (int(iterations), float(residual))
     implicit = -2.0 * omega * jax.grad(penalty)(y0)
