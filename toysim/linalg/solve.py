@@ -155,38 +155,6 @@ def _krylov_info(iterations: Array, residual: Array, tol: float) -> SolveInfo:
     return SolveInfo(iterations.astype(jnp.int32), residual, residual <= tol)
 
 
-def _solve_maps(operator: LinearOperator, solver: Solver):
-    """``(b -> (x, info), transposed or None if A is symmetric)`` for ``solver``; factors here."""
-    if isinstance(solver, Cholesky):
-        apply = cholesky_map(operator)
-
-        def solve(b):
-            x = apply(b)
-            return x, _direct_info(operator.matvec, x, b, solver.tol)
-
-        return solve, None
-    if isinstance(solver, LU):
-        apply, apply_transposed = lu_maps(operator)
-
-        def solve(b):
-            x = apply(b)
-            return x, _direct_info(operator.matvec, x, b, solver.tol)
-
-        def solve_transposed(b):
-            x = apply_transposed(b)
-            transposed = jax.linear_transpose(operator.matvec, b)
-            return x, _direct_info(lambda v: transposed(v)[0], x, b, solver.tol)
-
-        return solve, solve_transposed
-    method = conjugate_gradient if isinstance(solver, CG) else minres
-
-    def krylov(b):
-        x, iterations, residual = method(operator.matvec, b, solver.tol, solver.maxiter)
-        return x, _krylov_info(iterations, residual, solver.tol)
-
-    return krylov, None
-
-
 def identity_solution(b: Array) -> Solution:
     """The relaxation's :class:`Solution`: ``x = b``, 0 iterations, residual 0, converged."""
     info = SolveInfo(jnp.asarray(0, jnp.int32), jnp.zeros((), b.dtype), jnp.asarray(True))
@@ -212,18 +180,41 @@ def inverse(operator: LinearOperator, solver: Solver) -> Callable[[Array], Solut
         raise TypeError(f"solver must be a toysim.linalg solver ({names}); got {solver!r}")
     if isinstance(solver, Identity):
         return identity_solution
-    solve_map, transposed = _solve_maps(operator, solver)
+    if isinstance(solver, (Cholesky, LU)):
+        return _direct_inverse(operator, solver)
+    method = conjugate_gradient if isinstance(solver, CG) else minres
+
+    def krylov(_, b):
+        x, iterations, residual = method(operator.matvec, b, solver.tol, solver.maxiter)
+        return x, _krylov_info(iterations, residual, solver.tol)
 
     def apply(b: Array) -> Solution:
         x, info = jax.lax.custom_linear_solve(
-            operator.matvec,
-            b,
-            lambda _, rhs: solve_map(rhs),
-            transpose_solve=None if transposed is None else (lambda _, rhs: transposed(rhs)),
-            symmetric=transposed is None,
-            has_aux=True,
+            operator.matvec, b, krylov, symmetric=True, has_aux=True
         )
         return Solution(x, info)
+
+    return apply
+
+
+def _direct_inverse(operator: LinearOperator, solver: Cholesky | LU):
+    """The direct solvers' map. Their diagnostics are computed outside the implicit solve, from
+    ``x`` and ``b`` with gradients stopped, so that XLA drops them when nothing reads them."""
+    if isinstance(solver, Cholesky):
+        forward, transposed = cholesky_map(operator), None
+    else:
+        forward, transposed = lu_maps(operator)
+
+    def apply(b: Array) -> Solution:
+        x = jax.lax.custom_linear_solve(
+            operator.matvec,
+            b,
+            lambda _, rhs: forward(rhs),
+            transpose_solve=None if transposed is None else (lambda _, rhs: transposed(rhs)),
+            symmetric=transposed is None,
+        )
+        fixed_x, fixed_b = jax.lax.stop_gradient(x), jax.lax.stop_gradient(b)
+        return Solution(x, _direct_info(operator.matvec, fixed_x, fixed_b, solver.tol))
 
     return apply
 
