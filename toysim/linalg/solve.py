@@ -72,7 +72,17 @@ def _check_maxiter(maxiter: int) -> None:
 
 
 @dataclasses.dataclass(frozen=True)
-class Cholesky:
+class _DirectSettings:
+    """What the direct solvers share: the tolerance of their convergence flag."""
+
+    tol: float | None = None
+
+    def __post_init__(self):
+        _check_tol(self.tol, allow_none=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cholesky(_DirectSettings):
     """Cholesky for symmetric positive definite ``A``; Woodbury on a low-rank-plus-diagonal one.
 
     Attributes:
@@ -80,28 +90,30 @@ class Cholesky:
         ``None``: ``sqrt(eps)`` of the dtype.
     """
 
-    tol: float | None = None
-
-    def __post_init__(self):
-        _check_tol(self.tol, allow_none=True)
-
 
 @dataclasses.dataclass(frozen=True)
-class LU:
+class LU(_DirectSettings):
     """LU with partial pivoting, for any non-singular ``A`` (forms ``A``).
 
     Attributes:
       tol: as for :class:`Cholesky`.
     """
 
-    tol: float | None = None
+
+@dataclasses.dataclass(frozen=True)
+class _KrylovSettings:
+    """What the Krylov solvers share: a relative residual tolerance and an iteration budget."""
+
+    tol: float = 1e-6
+    maxiter: int = 100
 
     def __post_init__(self):
-        _check_tol(self.tol, allow_none=True)
+        _check_tol(self.tol, allow_none=False)
+        _check_maxiter(self.maxiter)
 
 
 @dataclasses.dataclass(frozen=True)
-class CG:
+class CG(_KrylovSettings):
     """Conjugate gradients, for symmetric positive definite ``A`` (products only).
 
     Attributes:
@@ -109,29 +121,15 @@ class CG:
       maxiter: the iteration budget.
     """
 
-    tol: float = 1e-6
-    maxiter: int = 100
-
-    def __post_init__(self):
-        _check_tol(self.tol, allow_none=False)
-        _check_maxiter(self.maxiter)
-
 
 @dataclasses.dataclass(frozen=True)
-class MINRES:
+class MINRES(_KrylovSettings):
     """MINRES, for symmetric ``A``, definite or indefinite (products only).
 
     Attributes:
       tol: relative residual tolerance.
       maxiter: the iteration budget.
     """
-
-    tol: float = 1e-6
-    maxiter: int = 100
-
-    def __post_init__(self):
-        _check_tol(self.tol, allow_none=False)
-        _check_maxiter(self.maxiter)
 
 
 @dataclasses.dataclass(frozen=True)
