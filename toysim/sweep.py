@@ -31,6 +31,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from toysim.config import ConfigError, GameSpec, HParams, validate
 from toysim.game.trajectory import first_nonfinite_iteration, make_trajectory
+from toysim.provenance import versions
 
 ALIASES = {
     "c": "action_cost",
@@ -237,8 +238,6 @@ def sweep(
 
 def save_sweep(result: SweepResult, path: str | Path) -> tuple[Path, Path]:
     """Write ``PATH.npz`` (``axis_<name>`` and ``metric_<name>`` arrays) and ``PATH.json``."""
-    from toysim.figures import versions
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     npz = path.with_suffix(".npz")
