@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from toysim.game.curvature import LowRankCurvature, exact_solve
+from toysim import linalg
 from toysim.game.policy import GaussianPolicy, sample_loss
 from toysim.model import (
     Utility,
@@ -87,8 +87,9 @@ def test_population_loss_and_local_steering_match_monte_carlo(seed, d, oracle):
     w = jnp.asarray(rng.normal(size=d))
     sigma = jnp.asarray(rng.uniform(0.1, 0.6))
     policy = GaussianPolicy(sigma)
-    h = LowRankCurvature(jnp.asarray(rng.uniform(0.5, 2.0)), jnp.asarray(rng.normal(size=(2, d))))
-    solve = exact_solve(h)
+    alpha, factor = jnp.asarray(rng.uniform(0.5, 2.0)), jnp.asarray(rng.normal(size=(2, d)))
+    h = linalg.LowRankPlusDiagonal(alpha, factor)
+    solve = linalg.linear_map(linalg.inverse(h, linalg.Cholesky()))
     key = jax.random.key(seed)
     n = 200_000
 

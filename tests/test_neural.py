@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
+from toysim import linalg
 from toysim.config import METHODS, ConfigError
-from toysim.game.curvature import identity_solve
 from toysim.game.neural import (
     NeuralHParams,
     NeuralSpec,
@@ -20,6 +20,9 @@ from toysim.game.neural import (
 )
 from toysim.model.mlp import mlp_init, mlp_reward, reward_param_grad
 from toysim.model.utility import Utility, utility
+
+IDENTITY = linalg.linear_map(linalg.identity_solution)
+"""The relaxation ``H -> I`` as a plain map."""
 
 
 @pytest.fixture
@@ -49,18 +52,18 @@ def test_penalties_are_the_published_ones_and_differentiate_through_y():
     u = Utility(jnp.asarray(10.0), jnp.asarray(0.2), jnp.asarray([2.5, 2.5, 0.0, 0.0, 0.0]))
     y = jnp.asarray([0.3, -0.2, 0.5, 0.1, -0.4])
     g = reward_param_grad(params, y)
-    relaxed = local_steering(params, y, u, identity_solve, True)
-    practical = local_steering(params, y, u, identity_solve, False)
+    relaxed = local_steering(params, y, u, IDENTITY, True)
+    practical = local_steering(params, y, u, IDENTITY, False)
     r = mlp_reward(params, y)
     chex.assert_trees_all_close(relaxed, (r - utility(u, y)) * g @ g, rtol=1e-12)
     chex.assert_trees_all_close(practical, g @ g, rtol=1e-12)
-    grad = jax.grad(local_steering, argnums=1)(params, y, u, identity_solve, True)
+    grad = jax.grad(local_steering, argnums=1)(params, y, u, IDENTITY, True)
     h = 1e-6
     eye = np.eye(5)
     fd = [
         (
-            local_steering(params, y + h * e, u, identity_solve, True)
-            - local_steering(params, y - h * e, u, identity_solve, True)
+            local_steering(params, y + h * e, u, IDENTITY, True)
+            - local_steering(params, y - h * e, u, IDENTITY, True)
         )
         / (2 * h)
         for e in eye
@@ -153,7 +156,13 @@ def test_damped_exact_steering_equals_autodiff_through_an_unrolled_converged_fol
 
     method = dataclasses.replace(METHODS["fpo-exact"], params="current")
     penalty, (iterations, residual) = steering_penalty(
-        method, params_star, lambda p: data_loss(p, y0), theta, u, jnp.asarray(mu), 1e-12, 500
+        method,
+        params_star,
+        lambda p: data_loss(p, y0),
+        theta,
+        u,
+        jnp.asarray(mu),
+        linalg.CG(tol=1e-12, maxiter=500),
     )
     assert float(residual) <= 1e-12, (int(iterations), float(residual))
     implicit = -2.0 * omega * jax.grad(penalty)(y0)
@@ -170,7 +179,7 @@ def test_damped_exact_fpo_prevents_collapse_without_strong_convexity(standard_pr
     run = jax.jit(jax.vmap(make_neural_trajectory(spec), in_axes=(0, None)))
     trajectory = run(jax.vmap(jax.random.key)(np.arange(4)), hp)
     assert np.all(np.asarray(trajectory.utility[:, -1]) > 9.0)
-    converged = np.asarray(trajectory.cg_residual) <= spec.cg_tol
+    converged = np.asarray(trajectory.cg_residual) <= spec.solver.tol
     assert 0.5 < converged.mean() < 1.0  # the damped Hessian is not always positive definite
 
 
@@ -208,13 +217,16 @@ def test_nonconvexity_diagnostics_match_an_independent_dense_hessian(standard_pr
 def test_cg_and_dense_damped_solves_give_the_same_trajectory(influence, standard_promotion):
     """The matrix-free CG path against the formed, damped Hessian, on a small network."""
     method = dataclasses.replace(METHODS["fpo-exact"], params="current", influence=influence)
-    spec = NeuralSpec(hidden=(6, 6), steps=40, method=method, cg_tol=1e-12, cg_maxiter=400)
+    solver = linalg.CG(tol=1e-12, maxiter=400)
+    spec = NeuralSpec(hidden=(6, 6), steps=40, method=method, solver=solver)
     hp = NeuralHParams(gamma=0.2, damping=5.0)
     cg = jax.jit(make_neural_trajectory(spec))(jax.random.key(7), hp)
-    dense_spec = dataclasses.replace(spec, solver="dense")
+    dense_spec = dataclasses.replace(spec, solver=linalg.LU())
     dense = jax.jit(make_neural_trajectory(dense_spec))(jax.random.key(7), hp)
     if influence == "global":
         assert np.all(np.asarray(cg.cg_residual) <= 1e-12)
     chex.assert_trees_all_close(cg.theta, dense.theta, rtol=1e-8, atol=1e-10)
-    with pytest.raises(ConfigError, match="solver must be one of cg, dense"):
+    with pytest.raises(ConfigError, match="solver must be a toysim.linalg solver"):
         make_neural_trajectory(dataclasses.replace(spec, solver="lu"))
+    with pytest.raises(ConfigError, match="solver must be a toysim.linalg solver"):
+        make_neural_trajectory(dataclasses.replace(spec, solver=linalg.Identity()))

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.helpers import EXACT, point_game, population_game
+from toysim import linalg
 from toysim.config import METHODS, GameSpec, Method
-from toysim.game.curvature import exact_solve
 from toysim.game.followers import FollowerState, best_response, follower_loss, make_follower
 from toysim.game.leader import leader_gradient, steering_penalty
 from toysim.model.reward import linear_reward
@@ -33,7 +33,8 @@ def test_global_and_local_influence_coincide_in_value_for_a_point_policy(seed, d
     """
     rng = np.random.default_rng(seed)
     _, follower, state, theta, hp, u, _, policy = point_game(rng, d, 2, 1, "ridge")
-    solve = exact_solve(follower.data(state, theta, hp, u).curvature(hp.lam))
+    h = follower.data(state, theta, hp, u).curvature(hp.lam)
+    solve = linalg.linear_map(linalg.inverse(h, linalg.Cholesky()))
 
     def penalty(th, influence):
         return steering_penalty(policy, state.w, th, theta, u, solve, influence, oracle)
@@ -59,7 +60,7 @@ def test_params_switch_changes_nothing_at_the_optimum(method, population, rng):
         _, follower, state, theta, hp, u, _, policy = point_game(rng, 6, 3, 2, "ridge")
     hp = hp._replace(gamma=jnp.asarray(0.7))
     data = follower.data(state, theta, hp, u)
-    solve = exact_solve(data.curvature(hp.lam))
+    solve = linalg.linear_map(linalg.inverse(data.curvature(hp.lam), linalg.Cholesky()))
     w_star = best_response(data, follower.anchor(state), hp.lam, solve, state.w)
     at_optimum = state._replace(w=w_star)
     g_opt = leader_gradient(method, policy, follower, at_optimum, theta, hp, u)
@@ -147,7 +148,8 @@ def test_k_step_sgd_response_tends_to_the_hessian_inverse_response(buffer_size, 
         h = data.curvature(hp.lam)
         hd = h.dense()
         assert eta * float(jnp.linalg.eigvalsh(hd).max()) < 2
-        w_star = best_response(data, jnp.zeros(d), hp.lam, exact_solve(h), state.w)
+        solve = linalg.linear_map(linalg.inverse(h, linalg.Cholesky()))
+        w_star = best_response(data, jnp.zeros(d), hp.lam, solve, state.w)
         at_optimum = FollowerState(w_star, state.buffer, state.opt_state)
         response = jax.jacfwd(lambda th: follower.update(at_optimum, th, hp, u).w)(theta)
         cross = jax.jacfwd(

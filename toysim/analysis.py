@@ -116,7 +116,7 @@ def population_gradient(spec: GameSpec, hp: HParams) -> Callable[[Array, Array],
     Raises:
       ValueError: the game's follower is not the population follower with a ridge anchor.
     """
-    from toysim.game.curvature import exact_solve
+    from toysim import linalg
     from toysim.game.followers import best_response, make_follower
     from toysim.game.leader import leader_gradient
     from toysim.game.policy import GaussianPolicy
@@ -137,7 +137,8 @@ def population_gradient(spec: GameSpec, hp: HParams) -> Callable[[Array, Array],
         theta = s * m_hat + n * e
         state = follower.init(jnp.zeros(spec.dim), hp)
         data = follower.data(state, theta, hp, u)
-        w_star = best_response(data, state.w, hp.lam, exact_solve(data.curvature(hp.lam)), state.w)
+        solve = linalg.linear_map(linalg.inverse(data.curvature(hp.lam), linalg.Cholesky()))
+        w_star = best_response(data, state.w, hp.lam, solve, state.w)
         state = state._replace(w=w_star)
         myopic = leader_gradient(rlhf, policy, follower, state, theta, hp, u).total
         total = leader_gradient(exact, policy, follower, state, theta, hp._replace(gamma=2.0), u)

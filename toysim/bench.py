@@ -290,7 +290,7 @@ def run_scale_benchmark(dims=(50, 100, 200, 500, 1000, 2000), buffer: int = 16, 
     the Woodbury solve costs ``O(B^2 d + B^3)`` where a dense Cholesky costs
     ``O(d^3)``: the dense factorisation of the same matrix is timed beside it.
     """
-    from toysim.game.curvature import LowRankCurvature, cholesky_solver
+    from toysim import linalg
 
     rows = []
     for d in dims:
@@ -303,10 +303,10 @@ def run_scale_benchmark(dims=(50, 100, 200, 500, 1000, 2000), buffer: int = 16, 
         key = jax.random.key(0)
         jax.block_until_ready(run(key, hp))
         per_step = _best_time(run, (key, hp), 3) / steps
-        h = LowRankCurvature(
+        h = linalg.LowRankPlusDiagonal(
             jax.numpy.asarray(1.0), jax.random.normal(key, (buffer, d), dtype=jax.numpy.float64)
         )
-        dense = jax.jit(lambda m, v: cholesky_solver(m)(v))
+        dense = jax.jit(lambda m, v: linalg.solve(linalg.DenseOperator(m), v, linalg.Cholesky()).x)
         matrix, v = h.dense(), jax.numpy.ones(d)
         jax.block_until_ready(dense(matrix, v))
         rows.append(

@@ -118,7 +118,7 @@ def neural_rows(seeds: int = 32, methods=("rlhf", "fpo-relaxed", "fpo-practical"
             and spec.method.hessian == "exact"
             and spec.method.influence == "global"
         ):
-            converged = np.asarray(trajectory.cg_residual) <= spec.cg_tol
+            converged = np.asarray(trajectory.cg_residual) <= spec.solver.tol
             row["cg_converged_fraction"] = float(converged.mean())
             row["cg_mean_iterations"] = float(np.mean(trajectory.cg_iterations))
         rows.append(row)

@@ -57,7 +57,7 @@ class NeuralDiagnostics(NamedTuple):
       trajectory: the fpo-exact run with its recorded states.
       every: the spacing of the diagnosed iterations.
       config: the game.
-      cg_tol: the conjugate-gradient tolerance of the exact solve.
+      cg_tol: the relative tolerance of the exact solve (``spec.solver.tol``).
     """
 
     diagnostics: object
@@ -76,7 +76,7 @@ def neural_diagnostics(quick: bool = False) -> NeuralDiagnostics:
     trajectory = run_seed(spec, hp, 0, standard_promotion_trajectory)
     every = 400 if quick else 100
     d = nonconvexity_diagnostics(spec, hp, trajectory, every=every)
-    return NeuralDiagnostics(d, trajectory, every, describe(spec, hp), float(spec.cg_tol))
+    return NeuralDiagnostics(d, trajectory, every, describe(spec, hp), float(spec.solver.tol))
 
 
 def neural_diagnostics_summary(result: NeuralDiagnostics) -> dict:

@@ -27,8 +27,8 @@ import jax.numpy as jnp
 import optax
 from jax import Array
 
+from toysim import linalg
 from toysim.config import GameSpec, HParams
-from toysim.game.curvature import LowRankCurvature, Solve, exact_solve
 from toysim.game.policy import GaussianPolicy
 from toysim.model.reward import anchor_penalty, squared_loss
 from toysim.model.utility import Utility, utility
@@ -83,7 +83,7 @@ class FollowerData(Protocol):
         """The data term of the follower's loss at RM weights ``w`` (a scalar)."""
         ...
 
-    def curvature(self, lam: Array) -> LowRankCurvature:
+    def curvature(self, lam: Array) -> linalg.LowRankPlusDiagonal:
         """``H = lambda I + Hessian of the data term`` (exact for the linear RM)."""
         ...
 
@@ -99,10 +99,11 @@ class SampleData(NamedTuple):
         b = self.buffer
         return self.weight * jnp.sum(b.filled * squared_loss(w, b.y, b.label))
 
-    def curvature(self, lam: Array) -> LowRankCurvature:
+    def curvature(self, lam: Array) -> linalg.LowRankPlusDiagonal:
         """``H = lambda I + sum_i 2 omega_i y_i y_i^T``."""
         b = self.buffer
-        return LowRankCurvature(lam, jnp.sqrt(2.0 * self.weight * b.filled)[:, None] * b.y)
+        factor = jnp.sqrt(2.0 * self.weight * b.filled)[:, None] * b.y
+        return linalg.LowRankPlusDiagonal(lam, factor)
 
 
 class PopulationData(NamedTuple):
@@ -116,10 +117,10 @@ class PopulationData(NamedTuple):
         """``E_{y ~ N(theta, sigma^2 I)}[(w . y - U(y))^2]`` in closed form."""
         return self.policy.expected_loss(w, self.theta, self.utility, True)
 
-    def curvature(self, lam: Array) -> LowRankCurvature:
+    def curvature(self, lam: Array) -> linalg.LowRankPlusDiagonal:
         """``H = 2 (theta theta^T + sigma^2 I) + lambda I``."""
         alpha = lam + 2.0 * self.policy.sigma**2
-        return LowRankCurvature(alpha, jnp.sqrt(2.0) * self.theta[None, :])
+        return linalg.LowRankPlusDiagonal(alpha, jnp.sqrt(2.0) * self.theta[None, :])
 
 
 def follower_loss(w: Array, data: FollowerData, anchor: Array, lam: Array) -> Array:
@@ -127,11 +128,14 @@ def follower_loss(w: Array, data: FollowerData, anchor: Array, lam: Array) -> Ar
     return data.loss(w) + anchor_penalty(w, anchor, lam)
 
 
-def best_response(data: FollowerData, anchor: Array, lam: Array, solve: Solve, w0: Array) -> Array:
+def best_response(
+    data: FollowerData, anchor: Array, lam: Array, solve: linalg.LinearMap, w0: Array
+) -> Array:
     """``phi* = argmin_w L(w; D)``: one Newton step ``w0 - H^{-1} grad L(w0)``.
 
     Exact for the linear RM, whose ``L`` is quadratic, from any ``w0``;
-    ``solve`` must apply ``H^{-1}`` for ``H = hess L`` (``exact_solve(data.curvature(lam))``).
+    ``solve`` must apply ``H^{-1}`` for ``H = hess L``
+    (``linalg.linear_map(linalg.inverse(data.curvature(lam), linalg.Cholesky()))``).
     """
     return w0 - solve(jax.grad(follower_loss)(w0, data, anchor, lam))
 
@@ -223,7 +227,7 @@ def make_follower(spec: GameSpec) -> Follower:
                 unroll=spec.follower_steps <= FULL_UNROLL_STEPS,  # no inner loop for few steps
             )
             return FollowerState(w, buffer, opt_state)
-        solve = exact_solve(new_data.curvature(hp.lam))
+        solve = linalg.linear_map(linalg.inverse(new_data.curvature(hp.lam), linalg.Cholesky()))
         w = best_response(new_data, anchor(state), hp.lam, solve, state.w)
         return FollowerState(w, buffer, state.opt_state)
 

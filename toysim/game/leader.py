@@ -41,8 +41,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from toysim import linalg
 from toysim.config import HParams, Method
-from toysim.game.curvature import Solve, exact_solve, identity_solve
 from toysim.game.followers import Follower, FollowerState, best_response
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.model.utility import Utility
@@ -56,7 +56,7 @@ def steering_penalty(
     theta: Array,
     theta_fixed: Array,
     u: Utility,
-    solve: Solve,
+    solve: linalg.LinearMap,
     influence: str,
     oracle: bool,
 ) -> Array:
@@ -90,7 +90,7 @@ class FollowerView(NamedTuple):
     """
 
     w: Array
-    solve: Solve | None
+    solve: linalg.LinearMap | None
 
 
 def follower_view(
@@ -106,7 +106,7 @@ def follower_view(
     if not needs_solve:
         return FollowerView(state.w, None)
     data = follower.data(state, theta, hp, u)
-    solve = exact_solve(data.curvature(hp.lam))
+    solve = linalg.linear_map(linalg.inverse(data.curvature(hp.lam), linalg.Cholesky()))
     if method.params == "optimum":
         return FollowerView(
             best_response(data, follower.anchor(state), hp.lam, solve, state.w), solve
@@ -118,7 +118,7 @@ def steering_gradient(
     method: Method, policy: Policy, view: FollowerView, theta: Array, u: Utility
 ) -> Array:
     """``grad_theta S`` for ``method``'s switches; ``-gamma`` times it enters ``grad F``."""
-    solve = view.solve if method.hessian == "exact" else identity_solve
+    solve = view.solve if method.hessian == "exact" else linalg.linear_map(linalg.identity_solution)
     oracle = method.oracle == "true"
     return jax.grad(
         lambda th: steering_penalty(policy, view.w, th, theta, u, solve, method.influence, oracle)

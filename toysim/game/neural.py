@@ -21,11 +21,12 @@ The RM's loss is not convex, so ``H^{-1}`` need not exist: with
 ``hessian = exact`` toysim solves with the damped ``H + mu I``, where ``H`` is
 the Hessian of the follower's objective (buffer MSE plus the L2 term
 ``(wd/2)||phi||^2``) at its current parameters, by conjugate gradients on
-Hessian-vector products (:mod:`toysim.game.damped`). With global influence,
+Hessian-vector products (:mod:`toysim.linalg`; ``NeuralSpec.solver`` picks
+another solver). With global influence,
 ``g = E_pi[grad_phi r] ~ grad_phi r(theta)`` (the policy's spread is at most
-0.1) and ``v = (H + mu I)^{-1} g`` is solved once per outer iteration, its CG
+0.1) and ``v = (H + mu I)^{-1} g`` is solved once per outer iteration, its
 iterations and residual recorded; with local influence the solve sits inside
-``S(y)`` and is differentiated through ``jax.lax.custom_linear_solve``.
+``S(y)`` and is differentiated implicitly (``jax.lax.custom_linear_solve``).
 ``params = optimum`` is refused: a non-convex RM has no unique best response.
 The new data are ``samples_per_step`` samples in a buffer of ``buffer_size``,
 so ``omega = samples_per_step / buffer_size`` and ``gamma = 2 omega`` is the
@@ -45,14 +46,8 @@ import optax
 from jax import Array
 from jax.flatten_util import ravel_pytree
 
+from toysim import linalg
 from toysim.config import ConfigError, Method, as_float_arrays
-from toysim.game.curvature import Solve, identity_solve
-from toysim.game.damped import (
-    conjugate_gradient,
-    dense_hessian,
-    hessian_spectrum,
-    hessian_vector_product,
-)
 from toysim.model.mlp import MLPParams, mlp_init, mlp_reward
 from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
@@ -72,8 +67,10 @@ class NeuralSpec:
       buffer_size, samples_per_step: the follower's buffer and how many new
         samples enter it per outer iteration (``buffer_size`` a multiple of it).
       method: the leader method; any switches but ``params = optimum``.
-      cg_maxiter, cg_tol: the conjugate-gradient budget and relative tolerance.
-      solver: ``cg`` (matrix-free) or ``dense`` (forms the damped Hessian; a cross-check).
+      solver: the solver of exact FPO's damped Hessian system, a :mod:`toysim.linalg`
+        solver: ``CG`` (matrix-free, the default: relative tolerance ``1e-6``, at most
+        100 iterations), ``MINRES`` (matrix-free, for indefinite systems), or the
+        direct ``LU`` / ``Cholesky`` (they form the damped Hessian; a cross-check).
       record_state: also record the RM parameters and buffer at every iteration.
     """
 
@@ -85,9 +82,7 @@ class NeuralSpec:
     buffer_size: int = 50
     samples_per_step: int = 5
     method: Method = Method("rlhf", foresight=False, params="current")
-    cg_maxiter: int = 100
-    cg_tol: float = 1e-6
-    solver: str = "cg"
+    solver: linalg.Solver = linalg.CG(tol=1e-6, maxiter=100)
     record_state: bool = False
 
     def validate(self) -> None:
@@ -111,8 +106,12 @@ class NeuralSpec:
                 f"got {self.buffer_size!r}"
             )
         self.method.validate()
-        if self.solver not in ("cg", "dense"):
-            raise ConfigError(f"solver must be one of cg, dense; got {self.solver!r}")
+        solvers = (linalg.CG, linalg.MINRES, linalg.LU, linalg.Cholesky)
+        if not isinstance(self.solver, solvers):
+            raise ConfigError(
+                "solver must be a toysim.linalg solver: CG, MINRES, LU or Cholesky (the identity "
+                f"is the relaxation hessian = identity); got {self.solver!r}"
+            )
         if self.method.foresight and self.method.params != "current":
             raise ConfigError(
                 "params must be current for the neural reward model: a non-convex RM has no "
@@ -174,7 +173,9 @@ def neural_loss(params: MLPParams, y: Array, label: Array, oracle: bool) -> Arra
     return (r - label) ** 2 if oracle else 2.0 * r
 
 
-def local_steering(params: MLPParams, y: Array, u: Utility, solve: Solve, oracle: bool) -> Array:
+def local_steering(
+    params: MLPParams, y: Array, u: Utility, solve: linalg.LinearMap, oracle: bool
+) -> Array:
     """``S(y) = (1/2) grad_phi r(y)^T H^{-1} grad_phi l(phi; y)``, gradients over all parameters.
 
     With ``solve`` the identity this is the relaxed penalty ``(r - U) ||grad_phi r||^2``
@@ -210,18 +211,17 @@ def steering_penalty(
     theta: Array,
     u: Utility,
     damping: Array,
-    cg_tol: float,
-    cg_maxiter: int,
-    solver: str = "cg",
+    solver: linalg.Solver,
 ) -> tuple[Callable[[Array], Array], tuple[Array, Array]]:
-    """``(S, cg)``: the penalty ``y -> S(y)`` at the RM parameters ``params``, and the CG record.
+    """``(S, record)``: the penalty ``y -> S(y)`` at the RM parameters ``params``, and the
+    solve's record.
 
     ``S(y) = (1/2) g^T M grad_phi l(phi; y)`` with ``M = (H + mu I)^{-1}``
-    (``H`` the Hessian of ``follower_objective`` at ``params``, solved by CG on
-    Hessian-vector products, or with ``solver = "dense"`` by an LU solve of the
-    formed ``[P, P]`` matrix: the cross-check) or ``M = I``; ``g = grad_phi r(theta)``
-    held fixed (global) or ``grad_phi r(y)`` (local). ``cg`` is (iterations,
-    relative residual) of the global CG solve, zeros when there is none.
+    (``H`` the Hessian of ``follower_objective`` at ``params``, solved by ``solver``:
+    CG or MINRES on Hessian-vector products, or LU / Cholesky of the formed
+    ``[P, P]`` matrix) or ``M = I``; ``g = grad_phi r(theta)`` held fixed
+    (global) or ``grad_phi r(y)`` (local). ``record`` is (iterations, relative
+    residual) of the global solve, zeros when there is none.
     """
     dtype = jnp.result_type(float)
     no_cg = (jnp.zeros((), jnp.int32), jnp.zeros((), dtype))
@@ -229,34 +229,15 @@ def steering_penalty(
     if not method.foresight:
         return (lambda y: jnp.zeros((), dtype)), no_cg
     flat, unravel = ravel_pytree(params)
-    solve, cg_solve = identity_solve, None
-    if method.hessian == "exact" and solver == "dense":
-        hessian = dense_hessian(lambda x: follower_objective(unravel(x)), flat)
-        damped = hessian + damping * jnp.eye(flat.shape[0], dtype=flat.dtype)
-
-        def solve(b):
-            return jnp.linalg.solve(damped, b)
-
-    elif method.hessian == "exact":
-        hvp = hessian_vector_product(lambda x: follower_objective(unravel(x)), flat)
-
-        def cg_solve(b):
-            return conjugate_gradient(hvp, b, damping, cg_tol, cg_maxiter)
-
-        def solve(b):
-            return jax.lax.custom_linear_solve(
-                lambda v: hvp(v) + damping * v, b, lambda _, rhs: cg_solve(rhs).x, symmetric=True
-            )
-
+    solve = linalg.identity_solution
+    if method.hessian == "exact":
+        hessian = linalg.hessian_operator(lambda x: follower_objective(unravel(x)), flat)
+        solve = linalg.inverse(linalg.damped(hessian, damping), solver)
     if method.influence == "local":
-        return (lambda y: local_steering(params, y, u, solve, oracle)), no_cg
+        return (lambda y: local_steering(params, y, u, linalg.linear_map(solve), oracle)), no_cg
     g_bar = ravel_pytree(jax.grad(mlp_reward)(params, theta))[0]
-    cg = no_cg
-    if cg_solve is None:
-        v = solve(g_bar)
-    else:
-        result = cg_solve(g_bar)
-        v, cg = result.x, (result.iterations.astype(jnp.int32), result.residual)
+    solution = solve(g_bar)
+    v, cg = solution.x, (solution.info.iterations, solution.info.residual)
 
     def penalty(y):
         grad_l = jax.grad(neural_loss)(params, y, utility(u, y), oracle)
@@ -274,8 +255,8 @@ class NeuralTrajectory(NamedTuple):
       signal, noise: ``||theta[:k]||`` and ``||theta[k:]||``, ``[T]``.
       sigma: the policy's spread at that iteration, ``[T]``.
       buffer_loss: the follower's mean squared error on its buffer before its step, ``[T]``.
-      cg_iterations, cg_residual: the conjugate-gradient solve of that iteration
-        (exact Hessian with global influence; 0 otherwise), ``[T]``.
+      cg_iterations, cg_residual: iterations and relative residual of that iteration's
+        solve by ``spec.solver`` (exact Hessian with global influence; 0 otherwise), ``[T]``.
       rm_params, buffer: with ``spec.record_state``, the flat RM parameters
         (``[T, P]``) and the buffer the leader saw at each iteration (for the
         non-convexity diagnostics); ``None`` otherwise.
@@ -334,8 +315,6 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
                 theta,
                 u,
                 hp.damping,
-                spec.cg_tol,
-                spec.cg_maxiter,
                 spec.solver,
             )
 
@@ -470,11 +449,12 @@ def nonconvexity_diagnostics(
         def objective(p):
             return follower_objective(p, buffer, hp.weight_decay)
 
-        spectrum = hessian_spectrum(dense_hessian(lambda x: objective(unravel(x)), flat))
+        hessian = linalg.hessian_operator(lambda x: objective(unravel(x)), flat)
+        spectrum = linalg.spectrum(hessian.dense())
 
         def direction(method):
             penalty, _ = steering_penalty(
-                method, params, objective, theta, u, hp.damping, spec.cg_tol, spec.cg_maxiter
+                method, params, objective, theta, u, hp.damping, spec.solver
             )
             return -jax.grad(penalty)(theta)
 

@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from toysim.game.curvature import Solve, trace_of_solve
+from toysim import linalg
 from toysim.model.reward import linear_reward, oracle_free_loss, squared_loss
 from toysim.model.utility import Utility, gaussian_utility_moments, utility
 
@@ -53,7 +53,7 @@ class PointPolicy(NamedTuple):
         return sample_loss(w, theta, u, oracle)
 
     def local_steering(
-        self, w: Array, theta: Array, u: Utility, solve: Solve, oracle: bool
+        self, w: Array, theta: Array, u: Utility, solve: linalg.LinearMap, oracle: bool
     ) -> Array:
         """``(1/2) grad_w r_w(y)^T H^{-1} grad_w l(w; y)`` at ``y = theta``.
 
@@ -98,7 +98,7 @@ class GaussianPolicy(NamedTuple):
         return second - 2.0 * w @ mom.mean_y + mom.mean_sq
 
     def local_steering(
-        self, w: Array, theta: Array, u: Utility, solve: Solve, oracle: bool
+        self, w: Array, theta: Array, u: Utility, solve: linalg.LinearMap, oracle: bool
     ) -> Array:
         """``(1/2) E[grad_w r(y)^T M grad_w l(w; y)] = E[rho(y) y^T M y]``, ``M = H^{-1}``.
 
@@ -114,7 +114,7 @@ class GaussianPolicy(NamedTuple):
         fixed (it carries no ``theta`` dependence).
         """
         var = self.sigma**2
-        tr_m = trace_of_solve(solve, theta.shape[-1])
+        tr_m = linalg.trace(solve, theta.shape[-1])
         m_theta = solve(theta)
         quad = theta @ m_theta + var * tr_m
         if not oracle:

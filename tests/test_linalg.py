@@ -1,0 +1,380 @@
+"""toysim.linalg: operators against their dense forms, solvers against a dense solve,
+diagnostics that tell the truth, and implicit derivatives against autodiff and finite
+differences (float64)."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from jax.flatten_util import ravel_pytree
+
+from toysim import linalg
+from toysim.model.mlp import mlp_init, mlp_reward
+
+ITERATIVE = (linalg.CG(tol=1e-12, maxiter=200), linalg.MINRES(tol=1e-12, maxiter=200))
+ALL_SOLVERS = (linalg.Cholesky(), linalg.LU(), *ITERATIVE)
+SIZES = st.sampled_from([1, 2, 5, 12])
+"""Few shapes, so that the jitted solves compile a few times, not once per example."""
+
+solve = jax.jit(linalg.solve, static_argnums=2)
+"""``linalg.solve`` compiled once per operator type, shape and solver."""
+
+UNRAVEL = ravel_pytree(mlp_init(jax.random.key(0), (3, 4, 4, 1)))[1]
+
+
+def buffer_loss(x, ys, labels):
+    """The MSE of a tiny MLP with flat parameters ``x`` on a buffer."""
+    return jnp.mean((mlp_reward(UNRAVEL(x), ys) - labels) ** 2)
+
+
+def tiny_buffer(seed):
+    """Flat parameters of a tiny MLP, and a random buffer of 6 samples."""
+    rng = np.random.default_rng(seed)
+    flat = ravel_pytree(mlp_init(jax.random.key(seed), (3, 4, 4, 1), scale=0.5))[0]
+    return flat, jnp.asarray(rng.normal(size=(6, 3))), jnp.asarray(rng.normal(size=6))
+
+
+def random_spd(rng, d, floor=0.5):
+    """A symmetric positive definite ``[d, d]`` matrix, eigenvalues in ``[floor, floor + 4]``."""
+    q = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    return jnp.asarray(q @ np.diag(rng.uniform(floor, floor + 4.0, size=d)) @ q.T)
+
+
+def random_indefinite(rng, d):
+    """A symmetric matrix with eigenvalues of both signs, each at least 0.5 in magnitude."""
+    q = np.linalg.qr(rng.normal(size=(d, d)))[0]
+    eigenvalues = rng.uniform(0.5, 4.0, size=d) * np.where(np.arange(d) % 2, -1.0, 1.0)
+    return jnp.asarray(q @ np.diag(eigenvalues) @ q.T)
+
+
+def low_rank(rng, n, d):
+    """``alpha I + C^T C`` with ``alpha`` in ``[0.1, 2]`` and a standard normal ``C``."""
+    return linalg.LowRankPlusDiagonal(
+        jnp.asarray(rng.uniform(0.1, 2.0)), jnp.asarray(rng.normal(size=(n, d)))
+    )
+
+
+def relative_residual(matrix, x, b):
+    """``||b - A x|| / ||b||``, recomputed."""
+    return float(jnp.linalg.norm(b - matrix @ x) / jnp.linalg.norm(b))
+
+
+@given(seed=st.integers(0, 2**31), d=SIZES, n=SIZES)
+def test_every_operator_applies_its_dense_form(seed, d, n):
+    rng = np.random.default_rng(seed)
+    v = jnp.asarray(rng.normal(size=d))
+    matrix = jnp.asarray(rng.normal(size=(d, d)))
+    h = low_rank(rng, n, d)
+    mu = jnp.asarray(rng.uniform(0.0, 3.0))
+    for op in (linalg.DenseOperator(matrix), h, linalg.damped(h, mu)):
+        assert op.size == d
+        chex.assert_trees_all_close(op.matvec(v), op.dense() @ v, rtol=1e-12, atol=1e-12)
+    independent = h.alpha * np.eye(d) + np.asarray(h.factor).T @ np.asarray(h.factor)
+    chex.assert_trees_all_close(h.dense(), independent, rtol=1e-12, atol=1e-12)
+    chex.assert_trees_all_close(linalg.damped(h, mu).dense(), independent + mu * np.eye(d))
+
+
+@jax.jit
+def hessian_products(x, ys, labels, v):
+    """``(H, H v, (H + 0.3 I) v)`` from the operators, and ``H`` by ``jax.hessian``."""
+    op = linalg.hessian_operator(lambda x: buffer_loss(x, ys, labels), x)
+    dense = jax.hessian(buffer_loss)(x, ys, labels)
+    return op.dense(), op.matvec(v), linalg.damped(op, 0.3).matvec(v), dense
+
+
+@given(seed=st.integers(0, 2**31))
+def test_hessian_vector_products_equal_the_dense_hessian(seed):
+    x, ys, labels = tiny_buffer(seed)
+    v = jnp.asarray(np.random.default_rng(seed + 1).normal(size=x.shape))
+    op_dense, hv, damped_v, dense = hessian_products(x, ys, labels, v)
+    chex.assert_trees_all_close(op_dense, dense, rtol=1e-12, atol=1e-14)
+    chex.assert_trees_all_close(hv, dense @ v, rtol=1e-9, atol=1e-12)
+    chex.assert_trees_all_close(damped_v, dense @ v + 0.3 * v, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ALL_SOLVERS, ids=lambda s: type(s).__name__)
+@given(seed=st.integers(0, 2**31), d=SIZES)
+def test_every_solver_equals_a_dense_solve_on_spd_systems(solver, seed, d):
+    rng = np.random.default_rng(seed)
+    matrix = random_spd(rng, d)
+    b = jnp.asarray(rng.normal(size=d))
+    sol = solve(linalg.DenseOperator(matrix), b, solver)
+    chex.assert_trees_all_close(sol.x, jnp.linalg.solve(matrix, b), rtol=1e-9, atol=1e-11)
+    assert bool(sol.info.converged)
+    assert sol.info.iterations.dtype == jnp.int32
+    direct = isinstance(solver, (linalg.Cholesky, linalg.LU))
+    iterations = int(sol.info.iterations)
+    assert iterations == 1 if direct else 1 <= iterations <= solver.maxiter
+    # the reported residual is the true one (direct) or the recurrence's, within rounding
+    assert float(sol.info.residual) == pytest.approx(
+        relative_residual(matrix, sol.x, b), abs=1e-13 if direct else 1e-11
+    )
+
+
+@pytest.mark.parametrize("solver", (linalg.LU(), ITERATIVE[1]), ids=lambda s: type(s).__name__)
+@given(seed=st.integers(0, 2**31), d=st.sampled_from([2, 5, 12]))
+def test_lu_and_minres_solve_symmetric_indefinite_systems(solver, seed, d):
+    rng = np.random.default_rng(seed)
+    matrix = random_indefinite(rng, d)
+    assert float(jnp.linalg.eigvalsh(matrix)[0]) < 0
+    b = jnp.asarray(rng.normal(size=d))
+    sol = solve(linalg.DenseOperator(matrix), b, solver)
+    assert bool(sol.info.converged), sol.info
+    chex.assert_trees_all_close(sol.x, jnp.linalg.solve(matrix, b), rtol=1e-8, atol=1e-10)
+
+
+@given(seed=st.integers(0, 2**31), d=st.sampled_from([9, 30]), n=st.sampled_from([1, 8, 9, 30]))
+def test_woodbury_path_equals_the_dense_path(seed, d, n):
+    """``n < d``: Woodbury over the Gram matrix (unrolled up to 8, LAPACK above); else dense."""
+    rng = np.random.default_rng(seed)
+    h = low_rank(rng, n, d)
+    b = jnp.asarray(rng.normal(size=d))
+    sol = solve(h, b, linalg.Cholesky())
+    chex.assert_trees_all_close(sol.x, jnp.linalg.solve(h.dense(), b), rtol=1e-10, atol=1e-12)
+    assert bool(sol.info.converged) and int(sol.info.iterations) == 1
+    residual = relative_residual(h.dense(), sol.x, b)
+    assert float(sol.info.residual) == pytest.approx(residual, abs=1e-14)
+    mu = jnp.asarray(rng.uniform(0.1, 1.0))  # damping folds into alpha, keeping Woodbury
+    damped = linalg.damped(h, mu)
+    chex.assert_trees_all_close(
+        solve(damped, b, linalg.Cholesky()).x,
+        jnp.linalg.solve(damped.dense(), b),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+
+
+def test_inverse_factors_once_and_serves_many_right_hand_sides_and_batches():
+    rng = np.random.default_rng(3)
+    h = low_rank(rng, 3, 7)
+    rhs = jnp.asarray(rng.normal(size=(5, 7)))
+    apply = linalg.inverse(h, linalg.Cholesky())
+    batched = jax.vmap(apply)(rhs)
+    chex.assert_trees_all_close(batched.x, jnp.linalg.solve(h.dense(), rhs.T).T, rtol=1e-10)
+    assert batched.info.converged.shape == (5,) and bool(jnp.all(batched.info.converged))
+    # a batch of operators (the vmapped game): each solve equals its own dense solve
+    alphas = jnp.asarray(rng.uniform(0.1, 2.0, size=5))
+    factors = jnp.asarray(rng.normal(size=(5, 3, 7)))
+
+    def one(alpha, factor, b):
+        return linalg.solve(linalg.LowRankPlusDiagonal(alpha, factor), b, linalg.Cholesky()).x
+
+    xs = jax.jit(jax.vmap(one))(alphas, factors, rhs)
+    for i in range(5):
+        dense = linalg.LowRankPlusDiagonal(alphas[i], factors[i]).dense()
+        chex.assert_trees_all_close(xs[i], jnp.linalg.solve(dense, rhs[i]), rtol=1e-10)
+
+
+def test_conjugate_gradient_reports_non_convergence():
+    h = jnp.diag(jnp.linspace(1.0, 1e4, 50))
+    sol = linalg.solve(linalg.DenseOperator(h), jnp.ones(50), linalg.CG(tol=1e-6, maxiter=3))
+    assert int(sol.info.iterations) == 3 and not bool(sol.info.converged)
+    assert float(sol.info.residual) > 1e-6
+    assert float(sol.info.residual) == pytest.approx(relative_residual(h, sol.x, jnp.ones(50)))
+
+
+@given(seed=st.integers(0, 2**31), maxiter=st.sampled_from([1, 3, 10, 30]))
+def test_the_convergence_flag_is_true_exactly_when_the_residual_meets_the_tolerance(seed, maxiter):
+    rng = np.random.default_rng(seed)
+    matrix = random_spd(rng, 20, floor=0.01)
+    b = jnp.asarray(rng.normal(size=20))
+    for solver in (linalg.CG(1e-8, maxiter), linalg.MINRES(1e-8, maxiter)):
+        info = solve(linalg.DenseOperator(matrix), b, solver).info
+        assert bool(info.converged) == (float(info.residual) <= 1e-8)
+        assert bool(info.converged) or int(info.iterations) == maxiter
+
+
+def test_minres_converges_where_cg_breaks_down_on_an_indefinite_system():
+    """``A = Q diag(1, -1, 2, -2) Q^T``, ``b = Q (1, 1, 1, 1)``: ``b^T A b = 0``, so CG's
+    first step divides by (nearly) zero; MINRES solves it."""
+    rng = np.random.default_rng(0)
+    q = np.linalg.qr(rng.normal(size=(4, 4)))[0]
+    matrix = jnp.asarray(q @ np.diag([1.0, -1.0, 2.0, -2.0]) @ q.T)
+    b = jnp.asarray(q @ np.ones(4))
+    op = linalg.DenseOperator(matrix)
+    cg = linalg.solve(op, b, linalg.CG(tol=1e-10, maxiter=50))
+    assert not bool(cg.info.converged)
+    minres = linalg.solve(op, b, linalg.MINRES(tol=1e-10, maxiter=50))
+    assert bool(minres.info.converged) and int(minres.info.iterations) <= 4
+    chex.assert_trees_all_close(minres.x, jnp.linalg.solve(matrix, b), rtol=1e-9)
+
+
+def test_cholesky_reports_a_matrix_that_is_not_positive_definite():
+    op = linalg.DenseOperator(jnp.diag(jnp.asarray([2.0, -1.0, 3.0])))
+    assert not bool(linalg.solve(op, jnp.ones(3), linalg.Cholesky()).info.converged)
+    assert bool(linalg.solve(op, jnp.ones(3), linalg.LU()).info.converged)
+
+
+def test_identity_returns_b_with_exact_diagnostics():
+    b = jnp.asarray([1.0, -2.0, 3.0])
+    for sol in (
+        linalg.solve(linalg.DenseOperator(5.0 * jnp.eye(3)), b, linalg.Identity()),
+        linalg.identity_solution(b),
+    ):
+        np.testing.assert_array_equal(sol.x, b)
+        assert int(sol.info.iterations) == 0 and float(sol.info.residual) == 0.0
+        assert bool(sol.info.converged)
+    grad = jax.grad(lambda b: jnp.sum(linalg.identity_solution(b).x ** 2))(b)
+    np.testing.assert_array_equal(grad, 2.0 * b)
+
+
+def test_zero_right_hand_side_gives_zero_with_zero_residual():
+    op = linalg.DenseOperator(random_spd(np.random.default_rng(1), 4))
+    for solver in ALL_SOLVERS:
+        sol = solve(op, jnp.zeros(4), solver)
+        np.testing.assert_array_equal(sol.x, jnp.zeros(4))
+        assert float(sol.info.residual) == 0.0 and bool(sol.info.converged)
+
+
+def central_difference(f, x, h=1e-6):
+    """``df/dx`` for a scalar ``f`` of an array, by central differences."""
+    flat = np.asarray(x, dtype=float).ravel()
+    out = np.zeros_like(flat)
+    for i in range(flat.size):
+        e = np.zeros_like(flat)
+        e[i] = h
+        plus = f(jnp.asarray((flat + e).reshape(np.shape(x))))
+        minus = f(jnp.asarray((flat - e).reshape(np.shape(x))))
+        out[i] = (float(plus) - float(minus)) / (2 * h)
+    return out.reshape(np.shape(x))
+
+
+CASES = (
+    ("Cholesky", linalg.Cholesky(), "spd"),
+    ("LU, non-symmetric", linalg.LU(), "general"),
+    ("CG", ITERATIVE[0], "spd"),
+    ("MINRES, indefinite", ITERATIVE[1], "indefinite"),
+)
+
+
+@pytest.mark.parametrize(("solver", "kind"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_gradients_through_a_solve_equal_autodiff_through_a_dense_solve_and_differences(
+    solver, kind
+):
+    """``c . A^{-1} b`` differentiated in ``A`` and ``b``; a symmetric solver's ``A`` is
+    parametrised as ``(M + M^T) / 2`` so that every perturbation keeps it symmetric."""
+    rng = np.random.default_rng(11)
+    d = 6
+    matrix = {
+        "spd": random_spd(rng, d),
+        "indefinite": random_indefinite(rng, d),
+        "general": jnp.asarray(rng.normal(size=(d, d)) + 3.0 * np.eye(d)),
+    }[kind]
+    b = jnp.asarray(rng.normal(size=d))
+    c = jnp.asarray(rng.normal(size=d))
+
+    def operator_matrix(m):
+        return m if kind == "general" else (m + m.T) / 2
+
+    @jax.jit
+    def through_solve(m, b):
+        return c @ linalg.solve(linalg.DenseOperator(operator_matrix(m)), b, solver).x
+
+    def through_dense(m, b):
+        return c @ jnp.linalg.solve(operator_matrix(m), b)
+
+    grads = jax.jit(jax.grad(through_solve, argnums=(0, 1)))(matrix, b)
+    expected = jax.grad(through_dense, argnums=(0, 1))(matrix, b)
+    chex.assert_trees_all_close(grads, expected, rtol=1e-8, atol=1e-10)
+    by_b = central_difference(lambda b: through_solve(matrix, b), b)
+    chex.assert_trees_all_close(grads[1], by_b, rtol=1e-6, atol=1e-8)
+    by_m = central_difference(lambda m: through_solve(m, b), matrix)
+    chex.assert_trees_all_close(grads[0], by_m, rtol=1e-6, atol=1e-8)
+    tangent = jnp.asarray(rng.normal(size=d))  # forward mode: the same implicit rule
+    chex.assert_trees_all_close(
+        jax.jit(jax.jvp, static_argnums=0)(lambda b: through_solve(matrix, b), (b,), (tangent,))[1],
+        grads[1] @ tangent,
+        rtol=1e-9,
+    )
+
+
+@pytest.mark.parametrize("n", [3, 12], ids=["unrolled Gram", "LAPACK Gram"])
+def test_gradients_through_woodbury_in_the_operator_arrays(n):
+    rng = np.random.default_rng(5)
+    d = 16
+    h = low_rank(rng, n, d)
+    b = jnp.asarray(rng.normal(size=d))
+    c = jnp.asarray(rng.normal(size=d))
+
+    @jax.jit
+    def through_solve(alpha, factor):
+        op = linalg.LowRankPlusDiagonal(alpha, factor)
+        return c @ linalg.solve(op, b, linalg.Cholesky()).x
+
+    def through_dense(alpha, factor):
+        return c @ jnp.linalg.solve(linalg.LowRankPlusDiagonal(alpha, factor).dense(), b)
+
+    grads = jax.grad(through_solve, argnums=(0, 1))(h.alpha, h.factor)
+    expected = jax.grad(through_dense, argnums=(0, 1))(h.alpha, h.factor)
+    chex.assert_trees_all_close(grads, expected, rtol=1e-8, atol=1e-10)
+    by_alpha = central_difference(lambda a: through_solve(a, h.factor), h.alpha)
+    chex.assert_trees_all_close(grads[0], by_alpha, rtol=1e-6)
+
+
+def test_gradients_through_a_matrix_free_damped_hessian_solve():
+    """``d/dmu`` and ``d/db`` of ``c . (hess f(x) + mu I)^{-1} b`` by CG, against dense autodiff
+    and central differences."""
+    x, ys, labels = tiny_buffer(4)
+    rng = np.random.default_rng(4)
+    b = jnp.asarray(rng.normal(size=x.shape))
+    c = jnp.asarray(rng.normal(size=x.shape))
+    hessian = jax.hessian(buffer_loss)(x, ys, labels)
+    mu = 2.0 - jnp.linalg.eigvalsh(hessian)[0]  # positive definite
+
+    @jax.jit
+    def through_cg(mu, b):
+        op = linalg.hessian_operator(lambda x: buffer_loss(x, ys, labels), x)
+        return c @ linalg.solve(linalg.damped(op, mu), b, linalg.CG(tol=1e-13, maxiter=500)).x
+
+    def through_dense(mu, b):
+        return c @ jnp.linalg.solve(hessian + mu * jnp.eye(x.shape[0]), b)
+
+    grads = jax.jit(jax.grad(through_cg, argnums=(0, 1)))(mu, b)
+    expected = jax.grad(through_dense, argnums=(0, 1))(mu, b)
+    chex.assert_trees_all_close(grads, expected, rtol=1e-7, atol=1e-9)
+    by_mu = central_difference(lambda m: through_cg(m, b), mu)
+    chex.assert_trees_all_close(grads[0], by_mu, rtol=1e-6)
+
+
+def test_trace_of_an_inverse():
+    h = low_rank(np.random.default_rng(2), 2, 5)
+    m = linalg.linear_map(linalg.inverse(h, linalg.Cholesky()))
+    assert float(linalg.trace(m, 5)) == pytest.approx(float(jnp.trace(jnp.linalg.inv(h.dense()))))
+
+
+def test_spectrum_reports_indefiniteness():
+    s = linalg.spectrum(jnp.diag(jnp.asarray([-0.5, 1.0, 3.0])))
+    assert float(s.smallest) == -0.5 and float(s.largest) == 3.0 and bool(s.indefinite)
+    assert not bool(linalg.spectrum(jnp.eye(2)).indefinite)
+
+
+@jax.jit
+def damped_network_solves(x, ys, labels, damping, b):
+    """CG on ``(H + mu I) x = b`` with ``mu`` above ``-lambda_min(H)``, and the dense solve."""
+    h = linalg.hessian_operator(lambda x: buffer_loss(x, ys, labels), x)
+    mu = damping + jnp.maximum(0.0, -linalg.spectrum(h.dense()).smallest)
+    sol = linalg.solve(linalg.damped(h, mu), b, linalg.CG(tol=1e-10, maxiter=500))
+    return sol, jnp.linalg.solve(h.dense() + mu * jnp.eye(x.shape[0]), b)
+
+
+@given(seed=st.integers(0, 2**31), damping=st.floats(0.01, 1.0))
+def test_conjugate_gradient_equals_the_dense_solve_on_a_damped_network_hessian(seed, damping):
+    x, ys, labels = tiny_buffer(seed)
+    b = jnp.asarray(np.random.default_rng(seed + 2).normal(size=x.shape))
+    sol, dense = damped_network_solves(x, ys, labels, jnp.asarray(damping), b)
+    assert bool(sol.info.converged), sol.info
+    chex.assert_trees_all_close(sol.x, dense, rtol=1e-7, atol=1e-9)
+
+
+def test_bad_solver_settings_name_the_field():
+    with pytest.raises(ValueError, match="tol must be a number > 0; got 0"):
+        linalg.CG(tol=0)
+    with pytest.raises(ValueError, match="maxiter must be an integer >= 1; got 0"):
+        linalg.MINRES(maxiter=0)
+    with pytest.raises(ValueError, match="tol must be a number > 0"):
+        linalg.Cholesky(tol=-1.0)
+    with pytest.raises(TypeError, match="solver must be a toysim.linalg solver"):
+        linalg.solve(linalg.DenseOperator(jnp.eye(2)), jnp.ones(2), "cg")

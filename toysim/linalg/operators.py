@@ -1,0 +1,189 @@
+"""Linear operators: what a solve needs to know about ``A`` in ``A x = b``.
+
+Every operator is a NamedTuple with ``matvec(v) = A v``, ``size`` (``A`` is
+``size x size``) and ``dense()`` (the matrix, formed only by the direct
+solvers and by tests). All are symmetric except a general
+:class:`DenseOperator`:
+
+* :class:`DenseOperator`: a matrix;
+* :class:`LowRankPlusDiagonal`: ``alpha I + C^T C`` with ``C`` of shape
+  ``[n, d]``, the linear reward model's follower Hessian
+  (docs/theory/exact-fpo.md); the Cholesky solver factors its ``n x n`` Gram
+  matrix (Woodbury) when ``n < d``;
+* :class:`HessianOperator`: ``v -> hess f(x) v`` by forward-over-reverse
+  autodiff, without forming the Hessian (:func:`hessian_operator`);
+* :class:`DampedOperator`: ``A + mu I`` (:func:`damped`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+
+class LinearOperator(Protocol):
+    """A square linear map ``A`` given by its action on vectors."""
+
+    @property
+    def size(self) -> int:
+        """``d`` for ``A`` of shape ``[d, d]``."""
+        ...
+
+    def matvec(self, v: Array) -> Array:
+        """``A v`` for ``v`` of shape ``[d]``."""
+        ...
+
+    def dense(self) -> Array:
+        """``A`` as a ``[d, d]`` matrix."""
+        ...
+
+
+class DenseOperator(NamedTuple):
+    """``A`` given as a ``[d, d]`` matrix.
+
+    Attributes:
+      matrix: ``A``.
+    """
+
+    matrix: Array
+
+    @property
+    def size(self) -> int:
+        """``d``."""
+        return self.matrix.shape[-1]
+
+    def matvec(self, v: Array) -> Array:
+        """``A v``."""
+        return self.matrix @ v
+
+    def dense(self) -> Array:
+        """``A``."""
+        return self.matrix
+
+
+class LowRankPlusDiagonal(NamedTuple):
+    """``A = alpha I + C^T C`` (symmetric, positive definite when ``alpha > 0``).
+
+    Attributes:
+      alpha: the scalar ``alpha``.
+      factor: ``C``, shape ``[n, d]``.
+    """
+
+    alpha: Array
+    factor: Array
+
+    @property
+    def size(self) -> int:
+        """``d``."""
+        return self.factor.shape[-1]
+
+    def matvec(self, v: Array) -> Array:
+        """``A v = alpha v + C^T (C v)``."""
+        return self.alpha * v + self.factor.T @ (self.factor @ v)
+
+    def dense(self) -> Array:
+        """The ``[d, d]`` matrix ``alpha I + C^T C``."""
+        return self.alpha * jnp.eye(self.size) + self.factor.T @ self.factor
+
+
+class HessianOperator(NamedTuple):
+    """``A = hess f(x)`` for a scalar ``f`` of a flat vector ``x`` (symmetric).
+
+    Attributes:
+      function: ``f``, mapping a ``[d]`` vector to a scalar.
+      point: ``x``, shape ``[d]``.
+    """
+
+    function: Callable[[Array], Array]
+    point: Array
+
+    @property
+    def size(self) -> int:
+        """``d``."""
+        return self.point.shape[-1]
+
+    def matvec(self, v: Array) -> Array:
+        """``hess f(x) v``: ``grad f`` differentiated at ``x`` along ``v`` (no Hessian formed)."""
+        return jax.jvp(jax.grad(self.function), (self.point,), (v,))[1]
+
+    def dense(self) -> Array:
+        """``hess f(x)`` as a ``[d, d]`` matrix (``jax.hessian``)."""
+        return jax.hessian(self.function)(self.point)
+
+
+def hessian_operator(function: Callable[[Array], Array], point: Array) -> HessianOperator:
+    """The matrix-free ``v -> hess function(point) v``.
+
+    Args:
+      function: a scalar function of a flat ``[d]`` vector (``jax.flatten_util.ravel_pytree``
+        flattens a pytree of parameters).
+      point: where the Hessian is taken, shape ``[d]``.
+
+    Returns:
+      The :class:`HessianOperator`.
+    """
+    return HessianOperator(function, point)
+
+
+class DampedOperator(NamedTuple):
+    """``A + mu I``.
+
+    Attributes:
+      operator: ``A``.
+      damping: the scalar ``mu``.
+    """
+
+    operator: LinearOperator
+    damping: Array
+
+    @property
+    def size(self) -> int:
+        """``d``."""
+        return self.operator.size
+
+    def matvec(self, v: Array) -> Array:
+        """``A v + mu v``."""
+        return self.operator.matvec(v) + self.damping * v
+
+    def dense(self) -> Array:
+        """``A + mu I`` as a matrix."""
+        matrix = self.operator.dense()
+        return matrix + self.damping * jnp.eye(self.size, dtype=matrix.dtype)
+
+
+def damped(operator: LinearOperator, damping: Array | float) -> DampedOperator:
+    """``operator + damping I``.
+
+    Args:
+      operator: ``A``.
+      damping: ``mu`` (a scalar, traced or not).
+
+    Returns:
+      The :class:`DampedOperator` ``A + mu I``.
+    """
+    return DampedOperator(operator, damping)
+
+
+class Spectrum(NamedTuple):
+    """The extreme eigenvalues of a symmetric matrix, and whether it is indefinite."""
+
+    smallest: Array
+    largest: Array
+    indefinite: Array
+
+
+def spectrum(matrix: Array) -> Spectrum:
+    """Smallest and largest eigenvalues of a dense symmetric ``matrix`` (``eigvalsh``).
+
+    Args:
+      matrix: a symmetric ``[d, d]`` matrix, e.g. ``hessian_operator(f, x).dense()``.
+
+    Returns:
+      The :class:`Spectrum`; ``indefinite`` when the smallest eigenvalue is negative.
+    """
+    eigenvalues = jnp.linalg.eigvalsh(matrix)
+    return Spectrum(eigenvalues[0], eigenvalues[-1], eigenvalues[0] < 0)

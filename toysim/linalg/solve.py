@@ -1,0 +1,256 @@
+"""``solve(operator, b, solver)`` and ``inverse(operator, solver)``, with diagnostics.
+
+Every solve returns a :class:`Solution`: ``x`` and a :class:`SolveInfo`
+(iterations, relative residual ``||b - A x|| / ||b||``, converged). What each
+solver reports:
+
+* :class:`Cholesky`, :class:`LU` (direct): 1 iteration (one factorisation
+  applied); the residual recomputed with one product ``A x`` (XLA drops it
+  when nothing reads it); converged when that residual is finite and at most
+  ``tol`` (default ``sqrt(eps)`` of the dtype: a backward-stable solve of a
+  matrix with condition number up to about ``1/sqrt(eps)``). A Cholesky of a
+  matrix that is not positive definite gives NaN, hence not converged.
+* :class:`CG`, :class:`MINRES` (Krylov, :mod:`toysim.linalg.krylov`): the
+  iterations taken; the residual their recurrence carries; converged exactly
+  when that residual is at most ``tol``.
+* :class:`Identity`, the relaxation ``H -> I`` (docs/theory/relaxations.md):
+  ``x = b``, 0 iterations, residual 0, converged. It solves ``I x = b``
+  exactly, whatever ``A`` is, and its derivatives are those of ``x = b``.
+
+Derivatives of ``x`` with respect to ``b`` and to the operator's arrays are
+implicit (``jax.lax.custom_linear_solve``): ``dx = A^{-1} (db - dA x)``, and
+the reverse mode solves with ``A^T`` (the same solver; LU's transposed solve),
+so nothing differentiates through the factorisation or the iterations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from toysim.linalg.direct import LinearMap, cholesky_map, lu_maps
+from toysim.linalg.krylov import conjugate_gradient, minres, safe_norm
+from toysim.linalg.operators import LinearOperator
+
+
+class SolveInfo(NamedTuple):
+    """How a solve ended.
+
+    Attributes:
+      iterations: int32; 0 for the identity, 1 for a direct solve, the count for a Krylov one.
+      residual: the relative residual ``||b - A x|| / ||b||`` (0 when ``b = 0``).
+      converged: bool, the residual is at most the solver's tolerance.
+    """
+
+    iterations: Array
+    residual: Array
+    converged: Array
+
+
+class Solution(NamedTuple):
+    """``x`` with ``A x = b``, and :class:`SolveInfo`."""
+
+    x: Array
+    info: SolveInfo
+
+
+def _check_tol(tol: float | None, allow_none: bool) -> None:
+    if tol is None and allow_none:
+        return
+    if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0:
+        raise ValueError(f"tol must be a number > 0; got {tol!r}")
+
+
+def _check_maxiter(maxiter: int) -> None:
+    if not isinstance(maxiter, int) or isinstance(maxiter, bool) or maxiter < 1:
+        raise ValueError(f"maxiter must be an integer >= 1; got {maxiter!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class _DirectSettings:
+    """What the direct solvers share: the tolerance of their convergence flag."""
+
+    tol: float | None = None
+
+    def __post_init__(self):
+        _check_tol(self.tol, allow_none=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cholesky(_DirectSettings):
+    """Cholesky for symmetric positive definite ``A``; Woodbury on a low-rank-plus-diagonal one.
+
+    Attributes:
+      tol: the relative residual at most which the solve counts as converged;
+        ``None``: ``sqrt(eps)`` of the dtype.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class LU(_DirectSettings):
+    """LU with partial pivoting, for any non-singular ``A`` (forms ``A``).
+
+    Attributes:
+      tol: as for :class:`Cholesky`.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class _KrylovSettings:
+    """What the Krylov solvers share: a relative residual tolerance and an iteration budget."""
+
+    tol: float = 1e-6
+    maxiter: int = 100
+
+    def __post_init__(self):
+        _check_tol(self.tol, allow_none=False)
+        _check_maxiter(self.maxiter)
+
+
+@dataclasses.dataclass(frozen=True)
+class CG(_KrylovSettings):
+    """Conjugate gradients, for symmetric positive definite ``A`` (products only).
+
+    Attributes:
+      tol: relative residual tolerance.
+      maxiter: the iteration budget.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class MINRES(_KrylovSettings):
+    """MINRES, for symmetric ``A``, definite or indefinite (products only).
+
+    Attributes:
+      tol: relative residual tolerance.
+      maxiter: the iteration budget.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """The relaxation ``A -> I``: ``x = b``."""
+
+
+Solver = Cholesky | LU | CG | MINRES | Identity
+SOLVERS = (Cholesky, LU, CG, MINRES, Identity)
+
+
+def _direct_info(matvec: LinearMap, x: Array, b: Array, tol: float | None) -> SolveInfo:
+    """One iteration; the recomputed relative residual; converged if finite and within ``tol``."""
+    residual = jnp.linalg.norm(b - matvec(x)) / safe_norm(b)
+    limit = jnp.sqrt(jnp.finfo(b.dtype).eps) if tol is None else tol
+    converged = jnp.isfinite(residual) & (residual <= limit)
+    return SolveInfo(jnp.asarray(1, jnp.int32), residual, converged)
+
+
+def _krylov_info(iterations: Array, residual: Array, tol: float) -> SolveInfo:
+    return SolveInfo(iterations.astype(jnp.int32), residual, residual <= tol)
+
+
+def identity_solution(b: Array) -> Solution:
+    """The relaxation's :class:`Solution`: ``x = b``, 0 iterations, residual 0, converged."""
+    info = SolveInfo(jnp.asarray(0, jnp.int32), jnp.zeros((), b.dtype), jnp.asarray(True))
+    return Solution(b, info)
+
+
+def inverse(operator: LinearOperator, solver: Solver) -> Callable[[Array], Solution]:
+    """``b -> Solution(A^{-1} b, info)``, factoring ``A`` once (now) for every later ``b``.
+
+    Args:
+      operator: ``A`` (see :mod:`toysim.linalg.operators`); ignored by :class:`Identity`.
+      solver: one of :class:`Cholesky`, :class:`LU`, :class:`CG`, :class:`MINRES`,
+        :class:`Identity`.
+
+    Returns:
+      The map; differentiable in ``b`` and in the operator's arrays (implicitly).
+
+    Raises:
+      TypeError: if ``solver`` is not one of these.
+    """
+    if not isinstance(solver, SOLVERS):
+        names = ", ".join(s.__name__ for s in SOLVERS)
+        raise TypeError(f"solver must be a toysim.linalg solver ({names}); got {solver!r}")
+    if isinstance(solver, Identity):
+        return identity_solution
+    if isinstance(solver, (Cholesky, LU)):
+        return _direct_inverse(operator, solver)
+    method = conjugate_gradient if isinstance(solver, CG) else minres
+
+    def krylov(_, b):
+        x, iterations, residual = method(operator.matvec, b, solver.tol, solver.maxiter)
+        return x, _krylov_info(iterations, residual, solver.tol)
+
+    def apply(b: Array) -> Solution:
+        x, info = jax.lax.custom_linear_solve(
+            operator.matvec, b, krylov, symmetric=True, has_aux=True
+        )
+        return Solution(x, info)
+
+    return apply
+
+
+def _direct_inverse(operator: LinearOperator, solver: Cholesky | LU):
+    """The direct solvers' map. Their diagnostics are computed outside the implicit solve, from
+    ``x`` and ``b`` with gradients stopped, so that XLA drops them when nothing reads them."""
+    if isinstance(solver, Cholesky):
+        forward, transposed = cholesky_map(operator), None
+    else:
+        forward, transposed = lu_maps(operator)
+
+    def apply(b: Array) -> Solution:
+        x = jax.lax.custom_linear_solve(
+            operator.matvec,
+            b,
+            lambda _, rhs: forward(rhs),
+            transpose_solve=None if transposed is None else (lambda _, rhs: transposed(rhs)),
+            symmetric=transposed is None,
+        )
+        fixed_x, fixed_b = jax.lax.stop_gradient(x), jax.lax.stop_gradient(b)
+        return Solution(x, _direct_info(operator.matvec, fixed_x, fixed_b, solver.tol))
+
+    return apply
+
+
+def solve(operator: LinearOperator, b: Array, solver: Solver) -> Solution:
+    """``x`` solving ``A x = b`` with ``solver``, and its :class:`SolveInfo`.
+
+    Args:
+      operator: ``A``.
+      b: the right-hand side, shape ``[A.size]``.
+      solver: see :func:`inverse`.
+
+    Returns:
+      The :class:`Solution`.
+    """
+    return inverse(operator, solver)(b)
+
+
+def linear_map(solution_map: Callable[[Array], Solution]) -> LinearMap:
+    """``b -> solution_map(b).x``: the diagnostics dropped, for code that needs a plain map.
+
+    Args:
+      solution_map: e.g. ``inverse(operator, solver)``.
+
+    Returns:
+      The map ``b -> x``.
+    """
+    return lambda b: solution_map(b).x
+
+
+def trace(linear: LinearMap, size: int) -> Array:
+    """``tr M = sum_i e_i . M e_i`` for a linear map ``M`` on vectors of ``size``.
+
+    Args:
+      linear: ``v -> M v`` (e.g. ``linear_map(inverse(H, Cholesky()))`` for ``tr H^{-1}``).
+      size: the dimension ``d``.
+
+    Returns:
+      The scalar trace.
+    """
+    return jnp.trace(jax.vmap(linear)(jnp.eye(size)))
