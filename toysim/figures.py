@@ -824,7 +824,8 @@ def neural_pca(runs: NeuralRuns):
 
 def neural_diagnostics(quick: bool = False):
     """Non-convexity along the fpo-exact trajectory (seed 0): Hessian spectrum and cosines."""
-    from toysim.game.neural import make_neural_trajectory, nonconvexity_diagnostics, paper_nn
+    from toysim.game.neural import make_neural_trajectory, paper_nn
+    from toysim.game.nonconvexity import nonconvexity_diagnostics
 
     spec, hp = paper_nn("fpo-exact")
     spec = dataclasses.replace(spec, record_state=True)
