@@ -1,6 +1,7 @@
 """The neural reward model (docs/theory/neural.md): the MLP, its penalties, the paper-nn game."""
 
 import dataclasses
+import functools
 
 import chex
 import jax
@@ -45,7 +46,7 @@ def test_penalties_are_the_published_ones_and_differentiate_through_y():
     model = mlp_reward_model((5, 8, 8, 1))
 
     def local_steering(phi, y, u, solve, oracle):
-        return sample_steering(model, phi, y, utility(u, y), solve, oracle)
+        return sample_steering(model, phi, y, functools.partial(utility, u), solve, oracle)
 
     u = Utility(jnp.asarray(10.0), jnp.asarray(0.2), jnp.asarray([2.5, 2.5, 0.0, 0.0, 0.0]))
     y = jnp.asarray([0.3, -0.2, 0.5, 0.1, -0.4])

@@ -10,6 +10,7 @@ Gaussian-bump utility). The fast paths are the closed forms the linear game
 runs on (Woodbury solves, the low-rank Hessian, the Gaussian-policy moments).
 """
 
+import functools
 import itertools
 
 import chex
@@ -106,7 +107,8 @@ def test_point_policy_steering_equals_the_generic_route(switches, buffer_size):
     direction = solve(reward_gradient(model, phi, theta)) if influence == "global" else None
 
     def penalty(th):
-        return sample_steering(model, phi, th, utility(u, th), solve, oracle == "true", direction)
+        label_of = functools.partial(utility, u)
+        return sample_steering(model, phi, th, label_of, solve, oracle == "true", direction)
 
     assert_close(fast, jax.grad(penalty)(theta))
 
@@ -140,7 +142,8 @@ def test_gaussian_policy_closed_forms_equal_the_generic_route(switches):
 
     def penalty(th):
         def at(y):
-            return sample_steering(model, phi, y, utility(u, y), solve, oracle == "true", direction)
+            label_of = functools.partial(utility, u)
+            return sample_steering(model, phi, y, label_of, solve, oracle == "true", direction)
 
         return expectation(at, th, hp.sigma, quadrature)
 

@@ -222,6 +222,13 @@ def network_steering(
         return (lambda y: jnp.zeros((), dtype)), no_cg
     flat, unravel = ravel_pytree(phi)
     solve, cg_solve = identity_solve, None
+
+    def fixed_label(y: Array) -> Callable[[Array], Array]:
+        # U(y) taken outside the parameter gradient (still differentiated through y): the
+        # order paper-nn has always summed in; fpo-exact's CG amplifies any rounding change.
+        label = utility(u, y)
+        return lambda _: label
+
     if method.hessian == "exact" and solver == "dense":
         hessian = dense_hessian(lambda x: objective(unravel(x)), flat)
         damped = hessian + damping * jnp.eye(flat.shape[0], dtype=flat.dtype)
@@ -241,7 +248,7 @@ def network_steering(
             )
 
     if method.influence == "local":
-        return (lambda y: sample_steering(model, phi, y, utility(u, y), solve, oracle)), no_cg
+        return (lambda y: sample_steering(model, phi, y, fixed_label(y), solve, oracle)), no_cg
     g_bar = reward_gradient(model, phi, theta)
     cg = no_cg
     if cg_solve is None:
@@ -251,7 +258,7 @@ def network_steering(
         v, cg = result.x, (result.iterations.astype(jnp.int32), result.residual)
 
     def penalty(y):
-        return sample_steering(model, phi, y, utility(u, y), identity_solve, oracle, v)
+        return sample_steering(model, phi, y, fixed_label(y), identity_solve, oracle, v)
 
     return penalty, cg
 

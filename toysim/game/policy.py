@@ -59,8 +59,9 @@ class PointPolicy(NamedTuple):
         The generic :func:`toysim.game.steering.sample_steering` for the linear RM.
         """
         model = linear_reward_model(theta.shape[-1])
-        label = utility(u, theta)
-        return sample_steering(model, w, theta, label, identity_solve, oracle, direction)
+        return sample_steering(
+            model, w, theta, lambda y: utility(u, y), identity_solve, oracle, direction
+        )
 
     def local_steering(
         self, w: Array, theta: Array, u: Utility, solve: Solve, oracle: bool
@@ -72,7 +73,7 @@ class PointPolicy(NamedTuple):
         :func:`toysim.game.steering.sample_steering` for the linear RM.
         """
         model = linear_reward_model(theta.shape[-1])
-        return sample_steering(model, w, theta, utility(u, theta), solve, oracle)
+        return sample_steering(model, w, theta, lambda y: utility(u, y), solve, oracle)
 
     def expected_utility(self, theta: Array, u: Utility) -> Array:
         """``U(theta)``."""

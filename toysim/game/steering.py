@@ -68,19 +68,19 @@ def sample_steering(
     model: RewardModel,
     phi: RewardParams,
     y: Array,
-    label: Array,
+    label_of: Callable[[Array], Array],
     solve: Solve,
     oracle: bool,
     direction: Array | None = None,
 ) -> Array:
-    """``S(y) = (1/2) g^T H^{-1} grad_phi l(phi; y)`` for one sample ``y`` with its ``label``.
+    """``S(y) = (1/2) g^T H^{-1} grad_phi l(phi; y)`` for one sample ``y``.
 
     Args:
       model: the reward model.
       phi: ``phi_s``, the RM parameters at which the gradients are taken.
       y: the sample, a function of the policy parameters when differentiated.
-      label: its label ``U(y)`` (computed from ``y`` by the caller, so that it
-        is differentiated too); unused without the oracle.
+      label_of: the labeller, ``y -> U(y)``: a function of the sample, so that a
+        derivative through ``y`` reaches the label too; unused without the oracle.
       solve: ``v -> H^{-1} v`` (or the identity); unused when ``direction`` is given.
       oracle: whether ``grad_phi l`` uses the label.
       direction: ``H^{-1} g_bar`` held fixed (global influence, from
@@ -91,7 +91,11 @@ def sample_steering(
     Returns:
       The scalar ``S(y)``.
     """
-    grad_loss = flat_gradient(lambda p, s: influence_loss(model, p, s, label, oracle), phi, y)
+
+    def grad_loss() -> Array:
+        return flat_gradient(lambda p, s: influence_loss(model, p, s, label_of(s), oracle), phi, y)
+
     if direction is not None:
-        return 0.5 * direction @ grad_loss
-    return 0.5 * reward_gradient(model, phi, y) @ solve(grad_loss)
+        return 0.5 * direction @ grad_loss()
+    g = reward_gradient(model, phi, y)  # before grad_loss: the order the derivatives accumulate in
+    return 0.5 * g @ solve(grad_loss())

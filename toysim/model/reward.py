@@ -8,7 +8,6 @@ current parameters (proximal).
 
 from __future__ import annotations
 
-import jax.numpy as jnp
 from jax import Array
 
 
@@ -32,5 +31,6 @@ def oracle_free_loss(w: Array, y: Array) -> Array:
 
 
 def anchor_penalty(w: Array, anchor: Array, lam: Array) -> Array:
-    """``(lambda/2) ||w - w_bar||^2``: ridge (``w_bar = 0``) or proximal."""
-    return 0.5 * lam * jnp.sum((w - anchor) ** 2)
+    """``(lambda/2) ||w - w_bar||^2``: ridge (``w_bar = 0``) or proximal; ``w`` a flat vector."""
+    diff = w - anchor
+    return 0.5 * lam * diff @ diff
