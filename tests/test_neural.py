@@ -13,9 +13,9 @@ from jax.flatten_util import ravel_pytree
 from toysim.config import METHODS, ConfigError
 from toysim.game.curvature import identity_solve
 from toysim.game.neural import NeuralHParams, NeuralSpec, make_neural_trajectory, schedule
-from toysim.game.steering import sample_steering
+from toysim.game.steering import reward_gradient, sample_steering
 from toysim.model.interface import mlp_reward_model
-from toysim.model.mlp import mlp_init, mlp_reward, reward_param_grad
+from toysim.model.mlp import mlp_init, mlp_reward
 from toysim.model.utility import Utility, utility
 
 
@@ -50,7 +50,7 @@ def test_penalties_are_the_published_ones_and_differentiate_through_y():
 
     u = Utility(jnp.asarray(10.0), jnp.asarray(0.2), jnp.asarray([2.5, 2.5, 0.0, 0.0, 0.0]))
     y = jnp.asarray([0.3, -0.2, 0.5, 0.1, -0.4])
-    g = reward_param_grad(params, y)
+    g = reward_gradient(model, params, y)
     relaxed = local_steering(params, y, u, identity_solve, True)
     practical = local_steering(params, y, u, identity_solve, False)
     r = mlp_reward(params, y)

@@ -187,17 +187,17 @@ def best_response(data: FollowerData, anchor: Array, lam: Array, solve: Solve, w
 
 
 def decoupled_weight_decay(rate: Array) -> optax.GradientTransformation:
-    """``updates <- updates - rate * params``: ``w <- (1 - rate) w + updates`` after SGD.
+    """``updates <- updates - rate * phi``: ``w <- (1 - rate) w + updates`` after SGD.
 
     Decoupled (as published): the decay does not pass through the learning rate.
     """
 
-    def init(params):
-        del params
+    def init(phi):
+        del phi
         return optax.EmptyState()
 
-    def update(updates, state, params):
-        return jax.tree.map(lambda u, p: u - rate * p, updates, params), state
+    def update(updates, state, phi):
+        return jax.tree.map(lambda u, p: u - rate * p, updates, phi), state
 
     return optax.GradientTransformation(init, update)
 
@@ -214,6 +214,22 @@ def adam_l2_optimizer(lr: Array, weight_decay: Array) -> optax.GradientTransform
 def sgd_optimizer(hp: HParams) -> optax.GradientTransformation:
     """Plain SGD with decoupled weight decay, built from traced hyperparameters."""
     return optax.chain(optax.sgd(hp.follower_lr), decoupled_weight_decay(hp.weight_decay))
+
+
+def optimizer_step(
+    optimizer: optax.GradientTransformation,
+    loss: Callable[[RewardParams], Array],
+    phi: RewardParams,
+    opt_state: Any,
+) -> tuple[Array, RewardParams, Any]:
+    """One step of ``optimizer`` on ``loss`` from ``phi``: ``(loss(phi), phi', opt_state')``.
+
+    The follower's update in both games: SGD with decoupled weight decay on the
+    linear RM, Adam with L2 on paper-nn's network.
+    """
+    value, grads = jax.value_and_grad(loss)(phi)
+    updates, opt_state = optimizer.update(grads, opt_state, phi)
+    return value, optax.apply_updates(phi, updates), opt_state
 
 
 FULL_UNROLL_STEPS = 4
@@ -270,10 +286,8 @@ def make_follower(spec: GameSpec) -> Follower:
             optimizer = sgd_optimizer(hp)
 
             def sgd_step(carry, _):
-                w, opt_state = carry
-                grads = jax.grad(new_data.loss)(w)
-                updates, opt_state = optimizer.update(grads, opt_state, w)
-                return (optax.apply_updates(w, updates), opt_state), None
+                _, w, opt_state = optimizer_step(optimizer, new_data.loss, *carry)
+                return (w, opt_state), None
 
             (w, opt_state), _ = jax.lax.scan(
                 sgd_step,

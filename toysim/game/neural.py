@@ -41,7 +41,6 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import optax
 from jax import Array
 from jax.flatten_util import ravel_pytree
 
@@ -53,12 +52,13 @@ from toysim.game.followers import (
     SampleBuffer,
     adam_l2_optimizer,
     buffer_insert,
-    data_loss,
     empty_buffer,
     follower_loss,
+    optimizer_step,
 )
 from toysim.game.steering import reward_gradient, sample_steering
 from toysim.model.interface import RewardModel, RewardParams, mlp_reward_model
+from toysim.model.metrics import block_signal_noise
 from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
 
@@ -344,9 +344,8 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
                 sample_key, (spec.samples_per_step, spec.dim), dtype
             )
             buffer = buffer_insert(buffer, samples, utility(u, samples))
-            loss, grads = jax.value_and_grad(data_loss, argnums=1)(model, phi, buffer, None)
-            updates, opt_state = optimizer.update(grads, opt_state, phi)
-            phi = optax.apply_updates(phi, updates)
+            data = BufferData(model, buffer, None)
+            loss, phi, opt_state = optimizer_step(optimizer, data.loss, phi, opt_state)
             record = (theta, model.reward(phi, theta), sigma, loss, *cg)
             if spec.record_state:  # what the leader saw at this iteration
                 record = (*record, ravel_pytree(seen_phi)[0], seen_buffer)
@@ -356,19 +355,11 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
         keys = jax.random.split(loop_key, spec.steps)
         _, records = jax.lax.scan(outer, state, (steps, keys))
         theta, proxy, sigma, loss, cg_iterations, cg_residual = records[:6]
-        rm_params, buffer = records[6:] if spec.record_state else (None, None)
+        state_record = records[6:] if spec.record_state else (None, None)
+        signal_noise = block_signal_noise(theta, spec.signal_dims)
+        solves = (sigma, loss, cg_iterations, cg_residual)
         return NeuralTrajectory(
-            theta=theta,
-            utility=utility(u, theta),
-            proxy_reward=proxy,
-            signal=jnp.linalg.norm(theta[:, : spec.signal_dims], axis=-1),
-            noise=jnp.linalg.norm(theta[:, spec.signal_dims :], axis=-1),
-            sigma=sigma,
-            buffer_loss=loss,
-            cg_iterations=cg_iterations,
-            cg_residual=cg_residual,
-            rm_params=rm_params,
-            buffer=buffer,
+            theta, utility(u, theta), proxy, *signal_noise, *solves, *state_record
         )
 
     return run

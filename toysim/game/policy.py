@@ -27,7 +27,7 @@ from toysim.model.reward import linear_reward
 from toysim.model.utility import Utility, gaussian_utility_moments, utility
 
 
-def sample_loss(w: Array, y: Array, u: Utility, oracle: bool) -> Array:
+def linear_influence_loss(w: Array, y: Array, u: Utility, oracle: bool) -> Array:
     """The per-sample loss whose ``w``-gradient enters the influence function.
 
     ``l(w; y) = (r_w(y) - U(y))^2`` with the oracle; without it ``2 r_w(y)``
@@ -49,7 +49,7 @@ class PointPolicy(NamedTuple):
 
     def expected_loss(self, w: Array, theta: Array, u: Utility, oracle: bool) -> Array:
         """``l(w; theta)`` (or its oracle-free stand-in)."""
-        return sample_loss(w, theta, u, oracle)
+        return linear_influence_loss(w, theta, u, oracle)
 
     def global_steering(
         self, w: Array, theta: Array, u: Utility, direction: Array, oracle: bool
