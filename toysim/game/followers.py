@@ -167,14 +167,18 @@ class PopulationData(NamedTuple):
         return LowRankCurvature(alpha, jnp.sqrt(2.0) * self.theta[None, :])
 
 
-def follower_loss(phi: RewardParams, data: FollowerData, anchor: RewardParams, lam: Array) -> Array:
+def follower_loss(
+    phi: RewardParams, data: FollowerData, anchor: RewardParams | None, lam: Array
+) -> Array:
     """``L(phi; D) = data loss + (lambda/2) ||phi - phi_bar||^2`` (any pytree ``phi``).
 
-    paper-nn's follower objective is an instance: :class:`BufferData` with the
-    mean over the buffer, ridge anchor ``phi_bar = 0`` and ``lambda`` the
-    weight decay.
+    ``anchor`` is ``phi_bar`` (``None`` for ``phi_bar = 0``, see
+    :func:`toysim.model.reward.anchor_penalty`). paper-nn's follower objective
+    is an instance: :class:`BufferData` with the mean over the buffer, ridge
+    anchor and ``lambda`` the weight decay.
     """
-    return data.loss(phi) + anchor_penalty(ravel_pytree(phi)[0], ravel_pytree(anchor)[0], lam)
+    flat_anchor = None if anchor is None else ravel_pytree(anchor)[0]
+    return data.loss(phi) + anchor_penalty(ravel_pytree(phi)[0], flat_anchor, lam)
 
 
 def best_response(data: FollowerData, anchor: Array, lam: Array, solve: Solve, w0: Array) -> Array:

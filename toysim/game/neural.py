@@ -188,7 +188,7 @@ def network_objective(
     data = BufferData(model, buffer, None)
 
     def objective(phi: RewardParams) -> Array:
-        return follower_loss(phi, data, jax.tree.map(jnp.zeros_like, phi), weight_decay)
+        return follower_loss(phi, data, None, weight_decay)
 
     return objective
 

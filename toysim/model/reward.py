@@ -9,6 +9,7 @@ loss ``l(w; y) = (r_w(y) - U(y))^2`` is the linear reward model's
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 from jax import Array
 
 
@@ -17,7 +18,13 @@ def linear_reward(w: Array, y: Array) -> Array:
     return y @ w
 
 
-def anchor_penalty(w: Array, anchor: Array, lam: Array) -> Array:
-    """``(lambda/2) ||w - w_bar||^2``: ridge (``w_bar = 0``) or proximal; ``w`` a flat vector."""
-    diff = w - anchor
-    return 0.5 * lam * diff @ diff
+def anchor_penalty(w: Array, anchor: Array | None, lam: Array) -> Array:
+    """``(lambda/2) ||w - w_bar||^2`` for a flat vector ``w``; ``anchor = None`` is ``w_bar = 0``.
+
+    The linear game passes its anchor (``w_t``, or zeros for ridge) and sums
+    squares; ``None`` (paper-nn's weight decay) takes ``w . w``. The two agree
+    but round differently, and each keeps the order its game has always summed in.
+    """
+    if anchor is None:
+        return 0.5 * lam * w @ w
+    return 0.5 * lam * jnp.sum((w - anchor) ** 2)
