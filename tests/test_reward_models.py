@@ -33,6 +33,7 @@ from toysim.game.followers import (
 from toysim.game.leader import follower_view, steering_gradient
 from toysim.game.steering import influence_loss, reward_gradient, sample_steering
 from toysim.model.interface import linear_reward_model, mlp_reward_model
+from toysim.model.mlp import mlp_reward
 from toysim.model.utility import utility
 
 SWITCHES = list(
@@ -211,3 +212,39 @@ def test_buffer_blocks_hold_one_iteration_each():
     errors = (mlp.reward(phi, buffer.y) - buffer.label) ** 2
     chex.assert_trees_all_close(mean, jnp.mean(errors), rtol=1e-14)
     assert ravel_pytree(phi)[0].shape == (4 * 3 + 4 + 4 + 1,)
+
+
+def test_paper_nn_objective_is_the_one_its_adam_step_follows():
+    """FPO's Hessian is taken of ``network_objective``: its gradient must be the one the
+    follower's Adam-with-L2 step follows (weight decay included, large enough to matter), and
+    its Hessian the buffer's mean squared error's plus ``wd I``, assembled here independently."""
+    import optax
+
+    from toysim.game.followers import adam_l2_optimizer
+    from toysim.game.neural import network_objective
+
+    rng = np.random.default_rng(5)
+    model = mlp_reward_model((3, 4, 1))
+    phi = jax.tree.map(lambda x: x + 0.1, model.init(jax.random.key(2), jnp.float64))
+    buffer = empty_buffer(3, 3, jnp.float64, block_size=2)
+    for _ in range(2):
+        buffer = buffer_insert(buffer, jnp.asarray(rng.normal(size=(2, 3))), jnp.ones(2))
+    weight_decay, lr = 0.7, 0.01
+    objective = network_objective(model, buffer, weight_decay)
+
+    follower = adam_l2_optimizer(lr, weight_decay)
+    data_grads = jax.grad(BufferData(model, buffer, None).loss)(phi)
+    reference = optax.adam(lr)
+    with jax.numpy_dtype_promotion("standard"):  # optax's int32 step count meets float64
+        step, _ = follower.update(data_grads, follower.init(phi), phi)
+        expected, _ = reference.update(jax.grad(objective)(phi), reference.init(phi), phi)
+    chex.assert_trees_all_close(step, expected, rtol=1e-12)
+
+    flat, unravel = ravel_pytree(phi)
+
+    def mean_squared_error(x):
+        kept = buffer.y[:2].reshape(-1, 3)  # the two filled blocks
+        return jnp.mean((mlp_reward(unravel(x), kept) - 1.0) ** 2)
+
+    independent = jax.hessian(mean_squared_error)(flat) + weight_decay * jnp.eye(flat.shape[0])
+    assert_close(jax.hessian(lambda x: objective(unravel(x)))(flat), independent)
