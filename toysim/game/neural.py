@@ -36,6 +36,7 @@ exact weight.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -222,12 +223,7 @@ def network_steering(
         return (lambda y: jnp.zeros((), dtype)), no_cg
     flat, unravel = ravel_pytree(phi)
     solve, cg_solve = identity_solve, None
-
-    def fixed_label(y: Array) -> Callable[[Array], Array]:
-        # U(y) taken outside the parameter gradient (still differentiated through y): the
-        # order paper-nn has always summed in; fpo-exact's CG amplifies any rounding change.
-        label = utility(u, y)
-        return lambda _: label
+    label_of = functools.partial(utility, u)
 
     if method.hessian == "exact" and solver == "dense":
         hessian = dense_hessian(lambda x: objective(unravel(x)), flat)
@@ -248,7 +244,7 @@ def network_steering(
             )
 
     if method.influence == "local":
-        return (lambda y: sample_steering(model, phi, y, fixed_label(y), solve, oracle)), no_cg
+        return (lambda y: sample_steering(model, phi, y, label_of, solve, oracle)), no_cg
     g_bar = reward_gradient(model, phi, theta)
     cg = no_cg
     if cg_solve is None:
@@ -258,7 +254,7 @@ def network_steering(
         v, cg = result.x, (result.iterations.astype(jnp.int32), result.residual)
 
     def penalty(y):
-        return sample_steering(model, phi, y, fixed_label(y), identity_solve, oracle, v)
+        return sample_steering(model, phi, y, label_of, identity_solve, oracle, v)
 
     return penalty, cg
 
