@@ -48,6 +48,8 @@ import jax
 jax.config.update("jax_enable_x64", True)  # the notebook's choice; the library never flips it
 
 from toysim import build, figures, simulate
+from toysim.experiments import collapse
+from toysim.plots import collapse_figures
 
 QUICK = os.environ.get("TOYSIM_QUICK") == "1"  # fewer seeds, for CI
 OUT = figures.output_dir()  # $TOYSIM_FIGURES, else ./figures
@@ -66,7 +68,7 @@ OUT = figures.output_dir()  # $TOYSIM_FIGURES, else ./figures
 # the seed draws the RM's random initial weights.
 
 # %%
-runs = figures.collapse_runs(quick=QUICK)
+runs = collapse.collapse_runs(quick=QUICK)
 for method, t in runs.trajectories.items():
     print(
         f"{method:>14}: final signal {float(t.signal[0, -1]):.2f}, "
@@ -81,7 +83,7 @@ for method, t in runs.trajectories.items():
 # signal corridor and settles next to the human ideal (the gold star).
 
 # %%
-fig, meta = figures.collapse_phase_space(runs, "block")
+fig, meta = collapse_figures.collapse_phase_space(runs, "block")
 figures.save(fig, "collapse_phase_space", OUT, meta)
 
 # %% [markdown]
@@ -92,7 +94,7 @@ figures.save(fig, "collapse_phase_space", OUT, meta)
 # exact, so the contour *is* the true utility of every plotted point:
 
 # %%
-fig, meta = figures.collapse_phase_space(runs, "projection")
+fig, meta = collapse_figures.collapse_phase_space(runs, "projection")
 figures.save(fig, "collapse_phase_space_projection", OUT, meta)
 
 # %% [markdown]
@@ -103,11 +105,11 @@ figures.save(fig, "collapse_phase_space_projection", OUT, meta)
 # rewards and the human does not.
 
 # %%
-fig, meta = figures.collapse_noise(runs)
+fig, meta = collapse_figures.collapse_noise(runs)
 figures.save(fig, "collapse_noise", OUT, meta)
 
 # %%
-fig, meta = figures.collapse_utility(runs)
+fig, meta = collapse_figures.collapse_utility(runs)
 figures.save(fig, "collapse_utility", OUT, meta)
 
 # %% [markdown]
@@ -121,7 +123,7 @@ figures.save(fig, "collapse_utility", OUT, meta)
 # only where the policy walks.
 
 # %%
-fig, meta = figures.collapse_goodhart(runs)
+fig, meta = collapse_figures.collapse_goodhart(runs)
 figures.save(fig, "collapse_goodhart", OUT, meta)
 
 # %% [markdown]
@@ -130,7 +132,7 @@ figures.save(fig, "collapse_goodhart", OUT, meta)
 # The picture is not one lucky seed: median and interquartile range over seeds.
 
 # %%
-fig, meta = figures.collapse_bands(runs)
+fig, meta = collapse_figures.collapse_bands(runs)
 figures.save(fig, "collapse_bands", OUT, meta)
 
 # %% [markdown]

@@ -55,6 +55,8 @@ jax.config.update("jax_enable_x64", True)
 
 from toysim import figures
 from toysim.analysis import LADDER, SINGLE_SWITCHES
+from toysim.experiments import ladder as ladder_experiment
+from toysim.plots import collapse_figures
 
 QUICK = os.environ.get("TOYSIM_QUICK") == "1"
 OUT = figures.output_dir()  # $TOYSIM_FIGURES, else ./figures
@@ -80,8 +82,8 @@ for label, method in LADDER:
 # anchor part `lambda I`.
 
 # %%
-ladder = figures.ladder_runs(quick=QUICK)
-print(figures.format_ladder_table(figures.ladder_table(ladder)))
+ladder = ladder_experiment.ladder_runs(quick=QUICK)
+print(ladder_experiment.format_ladder_table(ladder_experiment.ladder_table(ladder)))
 
 # %% [markdown]
 # Reading the table (medians over seeds; `U(theta)` at the policy mean, `E[U]` the
@@ -101,11 +103,11 @@ print(figures.format_ladder_table(figures.ladder_table(ladder)))
 #   penalty cannot express.
 
 # %%
-fig, meta = figures.ladder_phase_space(ladder)
+fig, meta = collapse_figures.ladder_phase_space(ladder)
 figures.save(fig, "ladder_phase_space", OUT, meta)
 
 # %%
-fig, meta = figures.ladder_utility(ladder)
+fig, meta = collapse_figures.ladder_utility(ladder)
 figures.save(fig, "ladder_utility", OUT, meta)
 
 # %% [markdown]
@@ -117,7 +119,7 @@ figures.save(fig, "ladder_utility", OUT, meta)
 # the table's last column gives the size.
 
 # %%
-fig, meta = figures.ladder_cosines(ladder)
+fig, meta = collapse_figures.ladder_cosines(ladder)
 figures.save(fig, "ladder_cosines", OUT, meta)
 
 # %% [markdown]
@@ -128,8 +130,8 @@ figures.save(fig, "ladder_cosines", OUT, meta)
 # that matter in this game.
 
 # %%
-single = figures.ladder_runs(quick=QUICK, rungs=SINGLE_SWITCHES)
-print(figures.format_ladder_table(figures.ladder_table(single)))
+single = ladder_experiment.ladder_runs(quick=QUICK, rungs=SINGLE_SWITCHES)
+print(ladder_experiment.format_ladder_table(ladder_experiment.ladder_table(single)))
 
 # %% [markdown]
 # ## And for the point policy of notebook 01
@@ -143,6 +145,6 @@ print(figures.format_ladder_table(figures.ladder_table(single)))
 # the published `gamma = 0.1` is ten times the exact one-step lookahead `2 eta = 0.01`.
 
 # %%
-point = figures.ladder_runs(quick=QUICK, setting="paper-linear")
-print(figures.format_ladder_table(figures.ladder_table(point)))
+point = ladder_experiment.ladder_runs(quick=QUICK, setting="paper-linear")
+print(ladder_experiment.format_ladder_table(ladder_experiment.ladder_table(point)))
 print("median cosine of '+ no oracle' with exact:", np.round(np.median(point.cosines[..., -1]), 3))

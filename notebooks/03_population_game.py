@@ -42,8 +42,10 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 from toysim import build, figures
+from toysim.experiments.population import population_field
 from toysim.game.trajectory import utility_of
 from toysim.model import gaussian_utility_moments, utility
+from toysim.plots.collapse_figures import population_field_figure
 
 QUICK = os.environ.get("TOYSIM_QUICK") == "1"
 OUT = figures.output_dir()  # $TOYSIM_FIGURES, else ./figures
@@ -93,8 +95,8 @@ print(
 # exact FPO gets much further toward the ideal in the same 300 iterations.
 
 # %%
-field = figures.population_field(quick=QUICK)
-fig, meta = figures.population_field_figure(field)
+field = population_field(quick=QUICK)
+fig, meta = population_field_figure(field)
 figures.save(fig, "population_field", OUT, meta)
 
 # %%

@@ -44,6 +44,8 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 from toysim import figures
+from toysim.experiments import neural
+from toysim.plots import neural_figures
 
 QUICK = os.environ.get("TOYSIM_QUICK") == "1"
 OUT = figures.output_dir()  # $TOYSIM_FIGURES, else ./figures
@@ -54,7 +56,7 @@ OUT = figures.output_dir()  # $TOYSIM_FIGURES, else ./figures
 # `neural_runs` vmaps each method over seeds (5, as in the paper's figure).
 
 # %%
-runs = figures.neural_runs(quick=QUICK)
+runs = neural.neural_runs(quick=QUICK)
 for method, t in runs.trajectories.items():
     finals = np.round(np.asarray(t.utility)[:, -1], 2)
     print(f"{method:>14}: final utility per seed {finals}")
@@ -68,7 +70,7 @@ for method, t in runs.trajectories.items():
 # still works.
 
 # %%
-fig, meta = figures.neural_utility_bands(runs)
+fig, meta = neural_figures.neural_utility_bands(runs)
 figures.save(fig, "neural_utility_bands", OUT, meta)
 
 # %% [markdown]
@@ -78,7 +80,7 @@ figures.save(fig, "neural_utility_bands", OUT, meta)
 # trajectories show where each went, over the true utility on that plane.
 
 # %%
-fig, meta = figures.neural_pca(runs)
+fig, meta = neural_figures.neural_pca(runs)
 figures.save(fig, "neural_pca", OUT, meta)
 
 # %% [markdown]
@@ -94,7 +96,7 @@ figures.save(fig, "neural_pca", OUT, meta)
 # relaxations change is the size.
 
 # %%
-fig, meta = figures.neural_diagnostics(quick=QUICK)
+fig, meta = neural_figures.neural_diagnostics_figure(neural.neural_diagnostics(quick=QUICK))
 figures.save(fig, "neural_diagnostics", OUT, meta)
 print(
     f"Hessian indefinite at {meta['indefinite_fraction']:.0%} of checkpoints; "

@@ -96,6 +96,7 @@ def test_switches_make_a_custom_fpo_and_reach_the_run():
         (("run", "--gamma", "0.1"), "need --method"),
         (("run", "--seed", "-3"), "seed must be a non-negative integer"),
         (("walk",), "invalid choice: 'walk'"),
+        (("bench", "--chunk", "0"), "--chunk must be >= 1"),
     ],
 )
 def test_user_errors_exit_nonzero_with_one_line_and_no_traceback(args, needle):

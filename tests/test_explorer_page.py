@@ -23,9 +23,9 @@ import pytest
 from toysim import build, simulate
 from toysim.cli import main
 from toysim.explorer.page_data import COSTS, EVERY, GAMMAS, METHODS, PRESET, round_significant
-from toysim.figures import describe
 from toysim.game.trajectory import utility_of
 from toysim.model.utility import utility
+from toysim.provenance import describe
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "docs" / "assets" / "explorer.json"

@@ -27,20 +27,26 @@ def assert_figures_written(out: Path, names) -> None:
         assert {"toysim", "jax", "numpy", "matplotlib"} <= sidecar["versions"].keys()
 
 
-@pytest.mark.slow
-def test_figures_command_writes_every_figure_of_every_notebook(tmp_path):
-    out = tmp_path / "figures"
+@pytest.fixture(scope="module")
+def fresh_figures(tmp_path_factory) -> Path:
+    """``python -m toysim figures`` run once for every test of this module that needs it."""
+    out = tmp_path_factory.mktemp("figures")
     done = subprocess.run(
-        [sys.executable, "-m", "toysim", "figures", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "toysim", "figures", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,
     )
     assert done.returncode == 0, done.stderr
+    return out
+
+
+@pytest.mark.slow
+def test_figures_command_writes_every_figure_of_every_notebook(fresh_figures):
     for names in NOTEBOOK_FIGURES.values():
-        assert_figures_written(out, names)
-    assert_figures_written(out, SWEEP_FIGURES)
-    tables = (out / "ladder_tables.md").read_text()
+        assert_figures_written(fresh_figures, names)
+    assert_figures_written(fresh_figures, SWEEP_FIGURES)
+    tables = (fresh_figures / "ladder_tables.md").read_text()
     assert "+ local influence" in tables and "single_switch_population" in tables
 
 
@@ -116,21 +122,14 @@ def _assert_close(a, b, path="") -> None:
 
 
 @pytest.mark.slow
-def test_committed_figures_match_a_fresh_run(tmp_path):
+def test_committed_figures_match_a_fresh_run(fresh_figures):
     """``figures/`` holds what ``python -m toysim figures`` makes now (numbers in the sidecars)."""
     committed = NOTEBOOKS.parent / "figures"
-    done = subprocess.run(
-        [sys.executable, "-m", "toysim", "figures", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr
     for names in [*NOTEBOOK_FIGURES.values(), SWEEP_FIGURES]:
         for name in names:
-            fresh = json.loads((tmp_path / f"{name}.json").read_text())
+            fresh = json.loads((fresh_figures / f"{name}.json").read_text())
             stored = json.loads((committed / f"{name}.json").read_text())
             _assert_close(_without_versions(stored), _without_versions(fresh), name)
-    assert (tmp_path / "ladder_tables.md").read_text() == (
+    assert (fresh_figures / "ladder_tables.md").read_text() == (
         committed / "ladder_tables.md"
     ).read_text()

@@ -4,6 +4,7 @@ Follows Gauthier, Bach, Jordan, "Explaining and Preventing Alignment Collapse
 in Iterative RLHF" (arXiv:2605.04266); the documentation site (docs/) derives every formula.
 """
 
+from toysim._version import __version__ as __version__
 from toysim.config import (
     METHODS,
     ConfigError,
@@ -22,8 +23,6 @@ from toysim.game.trajectory import (
     simulate,
 )
 from toysim.presets import PRESETS, build
-
-__version__ = "0.1.0"
 
 __all__ = [
     "METHODS",

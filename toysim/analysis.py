@@ -14,8 +14,8 @@ replaces ``H`` by ``lambda I``, its anchor part, so the identity rungs use
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
@@ -73,48 +73,48 @@ def summarise(values: np.ndarray) -> dict[str, float]:
     return dict(median=float(q50), q25=float(q25), q75=float(q75))
 
 
-def run_ladder(
-    spec: GameSpec,
-    hp: HParams,
-    keys: Array,
-    rungs: tuple[tuple[str, Method], ...] = LADDER,
-):
-    """Trajectories of every rung (vmapped over ``keys``) and how their steering compares.
+def steering_comparison(directions: Array, gammas: Array) -> tuple[Array, Array]:
+    """How far each rung's steering term is from the first (exact) rung's, state by state.
 
-    Returns ``(trajectories, cosines, norm_ratios)``: a dict from rung label to
-    a batched :class:`~toysim.game.trajectory.Trajectory`; the ``[seeds, T, rungs]``
-    cosines between each rung's steering term and the first rung's (exact);
-    and the ratios of their norms, ``gamma`` included. Both are evaluated at
-    the states of the *exact* trajectory.
+    Args:
+      directions: ``[..., T, rungs, dim]`` steering directions ``-grad S`` of every rung,
+        evaluated at the same states (``probe_steering`` of the exact run).
+      gammas: ``[rungs]`` each rung's steering weight.
+
+    Returns:
+      ``(cosines, norm_ratios)``, each ``[..., T, rungs]``: the cosine of each rung's
+      direction with the first's, and ``gamma_i ||d_i|| / (gamma_0 ||d_0||)`` (NaN where the
+      first is 0).
     """
-    from toysim.game.trajectory import make_trajectory, raise_if_nonfinite
-
-    trajectories = {}
-    for label, method in rungs:
-        probes = tuple(m for _, m in rungs) if method == rungs[0][1] else ()
-        s = rung_spec(spec, method, probes)
-        run = jax.jit(jax.vmap(make_trajectory(s), in_axes=(0, None)))
-        trajectories[label] = run(keys, hp._replace(gamma=ladder_gamma(spec, hp, method)))
-        raise_if_nonfinite(trajectories[label], s)
-    directions = trajectories[rungs[0][0]].probe_steering
-    gammas = jnp.asarray([ladder_gamma(spec, hp, m) for _, m in rungs])
     norms = gammas * jnp.linalg.norm(directions, axis=-1)
     ratios = norms / jnp.where(norms[..., :1] > 0, norms[..., :1], jnp.nan)
-    return trajectories, steering_cosines(directions), ratios
+    return steering_cosines(directions), ratios
 
 
-def population_gradient_field(
-    spec: GameSpec, hp: HParams, signal: np.ndarray, noise: np.ndarray
-) -> dict[str, np.ndarray]:
-    """The leader's myopic and exact Stackelberg gradients over the (signal, noise) plane.
+POPULATION_FIELD_NAMES = (
+    "myopic_signal",
+    "myopic_noise",
+    "exact_signal",
+    "exact_noise",
+    "objective",
+)
+"""What :func:`population_gradient` returns at a point, in order."""
+
+
+def population_gradient(spec: GameSpec, hp: HParams) -> Callable[[Array, Array], tuple]:
+    """``at(s, n)``: the leader's myopic and exact Stackelberg gradients at one point of the
+    (signal, noise) plane (a pure function; vmap it over a grid and jit it at the caller).
 
     See docs/theory/population.md; the follower is at its best response ``w*(theta)``
     (ridge, so ``w*`` depends on ``theta`` only). ``theta = s m_hat + n e``
     with ``m_hat = m/||m||`` and ``e`` the first noise coordinate; ``w*`` lies
     in ``span(theta, m)``, so both gradients stay in that plane. Returns the
     components ``(d signal, d noise)`` of the myopic gradient ``w* - 2 c theta``
-    and of ``dJ/dtheta`` (fpo-exact with ``gamma = 2``), and ``J`` itself, each
-    ``[len(noise), len(signal)]``.
+    and of ``dJ/dtheta`` (fpo-exact with ``gamma = 2``), and ``J`` itself
+    (:data:`POPULATION_FIELD_NAMES`), as scalars.
+
+    Raises:
+      ValueError: the game's follower is not the population follower with a ridge anchor.
     """
     from toysim.game.curvature import exact_solve
     from toysim.game.followers import best_response, make_follower
@@ -146,7 +146,4 @@ def population_gradient_field(
         )
         return myopic @ m_hat, myopic @ e, total.total @ m_hat, total.total @ e, objective
 
-    grid_s, grid_n = jnp.meshgrid(jnp.asarray(signal), jnp.asarray(noise))
-    values = jax.jit(jax.vmap(jax.vmap(at)))(grid_s, grid_n)
-    names = ("myopic_signal", "myopic_noise", "exact_signal", "exact_noise", "objective")
-    return {name: np.asarray(v) for name, v in zip(names, values, strict=True)}
+    return at

@@ -5,7 +5,8 @@ into RGB frames in projection coordinates, where the background contour is
 the exact true utility; :func:`save_frames` writes them as a GIF (Pillow
 only, one palette shared by every frame, so the file stays small and is the
 same byte for byte on every run) or as an MP4 (the ffmpeg binary bundled with
-the optional ``imageio-ffmpeg`` package).
+the optional ``imageio-ffmpeg`` package). :func:`animate_phase_space` runs the
+methods (:mod:`toysim.experiments.animation`) and writes their animation.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from toysim import plots
+from toysim.experiments.animation import ANIMATION_METHODS, animation_runs
 
 FORMATS = (".gif", ".mp4")
 """The animation formats :func:`save_animation` writes, by file extension."""
@@ -267,3 +269,53 @@ def save_frames(
     else:
         _write_mp4(frames, path, fps)
     return path
+
+
+def animate_phase_space(
+    path: str | Path,
+    preset: str = "paper-linear",
+    methods: tuple[str, ...] = ANIMATION_METHODS,
+    seed: int = 0,
+    steps: int | None = None,
+    frames: int = 80,
+    fps: int = 15,
+) -> tuple[Path, dict]:
+    """Run each method once and write their phase-space animation to ``path`` (GIF or MP4).
+
+    Args:
+      path: ``*.gif`` or ``*.mp4`` (see :func:`save_frames`).
+      preset: a point- or Gaussian-policy preset (the paths are ``signal_proj``, ``noise_proj``).
+      methods: the methods drawn, one path each.
+      seed: the PRNG seed of every run.
+      steps: the horizon ``T`` (default: the preset's).
+      frames: the number of frames shown (at most ``T + 1``).
+      fps: frames per second.
+
+    Returns:
+      ``(path, meta)``: the file written and its caption, configuration and final metrics.
+    """
+    output_format(path)
+    runs = animation_runs(preset, methods, seed, steps)
+    images = phase_space_frames(
+        runs.paths,
+        amplitude=runs.amplitude,
+        tau=runs.tau,
+        ideal_norm=runs.ideal_norm,
+        frames=frames,
+        title=f"{preset}, seed {seed}: the policy's path in phase space",
+    )
+    path = save_frames(images, path, fps=fps)
+    meta = {
+        "caption": (
+            f"{preset}, seed {seed}, {runs.steps} iterations: each method's path in projection "
+            "coordinates (signal = y . m/||m||, noise = distance of y from the line through m), "
+            "growing over the exact true-utility contours, with its current U in the legend."
+        ),
+        "preset": preset,
+        "seed": seed,
+        "frames": min(frames, runs.steps + 1),
+        "fps": fps,
+        "config": runs.config,
+        "final_metrics": runs.finals,
+    }
+    return path, meta

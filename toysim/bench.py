@@ -18,14 +18,16 @@ a test; the ratios go in the README with the machine they were measured on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import platform
 import time
 
 import jax
 import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 
-from toysim.game.trajectory import make_trajectory
+from toysim.game.trajectory import SCAN_UNROLL, batched_trajectory, block_size, make_trajectory
 from toysim.presets import build
 from toysim.reference_numpy import run_published
 
@@ -53,6 +55,34 @@ def machine_description() -> str:
     return f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.default_backend()}"
 
 
+def load_average() -> float | None:
+    """The 1-minute load average (``None`` where the OS does not report it)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def _row(**fields) -> dict:
+    """One result row: ``fields`` plus the dtype, machine and load every table needs."""
+    dtype = np.dtype(jax.numpy.result_type(float)).name
+    return dict(fields, dtype=dtype, machine=machine_description(), load_average=load_average())
+
+
+def sharded_over_devices(run_batch):
+    """``run_batch(keys, hp)`` with the batch split evenly over every device (one per core).
+
+    Each device runs ``run_batch`` on its share of ``keys`` (``jax.shard_map``);
+    with one device, ``run_batch`` itself.
+    """
+    devices = jax.devices()
+    if len(devices) == 1:
+        return run_batch
+    mesh = Mesh(np.asarray(devices), ("batch",))
+    spec = PartitionSpec("batch")
+    return jax.shard_map(run_batch, mesh=mesh, in_specs=(spec, PartitionSpec()), out_specs=spec)
+
+
 def numpy_seconds_per_run(method: str, runs: int, steps: int) -> float:
     """Mean time of the published NumPy loop (the baseline of ``method``)."""
     start = time.perf_counter()
@@ -61,44 +91,57 @@ def numpy_seconds_per_run(method: str, runs: int, steps: int) -> float:
     return (time.perf_counter() - start) / runs
 
 
-def run_benchmark(batch: int = 1024, numpy_runs: int = 3, repeats: int = 5) -> list[dict]:
-    """Time every method; returns one dict of seconds and ratios per method."""
+def _compile_and_time(fn, args: tuple, repeats: int) -> tuple[float, float]:
+    """``(seconds to compile jax.jit(fn) for args, best of repeats calls after it)``."""
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    return time.perf_counter() - start, _best_time(compiled, args, repeats)
+
+
+def run_benchmark(
+    batch: int = 1024, numpy_runs: int = 3, repeats: int = 5, chunk: int | None = None
+) -> list[dict]:
+    """Time every method; returns one dict of seconds and ratios per method.
+
+    The batch is timed twice in the same run: as :func:`batched_trajectory`
+    (``chunk`` runs per block, by default its ``block_size``; the batch split
+    over every device) and as one plain ``jit(vmap)`` of the whole batch, the
+    measure used before it.
+    """
+    itemsize = np.dtype(jax.numpy.result_type(float)).itemsize
     results = []
     for method in ("rlhf", "fpo-relaxed", "fpo-exact"):
         spec, hp = build("paper-linear", method)
         numpy_run = numpy_seconds_per_run(method, numpy_runs, spec.steps)
 
-        run = make_trajectory(spec)
-        key = jax.random.key(0)
-        start = time.perf_counter()
-        single = jax.jit(run).lower(key, hp).compile()
-        single_compile = time.perf_counter() - start
-        single_run = _best_time(single, (key, hp), repeats)
-
-        keys = jax.random.split(jax.random.key(1), batch)
-        scalars = make_trajectory(dataclasses.replace(spec, record="scalars"))
-        batched = jax.jit(jax.vmap(scalars, in_axes=(0, None)))
-        start = time.perf_counter()
-        batched = batched.lower(keys, hp).compile()
-        batch_compile = time.perf_counter() - start
-        batch_run = _best_time(batched, (keys, hp), repeats)
-
+        key, keys = jax.random.key(0), jax.random.split(jax.random.key(1), batch)
+        scalars = dataclasses.replace(spec, record="scalars")
+        single_compile, single_run = _compile_and_time(make_trajectory(spec), (key, hp), repeats)
+        batch_compile, batch_run = _compile_and_time(
+            sharded_over_devices(batched_trajectory(scalars, chunk)), (keys, hp), repeats
+        )
+        vmapped = jax.vmap(make_trajectory(scalars), in_axes=(0, None))
+        _, vmap_run = _compile_and_time(vmapped, (keys, hp), repeats)
         results.append(
-            dict(
+            _row(
                 method=method,
                 steps=spec.steps,
                 dim=spec.dim,
                 batch=batch,
+                chunk=chunk or block_size(spec.dim, itemsize),
+                devices=len(jax.devices()),
+                scan_unroll=SCAN_UNROLL,
+                repeats=repeats,
                 numpy_s_per_run=numpy_run,
                 jit_compile_s=single_compile,
                 jit_s_per_run=single_run,
                 batch_compile_s=batch_compile,
                 batch_s=batch_run,
                 batch_s_per_run=batch_run / batch,
+                vmap_s_per_run=vmap_run / batch,
                 speedup_single=numpy_run / single_run,
                 speedup_batch=numpy_run / (batch_run / batch),
-                dtype=str(np.asarray(hp.leader_lr, dtype=jax.numpy.result_type(float)).dtype),
-                machine=machine_description(),
+                speedup_vmap=numpy_run / (vmap_run / batch),
             )
         )
     relaxed = next(r for r in results if r["method"] == "fpo-relaxed")
@@ -110,24 +153,28 @@ def run_benchmark(batch: int = 1024, numpy_runs: int = 3, repeats: int = 5) -> l
 
 def format_report(results: list[dict]) -> str:
     """A plain-text table of the benchmark."""
+    first = results[0]
     lines = [
-        f"paper-linear, {results[0]['steps']} iterations, d = {results[0]['dim']}, "
-        f"{results[0]['dtype']}; machine: {results[0]['machine']}",
-        f"{'method':<12} {'numpy/run':>10} {'jit/run':>10} {'compile':>8} "
-        f"{'batch/run':>10} {'compile':>8} {'x single':>9} {'x batch':>9} {'vs relaxed':>11}",
+        f"paper-linear, {first['steps']} iterations, d = {first['dim']}, {first['dtype']}; "
+        f"machine: {first['machine']}; load average {first['load_average']}",
+        f"{'method':<12} {'numpy/run':>10} {'jit/run':>10} {'compile':>8} {'batch/run':>10} "
+        f"{'compile':>8} {'vmap/run':>9} {'x single':>9} {'x batch':>9} {'x vmap':>8} "
+        f"{'vs relaxed':>11}",
     ]
     for r in results:
         lines.append(
             f"{r['method']:<12} {r['numpy_s_per_run'] * 1e3:>8.1f}ms "
             f"{r['jit_s_per_run'] * 1e6:>8.0f}us {r['jit_compile_s']:>7.2f}s "
             f"{r['batch_s_per_run'] * 1e6:>8.1f}us {r['batch_compile_s']:>7.2f}s "
-            f"{r['speedup_single']:>8.0f}x {r['speedup_batch']:>8.0f}x "
+            f"{r['vmap_s_per_run'] * 1e6:>7.1f}us "
+            f"{r['speedup_single']:>8.0f}x {r['speedup_batch']:>8.0f}x {r['speedup_vmap']:>7.0f}x "
             f"{r['single_vs_relaxed']:>5.2f}/{r['batch_vs_relaxed']:<5.2f}"
         )
     lines.append(
-        f"batch = {results[0]['batch']} seeds in one jit(vmap); 'vs relaxed' is the time per "
-        "trajectory relative to fpo-relaxed (single / batch); fpo-exact's NumPy baseline is "
-        "the published FPO loop."
+        f"batch = {first['batch']} seeds, {first['chunk']} per block (batched_trajectory) on "
+        f"{first['devices']} device(s); vmap = the same seeds in one plain jit(vmap); "
+        "'vs relaxed' is the time per trajectory relative to fpo-relaxed (single / batch); "
+        "fpo-exact's NumPy baseline is the published FPO loop."
     )
     return "\n".join(lines)
 
@@ -162,32 +209,43 @@ def machine_peak_flops(size: int = 2048, repeats: int = 5) -> float:
     return 2.0 * size**3 / _best_time(matmul, (a,), repeats)
 
 
-def run_sweep_benchmark(seeds: int = 4096, numpy_runs: int = 3, repeats: int = 3) -> list[dict]:
+def run_sweep_benchmark(
+    seeds: int = 4096, numpy_runs: int = 3, repeats: int = 3, chunk: int | None = None
+) -> list[dict]:
     """Sweep throughput: ``seeds`` trajectories of 300 iterations through
-    :func:`toysim.sweep.sweep` (compiled beforehand), its ratio to the NumPy loop,
-    and the fraction of the machine's floating-point peak it reaches."""
+    :func:`toysim.sweep.sweep` (compiled beforehand) in calls of ``chunk`` runs
+    per device (default: :func:`toysim.game.trajectory.block_size`), and in
+    calls of the sweep's default chunk, in the same run; the ratio to the
+    NumPy loop and the fraction of the machine's floating-point peak."""
+    import inspect
+
     from toysim.sweep import sweep
 
+    default_chunk = inspect.signature(sweep).parameters["chunk_size"].default
+    itemsize = np.dtype(jax.numpy.result_type(float)).itemsize
     peak = machine_peak_flops()
     results = []
     for method in ("rlhf", "fpo-relaxed", "fpo-exact"):
         spec, hp = build("paper-linear", method)
         numpy_run = numpy_seconds_per_run(method, numpy_runs, spec.steps)
-        sweep(spec, hp, {}, seeds)  # compile (and warm up)
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            result = sweep(spec, hp, {}, seeds)
-            best = min(best, time.perf_counter() - start)
+        per_call = chunk or block_size(spec.dim, itemsize) * len(jax.devices())
+        times = {}
+        for size in (per_call, default_chunk):
+            run = functools.partial(sweep, spec, hp, {}, seeds, chunk_size=size)
+            result = run()  # compile (and warm up)
+            times[size] = _best_time(run, (), repeats)
         flops = flops_per_trajectory(spec, hp)
-        rate = seeds / best
+        rate = seeds / times[per_call]
         results.append(
-            dict(
+            _row(
                 method=method,
                 seeds=seeds,
                 steps=spec.steps,
                 devices=result.config["devices"],
-                sweep_s=best,
+                chunk=per_call,
+                sweep_s=times[per_call],
+                default_chunk=default_chunk,
+                default_chunk_sweep_s=times[default_chunk],
                 trajectories_per_s=rate,
                 numpy_s_per_run=numpy_run,
                 speedup=numpy_run * rate,
@@ -195,7 +253,7 @@ def run_sweep_benchmark(seeds: int = 4096, numpy_runs: int = 3, repeats: int = 3
                 achieved_flops=flops * rate,
                 peak_flops=peak,
                 fraction_of_peak=flops * rate / peak,
-                machine=machine_description(),
+                default_chunk_fraction_of_peak=flops * seeds / times[default_chunk] / peak,
             )
         )
     return results
@@ -212,18 +270,24 @@ def format_sweep_report(results: list[dict]) -> str:
     """
     first = results[0]
     lines = [
-        f"sweep of {first['seeds']} seeds x {first['steps']} iterations (paper-linear) on "
-        f"{first['devices']} device(s); machine: {first['machine']}; measured matmul peak "
+        f"sweep of {first['seeds']} seeds x {first['steps']} iterations (paper-linear), "
+        f"{first['dtype']}, on {first['devices']} device(s); machine: {first['machine']}; "
+        f"load average {first['load_average']}; measured matmul peak "
         f"{first['peak_flops'] / 1e9:.1f} GFLOP/s",
         f"{'method':<12} {'sweep':>8} {'traj/s':>10} {'x numpy':>9} {'MFLOP/traj':>11} "
-        f"{'GFLOP/s':>8} {'of peak':>8}",
+        f"{'GFLOP/s':>8} {'of peak':>8} {'default chunk: sweep':>21} {'of peak':>8}",
     ]
     for r in results:
         lines.append(
             f"{r['method']:<12} {r['sweep_s']:>7.3f}s {r['trajectories_per_s']:>10.0f} "
             f"{r['speedup']:>8.0f}x {r['flops_per_trajectory'] / 1e6:>11.2f} "
-            f"{r['achieved_flops'] / 1e9:>8.2f} {r['fraction_of_peak']:>8.1%}"
+            f"{r['achieved_flops'] / 1e9:>8.2f} {r['fraction_of_peak']:>8.1%} "
+            f"{r['default_chunk_sweep_s']:>20.3f}s {r['default_chunk_fraction_of_peak']:>8.1%}"
         )
+    lines.append(
+        f"calls of {first['chunk']} runs (toysim sweep --chunk {first['chunk']}); default chunk "
+        f"= the sweep's default, {first['default_chunk']} runs per call, timed in the same run."
+    )
     return "\n".join(lines)
 
 
@@ -254,7 +318,7 @@ def run_scale_benchmark(dims=(50, 100, 200, 500, 1000, 2000), buffer: int = 16, 
         matrix, v = h.dense(), jax.numpy.ones(d)
         jax.block_until_ready(dense(matrix, v))
         rows.append(
-            dict(
+            _row(
                 dim=d,
                 buffer=buffer,
                 s_per_step=per_step,
@@ -300,14 +364,10 @@ def run_neural_benchmark(seeds: int = 5, repeats: int = 3) -> list[dict]:
         key = jax.random.key(0)
         keys = jax.vmap(jax.random.key)(np.arange(seeds))
         with jax.numpy_dtype_promotion("standard"):
-            start = time.perf_counter()
-            single = jax.jit(run).lower(key, hp).compile()
-            single_compile = time.perf_counter() - start
-            batched = jax.jit(jax.vmap(run, in_axes=(0, None))).lower(keys, hp).compile()
-            single_s = _best_time(single, (key, hp), repeats)
-            batch_s = _best_time(batched, (keys, hp), repeats)
+            single_compile, single_s = _compile_and_time(run, (key, hp), repeats)
+            _, batch_s = _compile_and_time(jax.vmap(run, in_axes=(0, None)), (keys, hp), repeats)
         rows.append(
-            dict(
+            _row(
                 method=method,
                 steps=spec.steps,
                 seeds=seeds,
@@ -315,7 +375,6 @@ def run_neural_benchmark(seeds: int = 5, repeats: int = 3) -> list[dict]:
                 s_per_run=single_s,
                 batch_s=batch_s,
                 speedup_vs_published=PUBLISHED_NN_SECONDS_PER_RUN / single_s,
-                machine=machine_description(),
             )
         )
     return rows

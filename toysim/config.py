@@ -20,6 +20,8 @@ HESSIAN = ("exact", "identity")
 INFLUENCE = ("global", "local")
 PARAMS = ("optimum", "current")
 ORACLE = ("true", "none")
+SWITCHES = {"hessian": HESSIAN, "influence": INFLUENCE, "params": PARAMS, "oracle": ORACLE}
+"""Each FPO switch and its allowed values, the exact choice first."""
 FOLLOWERS = ("sgd", "best-response", "population")
 ANCHORS = ("ridge", "proximal")
 RECORDS = ("full", "scalars")
@@ -55,12 +57,7 @@ class Method:
         Raises:
             ConfigError: naming the first switch whose value is not allowed, and the choices.
         """
-        for field, allowed in (
-            ("hessian", HESSIAN),
-            ("influence", INFLUENCE),
-            ("params", PARAMS),
-            ("oracle", ORACLE),
-        ):
+        for field, allowed in SWITCHES.items():
             value = getattr(self, field)
             if value not in allowed:
                 raise ConfigError(f"{field} must be one of {', '.join(allowed)}; got {value!r}")

@@ -8,10 +8,9 @@ each as the median over ``seeds`` seeds of the final signal / noise / utility.
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 
-from toysim.game.trajectory import make_trajectory, raise_if_nonfinite
+from toysim.experiments.runner import run_seeds
 from toysim.presets import build
 from toysim.reference_numpy import run_published
 
@@ -27,9 +26,7 @@ PENALTY = {"rlhf": "none", "fpo-relaxed": "relaxed", "fpo-practical": "practical
 def final_medians(method: str, seeds: int) -> tuple[float, float, float]:
     """Median over seeds ``0..seeds-1`` of toysim's final (signal, noise, utility)."""
     spec, hp = build("paper-linear", method)
-    keys = jax.vmap(jax.random.key)(np.arange(seeds))
-    trajectory = jax.jit(jax.vmap(make_trajectory(spec), in_axes=(0, None)))(keys, hp)
-    raise_if_nonfinite(trajectory, spec)
+    trajectory = run_seeds(spec, hp, seeds)
     return tuple(
         float(np.median(np.asarray(x)[:, -1]))
         for x in (trajectory.signal, trajectory.noise, trajectory.utility)
@@ -93,15 +90,13 @@ NEURAL_PUBLISHED = {
 
 def neural_rows(seeds: int = 32, methods=("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact")):
     """paper-nn over seeds: final and peak utility (median, quartiles, min, max) per method."""
-    from toysim.game.neural import make_neural_trajectory, paper_nn
+    from toysim.experiments.neural import standard_promotion_trajectory
+    from toysim.game.neural import paper_nn
 
-    keys = jax.vmap(jax.random.key)(np.arange(seeds))
     rows = []
     for method in methods:
         spec, hp = paper_nn(method)
-        run = jax.jit(jax.vmap(make_neural_trajectory(spec), in_axes=(0, None)))
-        with jax.numpy_dtype_promotion("standard"):
-            trajectory = run(keys, hp)
+        trajectory = run_seeds(spec, hp, seeds, standard_promotion_trajectory)
         final = np.asarray(trajectory.utility[:, -1])
         peak = np.asarray(trajectory.utility.max(axis=1))
         q25, q50, q75 = np.percentile(final, [25, 50, 75])

@@ -27,10 +27,11 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh, PartitionSpec
 
 from toysim.config import ConfigError, GameSpec, HParams, validate
-from toysim.game.trajectory import first_nonfinite_iteration, make_trajectory
+from toysim.game.trajectory import block_size, first_nonfinite_iteration, make_trajectory
+from toysim.provenance import versions
 
 ALIASES = {
     "c": "action_cost",
@@ -138,14 +139,30 @@ def make_summary(spec: GameSpec):
 
 @functools.lru_cache(maxsize=32)
 def compiled_summary(spec: GameSpec, mesh: Mesh):
-    """``jit(vmap(summary))`` with the batch axis sharded over ``mesh``; one per (spec, mesh),
-    so repeated sweeps of the same game reuse the compiled program."""
-    sharding = NamedSharding(mesh, PartitionSpec("batch"))
-    replicated = NamedSharding(mesh, PartitionSpec())
+    """The summaries of a batch of runs, jitted; one per (spec, mesh), so repeated sweeps of the
+    same game reuse the compiled program.
+
+    The batch is split evenly over the devices of ``mesh`` (``jax.shard_map``), and each device
+    runs its share in blocks of :func:`~toysim.game.trajectory.block_size` runs
+    (``jax.lax.map``), so that a block's state stays in cache (docs/results/benchmarks.md).
+    """
+    summary = make_summary(spec)
+    block = block_size(spec.dim, jnp.dtype(jnp.result_type(float)).itemsize)
+
+    def device_share(seeds, hp, drop):
+        return jax.lax.map(
+            lambda xs: summary(*xs, drop), (seeds, hp), batch_size=min(block, seeds.shape[0])
+        )
+
+    batch, replicated = PartitionSpec("batch"), PartitionSpec()
     return jax.jit(
-        jax.vmap(make_summary(spec), in_axes=(0, 0, None)),
-        in_shardings=(sharding, sharding, replicated),
-        out_shardings=sharding,
+        jax.shard_map(
+            device_share,
+            mesh=mesh,
+            in_specs=(batch, batch, replicated),
+            out_specs=batch,
+            check_vma=False,  # the time loop's carry starts replicated, then varies per run
+        )
     )
 
 
@@ -237,8 +254,6 @@ def sweep(
 
 def save_sweep(result: SweepResult, path: str | Path) -> tuple[Path, Path]:
     """Write ``PATH.npz`` (``axis_<name>`` and ``metric_<name>`` arrays) and ``PATH.json``."""
-    from toysim.figures import versions
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     npz = path.with_suffix(".npz")

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from toysim.explorer.settings import COORDS, METHOD_NAMES, NUMBERS, PRESET_NAMES, SWITCHES, Settings
+from toysim.config import SWITCHES
+from toysim.explorer.settings import COORDS, METHOD_NAMES, NUMBERS, PRESET_NAMES, Settings
 
 LABELS = {
     "gamma": "gamma (steering)",

@@ -110,7 +110,7 @@ def explorer_data(
     """The explorer's JSON document: grids, utility constants, configuration, versions and,
     per method, ``runs[gamma index][c index] = {signal, noise, utility, nonfinite_at}``
     (RLHF: one gamma, 0)."""
-    from toysim.figures import describe, versions
+    from toysim.provenance import describe, versions
 
     spec, hp = build(PRESET, "rlhf")
     u = utility_of(spec, hp)

@@ -18,11 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from toysim.config import (
-    HESSIAN,
-    INFLUENCE,
     METHODS,
-    ORACLE,
-    PARAMS,
+    SWITCHES,
     ConfigError,
     GameSpec,
     HParams,
@@ -39,7 +36,6 @@ PRESET_NAMES = ("paper-linear", "population", "sycophancy")
 """The presets offered (``paper-nn`` is too slow to answer a slider at once)."""
 
 METHOD_NAMES = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical", "fpo")
-SWITCHES = {"hessian": HESSIAN, "influence": INFLUENCE, "params": PARAMS, "oracle": ORACLE}
 COORDS = ("projection", "block")
 
 NUMBERS = {
@@ -109,7 +105,7 @@ def method_of(settings: Settings) -> Method:
 
 
 def _switches(method: Method) -> tuple[str, ...]:
-    """The method's four switches, in the order of :data:`SWITCHES`."""
+    """The method's four switches, in the order of :data:`toysim.config.SWITCHES`."""
     return tuple(getattr(method, k) for k in SWITCHES)
 
 

@@ -13,13 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from toysim.config import METHODS, ConfigError
+from toysim.config import METHODS, SWITCHES, ConfigError
 from toysim.explorer.controls import make_controls
 from toysim.explorer.figure import ExplorerFigure
 from toysim.explorer.runs import Run, run_settings
 from toysim.explorer.settings import (
     NUMBERS,
-    SWITCHES,
     Settings,
     check_choice,
     check_known,

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from toysim.config import GameSpec, HParams, as_float_arrays, validate
+from toysim.config import ConfigError, GameSpec, HParams, as_float_arrays, validate
 from toysim.game.followers import make_follower
 from toysim.game.leader import follower_view, leader_gradient, steering_gradient
 from toysim.game.policy import GaussianPolicy, PointPolicy
@@ -144,9 +144,15 @@ def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
                 overconfidence=proxy - expected_u,
                 steering_norm=steering_norm,
                 ideal_reward=w @ u.ideal,
-                biased_noise=jnp.linalg.norm(theta * biased_mask(spec), axis=-1),
+                biased_noise=biased_noise(theta),
                 probe_steering=probes,
             )
+
+        def biased_noise(theta: Array) -> Array:
+            """``||theta * biased_mask||``; without biased coordinates, zeros and no pass over d."""
+            if not spec.biased_dims:
+                return jnp.zeros(theta.shape[:-1], theta.dtype)
+            return jnp.linalg.norm(theta * biased_mask(spec), axis=-1)
 
         def probe_directions(fstate, theta) -> Array | None:
             """``-grad S`` of every probe method at the current state, ``[P, d]``."""
@@ -182,6 +188,66 @@ def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
         return metrics(*out) if spec.record == "full" else out
 
     return run
+
+
+BLOCK_BYTES = 2**17
+"""Bytes (128 KiB) one ``[chunk, d]`` array of a :func:`batched_trajectory` block may take.
+
+About 20 such arrays pass through memory per iteration; at 128 KiB or less a
+block's working set stays in one core's 512 KiB L2 cache through the whole
+scan, where one ``[1024, d]`` float64 block (400 kB per array) spills to L3
+on every pass (measured by ``python -m toysim bench``; docs/results/benchmarks.md).
+"""
+
+
+def block_size(dim: int, itemsize: int) -> int:
+    """Runs per block: the largest power of two with ``runs * d * itemsize <= BLOCK_BYTES``.
+
+    256 at ``d = 50`` in float64, 512 in float32; at least 1. A power of two
+    divides the usual batch sizes, so no block is padded.
+    """
+    runs = max(1, BLOCK_BYTES // (dim * itemsize))
+    return 1 << (runs.bit_length() - 1)
+
+
+def batched_trajectory(spec: GameSpec, chunk: int | None = None) -> Callable[..., Trajectory]:
+    """A pure ``run_batch(keys, hparams) -> Trajectory`` over a batch of runs, ``chunk`` at a time.
+
+    ``run_batch(keys, hp)`` equals ``jax.vmap(make_trajectory(spec))`` over
+    ``keys`` (shape ``[B]``) and over every field of ``hp`` that has a
+    leading ``[B]`` axis (scalar fields are shared by all runs): every field
+    of the result has the leading axis ``B``. It is evaluated as
+    ``jax.lax.map(..., batch_size=chunk)``: the time loop runs on ``chunk``
+    runs at once, block after block, so that a block's state stays in cache.
+    Each block is the ``vmap`` of ``chunk`` runs, so its numbers are those of
+    ``jax.vmap(make_trajectory(spec))`` on ``chunk`` keys (a batched run may
+    differ from a single one in the last bits, as under any ``vmap``).
+
+    Args:
+      spec: the game (static).
+      chunk: runs per block (``>= 1``); ``None`` takes :func:`block_size` for
+        ``spec.dim`` and the floating-point type in use.
+
+    Returns:
+      ``run_batch``, pure and not jitted: the caller jits it.
+    """
+    if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
+        raise ConfigError(f"chunk must be an integer >= 1 or None; got {chunk!r}")
+    run = make_trajectory(spec)
+
+    def run_batch(keys: Array, hp: HParams) -> Trajectory:
+        size = chunk or block_size(spec.dim, jnp.dtype(jnp.result_type(float)).itemsize)
+        per_run = jax.tree.map(lambda x: jnp.ndim(x) > 0, hp)
+        batched = jax.tree.map(lambda x, b: x if b else None, hp, per_run)
+
+        def one(xs):
+            key, fields = xs
+            hp_one = jax.tree.map(lambda x, b, f: f if b else x, hp, per_run, fields)
+            return run(key, hp_one)
+
+        return jax.lax.map(one, (keys, batched), batch_size=min(size, keys.shape[0]))
+
+    return run_batch
 
 
 VECTOR_FIELDS = {"theta": 1, "w": 1, "probe_steering": 2, "rm_params": 1}

@@ -1,0 +1,181 @@
+"""The experiments layer: the seed runner, provenance, and an acyclic import graph."""
+
+import ast
+import dataclasses
+from pathlib import Path
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from toysim import build, simulate
+from toysim.experiments import runner
+from toysim.experiments.collapse import ideal_norm
+from toysim.game.trajectory import NonFiniteTrajectoryError
+from toysim.provenance import describe, git_revision, seed_list, versions
+
+PACKAGE = Path(__file__).resolve().parent.parent / "toysim"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_names(path: Path) -> set[str]:
+    """What ``path`` imports anywhere in its body (module level or inside a function):
+    ``a.b`` for ``import a.b``; ``a.b`` and ``a.b.c`` for ``from a.b import c``."""
+    found = set()
+    package = module_name(path) if path.name == "__init__.py" else module_name(path.parent)
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1]])
+                base = f"{base}.{node.module}" if node.module else base
+            found.add(base)
+            found |= {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    paths = sorted(PACKAGE.rglob("*.py"))
+    modules = {module_name(p) for p in paths}
+    return {module_name(p): (imported_names(p) & modules) - {module_name(p)} for p in paths}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of ``graph`` as a list of nodes (first repeated last), or ``None``."""
+    state: dict[str, int] = {}  # 1 on the stack, 2 done
+    stack: list[str] = []
+
+    def visit(node):
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_find_cycle_finds_a_cycle_and_only_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) is None
+
+
+def test_the_import_graph_of_toysim_has_no_cycle():
+    graph = import_graph()
+    assert graph["toysim.sweep"] and "toysim.figures" not in graph["toysim.sweep"]
+    assert "toysim.provenance" in graph["toysim.sweep"]
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+def test_experiments_import_no_plotting():
+    for path in sorted((PACKAGE / "experiments").glob("*.py")):
+        names = imported_names(path)
+        assert not any(n.split(".")[0] == "matplotlib" for n in names), path.name
+        assert not any(n.startswith("toysim.plots") for n in names), path.name
+
+
+def small_game():
+    """One small game shared by the runner's tests (so they share its compiled programs)."""
+    return build("paper-linear", "fpo-relaxed", steps=12)
+
+
+def test_run_seeds_is_reproducible_and_equals_single_runs():
+    spec, hp = small_game()
+    first = runner.run_seeds(spec, hp, 3)
+    again = runner.run_seeds(spec, hp, [0, 1, 2])
+    chex.assert_trees_all_equal(first, again)
+    for seed in range(3):
+        one = simulate(spec, hp, seed)
+        np.testing.assert_allclose(first.utility[seed], one.utility, rtol=1e-10)
+    other = runner.run_seeds(spec, hp, [5])
+    assert not np.allclose(other.utility[0], first.utility[0])
+
+
+def test_run_seed_equals_simulate():
+    spec, hp = small_game()
+    chex.assert_trees_all_close(runner.run_seed(spec, hp, 2), simulate(spec, hp, 2), rtol=1e-12)
+
+
+def test_the_runner_compiles_once_per_spec_whatever_the_hyperparameters():
+    spec, hp = build("paper-linear", "rlhf", steps=5)
+    runner.compiled_seeds.cache_clear()
+
+    def traced_once(spec):
+        chex.clear_trace_counter()
+        return chex.assert_max_traces(runner.make_trajectory(spec), n=1)
+
+    runner.run_seeds(spec, hp, 2, traced_once)
+    runner.run_seeds(spec, hp._replace(gamma=0.3, action_cost=0.2), 2, traced_once)
+    assert runner.compiled_seeds.cache_info().misses == 1
+
+
+def blow_up_at(iteration: int):
+    """A trajectory factory whose utility turns NaN at ``iteration`` (1-based), every seed."""
+
+    def factory(spec):
+        run = runner.make_trajectory(spec)
+
+        def nan_run(key, hp):
+            t = run(key, hp)
+            bad = jnp.arange(1, spec.steps + 1) >= iteration
+            return t._replace(utility=jnp.where(bad, jnp.nan, t.utility))
+
+        return nan_run
+
+    return factory
+
+
+def test_a_non_finite_run_raises_with_its_iteration():
+    spec, hp = small_game()
+    with pytest.raises(NonFiniteTrajectoryError, match="iteration 7 of 12.*run index"):
+        runner.run_seeds(spec, hp, 2, blow_up_at(7))
+    with pytest.raises(NonFiniteTrajectoryError, match="iteration 3 of 12"):
+        runner.run_seed(spec, hp, 0, blow_up_at(3))
+
+
+def test_a_diverging_step_size_raises_naming_the_method():
+    spec, hp = small_game()
+    with pytest.raises(NonFiniteTrajectoryError, match="method 'fpo-relaxed'"):
+        runner.run_seeds(spec, hp._replace(leader_lr=1e6), 3)
+
+
+def test_seed_list_counts_and_lists_and_refuses_bad_seeds():
+    assert seed_list(3) == [0, 1, 2] and seed_list([4, 2]) == [4, 2]
+    for bad in (0, -1, [], [1, -2], [0.5]):
+        with pytest.raises(ValueError, match="seeds"):
+            seed_list(bad)
+
+
+def test_provenance_describes_the_game_and_the_versions():
+    spec, hp = build("paper-linear", "fpo-exact")
+    config = describe(spec, hp)
+    assert config["spec"] == dataclasses.asdict(spec)
+    assert config["hparams"]["gamma"] == float(hp.gamma)
+    v = versions()
+    assert {"toysim", "jax", "numpy", "matplotlib", "python", "float64"} <= v.keys()
+    assert v["jax"] == jax.__version__ and v["git_revision"] == git_revision()
+    revision = git_revision()
+    assert revision is None or (len(revision) == 40 and int(revision, 16) >= 0)
+
+
+def test_ideal_norm_follows_the_preset():
+    spec, hp = build("paper-linear", "rlhf")
+    assert ideal_norm(spec, hp) == pytest.approx(float(hp.ideal_value) * np.sqrt(3.0), rel=1e-15)
+    wider = dataclasses.replace(spec, signal_dims=5)
+    assert ideal_norm(wider, hp._replace(ideal_value=1.5)) == pytest.approx(1.5 * np.sqrt(5.0))

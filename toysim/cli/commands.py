@@ -1,0 +1,146 @@
+"""The commands other than ``run``: sweep, figures, animate, reproduce, bench, explorer-data."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+from toysim.cli.parser import UserError
+from toysim.cli.run import emit
+
+
+def bench_command(args: argparse.Namespace) -> int:
+    """``toysim bench``: the benchmark rows as a report or JSON lines."""
+    from toysim import bench
+
+    chunk = {} if args.chunk is None else {"chunk": args.chunk}
+    if min(args.batch, args.numpy_runs, args.repeats, args.seeds, *chunk.values()) < 1:
+        raise UserError(
+            "toysim bench: --batch, --numpy-runs, --repeats, --seeds and --chunk must be >= 1"
+        )
+    if args.sweep:
+        results = bench.run_sweep_benchmark(args.seeds, args.numpy_runs, args.repeats, **chunk)
+        report = bench.format_sweep_report
+    elif args.scale:
+        results, report = bench.run_scale_benchmark(), bench.format_scale_report
+    elif args.neural:
+        results, report = bench.run_neural_benchmark(), bench.format_neural_report
+    else:
+        results = bench.run_benchmark(args.batch, args.numpy_runs, args.repeats, **chunk)
+        report = bench.format_report
+    return emit(results, args.json, report)
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    """``toysim sweep``: a grid times seeds, saved with its sidecar and drawn."""
+    from toysim.plots.sweep_figures import sweep_figure
+    from toysim.presets import RECIPES, build
+    from toysim.sweep import parse_grid, save_sweep, sweep
+
+    if args.recipe:
+        recipe = RECIPES[args.recipe]
+        args.preset, args.method, args.grid = recipe.preset, recipe.method, list(recipe.grid)
+    if len(args.grid) > 2:
+        raise UserError("toysim sweep: at most two --grid axes (run several sweeps for more)")
+    grid = dict(parse_grid(text) for text in args.grid)
+    spec, hp = build(args.preset, args.method, gamma=args.gamma, steps=args.steps)
+    result = sweep(
+        spec,
+        hp,
+        grid,
+        args.seeds,
+        collapse_drop=args.collapse_drop,
+        chunk_size=args.chunk,
+        progress=sys.stderr.isatty(),
+    )
+    name = "_".join([args.preset, spec.method.name, *grid]) if grid else args.preset
+    npz, sidecar = save_sweep(result, f"{args.out}/{name}")
+    fig, meta = sweep_figure(result, title=f"{args.preset}, {spec.method.name}")
+    figure = f"{args.out}/{name}.png"
+    fig.savefig(figure, dpi=150)
+    runs = result.metrics["final_utility"].size
+    print(f"{runs} runs on {result.config['devices']} device(s): {npz}, {sidecar}, {figure}")
+    print(
+        f"final utility median {np.median(result.metrics['final_utility']):.3f}, "
+        f"collapsed {np.mean(result.metrics['collapsed']):.1%} of runs"
+    )
+    return 0
+
+
+def figures_command(args: argparse.Namespace) -> int:
+    """``toysim figures``: regenerate (or list) the registered figures."""
+    from tqdm import tqdm
+
+    from toysim.figures import FIGURES, make_figures
+
+    if args.list:
+        width = max(map(len, FIGURES))
+        for name, figure in FIGURES.items():
+            print(f"{name:<{width}}  {figure.description}")
+        return 0
+    unknown = [name for name in args.only or () if name not in FIGURES]
+    if unknown:
+        raise UserError(
+            f"toysim figures: unknown figure {unknown[0]!r}; allowed: {', '.join(FIGURES)}"
+        )
+    made = make_figures(args.out, quick=args.quick, names=args.only)
+    total = len(set(args.only)) if args.only else len(FIGURES)
+    width = max(map(len, args.only or FIGURES))
+    written = []
+    with tqdm(total=total, unit="figure", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+        for name, seconds, paths in made:
+            tqdm.write(f"{name:<{width}}  {seconds:6.1f} s", file=sys.stdout)
+            written += paths
+            bar.update()
+    print(f"wrote {len(written)} files to {args.out}/")
+    return 0
+
+
+def animate_command(args: argparse.Namespace) -> int:
+    """``toysim animate``: the phase-space animation as GIF or MP4."""
+    from toysim.animate import AnimationError, animate_phase_space, output_format
+    from toysim.experiments.animation import ANIMATION_METHODS
+
+    if args.seed < 0:
+        raise UserError(f"toysim animate: seed must be a non-negative integer; got {args.seed}")
+    if args.fps < 1 or args.frames < 2:
+        raise UserError(
+            f"toysim animate: --fps must be >= 1 and --frames >= 2; got {args.fps}, {args.frames}"
+        )
+    methods = list(dict.fromkeys(args.method)) if args.method else list(ANIMATION_METHODS)
+    try:
+        output_format(args.out)
+        path, meta = animate_phase_space(
+            args.out, args.preset, methods, args.seed, args.steps, args.frames, args.fps
+        )
+    except AnimationError as err:
+        raise UserError(f"toysim animate: {err}") from None
+    size = path.stat().st_size
+    print(f"wrote {path} ({meta['frames']} frames at {args.fps} fps, {size / 1024:.0f} KiB)")
+    return 0
+
+
+def reproduce_command(args: argparse.Namespace) -> int:
+    """``toysim reproduce``: the published medians beside toysim's."""
+    from toysim.reproduce import format_neural_rows, format_rows, neural_rows, reproduction_rows
+
+    if args.seeds < 1:
+        raise UserError(f"toysim reproduce: --seeds must be >= 1; got {args.seeds}")
+    if args.neural:
+        return emit(neural_rows(args.seeds), args.json, format_neural_rows)
+    return emit(reproduction_rows(args.seeds), args.json, format_rows)
+
+
+def explorer_data_command(args: argparse.Namespace) -> int:
+    """``toysim explorer-data``: the browser explorer's JSON."""
+    from pathlib import Path
+
+    from toysim.explorer import write_explorer_data
+
+    if Path(args.out).suffix != ".json" or Path(args.out).is_dir():
+        raise UserError(f"toysim explorer-data: --out must name a .json file; got {args.out!r}")
+    path = write_explorer_data(args.out)
+    print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB)")
+    return 0

@@ -1,0 +1,137 @@
+"""The argument parser of ``toysim``: every command, option and default."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from toysim.config import HESSIAN, INFLUENCE, METHODS, ORACLE, PARAMS
+
+
+class UserError(Exception):
+    """A mistake in the command line; reported in one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, no usage block
+        raise UserError(f"{self.prog}: {message} (see --help)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``toysim`` parser; its errors raise :class:`UserError` (one line, no usage block)."""
+    import toysim
+    from toysim.presets import PRESETS, RECIPES
+
+    parser = _Parser(
+        prog="toysim", description="Command line: toysim COMMAND or python -m toysim COMMAND."
+    )
+    parser.add_argument("--version", action="version", version=f"toysim {toysim.__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = sub.add_parser("run", help="run trajectories and print a comparison table")
+    run.add_argument("--preset", default="paper-linear", choices=[*PRESETS, "paper-nn"])
+    run.add_argument(
+        "--method",
+        choices=list(METHODS),
+        help="leader method (default: rlhf, fpo-exact, fpo-relaxed and fpo-practical)",
+    )
+    run.add_argument("--hessian", choices=HESSIAN, help="FPO switch (docs/theory/relaxations.md)")
+    run.add_argument("--influence", choices=INFLUENCE, help="FPO switch")
+    run.add_argument("--params", choices=PARAMS, help="FPO switch")
+    run.add_argument("--oracle", choices=ORACLE, help="FPO switch")
+    run.add_argument("--gamma", type=float, help="steering weight (default: see README)")
+    run.add_argument("--steps", type=int, help="iterations T (default: the preset's)")
+    run.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    run.add_argument("--json", action="store_true", help="print one JSON object per run")
+    run.add_argument("--precision", type=int, choices=(32, 64), default=64)
+
+    sweep = sub.add_parser("sweep", help="a grid of hyperparameters times seeds, in one compile")
+    sweep.add_argument("--preset", default="paper-linear", choices=list(PRESETS))
+    sweep.add_argument("--method", default="rlhf", choices=list(METHODS))
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=SPEC",
+        help="NAME=start:stop:num, NAME=log:start:stop:num or NAME=v1,v2 (repeatable; "
+        "NAME is an HParams field or c, lr, eta, lambda, wd, bias)",
+    )
+    sweep.add_argument("--recipe", choices=list(RECIPES), help="a named sweep (overrides the rest)")
+    sweep.add_argument("--seeds", type=int, default=32, help="seeds per grid point (default 32)")
+    sweep.add_argument("--gamma", type=float, help="steering weight if not on the grid")
+    sweep.add_argument("--steps", type=int, help="iterations T (default: the preset's)")
+    sweep.add_argument("--collapse-drop", type=float, default=0.2, help="see toysim.sweep")
+    sweep.add_argument("--chunk", type=int, default=8192, help="runs per compiled call")
+    sweep.add_argument("--out", default="results", help="output folder (default results/)")
+    sweep.add_argument("--devices", type=int, help="expose N host CPU devices (XLA flag)")
+    sweep.add_argument("--precision", type=int, choices=(32, 64), default=64)
+
+    figures = sub.add_parser("figures", help="regenerate every figure of the notebooks")
+    figures.add_argument("--out", default="figures", help="output folder (default figures/)")
+    figures.add_argument("--quick", action="store_true", help="fewer seeds, coarser grids (CI)")
+    figures.add_argument(
+        "--only", action="append", metavar="NAME", help="only this figure (repeatable; see --list)"
+    )
+    figures.add_argument(
+        "--list", action="store_true", help="list the figures' names and descriptions and exit"
+    )
+    figures.add_argument("--precision", type=int, choices=(32, 64), default=64)
+
+    animate = sub.add_parser("animate", help="the phase-space paths as an animation (GIF or MP4)")
+    animate.add_argument("--preset", default="paper-linear", choices=list(PRESETS))
+    animate.add_argument(
+        "--method",
+        action="append",
+        choices=list(METHODS),
+        help="a method to draw (repeatable; default: rlhf, fpo-exact, fpo-relaxed, fpo-practical)",
+    )
+    animate.add_argument("--steps", type=int, help="iterations T (default: the preset's)")
+    animate.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    animate.add_argument("--fps", type=int, default=15, help="frames per second (default 15)")
+    animate.add_argument(
+        "--frames", type=int, default=80, help="frames shown, at most T + 1 (default 80)"
+    )
+    animate.add_argument("--out", required=True, help="FILE.gif (Pillow) or FILE.mp4 (ffmpeg)")
+    animate.add_argument("--precision", type=int, choices=(32, 64), default=64)
+
+    reproduce = sub.add_parser(
+        "reproduce", help="the reproduction table of the linear toy, measured"
+    )
+    reproduce.add_argument("--seeds", type=int, default=16, help="seeds per median (default 16)")
+    reproduce.add_argument(
+        "--neural", action="store_true", help="the paper-nn setting (neural RM) instead"
+    )
+    reproduce.add_argument("--json", action="store_true", help="print one JSON object per method")
+    reproduce.add_argument("--precision", type=int, choices=(32, 64), default=64)
+
+    bench = sub.add_parser("bench", help="time NumPy vs jit vs vmapped trajectories")
+    bench.add_argument("--batch", type=int, default=1024, help="seeds in the vmapped batch")
+    bench.add_argument("--numpy-runs", type=int, default=3, help="NumPy runs per method")
+    bench.add_argument("--repeats", type=int, default=5, help="timed repeats (best is kept)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object per row")
+    bench.add_argument(
+        "--sweep", action="store_true", help="sweep throughput, FLOPs and peak fraction instead"
+    )
+    bench.add_argument("--scale", action="store_true", help="exact FPO's cost per step against d")
+    bench.add_argument("--neural", action="store_true", help="paper-nn run and 5-seed batch times")
+    bench.add_argument("--seeds", type=int, default=4096, help="seeds in the --sweep benchmark")
+    bench.add_argument(
+        "--chunk",
+        type=int,
+        help="runs per vectorised block (default: 100 kB per [runs, d] array); --sweep: per call",
+    )
+    bench.add_argument(
+        "--devices",
+        type=int,
+        default=os.cpu_count(),
+        help="expose N host CPU devices (XLA flag); default: one per core",
+    )
+    bench.add_argument("--precision", type=int, choices=(32, 64), default=64)
+    explorer = sub.add_parser(
+        "explorer-data", help="the (gamma, c) sweep behind the docs' browser explorer"
+    )
+    explorer.add_argument(
+        "--out", default="docs/assets/explorer.json", help="JSON file (default: %(default)s)"
+    )
+    explorer.add_argument("--precision", type=int, choices=(32, 64), default=64)
+    return parser

@@ -1,0 +1,97 @@
+"""``paper-nn`` (the MLP reward model): each method over seeds, and the non-convexity
+diagnostics along the exact-FPO run (notebook 04)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from toysim.experiments.runner import run_seed, run_seeds
+from toysim.game.neural import make_neural_trajectory, paper_nn
+from toysim.game.nonconvexity import nonconvexity_diagnostics
+from toysim.provenance import describe
+
+NEURAL_FIGURE_METHODS = ("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact")
+"""The methods of the neural figures: rlhf and the three named FPO variants."""
+
+
+def standard_promotion_trajectory(spec):
+    """:func:`~toysim.game.neural.make_neural_trajectory` traced under standard dtype
+    promotion (the network mixes weak Python scalars with its arrays), whatever the caller's
+    setting."""
+    run = make_neural_trajectory(spec)
+
+    def run_standard(key, hp):
+        with jax.numpy_dtype_promotion("standard"):
+            return run(key, hp)
+
+    return run_standard
+
+
+class NeuralRuns(NamedTuple):
+    """paper-nn trajectories of each method over seeds, and their configuration."""
+
+    trajectories: dict
+    config: dict
+    seeds: int
+
+
+def neural_runs(quick: bool = False) -> NeuralRuns:
+    """paper-nn (the neural RM) with each method, vmapped over 5 seeds (2 with ``quick``)."""
+    seeds = 2 if quick else 5
+    trajectories, config = {}, {}
+    for method in NEURAL_FIGURE_METHODS:
+        spec, hp = paper_nn(method)
+        trajectories[method] = run_seeds(spec, hp, seeds, standard_promotion_trajectory)
+        config[method] = describe(spec, hp)
+    return NeuralRuns(trajectories, config, seeds)
+
+
+class NeuralDiagnostics(NamedTuple):
+    """The follower's Hessian along the fpo-exact run (seed 0), every ``every`` iterations.
+
+    Attributes:
+      diagnostics: :class:`~toysim.game.neural.Diagnostics` (eigenvalues, cosines).
+      trajectory: the fpo-exact run with its recorded states.
+      every: the spacing of the diagnosed iterations.
+      config: the game.
+      cg_tol: the conjugate-gradient tolerance of the exact solve.
+    """
+
+    diagnostics: object
+    trajectory: object
+    every: int
+    config: dict
+    cg_tol: float
+
+
+def neural_diagnostics(quick: bool = False) -> NeuralDiagnostics:
+    """Non-convexity along the fpo-exact trajectory (seed 0), every 100 iterations (400 if
+    quick): the undamped Hessian's extreme eigenvalues and each relaxation's cosine with the
+    exact steering."""
+    spec, hp = paper_nn("fpo-exact")
+    spec = dataclasses.replace(spec, record_state=True)
+    trajectory = run_seed(spec, hp, 0, standard_promotion_trajectory)
+    every = 400 if quick else 100
+    d = nonconvexity_diagnostics(spec, hp, trajectory, every=every)
+    return NeuralDiagnostics(d, trajectory, every, describe(spec, hp), float(spec.cg_tol))
+
+
+def neural_diagnostics_summary(result: NeuralDiagnostics) -> dict:
+    """The diagnosed iterations, the fraction with an indefinite Hessian, the extreme
+    eigenvalues, the median cosines, how often CG converged and the final utility."""
+    d, trajectory = result.diagnostics, result.trajectory
+    converged = np.asarray(trajectory.cg_residual) <= result.cg_tol
+    return {
+        "iterations": [int(i) for i in d.iteration],
+        "indefinite_fraction": float(np.mean(np.asarray(d.indefinite))),
+        "smallest_eigenvalue_min": float(np.min(np.asarray(d.smallest))),
+        "largest_eigenvalue_max": float(np.max(np.asarray(d.largest))),
+        "median_cosine": {k: float(np.median(np.asarray(v))) for k, v in d.cosines.items()},
+        "cg_converged_fraction": float(converged.mean()),
+        "cg_mean_iterations": float(np.mean(np.asarray(trajectory.cg_iterations))),
+        "final_utility": float(trajectory.utility[-1]),
+    }

@@ -1,0 +1,88 @@
+"""One game over seeds: ``jit(vmap)`` over ``jax.random.key(seed)`` keys, then the
+non-finite check.
+
+Every experiment runs its games through :func:`run_seeds` (a batch of seeds)
+or :func:`run_seed` (one seed, unbatched). Hyperparameters are traced, so each
+(trajectory factory, spec) pair compiles once and is cached: running the same
+game with other numbers reuses the compiled program. A run that went NaN or
+infinite raises :class:`~toysim.game.trajectory.NonFiniteTrajectoryError`
+naming the first bad iteration.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Hashable, Sequence
+
+import jax
+import numpy as np
+
+from toysim.game.trajectory import make_trajectory, raise_if_nonfinite
+from toysim.provenance import seed_list
+
+TrajectoryFactory = Callable[..., Callable]
+"""``factory(spec) -> run(key, hp) -> trajectory``, e.g. :func:`toysim.make_trajectory`."""
+
+
+def seed_keys(seeds: int | Sequence[int]) -> jax.Array:
+    """The PRNG keys ``[jax.random.key(s) for s in seeds]``, stacked (a count means
+    ``0, ..., seeds - 1``)."""
+    return jax.vmap(jax.random.key)(np.asarray(seed_list(seeds)))
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_seeds(spec: Hashable, factory: TrajectoryFactory = make_trajectory) -> Callable:
+    """``jit(vmap(factory(spec), in_axes=(0, None)))``: keys batched, hyperparameters shared
+    and traced; one per ``(spec, factory)``."""
+    return jax.jit(jax.vmap(factory(spec), in_axes=(0, None)))
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_seed(spec: Hashable, factory: TrajectoryFactory = make_trajectory) -> Callable:
+    """``jit(factory(spec))``: one unbatched run, hyperparameters traced; one per
+    ``(spec, factory)``."""
+    return jax.jit(factory(spec))
+
+
+def run_seeds(
+    spec: Hashable,
+    hp: tuple,
+    seeds: int | Sequence[int],
+    factory: TrajectoryFactory = make_trajectory,
+) -> tuple:
+    """The trajectories of ``spec`` with hyperparameters ``hp`` for each seed, batched.
+
+    Args:
+      spec: the game's static structure (hashable; one compile per spec).
+      hp: its hyperparameters, a NamedTuple (traced, shared by every seed).
+      seeds: a count ``n`` (seeds ``0..n-1``) or the seeds themselves.
+      factory: builds ``run(key, hp)`` from ``spec`` (default: the linear game's
+        :func:`~toysim.game.trajectory.make_trajectory`).
+
+    Returns:
+      The trajectory (a NamedTuple pytree) with a leading seed axis.
+
+    Raises:
+      NonFiniteTrajectoryError: a run went NaN or infinite (the message names the
+        iteration and the run's index in the batch).
+    """
+    trajectory = compiled_seeds(spec, factory)(seed_keys(seeds), hp)
+    raise_if_nonfinite(trajectory, spec)
+    return trajectory
+
+
+def run_seed(
+    spec: Hashable, hp: tuple, seed: int, factory: TrajectoryFactory = make_trajectory
+) -> tuple:
+    """One unbatched trajectory of ``spec`` from ``jax.random.key(seed)``.
+
+    Same as :func:`run_seeds` for a single seed, without the batch axis (and
+    without vmap, so the compiled program is the unbatched one).
+
+    Raises:
+      NonFiniteTrajectoryError: the run went NaN or infinite (the message names the
+        iteration).
+    """
+    trajectory = compiled_seed(spec, factory)(jax.random.key(seed_list([seed])[0]), hp)
+    raise_if_nonfinite(trajectory, spec)
+    return trajectory

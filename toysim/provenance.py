@@ -1,0 +1,85 @@
+"""Where a result came from: its configuration, the versions and git revision that made it.
+
+Every file toysim writes next to a result (a figure's ``NAME.json``, a sweep's
+``PATH.json``, the browser page's data) records :func:`describe` of its game
+and :func:`versions`; this module imports nothing else of toysim's (only the version), so the
+figure registry, the sweeps and the reproduction can all use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import platform
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+import matplotlib
+import numpy as np
+
+from toysim._version import __version__
+
+
+def describe(spec: object, hp: tuple) -> dict:
+    """A JSON-ready description of a game: its static spec (a dataclass) and its numbers.
+
+    Args:
+      spec: a :class:`~toysim.config.GameSpec` (or the neural game's spec).
+      hp: its hyperparameters (a NamedTuple of scalars).
+
+    Returns:
+      ``{"spec": dataclasses.asdict(spec), "hparams": {name: float}}``.
+    """
+    return {
+        "spec": dataclasses.asdict(spec),
+        "hparams": {k: float(np.asarray(v)) for k, v in hp._asdict().items()},
+    }
+
+
+def seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """The seeds of a run: ``0, ..., seeds - 1`` for a count, else the given seeds.
+
+    Raises:
+      ValueError: ``seeds`` is a count below 1, or a sequence that is empty or
+        holds a negative or non-integer seed.
+    """
+    if isinstance(seeds, int | np.integer):
+        if seeds < 1:
+            raise ValueError(f"seeds must be an integer >= 1 or a list of seeds; got {seeds!r}")
+        return list(range(int(seeds)))
+    out = list(seeds)
+    if not out or not all(isinstance(s, int | np.integer) and s >= 0 for s in out):
+        raise ValueError(f"seeds must be non-negative integers, at least one; got {seeds!r}")
+    return [int(s) for s in out]
+
+
+@functools.cache
+def git_revision() -> str | None:
+    """The commit of the git checkout toysim is imported from, or ``None`` outside one."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(Path(__file__).resolve().parent), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def versions() -> dict[str, str | bool | None]:
+    """The versions that made a result: toysim, JAX, NumPy, matplotlib, Python, the precision
+    (``float64``) and the git revision (``None`` outside a checkout)."""
+    return {
+        "toysim": __version__,
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "matplotlib": matplotlib.__version__,
+        "python": platform.python_version(),
+        "float64": bool(jax.config.jax_enable_x64),
+        "git_revision": git_revision(),
+    }
