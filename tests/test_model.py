@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from toysim import linalg
-from toysim.game.policy import GaussianPolicy, sample_loss
+from toysim.game.policy import GaussianPolicy, linear_influence_loss
 from toysim.model import (
     Utility,
     block_signal_noise,
@@ -93,12 +93,12 @@ def test_population_loss_and_local_steering_match_monte_carlo(seed, d, oracle):
     key = jax.random.key(seed)
     n = 200_000
 
-    est, se = monte_carlo(lambda y: sample_loss(w, y, u, oracle), theta, sigma, n, key)
+    est, se = monte_carlo(lambda y: linear_influence_loss(w, y, u, oracle), theta, sigma, n, key)
     assert_within_standard_errors(policy.expected_loss(w, theta, u, oracle), est, se)
 
     def per_sample(y):
         g = jax.grad(linear_reward)(w, y)
-        return 0.5 * g @ solve(jax.grad(sample_loss)(w, y, u, oracle))
+        return 0.5 * g @ solve(jax.grad(linear_influence_loss)(w, y, u, oracle))
 
     est, se = monte_carlo(per_sample, theta, sigma, n, key)
     assert_within_standard_errors(policy.local_steering(w, theta, u, solve, oracle), est, se)

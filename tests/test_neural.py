@@ -1,6 +1,7 @@
 """The neural reward model (docs/theory/neural.md): the MLP, its penalties, the paper-nn game."""
 
 import dataclasses
+import functools
 
 import chex
 import jax
@@ -11,14 +12,10 @@ from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
 from toysim.config import METHODS, ConfigError
-from toysim.game.neural import (
-    NeuralHParams,
-    NeuralSpec,
-    local_steering,
-    make_neural_trajectory,
-    schedule,
-)
-from toysim.model.mlp import mlp_init, mlp_reward, reward_param_grad
+from toysim.game.neural import NeuralHParams, NeuralSpec, make_neural_trajectory, schedule
+from toysim.game.steering import reward_gradient, sample_steering
+from toysim.model.interface import mlp_reward_model
+from toysim.model.mlp import mlp_init, mlp_reward
 from toysim.model.utility import Utility, utility
 
 IDENTITY = linalg.linear_map(linalg.identity_solution)
@@ -49,9 +46,14 @@ def test_penalties_are_the_published_ones_and_differentiate_through_y():
     """Identity solve: relaxed ``(r - U)||grad_phi r||^2``, practical ``||grad_phi r||^2``;
     the leader's gradient of the penalty (double backprop) against central differences."""
     params = mlp_init(jax.random.key(1), (5, 8, 8, 1), scale=0.3)
+    model = mlp_reward_model((5, 8, 8, 1))
+
+    def local_steering(phi, y, u, solve, oracle):
+        return sample_steering(model, phi, y, functools.partial(utility, u), solve, oracle)
+
     u = Utility(jnp.asarray(10.0), jnp.asarray(0.2), jnp.asarray([2.5, 2.5, 0.0, 0.0, 0.0]))
     y = jnp.asarray([0.3, -0.2, 0.5, 0.1, -0.4])
-    g = reward_param_grad(params, y)
+    g = reward_gradient(model, params, y)
     relaxed = local_steering(params, y, u, IDENTITY, True)
     practical = local_steering(params, y, u, IDENTITY, False)
     r = mlp_reward(params, y)
@@ -124,12 +126,13 @@ def test_damped_exact_steering_equals_autodiff_through_an_unrolled_converged_fol
     unrolled gradient steps of that follower from ``phi*`` (``H + mu I`` has an
     eigenvalue near 0.033, so the unrolled response converges slowly).
     """
-    from toysim.game.neural import neural_loss, steering_penalty
+    from toysim.game.neural import network_steering
 
     rng = np.random.default_rng(4)
     d, mu = 3, 0.5
     u = Utility(jnp.asarray(10.0), jnp.asarray(0.3), jnp.asarray([1.0, 1.0, 0.0]))
     anchor = mlp_init(jax.random.key(5), (d, 4, 4, 1), scale=0.6)
+    model = mlp_reward_model((d, 4, 4, 1))
     flat_anchor, unravel = ravel_pytree(anchor)
     ys = jnp.asarray(rng.normal(size=(6, d)))
     y0 = jnp.asarray([0.4, 0.9, -0.3])
@@ -137,7 +140,7 @@ def test_damped_exact_steering_equals_autodiff_through_an_unrolled_converged_fol
 
     def data_loss(params, y):
         old = jnp.sum((mlp_reward(params, ys) - utility(u, ys)) ** 2)
-        return omega * (old + neural_loss(params, y, utility(u, y), True))
+        return omega * (old + model.sample_loss(params, y, utility(u, y)))
 
     def follower(x, y):
         return data_loss(unravel(x), y) + 0.5 * mu * jnp.sum((x - flat_anchor) ** 2)
@@ -155,8 +158,9 @@ def test_damped_exact_steering_equals_autodiff_through_an_unrolled_converged_fol
     unrolled = g @ response
 
     method = dataclasses.replace(METHODS["fpo-exact"], params="current")
-    penalty, (iterations, residual) = steering_penalty(
+    penalty, (iterations, residual) = network_steering(
         method,
+        model,
         params_star,
         lambda p: data_loss(p, y0),
         theta,
@@ -184,12 +188,9 @@ def test_damped_exact_fpo_prevents_collapse_without_strong_convexity(standard_pr
 
 
 def test_nonconvexity_diagnostics_match_an_independent_dense_hessian(standard_promotion):
-    from toysim.game.neural import (
-        Buffer,
-        follower_objective,
-        nonconvexity_diagnostics,
-        paper_nn,
-    )
+    from toysim.game.followers import SampleBuffer
+    from toysim.game.neural import network_model, network_objective, paper_nn
+    from toysim.game.nonconvexity import nonconvexity_diagnostics
 
     spec, hp = paper_nn("rlhf")
     spec = dataclasses.replace(spec, hidden=(4, 4), steps=40, record_state=True)
@@ -198,9 +199,10 @@ def test_nonconvexity_diagnostics_match_an_independent_dense_hessian(standard_pr
     np.testing.assert_array_equal(diagnostics.iteration, [0, 10, 20, 30])
 
     flat = trajectory.rm_params[20]
-    buffer = Buffer(*(x[20] for x in trajectory.buffer))
+    buffer = SampleBuffer(*(x[20] for x in trajectory.buffer))
     unravel = ravel_pytree(mlp_init(jax.random.key(0), (10, 4, 4, 1)))[1]
-    hessian = jax.hessian(lambda x: follower_objective(unravel(x), buffer, hp.weight_decay))(flat)
+    objective = network_objective(network_model(spec), buffer, hp.weight_decay)
+    hessian = jax.hessian(lambda x: objective(unravel(x)))(flat)
     eigenvalues = np.linalg.eigvalsh(np.asarray(hessian))
     assert float(diagnostics.smallest[2]) == pytest.approx(eigenvalues[0], rel=1e-8, abs=1e-10)
     assert float(diagnostics.largest[2]) == pytest.approx(eigenvalues[-1], rel=1e-8)

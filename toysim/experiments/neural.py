@@ -10,11 +10,12 @@ import jax
 import numpy as np
 
 from toysim.experiments.runner import run_seed, run_seeds
-from toysim.game.neural import make_neural_trajectory, nonconvexity_diagnostics, paper_nn
+from toysim.game.neural import make_neural_trajectory, paper_nn
+from toysim.game.nonconvexity import nonconvexity_diagnostics
 from toysim.provenance import describe
 
 NEURAL_FIGURE_METHODS = ("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact")
-"""The methods of the neural figures (a subset of :data:`toysim.game.neural.NEURAL_METHODS`)."""
+"""The methods of the neural figures: rlhf and the three named FPO variants."""
 
 
 def standard_promotion_trajectory(spec):
@@ -53,7 +54,7 @@ class NeuralDiagnostics(NamedTuple):
     """The follower's Hessian along the fpo-exact run (seed 0), every ``every`` iterations.
 
     Attributes:
-      diagnostics: :class:`~toysim.game.neural.Diagnostics` (eigenvalues, cosines).
+      diagnostics: :class:`~toysim.game.nonconvexity.Diagnostics` (eigenvalues, cosines).
       trajectory: the fpo-exact run with its recorded states.
       every: the spacing of the diagnosed iterations.
       config: the game.

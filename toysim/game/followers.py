@@ -26,22 +26,29 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax import Array
+from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
 from toysim.config import GameSpec, HParams
 from toysim.game.policy import GaussianPolicy
-from toysim.model.reward import anchor_penalty, squared_loss
+from toysim.model.interface import RewardModel, RewardParams, linear_reward_model
+from toysim.model.reward import anchor_penalty
 from toysim.model.utility import Utility, utility
 
 
-class Buffer(NamedTuple):
-    """The ``B`` most recent labelled samples, stored circularly.
+class SampleBuffer(NamedTuple):
+    """The ``B`` most recent blocks of labelled samples, stored circularly.
+
+    A block holds the ``n`` samples one iteration adds: ``n = 1`` in the linear
+    game, ``samples_per_step`` in paper-nn. A sample is what one label refers
+    to (one output here; a pair for a pairwise reward model, see
+    :class:`toysim.model.interface.RewardModel`).
 
     Attributes:
-      y: outputs, ``[B, d]``.
-      label: their human labels ``U(y)``, ``[B]``.
-      filled: 1.0 where a slot holds a sample, ``[B]``.
-      slot: the index the next sample is written to (int32 scalar).
+      y: samples, ``[B, n, d]``.
+      label: their labels ``U(y)``, ``[B, n]``.
+      filled: 1.0 where a block holds samples, ``[B]``.
+      slot: the index of the block written next (int32 scalar).
     """
 
     y: Array
@@ -50,30 +57,49 @@ class Buffer(NamedTuple):
     slot: Array
 
 
-def empty_buffer(size: int, dim: int, dtype: Any) -> Buffer:
-    """A buffer of ``size`` empty slots for outputs in ``R^dim``."""
-    return Buffer(
-        y=jnp.zeros((size, dim), dtype),
-        label=jnp.zeros((size,), dtype),
-        filled=jnp.zeros((size,), dtype),
+def empty_buffer(blocks: int, dim: int, dtype: Any, block_size: int = 1) -> SampleBuffer:
+    """A buffer of ``blocks`` empty blocks of ``block_size`` outputs in ``R^dim``."""
+    return SampleBuffer(
+        y=jnp.zeros((blocks, block_size, dim), dtype),
+        label=jnp.zeros((blocks, block_size), dtype),
+        filled=jnp.zeros((blocks,), dtype),
         slot=jnp.zeros((), jnp.int32),
     )
 
 
-def buffer_insert(buffer: Buffer, y: Array, label: Array) -> Buffer:
-    """Write ``(y, label)`` over the oldest slot.
+def buffer_insert(buffer: SampleBuffer, y: Array, label: Array) -> SampleBuffer:
+    """Write the block ``(y, label)`` (``[n, d]`` and ``[n]``; ``[d]`` and ``[]`` if ``n = 1``)
+    over the oldest block.
 
     A masked select rather than an indexed update: under ``vmap`` the slot is
     a batched value, and a select vectorises where a scatter would not.
     """
-    size = buffer.label.shape[0]
-    here = jnp.arange(size, dtype=buffer.slot.dtype) == buffer.slot
-    return Buffer(
-        y=jnp.where(here[:, None], y, buffer.y),
-        label=jnp.where(here, label, buffer.label),
+    blocks = buffer.label.shape[0]
+    here = jnp.arange(blocks, dtype=buffer.slot.dtype) == buffer.slot
+    y = jnp.reshape(y, buffer.y.shape[1:])
+    label = jnp.reshape(label, buffer.label.shape[1:])
+    return SampleBuffer(
+        y=jnp.where(here[:, None, None], y, buffer.y),
+        label=jnp.where(here[:, None], label, buffer.label),
         filled=jnp.where(here, jnp.ones_like(buffer.filled), buffer.filled),
-        slot=(buffer.slot + 1) % size,
+        slot=(buffer.slot + 1) % blocks,
     )
+
+
+def data_loss(
+    model: RewardModel, phi: RewardParams, buffer: SampleBuffer, weight: Array | None
+) -> Array:
+    """The data term of the follower's loss on ``buffer``, weighted ``omega`` or averaged.
+
+    ``omega sum_i filled_i l(phi; y_i)`` for a fixed weight ``omega`` (the
+    linear game), or with ``weight = None`` the mean of ``l`` over the filled
+    samples (paper-nn's mean squared error).
+    """
+    total = jnp.sum(buffer.filled[:, None] * model.sample_loss(phi, buffer.y, buffer.label))
+    if weight is None:
+        count = jnp.maximum(jnp.sum(buffer.filled), 1.0) * buffer.label.shape[-1]
+        return total / count
+    return weight * total
 
 
 class FollowerData(Protocol):
@@ -91,19 +117,37 @@ class FollowerData(Protocol):
 class SampleData(NamedTuple):
     """A buffer of samples, each weighted ``omega``: ``sum_i omega_i (w . y_i - U(y_i))^2``."""
 
-    buffer: Buffer
+    buffer: SampleBuffer
     weight: float
 
     def loss(self, w: Array) -> Array:
         """``sum_i omega filled_i (w . y_i - U(y_i))^2`` over the buffer."""
-        b = self.buffer
-        return self.weight * jnp.sum(b.filled * squared_loss(w, b.y, b.label))
+        return data_loss(linear_reward_model(w.shape[-1]), w, self.buffer, self.weight)
 
     def curvature(self, lam: Array) -> linalg.LowRankPlusDiagonal:
-        """``H = lambda I + sum_i 2 omega_i y_i y_i^T``."""
+        """``H = lambda I + sum_i 2 omega_i y_i y_i^T`` (the linear RM's closed form)."""
         b = self.buffer
-        factor = jnp.sqrt(2.0 * self.weight * b.filled)[:, None] * b.y
-        return linalg.LowRankPlusDiagonal(lam, factor)
+        root = jnp.sqrt(2.0 * self.weight * b.filled)[:, None, None] * b.y
+        return linalg.LowRankPlusDiagonal(lam, root.reshape(-1, b.y.shape[-1]))
+
+
+class BufferData(NamedTuple):
+    """A buffer under any reward model: ``omega sum_i filled_i l(phi; y_i)`` or the mean.
+
+    Attributes:
+      model: the reward model.
+      buffer: the samples.
+      weight: ``omega``, or ``None`` for the mean over the filled samples
+        (see :func:`data_loss`).
+    """
+
+    model: RewardModel
+    buffer: SampleBuffer
+    weight: Array | None
+
+    def loss(self, phi: RewardParams) -> Array:
+        """The data term :func:`data_loss` at RM parameters ``phi``."""
+        return data_loss(self.model, phi, self.buffer, self.weight)
 
 
 class PopulationData(NamedTuple):
@@ -123,9 +167,18 @@ class PopulationData(NamedTuple):
         return linalg.LowRankPlusDiagonal(alpha, jnp.sqrt(2.0) * self.theta[None, :])
 
 
-def follower_loss(w: Array, data: FollowerData, anchor: Array, lam: Array) -> Array:
-    """``L(w; D) = data loss + (lambda/2) ||w - w_bar||^2``."""
-    return data.loss(w) + anchor_penalty(w, anchor, lam)
+def follower_loss(
+    phi: RewardParams, data: FollowerData, anchor: RewardParams | None, lam: Array
+) -> Array:
+    """``L(phi; D) = data loss + (lambda/2) ||phi - phi_bar||^2`` (any pytree ``phi``).
+
+    ``anchor`` is ``phi_bar`` (``None`` for ``phi_bar = 0``, see
+    :func:`toysim.model.reward.anchor_penalty`). paper-nn's follower objective
+    is an instance: :class:`BufferData` with the mean over the buffer, ridge
+    anchor and ``lambda`` the weight decay.
+    """
+    flat_anchor = None if anchor is None else ravel_pytree(anchor)[0]
+    return data.loss(phi) + anchor_penalty(ravel_pytree(phi)[0], flat_anchor, lam)
 
 
 def best_response(
@@ -141,24 +194,49 @@ def best_response(
 
 
 def decoupled_weight_decay(rate: Array) -> optax.GradientTransformation:
-    """``updates <- updates - rate * params``: ``w <- (1 - rate) w + updates`` after SGD.
+    """``updates <- updates - rate * phi``: ``w <- (1 - rate) w + updates`` after SGD.
 
     Decoupled (as published): the decay does not pass through the learning rate.
     """
 
-    def init(params):
-        del params
+    def init(phi):
+        del phi
         return optax.EmptyState()
 
-    def update(updates, state, params):
-        return jax.tree.map(lambda u, p: u - rate * p, updates, params), state
+    def update(updates, state, phi):
+        return jax.tree.map(lambda u, p: u - rate * p, updates, phi), state
 
     return optax.GradientTransformation(init, update)
+
+
+def adam_l2_optimizer(lr: Array, weight_decay: Array) -> optax.GradientTransformation:
+    """Adam with L2 weight decay added to the gradient (PyTorch's ``Adam(weight_decay=...)``).
+
+    Its step follows the gradient of :func:`follower_loss` with a ridge anchor
+    ``lambda = weight_decay``: the decay enters as ``grad (wd/2)||phi||^2 = wd phi``.
+    """
+    return optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(lr))
 
 
 def sgd_optimizer(hp: HParams) -> optax.GradientTransformation:
     """Plain SGD with decoupled weight decay, built from traced hyperparameters."""
     return optax.chain(optax.sgd(hp.follower_lr), decoupled_weight_decay(hp.weight_decay))
+
+
+def optimizer_step(
+    optimizer: optax.GradientTransformation,
+    loss: Callable[[RewardParams], Array],
+    phi: RewardParams,
+    opt_state: Any,
+) -> tuple[Array, RewardParams, Any]:
+    """One step of ``optimizer`` on ``loss`` from ``phi``: ``(loss(phi), phi', opt_state')``.
+
+    The follower's update in both games: SGD with decoupled weight decay on the
+    linear RM, Adam with L2 on paper-nn's network.
+    """
+    value, grads = jax.value_and_grad(loss)(phi)
+    updates, opt_state = optimizer.update(grads, opt_state, phi)
+    return value, optax.apply_updates(phi, updates), opt_state
 
 
 FULL_UNROLL_STEPS = 4
@@ -169,7 +247,7 @@ class FollowerState(NamedTuple):
     """The follower's state: RM parameters ``w``, its data buffer, its optimizer state."""
 
     w: Array
-    buffer: Buffer
+    buffer: SampleBuffer
     opt_state: Any
 
 
@@ -215,10 +293,8 @@ def make_follower(spec: GameSpec) -> Follower:
             optimizer = sgd_optimizer(hp)
 
             def sgd_step(carry, _):
-                w, opt_state = carry
-                grads = jax.grad(new_data.loss)(w)
-                updates, opt_state = optimizer.update(grads, opt_state, w)
-                return (optax.apply_updates(w, updates), opt_state), None
+                _, w, opt_state = optimizer_step(optimizer, new_data.loss, *carry)
+                return (w, opt_state), None
 
             (w, opt_state), _ = jax.lax.scan(
                 sgd_step,

@@ -75,8 +75,7 @@ def steering_penalty(
     """
     if influence == "global":
         g_bar = jax.grad(policy.expected_reward)(w, theta_fixed)
-        v = solve(g_bar)
-        return 0.5 * v @ jax.grad(policy.expected_loss)(w, theta, u, oracle)
+        return policy.global_steering(w, theta, u, solve(g_bar), oracle)
     return policy.local_steering(w, theta, u, solve, oracle)
 
 

@@ -13,9 +13,10 @@ One outer iteration ``t`` of ``T``:
    on the mean squared error over the buffer.
 
 ``sigma_t`` and ``lr_t`` decay as ``end + (start - end)(1 - (t/T)^4)``.
-The steering penalty is the same ``S = (1/2) g^T H^{-1} grad_phi l(phi; y)``
-as in :mod:`toysim.game.leader`, with gradients over every RM parameter
-(double backpropagation through ``grad_phi r(y)``).
+The steering penalty is the generic ``S = (1/2) g^T H^{-1} grad_phi l(phi; y)``
+of :mod:`toysim.game.steering`, with gradients over every RM parameter
+(double backpropagation through ``grad_phi r(y)``); the buffer, the follower's
+objective and its Adam step are the generic ones of :mod:`toysim.game.followers`.
 
 The RM's loss is not convex, so ``H^{-1}`` need not exist: with
 ``hessian = exact`` toysim solves with the damped ``H + mu I``, where ``H`` is
@@ -24,9 +25,9 @@ the Hessian of the follower's objective (buffer MSE plus the L2 term
 Hessian-vector products (:mod:`toysim.linalg`; ``NeuralSpec.solver`` picks
 another solver). With global influence,
 ``g = E_pi[grad_phi r] ~ grad_phi r(theta)`` (the policy's spread is at most
-0.1) and ``v = (H + mu I)^{-1} g`` is solved once per outer iteration, its
+0.1) and ``v = (H + mu I)^{-1} g`` is solved once per outer iteration, its CG
 iterations and residual recorded; with local influence the solve sits inside
-``S(y)`` and is differentiated implicitly (``jax.lax.custom_linear_solve``).
+``S(y)`` and is differentiated through ``jax.lax.custom_linear_solve``.
 ``params = optimum`` is refused: a non-convex RM has no unique best response.
 The new data are ``samples_per_step`` samples in a buffer of ``buffer_size``,
 so ``omega = samples_per_step / buffer_size`` and ``gamma = 2 omega`` is the
@@ -36,23 +37,31 @@ exact weight.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-import optax
 from jax import Array
 from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
 from toysim.config import ConfigError, Method, as_float_arrays
-from toysim.model.mlp import MLPParams, mlp_init, mlp_reward
+from toysim.game.followers import (
+    BufferData,
+    SampleBuffer,
+    adam_l2_optimizer,
+    buffer_insert,
+    empty_buffer,
+    follower_loss,
+    optimizer_step,
+)
+from toysim.game.steering import reward_gradient, sample_steering
+from toysim.model.interface import RewardModel, RewardParams, mlp_reward_model
+from toysim.model.metrics import block_signal_noise
 from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
-
-NEURAL_METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical", "fpo")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,81 +176,69 @@ def schedule(start: Array, end: Array, t: Array, steps: int) -> Array:
     return end + (start - end) * (1.0 - (t / steps) ** 4)
 
 
-def neural_loss(params: MLPParams, y: Array, label: Array, oracle: bool) -> Array:
-    """``l(phi; y) = (r_phi(y) - U(y))^2``, or ``2 r_phi(y)`` without the oracle (section 4)."""
-    r = mlp_reward(params, y)
-    return (r - label) ** 2 if oracle else 2.0 * r
+def network_model(spec: NeuralSpec) -> RewardModel:
+    """The MLP reward model ``d -> hidden -> 1`` of ``spec`` (unit-scale initial weights)."""
+    return mlp_reward_model((spec.dim, *spec.hidden, 1))
 
 
-def local_steering(
-    params: MLPParams, y: Array, u: Utility, solve: linalg.LinearMap, oracle: bool
-) -> Array:
-    """``S(y) = (1/2) grad_phi r(y)^T H^{-1} grad_phi l(phi; y)``, gradients over all parameters.
+def network_objective(
+    model: RewardModel, buffer: SampleBuffer, weight_decay: Array
+) -> Callable[[RewardParams], Array]:
+    """``phi -> L(phi)``: mean squared error on ``buffer`` plus ``(wd/2)||phi||^2``.
 
-    With ``solve`` the identity this is the relaxed penalty ``(r - U) ||grad_phi r||^2``
-    (with the oracle) or the practical ``||grad_phi r||^2`` (without).
+    :func:`toysim.game.followers.follower_loss` with the mean over the buffer
+    and a ridge anchor of weight ``wd``: the objective whose gradient Adam's
+    L2 weight decay follows, and whose Hessian exact FPO solves with.
     """
-    g = ravel_pytree(jax.grad(mlp_reward)(params, y))[0]
-    gl = ravel_pytree(jax.grad(neural_loss)(params, y, utility(u, y), oracle))[0]
-    return 0.5 * g @ solve(gl)
+    data = BufferData(model, buffer, None)
+
+    def objective(phi: RewardParams) -> Array:
+        return follower_loss(phi, data, None, weight_decay)
+
+    return objective
 
 
-class Buffer(NamedTuple):
-    """The follower's data: ``[blocks, samples_per_step, d]`` outputs, their labels, and
-    which blocks are filled (``[blocks]``)."""
-
-    y: Array
-    label: Array
-    filled: Array
-
-
-def follower_objective(params: MLPParams, buffer: Buffer, weight_decay: Array) -> Array:
-    """The follower's loss: mean squared error on the buffer plus ``(wd/2)||phi||^2``,
-    the L2 term whose gradient Adam's weight decay adds."""
-    errors = (mlp_reward(params, buffer.y) - buffer.label) ** 2
-    count = jnp.maximum(jnp.sum(buffer.filled), 1.0) * buffer.label.shape[-1]
-    flat = ravel_pytree(params)[0]
-    return jnp.sum(buffer.filled[:, None] * errors) / count + 0.5 * weight_decay * flat @ flat
-
-
-def steering_penalty(
+def network_steering(
     method: Method,
-    params: MLPParams,
-    follower_objective: Callable[[MLPParams], Array],
+    model: RewardModel,
+    phi: RewardParams,
+    objective: Callable[[RewardParams], Array],
     theta: Array,
     u: Utility,
     damping: Array,
     solver: linalg.Solver,
 ) -> tuple[Callable[[Array], Array], tuple[Array, Array]]:
-    """``(S, record)``: the penalty ``y -> S(y)`` at the RM parameters ``params``, and the
+    """``(S, record)``: the penalty ``y -> S(y)`` at the RM parameters ``phi``, and the
     solve's record.
 
-    ``S(y) = (1/2) g^T M grad_phi l(phi; y)`` with ``M = (H + mu I)^{-1}``
-    (``H`` the Hessian of ``follower_objective`` at ``params``, solved by ``solver``:
-    CG or MINRES on Hessian-vector products, or LU / Cholesky of the formed
-    ``[P, P]`` matrix) or ``M = I``; ``g = grad_phi r(theta)`` held fixed
-    (global) or ``grad_phi r(y)`` (local). ``record`` is (iterations, relative
-    residual) of the global solve, zeros when there is none.
+    ``S(y) = (1/2) g^T M grad_phi l(phi; y)`` (:func:`toysim.game.steering.sample_steering`)
+    with ``M = (H + mu I)^{-1}`` (``H`` the Hessian of ``objective`` at ``phi``,
+    solved by ``solver``: CG or MINRES on Hessian-vector products, or LU /
+    Cholesky of the formed ``[P, P]`` matrix) or ``M = I``; ``g = grad_phi r(theta)``
+    held fixed (global) or ``grad_phi r(y)`` (local). ``record`` is (iterations,
+    relative residual) of the global solve, zeros when there is none.
     """
     dtype = jnp.result_type(float)
     no_cg = (jnp.zeros((), jnp.int32), jnp.zeros((), dtype))
     oracle = method.oracle == "true"
     if not method.foresight:
         return (lambda y: jnp.zeros((), dtype)), no_cg
-    flat, unravel = ravel_pytree(params)
+    flat, unravel = ravel_pytree(phi)
     solve = linalg.identity_solution
+    label_of = functools.partial(utility, u)
     if method.hessian == "exact":
-        hessian = linalg.hessian_operator(lambda x: follower_objective(unravel(x)), flat)
+        hessian = linalg.hessian_operator(lambda x: objective(unravel(x)), flat)
         solve = linalg.inverse(linalg.damped(hessian, damping), solver)
     if method.influence == "local":
-        return (lambda y: local_steering(params, y, u, linalg.linear_map(solve), oracle)), no_cg
-    g_bar = ravel_pytree(jax.grad(mlp_reward)(params, theta))[0]
-    solution = solve(g_bar)
+        local = linalg.linear_map(solve)
+        return (lambda y: sample_steering(model, phi, y, label_of, local, oracle)), no_cg
+    solution = solve(reward_gradient(model, phi, theta))
     v, cg = solution.x, (solution.info.iterations, solution.info.residual)
 
+    identity = linalg.linear_map(linalg.identity_solution)
+
     def penalty(y):
-        grad_l = jax.grad(neural_loss)(params, y, utility(u, y), oracle)
-        return 0.5 * v @ ravel_pytree(grad_l)[0]
+        return sample_steering(model, phi, y, label_of, identity, oracle, v)
 
     return penalty, cg
 
@@ -259,7 +256,7 @@ class NeuralTrajectory(NamedTuple):
         solve by ``spec.solver`` (exact Hessian with global influence; 0 otherwise), ``[T]``.
       rm_params, buffer: with ``spec.record_state``, the flat RM parameters
         (``[T, P]``) and the buffer the leader saw at each iteration (for the
-        non-convexity diagnostics); ``None`` otherwise.
+        non-convexity diagnostics, :mod:`toysim.game.nonconvexity`); ``None`` otherwise.
     """
 
     theta: Array
@@ -272,18 +269,14 @@ class NeuralTrajectory(NamedTuple):
     cg_iterations: Array
     cg_residual: Array
     rm_params: Array | None = None
-    buffer: Buffer | None = None
-
-
-def follower_optimizer(hp: NeuralHParams) -> optax.GradientTransformation:
-    """Adam with L2 weight decay added to the gradient (PyTorch's ``Adam(weight_decay=...)``)."""
-    return optax.chain(optax.add_decayed_weights(hp.weight_decay), optax.adam(hp.follower_lr))
+    buffer: SampleBuffer | None = None
 
 
 def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams], NeuralTrajectory]:
     """A pure ``run(key, hparams) -> NeuralTrajectory`` for the paper-nn game."""
     spec.validate()
     method = spec.method
+    model = network_model(spec)
     blocks = spec.buffer_size // spec.samples_per_step
 
     def run(key: Array, hp: NeuralHParams) -> NeuralTrajectory:
@@ -291,27 +284,23 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
         dtype = jnp.result_type(float)
         u = neural_utility(spec, hp)
         init_key, loop_key = jax.random.split(key)
-        sizes = (spec.dim, *spec.hidden, 1)
-        params = [(hp.init_scale * w, b) for w, b in mlp_init(init_key, sizes, 1.0, dtype)]
-        optimizer = follower_optimizer(hp)
-        buffer_y = jnp.zeros((blocks, spec.samples_per_step, spec.dim), dtype)
-        buffer_label = jnp.zeros((blocks, spec.samples_per_step), dtype)
-        filled = jnp.zeros((blocks,), dtype)
-        state = (jnp.zeros(spec.dim, dtype), params, optimizer.init(params))
-        state = (*state, buffer_y, buffer_label, filled)
+        phi = [(hp.init_scale * w, b) for w, b in model.init(init_key, dtype)]
+        optimizer = adam_l2_optimizer(hp.follower_lr, hp.weight_decay)
+        buffer = empty_buffer(blocks, spec.dim, dtype, spec.samples_per_step)
+        state = (jnp.zeros(spec.dim, dtype), phi, optimizer.init(phi), buffer)
 
         def outer(carry, inputs):
-            theta, params, opt_state, buf_y, buf_label, filled = carry
-            seen_params = params
+            theta, phi, opt_state, buffer = carry
+            seen_phi, seen_buffer = phi, buffer
             t, step_key = inputs
             sigma = schedule(hp.sigma_start, hp.sigma_end, t, spec.steps)
             lr = schedule(hp.lr_start, hp.lr_end, t, spec.steps)
             inner_key, sample_key = jax.random.split(step_key)
-            buffer = Buffer(buf_y, buf_label, filled)
-            penalty, cg = steering_penalty(
+            penalty, cg = network_steering(
                 method,
-                params,
-                lambda p: follower_objective(p, buffer, hp.weight_decay),
+                model,
+                phi,
+                network_objective(model, buffer, hp.weight_decay),
                 theta,
                 u,
                 hp.damping,
@@ -319,7 +308,7 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
             )
 
             def objective(y):
-                reward = mlp_reward(params, y) - hp.action_cost * y @ y
+                reward = model.reward(phi, y) - hp.action_cost * y @ y
                 return reward - hp.gamma * penalty(y)
 
             def inner(theta, eps):
@@ -332,40 +321,23 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
             samples = theta + sigma * standard_normal(
                 sample_key, (spec.samples_per_step, spec.dim), dtype
             )
-            here = jnp.arange(blocks, dtype=jnp.int32) == (t.astype(jnp.int32) % blocks)
-            buf_y = jnp.where(here[:, None, None], samples[None], buf_y)
-            buf_label = jnp.where(here[:, None], utility(u, samples)[None], buf_label)
-            filled = jnp.where(here, jnp.ones_like(filled), filled)
-
-            def buffer_loss(params):
-                errors = (mlp_reward(params, buf_y) - buf_label) ** 2
-                return jnp.sum(filled[:, None] * errors) / (jnp.sum(filled) * spec.samples_per_step)
-
-            loss, grads = jax.value_and_grad(buffer_loss)(params)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            record = (theta, mlp_reward(params, theta), sigma, loss, *cg)
+            buffer = buffer_insert(buffer, samples, utility(u, samples))
+            data = BufferData(model, buffer, None)
+            loss, phi, opt_state = optimizer_step(optimizer, data.loss, phi, opt_state)
+            record = (theta, model.reward(phi, theta), sigma, loss, *cg)
             if spec.record_state:  # what the leader saw at this iteration
-                record = (*record, ravel_pytree(seen_params)[0], buffer)
-            return (theta, params, opt_state, buf_y, buf_label, filled), record
+                record = (*record, ravel_pytree(seen_phi)[0], seen_buffer)
+            return (theta, phi, opt_state, buffer), record
 
         steps = jnp.arange(spec.steps, dtype=dtype)
         keys = jax.random.split(loop_key, spec.steps)
         _, records = jax.lax.scan(outer, state, (steps, keys))
         theta, proxy, sigma, loss, cg_iterations, cg_residual = records[:6]
-        rm_params, buffer = records[6:] if spec.record_state else (None, None)
+        state_record = records[6:] if spec.record_state else (None, None)
+        signal_noise = block_signal_noise(theta, spec.signal_dims)
+        solves = (sigma, loss, cg_iterations, cg_residual)
         return NeuralTrajectory(
-            theta=theta,
-            utility=utility(u, theta),
-            proxy_reward=proxy,
-            signal=jnp.linalg.norm(theta[:, : spec.signal_dims], axis=-1),
-            noise=jnp.linalg.norm(theta[:, spec.signal_dims :], axis=-1),
-            sigma=sigma,
-            buffer_loss=loss,
-            cg_iterations=cg_iterations,
-            cg_residual=cg_residual,
-            rm_params=rm_params,
-            buffer=buffer,
+            theta, utility(u, theta), proxy, *signal_noise, *solves, *state_record
         )
 
     return run
@@ -390,81 +362,3 @@ def paper_nn(method: str, **switches) -> tuple[NeuralSpec, NeuralHParams]:
     else:
         gamma = NeuralHParams().gamma
     return spec, NeuralHParams(gamma=gamma)
-
-
-RELAXATIONS = (
-    ("fpo-relaxed", Method("fpo-relaxed", hessian="identity", influence="local", params="current")),
-    (
-        "fpo-practical",
-        Method(
-            "fpo-practical", hessian="identity", influence="local", params="current", oracle="none"
-        ),
-    ),
-    ("exact, local", Method("fpo", hessian="exact", influence="local", params="current")),
-)
-"""The steering terms compared with the damped exact (global) one along a trajectory."""
-
-
-class Diagnostics(NamedTuple):
-    """Non-convexity diagnostics at checkpoints of a paper-nn trajectory.
-
-    Attributes:
-      iteration: the checkpoint iterations, ``[C]``.
-      smallest, largest: extreme eigenvalues of the follower's (undamped) Hessian, ``[C]``.
-      indefinite: whether that Hessian has a negative eigenvalue, ``[C]``.
-      cosines: label -> ``[C]`` cosines between that relaxation's steering direction
-        ``-grad_y S`` at ``y = theta`` and the damped exact (global) one.
-    """
-
-    iteration: np.ndarray
-    smallest: Array
-    largest: Array
-    indefinite: Array
-    cosines: dict[str, Array]
-
-
-def nonconvexity_diagnostics(
-    spec: NeuralSpec, hp: NeuralHParams, trajectory: NeuralTrajectory, every: int
-) -> Diagnostics:
-    """Dense Hessian spectrum and steering cosines every ``every`` iterations of ``trajectory``.
-
-    ``trajectory`` must come from a spec with ``record_state=True`` (the
-    parameters and buffer the leader saw). The Hessian is dense here
-    (``[P, P]``, ``P = 1,441`` for the published network): fine at this size.
-    """
-    from toysim.analysis import cosine
-
-    if trajectory.rm_params is None:
-        raise ConfigError("nonconvexity_diagnostics needs a trajectory run with record_state=True")
-    hp = as_float_arrays(hp)
-    u = neural_utility(spec, hp)
-    template = mlp_init(jax.random.key(0), (spec.dim, *spec.hidden, 1))
-    unravel = ravel_pytree(template)[1]
-    reference = Method("fpo-exact", params="current")
-    iterations = np.arange(0, spec.steps, every)
-
-    def at(flat, buffer, theta):
-        params = unravel(flat)
-
-        def objective(p):
-            return follower_objective(p, buffer, hp.weight_decay)
-
-        hessian = linalg.hessian_operator(lambda x: objective(unravel(x)), flat)
-        spectrum = linalg.spectrum(hessian.dense())
-
-        def direction(method):
-            penalty, _ = steering_penalty(
-                method, params, objective, theta, u, hp.damping, spec.solver
-            )
-            return -jax.grad(penalty)(theta)
-
-        exact = direction(reference)
-        cosines = {label: cosine(direction(m), exact) for label, m in RELAXATIONS}
-        return spectrum, cosines
-
-    take = jax.tree.map(lambda x: x[iterations], (trajectory.rm_params, trajectory.buffer))
-    theta_seen = jnp.concatenate([jnp.zeros((1, spec.dim)), trajectory.theta[:-1]])[iterations]
-    spectrum, cosines = jax.jit(jax.vmap(at))(*take, theta_seen)
-    return Diagnostics(
-        iterations, spectrum.smallest, spectrum.largest, spectrum.indefinite, cosines
-    )

@@ -8,7 +8,7 @@ Two policies (docs/theory/game.md):
   model, every expectation in closed form (docs/theory/population.md), so the whole
   game has an exact, noise-free gradient.
 
-Both expose the same four functions of ``(w, theta)``; the leader
+Both expose the same functions of ``(w, theta)``; the leader
 (:mod:`toysim.game.leader`) differentiates them with respect to ``theta``.
 """
 
@@ -21,20 +21,19 @@ import jax.numpy as jnp
 from jax import Array
 
 from toysim import linalg
-from toysim.model.reward import linear_reward, oracle_free_loss, squared_loss
+from toysim.game.steering import influence_loss, sample_steering
+from toysim.model.interface import linear_reward_model
+from toysim.model.reward import linear_reward
 from toysim.model.utility import Utility, gaussian_utility_moments, utility
 
 
-def sample_loss(w: Array, y: Array, u: Utility, oracle: bool) -> Array:
+def linear_influence_loss(w: Array, y: Array, u: Utility, oracle: bool) -> Array:
     """The per-sample loss whose ``w``-gradient enters the influence function.
 
-    ``l(w; y) = (r_w(y) - U(y))^2`` with the oracle; without it ``2 r_w(y)``,
-    whose gradient ``2 grad_w r`` is ``grad_w l`` with ``r - U`` replaced by 1
-    (switch ``oracle``, docs/theory/relaxations.md).
+    ``l(w; y) = (r_w(y) - U(y))^2`` with the oracle; without it ``2 r_w(y)``
+    (:func:`toysim.game.steering.influence_loss` for the linear RM).
     """
-    if oracle:
-        return squared_loss(w, y, utility(u, y))
-    return oracle_free_loss(w, y)
+    return influence_loss(linear_reward_model(y.shape[-1]), w, y, utility(u, y), oracle)
 
 
 class PointPolicy(NamedTuple):
@@ -50,7 +49,25 @@ class PointPolicy(NamedTuple):
 
     def expected_loss(self, w: Array, theta: Array, u: Utility, oracle: bool) -> Array:
         """``l(w; theta)`` (or its oracle-free stand-in)."""
-        return sample_loss(w, theta, u, oracle)
+        return linear_influence_loss(w, theta, u, oracle)
+
+    def global_steering(
+        self, w: Array, theta: Array, u: Utility, direction: Array, oracle: bool
+    ) -> Array:
+        """``(1/2) v^T grad_w l(w; y)`` at ``y = theta``, ``v = H^{-1} g_bar`` held fixed.
+
+        The generic :func:`toysim.game.steering.sample_steering` for the linear RM.
+        """
+        model = linear_reward_model(theta.shape[-1])
+        return sample_steering(
+            model,
+            w,
+            theta,
+            lambda y: utility(u, y),
+            linalg.linear_map(linalg.identity_solution),
+            oracle,
+            direction,
+        )
 
     def local_steering(
         self, w: Array, theta: Array, u: Utility, solve: linalg.LinearMap, oracle: bool
@@ -58,10 +75,11 @@ class PointPolicy(NamedTuple):
         """``(1/2) grad_w r_w(y)^T H^{-1} grad_w l(w; y)`` at ``y = theta``.
 
         Self-influence (TracIn, switch ``influence = local``): both gradients move with
-        ``y``, and the derivative flows through both.
+        ``y``, and the derivative flows through both. The generic
+        :func:`toysim.game.steering.sample_steering` for the linear RM.
         """
-        g = jax.grad(linear_reward)(w, theta)
-        return 0.5 * g @ solve(jax.grad(sample_loss)(w, theta, u, oracle))
+        model = linear_reward_model(theta.shape[-1])
+        return sample_steering(model, w, theta, lambda y: utility(u, y), solve, oracle)
 
     def expected_utility(self, theta: Array, u: Utility) -> Array:
         """``U(theta)``."""
@@ -96,6 +114,12 @@ class GaussianPolicy(NamedTuple):
         mom = gaussian_utility_moments(u, theta, self.sigma)
         second = (w @ theta) ** 2 + self.sigma**2 * jnp.sum(w**2)
         return second - 2.0 * w @ mom.mean_y + mom.mean_sq
+
+    def global_steering(
+        self, w: Array, theta: Array, u: Utility, direction: Array, oracle: bool
+    ) -> Array:
+        """``(1/2) v^T grad_w E[l(w; y)]``, ``v = H^{-1} g_bar`` held fixed (closed form)."""
+        return 0.5 * direction @ jax.grad(self.expected_loss)(w, theta, u, oracle)
 
     def local_steering(
         self, w: Array, theta: Array, u: Utility, solve: linalg.LinearMap, oracle: bool

@@ -1,7 +1,8 @@
 """The game's primitives: utility, reward model, metrics (docs/theory/game.md)."""
 
+from toysim.model.interface import RewardModel, linear_reward_model, mlp_reward_model
 from toysim.model.metrics import block_signal_noise, projection_signal_noise
-from toysim.model.reward import anchor_penalty, linear_reward, oracle_free_loss, squared_loss
+from toysim.model.reward import anchor_penalty, linear_reward
 from toysim.model.utility import (
     GaussianUtilityMoments,
     Utility,
@@ -12,14 +13,15 @@ from toysim.model.utility import (
 
 __all__ = [
     "GaussianUtilityMoments",
+    "RewardModel",
     "Utility",
     "anchor_penalty",
     "block_signal_noise",
     "gaussian_utility_moments",
     "linear_reward",
-    "oracle_free_loss",
+    "linear_reward_model",
+    "mlp_reward_model",
     "projection_signal_noise",
-    "squared_loss",
     "utility",
     "utility_grad",
 ]

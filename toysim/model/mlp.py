@@ -1,7 +1,8 @@
 """A small MLP reward model as a pure ``init``/``apply`` pair (docs/theory/neural.md).
 
 ``r_phi(y) = W_L softplus(... softplus(W_1 y + b_1) ...) + b_L``, with
-parameters a list of ``(W, b)`` pairs (a pytree): no framework beyond JAX.
+parameters ``phi`` a list of ``(W, b)`` pairs (a pytree): no framework beyond JAX.
+:func:`toysim.model.interface.mlp_reward_model` wraps it as a reward model.
 The published network is 10 -> 32 -> 32 -> 1 with softplus activations,
 weights drawn from ``N(0, 0.1^2)`` and zero biases.
 """
@@ -13,7 +14,6 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 from jax import Array
-from jax.flatten_util import ravel_pytree
 
 from toysim.model.sampling import standard_normal
 
@@ -30,15 +30,10 @@ def mlp_init(key: Array, sizes: Sequence[int], scale: float = 0.1, dtype=None) -
     ]
 
 
-def mlp_reward(params: MLPParams, y: Array) -> Array:
+def mlp_reward(phi: MLPParams, y: Array) -> Array:
     """``r_phi(y)``: softplus hidden layers, a linear scalar output; ``y`` is ``[..., d]``."""
     h = y
-    for w, b in params[:-1]:
+    for w, b in phi[:-1]:
         h = jax.nn.softplus(h @ w + b)
-    w, b = params[-1]
+    w, b = phi[-1]
     return (h @ w + b)[..., 0]
-
-
-def reward_param_grad(params: MLPParams, y: Array) -> Array:
-    """``grad_phi r_phi(y)`` flattened into one vector (for ``||grad_phi r||^2``)."""
-    return ravel_pytree(jax.grad(mlp_reward)(params, y))[0]

@@ -1,9 +1,10 @@
-"""The linear reward model, the follower's squared loss and its anchor.
+"""The linear reward model and the follower's anchor.
 
 See docs/theory/game.md: ``r_w(y) = w . y`` (the capacity gap: a hyperplane can
-never fit a Gaussian bump), per-sample loss ``l(w; y) = (r_w(y) - U(y))^2`` and
-the anchor term ``(lambda/2) ||w - w_bar||^2`` with ``w_bar = 0`` (ridge) or the
-current parameters (proximal).
+never fit a Gaussian bump) and the anchor term ``(lambda/2) ||w - w_bar||^2``
+with ``w_bar = 0`` (ridge) or the current parameters (proximal). The per-sample
+loss ``l(w; y) = (r_w(y) - U(y))^2`` is the linear reward model's
+(:func:`toysim.model.interface.linear_reward_model`).
 """
 
 from __future__ import annotations
@@ -17,20 +18,13 @@ def linear_reward(w: Array, y: Array) -> Array:
     return y @ w
 
 
-def squared_loss(w: Array, y: Array, label: Array) -> Array:
-    """``l(w; y) = (r_w(y) - U(y))^2`` with the human label ``U(y)`` given."""
-    return (linear_reward(w, y) - label) ** 2
+def anchor_penalty(w: Array, anchor: Array | None, lam: Array) -> Array:
+    """``(lambda/2) ||w - w_bar||^2`` for a flat vector ``w``; ``anchor = None`` is ``w_bar = 0``.
 
-
-def oracle_free_loss(w: Array, y: Array) -> Array:
-    """``2 r_w(y)``: the loss whose ``w``-gradient is ``2 * 1 * grad_w r_w(y)``.
-
-    Switch ``oracle = none`` (docs/theory/relaxations.md): in ``grad_w l = 2 (r - U) grad_w r``
-    the unobservable residual ``r - U`` is replaced by the constant 1.
+    The linear game passes its anchor (``w_t``, or zeros for ridge) and sums
+    squares; ``None`` (paper-nn's weight decay) takes ``w . w``. The two agree
+    but round differently, and each keeps the order its game has always summed in.
     """
-    return 2.0 * linear_reward(w, y)
-
-
-def anchor_penalty(w: Array, anchor: Array, lam: Array) -> Array:
-    """``(lambda/2) ||w - w_bar||^2``: ridge (``w_bar = 0``) or proximal."""
+    if anchor is None:
+        return 0.5 * lam * w @ w
     return 0.5 * lam * jnp.sum((w - anchor) ** 2)

@@ -1,0 +1,104 @@
+"""Non-convexity diagnostics of paper-nn: the follower's Hessian spectrum and steering cosines.
+
+See docs/theory/neural.md. Along a paper-nn trajectory recorded with
+``record_state=True``, at checkpoints: the extreme eigenvalues of the
+follower's (undamped) Hessian, and the cosine between each relaxation's
+steering direction and the damped exact (global) one.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+from jax.flatten_util import ravel_pytree
+
+from toysim import linalg
+from toysim.analysis import cosine
+from toysim.config import ConfigError, Method, as_float_arrays
+from toysim.game.neural import (
+    NeuralHParams,
+    NeuralSpec,
+    NeuralTrajectory,
+    network_model,
+    network_objective,
+    network_steering,
+    neural_utility,
+)
+
+RELAXATIONS = (
+    ("fpo-relaxed", Method("fpo-relaxed", hessian="identity", influence="local", params="current")),
+    (
+        "fpo-practical",
+        Method(
+            "fpo-practical", hessian="identity", influence="local", params="current", oracle="none"
+        ),
+    ),
+    ("exact, local", Method("fpo", hessian="exact", influence="local", params="current")),
+)
+"""The steering terms compared with the damped exact (global) one along a trajectory."""
+
+
+class Diagnostics(NamedTuple):
+    """Non-convexity diagnostics at checkpoints of a paper-nn trajectory.
+
+    Attributes:
+      iteration: the checkpoint iterations, ``[C]``.
+      smallest, largest: extreme eigenvalues of the follower's (undamped) Hessian, ``[C]``.
+      indefinite: whether that Hessian has a negative eigenvalue, ``[C]``.
+      cosines: label -> ``[C]`` cosines between that relaxation's steering direction
+        ``-grad_y S`` at ``y = theta`` and the damped exact (global) one.
+    """
+
+    iteration: np.ndarray
+    smallest: Array
+    largest: Array
+    indefinite: Array
+    cosines: dict[str, Array]
+
+
+def nonconvexity_diagnostics(
+    spec: NeuralSpec, hp: NeuralHParams, trajectory: NeuralTrajectory, every: int
+) -> Diagnostics:
+    """Dense Hessian spectrum and steering cosines every ``every`` iterations of ``trajectory``.
+
+    ``trajectory`` must come from a spec with ``record_state=True`` (the
+    parameters and buffer the leader saw). The Hessian is dense here
+    (``[P, P]``, ``P = 1,441`` for the published network): fine at this size.
+    """
+    if trajectory.rm_params is None:
+        raise ConfigError("nonconvexity_diagnostics needs a trajectory run with record_state=True")
+    hp = as_float_arrays(hp)
+    u = neural_utility(spec, hp)
+    model = network_model(spec)
+    unravel = ravel_pytree(model.init(jax.random.key(0), trajectory.theta.dtype))[1]
+    reference = Method("fpo-exact", params="current")
+    iterations = np.arange(0, spec.steps, every)
+
+    def at(flat, buffer, theta):
+        phi = unravel(flat)
+        objective = network_objective(model, buffer, hp.weight_decay)
+        hessian = linalg.hessian_operator(lambda x: objective(unravel(x)), flat)
+        spectrum = linalg.spectrum(hessian.dense())
+
+        def direction(method):
+            penalty, _ = network_steering(
+                method, model, phi, objective, theta, u, hp.damping, spec.solver
+            )
+            return -jax.grad(penalty)(theta)
+
+        exact = direction(reference)
+        cosines = {label: cosine(direction(m), exact) for label, m in RELAXATIONS}
+        return spectrum, cosines
+
+    take = jax.tree.map(lambda x: x[iterations], (trajectory.rm_params, trajectory.buffer))
+    theta_seen = jnp.concatenate([jnp.zeros((1, spec.dim)), trajectory.theta[:-1]])[iterations]
+    # jit here: the checkpoints' dense Hessians would otherwise run op by op, and the
+    # trajectory's shapes (not a spec) fix what compiles, so the caller has nothing to cache.
+    spectrum, cosines = jax.jit(jax.vmap(at))(*take, theta_seen)
+    return Diagnostics(
+        iterations, spectrum.smallest, spectrum.largest, spectrum.indefinite, cosines
+    )

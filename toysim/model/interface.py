@@ -1,0 +1,99 @@
+"""The reward-model interface: a reward model is three pure functions (optax style).
+
+Everything generic in toysim (the follower's loss and updates in
+:mod:`toysim.game.followers`, the steering term in :mod:`toysim.game.steering`)
+sees a reward model only through a :class:`RewardModel`, so adding a reward
+model is one new module that builds one. Its parameters ``phi`` are any pytree
+(an array for the linear RM, a list of ``(W, b)`` for the MLP); where a vector
+is needed (an influence function, a Hessian solve) the generic code flattens
+them with ``jax.flatten_util.ravel_pytree``.
+
+Two reward models implement it here: :func:`linear_reward_model` (``r_w(y) =
+w . y``, whose closed forms, the low-rank follower Hessian
+``lambda I + sum_i 2 omega_i y_i y_i^T`` and the Gaussian-policy expectations,
+stay as fast paths in :mod:`toysim.game.followers` and :mod:`toysim.game.policy`)
+and :func:`mlp_reward_model` (the paper-nn network).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+from jax import Array
+from jax.typing import DTypeLike
+
+from toysim.model.mlp import mlp_init, mlp_reward
+from toysim.model.reward import linear_reward
+from toysim.model.sampling import standard_normal
+
+RewardParams = Any
+"""A reward model's parameters ``phi``: any pytree of arrays."""
+
+
+class RewardModel(NamedTuple):
+    """A reward model ``r_phi`` and its per-sample training loss, as pure functions.
+
+    Attributes:
+      init: ``(key, dtype) -> phi``, initial parameters drawn from a
+        ``jax.random`` key (a pytree of arrays of ``dtype``).
+      reward: ``(phi, y) -> r_phi(y)`` for outputs ``y`` of shape ``[..., d]``;
+        returns shape ``[...]``.
+      sample_loss: ``(phi, y, label) -> l(phi; y, label)``, the per-sample loss,
+        elementwise over the leading axes of ``y`` and ``label``. Today the
+        squared error ``(r_phi(y) - label)^2`` with ``label = U(y)``.
+
+    A sample is whatever one label refers to. For regression it is one output,
+    ``y`` of shape ``[..., d]`` and ``label`` of shape ``[...]``. For a
+    pairwise (Bradley-Terry) model it is a comparison: ``y`` of shape
+    ``[..., 2, d]`` (the two outputs), ``label`` of shape ``[...]`` the
+    probability (0 or 1, or soft) that the first is preferred, and
+    ``sample_loss = -label log s(r_0 - r_1) - (1 - label) log s(r_1 - r_0)``
+    with ``s`` the logistic function; ``reward`` still scores single outputs.
+    The follower's buffer and the steering term index samples only by their
+    leading axes, so either shape fits.
+    """
+
+    init: Callable[[Array, DTypeLike], RewardParams]
+    reward: Callable[[RewardParams, Array], Array]
+    sample_loss: Callable[[RewardParams, Array, Array], Array]
+
+
+def squared_error(
+    reward: Callable[[RewardParams, Array], Array],
+) -> Callable[[RewardParams, Array, Array], Array]:
+    """The per-sample loss ``l(phi; y, label) = (r_phi(y) - label)^2`` of the reward ``reward``."""
+
+    def sample_loss(phi: RewardParams, y: Array, label: Array) -> Array:
+        return (reward(phi, y) - label) ** 2
+
+    return sample_loss
+
+
+def linear_reward_model(dim: int) -> RewardModel:
+    """``r_w(y) = w . y`` with ``w`` in ``R^dim``, squared loss; ``init`` draws ``w ~ N(0, I)``.
+
+    Args:
+      dim: ``d``, the dimension of the outputs and of ``w``.
+    """
+
+    def init(key: Array, dtype: DTypeLike) -> Array:
+        return standard_normal(key, (dim,), dtype)
+
+    return RewardModel(init=init, reward=linear_reward, sample_loss=squared_error(linear_reward))
+
+
+def mlp_reward_model(sizes: Sequence[int], scale: float = 1.0) -> RewardModel:
+    """The softplus MLP ``sizes[0] -> ... -> 1`` (:mod:`toysim.model.mlp`), squared loss.
+
+    Args:
+      sizes: the layer widths, input ``d`` first, output 1 last.
+      scale: the standard deviation of the initial weights (biases start at 0).
+        paper-nn draws at scale 1 and multiplies by its traced ``init_scale``.
+    """
+    sizes = tuple(sizes)
+
+    def init(key: Array, dtype: DTypeLike) -> RewardParams:
+        return mlp_init(key, sizes, scale, dtype)
+
+    return RewardModel(init=init, reward=mlp_reward, sample_loss=squared_error(mlp_reward))
