@@ -13,6 +13,7 @@ import pytest
 from toysim import build, simulate
 from toysim.experiments import runner
 from toysim.experiments.collapse import ideal_norm
+from toysim.game.neural import paper_nn
 from toysim.game.trajectory import NonFiniteTrajectoryError
 from toysim.provenance import describe, git_revision, seed_list, versions
 
@@ -170,7 +171,11 @@ def test_seed_list_counts_and_lists_and_refuses_bad_seeds():
 def test_provenance_describes_the_game_and_the_versions():
     spec, hp = build("paper-linear", "fpo-exact")
     config = describe(spec, hp)
-    assert config["spec"] == dataclasses.asdict(spec)
+    method = {"type": "Method", **dataclasses.asdict(spec.method)}
+    assert config["spec"] == {**dataclasses.asdict(spec), "method": method}
+    neural_spec, neural_hp = paper_nn("fpo-exact")
+    solver = describe(neural_spec, neural_hp)["spec"]["solver"]
+    assert solver == {"type": "CG", "tol": neural_spec.solver.tol, "maxiter": 100}
     assert config["hparams"]["gamma"] == float(hp.gamma)
     v = versions()
     assert {"toysim", "jax", "numpy", "matplotlib", "python", "float64"} <= v.keys()

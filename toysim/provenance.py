@@ -30,10 +30,16 @@ def describe(spec: object, hp: tuple) -> dict:
       hp: its hyperparameters (a NamedTuple of scalars).
 
     Returns:
-      ``{"spec": dataclasses.asdict(spec), "hparams": {name: float}}``.
+      ``{"spec": dataclasses.asdict(spec), "hparams": {name: float}}``, where a field of
+      ``spec`` that is itself a dataclass (the method, the neural game's solver) also
+      records its class as ``type``: ``{"type": "CG", "tol": 1e-06, "maxiter": 100}``.
     """
+    fields = dataclasses.asdict(spec)
+    for name, value in fields.items():
+        if dataclasses.is_dataclass(child := getattr(spec, name)):
+            fields[name] = {"type": type(child).__name__, **value}
     return {
-        "spec": dataclasses.asdict(spec),
+        "spec": fields,
         "hparams": {k: float(np.asarray(v)) for k, v in hp._asdict().items()},
     }
 
