@@ -1,6 +1,10 @@
 """batched_trajectory: a batch run block by block equals jax.vmap of one run, field by field."""
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -59,3 +63,33 @@ def test_a_bad_chunk_is_refused_by_name(chunk):
     spec, _ = build("paper-linear", "rlhf", steps=5)
     with pytest.raises(ConfigError, match="chunk"):
         batched_trajectory(spec, chunk=chunk)
+
+
+SHARDED_BATCH = """
+import jax, json
+jax.config.update("jax_enable_x64", True)
+from toysim import build
+from toysim.bench import sharded_over_devices
+from toysim.game.trajectory import batched_trajectory
+spec, hp = build("paper-linear", "fpo-exact", steps=30)
+keys = jax.random.split(jax.random.key(1), 8)
+t = jax.jit(sharded_over_devices(batched_trajectory(spec, chunk=2)))(keys, hp)
+print(json.dumps({"devices": len(jax.devices()), "utility": t.utility[:, -1].tolist()}))
+"""
+
+
+def test_the_bench_batch_split_over_two_devices_equals_the_vmap():
+    """``bench`` splits its batch over host devices (``shard_map``): same numbers as one vmap."""
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", SHARDED_BATCH], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    sharded = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sharded["devices"] == 2
+    spec, hp = build("paper-linear", "fpo-exact", steps=30)
+    keys = jax.random.split(jax.random.key(1), 8)
+    single = jax.vmap(make_trajectory(spec), in_axes=(0, None))(keys, hp)
+    np.testing.assert_allclose(sharded["utility"], single.utility[:, -1], rtol=1e-12)
