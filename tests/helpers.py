@@ -1,4 +1,9 @@
-"""Shared builders for the gradient tests: small random games in float64."""
+"""Shared builders for the tests: small random games in float64, runs on several devices."""
+
+import json
+import os
+import subprocess
+import sys
 
 import jax.numpy as jnp
 import numpy as np
@@ -88,3 +93,15 @@ def central_difference(f, x, h=1e-5):
     """``(f(x + h e_i) - f(x - h e_i)) / (2h)`` for every coordinate ``i``."""
     eye = np.eye(x.shape[0])
     return jnp.asarray([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in eye])
+
+
+def run_on_host_devices(code: str, devices: int) -> dict:
+    """Run ``code`` in a fresh interpreter with ``devices`` host CPU devices; the JSON object
+    its last line prints."""
+    flags = f"--xla_force_host_platform_device_count={devices}"
+    env = dict(os.environ, XLA_FLAGS=flags, JAX_PLATFORMS="cpu")
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,16 +1,13 @@
 """batched_trajectory: a batch run block by block equals jax.vmap of one run, field by field."""
 
 import dataclasses
-import json
-import os
-import subprocess
-import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.helpers import run_on_host_devices
 from toysim import ConfigError, build, make_trajectory
 from toysim.game.trajectory import BLOCK_BYTES, batched_trajectory, block_size
 
@@ -80,14 +77,7 @@ print(json.dumps({"devices": len(jax.devices()), "utility": t.utility[:, -1].tol
 
 def test_the_bench_batch_split_over_two_devices_equals_the_vmap():
     """``bench`` splits its batch over host devices (``shard_map``): same numbers as one vmap."""
-    env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", SHARDED_BATCH], capture_output=True, text=True, env=env, timeout=600
-    )
-    assert done.returncode == 0, done.stderr
-    sharded = json.loads(done.stdout.strip().splitlines()[-1])
+    sharded = run_on_host_devices(SHARDED_BATCH, 2)
     assert sharded["devices"] == 2
     spec, hp = build("paper-linear", "fpo-exact", steps=30)
     keys = jax.random.split(jax.random.key(1), 8)

@@ -1,7 +1,6 @@
 """Sweeps: one compile, equal to single runs, sharded equal to unsharded, saved and reloaded."""
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -11,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+from tests.helpers import run_on_host_devices
 from toysim import ConfigError, build, simulate
 from toysim.sweep import load_sweep, parse_grid, save_sweep, sweep
 
@@ -100,14 +100,7 @@ SHARDED = textwrap.dedent(
 
 
 def test_sharded_sweep_on_four_devices_equals_one_device():
-    env = dict(
-        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", SHARDED], capture_output=True, text=True, env=env, timeout=600
-    )
-    assert done.returncode == 0, done.stderr
-    sharded = json.loads(done.stdout.strip().splitlines()[-1])
+    sharded = run_on_host_devices(SHARDED, 4)
     assert sharded["devices"] == 4
     spec, hp = build("paper-linear", "fpo-exact", steps=50)
     single = sweep(spec, hp, {"gamma": [0.0, 2.0, 8.0], "c": [0.05, 0.1, 0.3]}, seeds=3)
