@@ -19,17 +19,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 import os
 import platform
 import time
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import PartitionSpec
 
 from toysim.game.trajectory import SCAN_UNROLL, batched_trajectory, block_size, make_trajectory
 from toysim.presets import build
 from toysim.reference_numpy import run_published
+from toysim.sweep import batch_mesh, sweep
 
 NUMPY_PENALTY = {"rlhf": "none", "fpo-relaxed": "relaxed", "fpo-exact": "relaxed"}
 
@@ -75,14 +77,12 @@ def sharded_over_devices(run_batch):
     Each device runs ``run_batch`` on its share of ``keys`` (``jax.shard_map``);
     with one device, ``run_batch`` itself.
     """
-    devices = jax.devices()
-    if len(devices) == 1:
+    if len(jax.devices()) == 1:
         return run_batch
-    mesh = Mesh(np.asarray(devices), ("batch",))
     spec = PartitionSpec("batch")
     return jax.shard_map(
         run_batch,
-        mesh=mesh,
+        mesh=batch_mesh(),
         in_specs=(spec, PartitionSpec()),
         out_specs=spec,
         check_vma=False,  # the time loop's carry starts replicated, then varies per run
@@ -222,10 +222,6 @@ def run_sweep_benchmark(
     :func:`toysim.sweep.sweep` (compiled beforehand) in calls of ``chunk`` runs
     (default: the sweep's own); the ratio to the NumPy loop and the fraction of
     the machine's floating-point peak."""
-    import inspect
-
-    from toysim.sweep import sweep
-
     default_chunk = inspect.signature(sweep).parameters["chunk_size"].default
     peak = machine_peak_flops()
     results = []
