@@ -187,6 +187,7 @@ def test_damped_exact_fpo_prevents_collapse_without_strong_convexity(standard_pr
     assert 0.5 < converged.mean() < 1.0  # the damped Hessian is not always positive definite
 
 
+@pytest.mark.slow  # over 12 s; runs in CI's slow step
 def test_nonconvexity_diagnostics_match_an_independent_dense_hessian(standard_promotion):
     from toysim.game.followers import SampleBuffer
     from toysim.game.neural import network_model, network_objective, paper_nn
@@ -215,6 +216,7 @@ def test_nonconvexity_diagnostics_match_an_independent_dense_hessian(standard_pr
         )
 
 
+@pytest.mark.slow  # over 12 s; runs in CI's slow step
 @pytest.mark.parametrize("influence", ["global", "local"])
 def test_cg_and_dense_damped_solves_give_the_same_trajectory(influence, standard_promotion):
     """The matrix-free CG path against the formed, damped Hessian, on a small network."""

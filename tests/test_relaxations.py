@@ -24,6 +24,7 @@ OPTIMUM_MIXES = [
 """Every switch combination with ``params = optimum`` (the other half is what it is compared to)."""
 
 
+@pytest.mark.slow  # over 12 s; runs in CI's slow step
 @given(seed=st.integers(0, 2**31), d=st.integers(2, 10), oracle=st.booleans())
 def test_global_and_local_influence_coincide_in_value_for_a_point_policy(seed, d, oracle):
     """At ``sigma = 0``, ``g_bar = E_pi[grad r] = grad r(theta)``: same value of ``S``.
@@ -71,6 +72,7 @@ def test_params_switch_changes_nothing_at_the_optimum(method, population, rng):
     assert not np.allclose(g_far.total, g_far_cur.total)
 
 
+@pytest.mark.slow  # over 12 s; runs in CI's slow step
 @given(seed=st.integers(0, 2**31), d=st.integers(2, 20), eta=st.floats(1e-3, 5e-2))
 def test_relaxed_fpo_with_gamma_two_eta_is_the_exact_one_step_lookahead(seed, d, eta):
     """``r_{w+(y)}(y) = w.y - 2 eta (w.y - U(y)) ||y||^2``: relaxed FPO, ``gamma = 2 eta``.

@@ -215,6 +215,7 @@ def test_buffer_blocks_hold_one_iteration_each():
     assert ravel_pytree(phi)[0].shape == (4 * 3 + 4 + 4 + 1,)
 
 
+@pytest.mark.slow  # over 12 s; runs in CI's slow step
 def test_paper_nn_objective_is_the_one_its_adam_step_follows():
     """FPO's Hessian is taken of ``network_objective``: its gradient must be the one the
     follower's Adam-with-L2 step follows (weight decay included, large enough to matter), and
