@@ -44,13 +44,14 @@ def phase_gamma_c_figure(result: PhaseDiagram):
         method: "gamma" + (" (exact weight: 2)" if method == "fpo-exact" else "")
         for method in result.panels
     }
+    amplitude = next(iter(result.config.values()))["base_hparams"]["amplitude"]
     fig = heatmaps(
         result.panels,
         xlabel=xlabels,
         ylabel="action cost c (KL leash)",
         colorbar_label="final true utility (median over seeds)",
         vmin=0.0,
-        vmax=10.0,
+        vmax=amplitude,
         title="Where FPO holds: final utility over (gamma, c), paper-linear",
     )
     meta = {
@@ -69,15 +70,16 @@ def phase_gamma_c_figure(result: PhaseDiagram):
 
 def collapse_vs_dimension_figure(runs: DimensionRuns):
     """Final utility against ``d`` (log scale), median and IQR over seeds, per method."""
+    amplitude = runs.config["hparams"]["amplitude"]
     fig = curves(
         np.asarray(runs.dimensions),
         runs.utility,
         xlabel="dimension d (3 signal dimensions, d - 3 noise)",
         ylabel="final true utility",
-        reference=10.0,
+        reference=amplitude,
         reference_label="ideal, U(m) = A",
         title=f"Collapse against dimension ({runs.seeds} seeds, median and IQR)",
-        ylim=(0, 10.8),
+        ylim=(0, 1.08 * amplitude),
         logx=True,
     )
     meta = {
@@ -108,15 +110,16 @@ def kl_leash_figure(runs: KLLeashRuns):
         f"{method}: peak": runs.results[method].metrics["max_utility"].T,
         "fpo-relaxed: final": runs.results["fpo-relaxed"].metrics["final_utility"].T,
     }
+    amplitude = runs.results[method].config["base_hparams"]["amplitude"]
     fig = curves(
         runs.action_cost,
         series,
         xlabel="action cost c (the KL leash)",
         ylabel="true utility",
-        reference=10.0,
+        reference=amplitude,
         reference_label="ideal, U(m) = A",
         title="The KL leash: too weak drifts, too strong does not move",
-        ylim=(0, 10.8),
+        ylim=(0, 1.08 * amplitude),
         logx=True,
         styles={
             "rlhf: final": STYLES["rlhf"],
