@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-HESSIAN = ("exact", "identity")
+HESSIAN = ("exact", "damped", "gauss-newton", "diagonal", "identity")
+"""The curvature ladder of the ``hessian`` switch, exact first (docs/theory/exact-fpo.md)."""
 INFLUENCE = ("global", "local")
 PARAMS = ("optimum", "current")
 ORACLE = ("true", "none")
@@ -38,7 +39,9 @@ class Method:
     Attributes:
       name: a display name (``rlhf``, ``fpo-exact``, ... or ``fpo`` for a custom mix).
       foresight: False for myopic RLHF (no steering term at all).
-      hessian: ``exact`` (solve with ``H`` at the chosen parameters) or ``identity``.
+      hessian: the curvature ``M`` in ``M^{-1} g`` (docs/theory/exact-fpo.md): ``exact``
+        (the follower's Hessian ``H``), ``damped`` (``H + mu I``), ``gauss-newton``
+        (``J^T J`` term plus the regulariser), ``diagonal`` (``diag H``) or ``identity``.
       influence: ``global`` (``g_bar = E_pi[grad_phi r]``) or ``local`` (``grad_phi r(y)``).
       params: ``optimum`` (``phi*``, the follower's best response) or ``current`` (``phi_t``).
       oracle: ``true`` (``grad_phi l`` uses ``U(y)``) or ``none`` (``r - U`` -> 1).
@@ -300,7 +303,7 @@ def validate(spec: GameSpec, hparams: HParams) -> None:
         )
     m = spec.method
     needs_solve = (
-        m.foresight and (m.hessian == "exact" or m.params == "optimum")
+        m.foresight and (m.hessian != "identity" or m.params == "optimum")
     ) or spec.follower in ("best-response", "population")
     if needs_solve:
         lam = np.asarray(hparams.lam, dtype=float)

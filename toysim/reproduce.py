@@ -115,12 +115,11 @@ def neural_rows(seeds: int = 32, methods=("rlhf", "fpo-relaxed", "fpo-practical"
         )
         if (
             spec.method.foresight
-            and spec.method.hessian == "exact"
+            and spec.method.hessian != "identity"
             and spec.method.influence == "global"
         ):
-            converged = np.asarray(trajectory.cg_residual) <= spec.solver.tol
-            row["cg_converged_fraction"] = float(converged.mean())
-            row["cg_mean_iterations"] = float(np.mean(trajectory.cg_iterations))
+            row["solve_converged_fraction"] = float(np.mean(trajectory.solve_converged))
+            row["solve_mean_iterations"] = float(np.mean(trajectory.solve_iterations))
         rows.append(row)
     return rows
 
@@ -143,9 +142,10 @@ def format_neural_rows(rows: list[dict]) -> str:
             f"{', '.join(f'{x:.1f}' for x in published) if published else '-'} |"
         )
     for r in rows:
-        if "cg_converged_fraction" in r:
+        if "solve_converged_fraction" in r:
             lines.append(
-                f"\n{r['method']}: CG converged on {r['cg_converged_fraction']:.0%} of iterations, "
-                f"{r['cg_mean_iterations']:.1f} iterations on average."
+                f"\n{r['method']}: the curvature solve converged on "
+                f"{r['solve_converged_fraction']:.0%} of iterations, "
+                f"{r['solve_mean_iterations']:.1f} iterations on average."
             )
     return "\n".join(lines)

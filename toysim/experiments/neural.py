@@ -58,14 +58,12 @@ class NeuralDiagnostics(NamedTuple):
       trajectory: the fpo-exact run with its recorded states.
       every: the spacing of the diagnosed iterations.
       config: the game.
-      cg_tol: the relative tolerance of the exact solve (``spec.solver.tol``).
     """
 
     diagnostics: object
     trajectory: object
     every: int
     config: dict
-    cg_tol: float
 
 
 def neural_diagnostics(quick: bool = False) -> NeuralDiagnostics:
@@ -77,21 +75,20 @@ def neural_diagnostics(quick: bool = False) -> NeuralDiagnostics:
     trajectory = run_seed(spec, hp, 0, standard_promotion_trajectory)
     every = 400 if quick else 100
     d = nonconvexity_diagnostics(spec, hp, trajectory, every=every)
-    return NeuralDiagnostics(d, trajectory, every, describe(spec, hp), float(spec.solver.tol))
+    return NeuralDiagnostics(d, trajectory, every, describe(spec, hp))
 
 
 def neural_diagnostics_summary(result: NeuralDiagnostics) -> dict:
     """The diagnosed iterations, the fraction with an indefinite Hessian, the extreme
     eigenvalues, the median cosines, how often CG converged and the final utility."""
     d, trajectory = result.diagnostics, result.trajectory
-    converged = np.asarray(trajectory.cg_residual) <= result.cg_tol
     return {
         "iterations": [int(i) for i in d.iteration],
         "indefinite_fraction": float(np.mean(np.asarray(d.indefinite))),
         "smallest_eigenvalue_min": float(np.min(np.asarray(d.smallest))),
         "largest_eigenvalue_max": float(np.max(np.asarray(d.largest))),
         "median_cosine": {k: float(np.median(np.asarray(v))) for k, v in d.cosines.items()},
-        "cg_converged_fraction": float(converged.mean()),
-        "cg_mean_iterations": float(np.mean(np.asarray(trajectory.cg_iterations))),
+        "solve_converged_fraction": float(np.mean(np.asarray(trajectory.solve_converged))),
+        "solve_mean_iterations": float(np.mean(np.asarray(trajectory.solve_iterations))),
         "final_utility": float(trajectory.utility[-1]),
     }

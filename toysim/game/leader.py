@@ -42,7 +42,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from toysim import linalg
-from toysim.config import HParams, Method
+from toysim.config import ConfigError, HParams, Method
 from toysim.game.followers import Follower, FollowerState, best_response
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.model.utility import Utility
@@ -101,6 +101,11 @@ def follower_view(
     u: Utility,
 ) -> FollowerView:
     """``phi_s`` and the Hessian solve for the data produced if the leader plays ``theta``."""
+    if method.foresight and method.hessian not in ("exact", "identity"):
+        raise ConfigError(
+            f"hessian {method.hessian!r} is not yet available for the linear reward model; "
+            "use exact or identity"
+        )
     needs_solve = (method.foresight and method.hessian == "exact") or method.params == "optimum"
     if not needs_solve:
         return FollowerView(state.w, None)

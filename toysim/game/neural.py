@@ -115,6 +115,11 @@ class NeuralSpec:
                 f"got {self.buffer_size!r}"
             )
         self.method.validate()
+        if self.method.hessian not in ("exact", "identity"):
+            raise ConfigError(
+                f"hessian {self.method.hessian!r} is not yet available for the neural reward "
+                "model; use exact or identity"
+            )
         solvers = (linalg.CG, linalg.MINRES, linalg.LU, linalg.Cholesky)
         if not isinstance(self.solver, solvers):
             raise ConfigError(
@@ -207,7 +212,7 @@ def network_steering(
     u: Utility,
     damping: Array,
     solver: linalg.Solver,
-) -> tuple[Callable[[Array], Array], tuple[Array, Array]]:
+) -> tuple[Callable[[Array], Array], linalg.SolveInfo]:
     """``(S, record)``: the penalty ``y -> S(y)`` at the RM parameters ``phi``, and the
     solve's record.
 
@@ -215,14 +220,14 @@ def network_steering(
     with ``M = (H + mu I)^{-1}`` (``H`` the Hessian of ``objective`` at ``phi``,
     solved by ``solver``: CG or MINRES on Hessian-vector products, or LU /
     Cholesky of the formed ``[P, P]`` matrix) or ``M = I``; ``g = grad_phi r(theta)``
-    held fixed (global) or ``grad_phi r(y)`` (local). ``record`` is (iterations,
-    relative residual) of the global solve, zeros when there is none.
+    held fixed (global) or ``grad_phi r(y)`` (local). ``record`` is the global solve's
+    :class:`toysim.linalg.SolveInfo` (0 iterations, residual 0, converged when there is none).
     """
     dtype = jnp.result_type(float)
-    no_cg = (jnp.zeros((), jnp.int32), jnp.zeros((), dtype))
+    no_solve = linalg.identity_solution(jnp.zeros((), dtype)).info
     oracle = method.oracle == "true"
     if not method.foresight:
-        return (lambda y: jnp.zeros((), dtype)), no_cg
+        return (lambda y: jnp.zeros((), dtype)), no_solve
     flat, unravel = ravel_pytree(phi)
     solve = linalg.identity_solution
     label_of = functools.partial(utility, u)
@@ -231,16 +236,16 @@ def network_steering(
         solve = linalg.inverse(linalg.damped(hessian, damping), solver)
     if method.influence == "local":
         local = linalg.linear_map(solve)
-        return (lambda y: sample_steering(model, phi, y, label_of, local, oracle)), no_cg
+        return (lambda y: sample_steering(model, phi, y, label_of, local, oracle)), no_solve
     solution = solve(reward_gradient(model, phi, theta))
-    v, cg = solution.x, (solution.info.iterations, solution.info.residual)
+    v = solution.x
 
     identity = linalg.linear_map(linalg.identity_solution)
 
     def penalty(y):
         return sample_steering(model, phi, y, label_of, identity, oracle, v)
 
-    return penalty, cg
+    return penalty, solution.info
 
 
 class NeuralTrajectory(NamedTuple):
@@ -252,8 +257,9 @@ class NeuralTrajectory(NamedTuple):
       signal, noise: ``||theta[:k]||`` and ``||theta[k:]||``, ``[T]``.
       sigma: the policy's spread at that iteration, ``[T]``.
       buffer_loss: the follower's mean squared error on its buffer before its step, ``[T]``.
-      cg_iterations, cg_residual: iterations and relative residual of that iteration's
-        solve by ``spec.solver`` (exact Hessian with global influence; 0 otherwise), ``[T]``.
+      solve_iterations, solve_residual, solve_converged: iterations, relative residual
+        and convergence flag of that iteration's curvature solve (global influence with a
+        ``hessian`` other than ``identity``; 0, 0 and True otherwise), ``[T]``.
       rm_params, buffer: with ``spec.record_state``, the flat RM parameters
         (``[T, P]``) and the buffer the leader saw at each iteration (for the
         non-convexity diagnostics, :mod:`toysim.game.nonconvexity`); ``None`` otherwise.
@@ -266,8 +272,9 @@ class NeuralTrajectory(NamedTuple):
     noise: Array
     sigma: Array
     buffer_loss: Array
-    cg_iterations: Array
-    cg_residual: Array
+    solve_iterations: Array
+    solve_residual: Array
+    solve_converged: Array
     rm_params: Array | None = None
     buffer: SampleBuffer | None = None
 
@@ -296,7 +303,7 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
             sigma = schedule(hp.sigma_start, hp.sigma_end, t, spec.steps)
             lr = schedule(hp.lr_start, hp.lr_end, t, spec.steps)
             inner_key, sample_key = jax.random.split(step_key)
-            penalty, cg = network_steering(
+            penalty, info = network_steering(
                 method,
                 model,
                 phi,
@@ -324,7 +331,7 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
             buffer = buffer_insert(buffer, samples, utility(u, samples))
             data = BufferData(model, buffer, None)
             loss, phi, opt_state = optimizer_step(optimizer, data.loss, phi, opt_state)
-            record = (theta, model.reward(phi, theta), sigma, loss, *cg)
+            record = (theta, model.reward(phi, theta), sigma, loss, *info)
             if spec.record_state:  # what the leader saw at this iteration
                 record = (*record, ravel_pytree(seen_phi)[0], seen_buffer)
             return (theta, phi, opt_state, buffer), record
@@ -332,10 +339,10 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
         steps = jnp.arange(spec.steps, dtype=dtype)
         keys = jax.random.split(loop_key, spec.steps)
         _, records = jax.lax.scan(outer, state, (steps, keys))
-        theta, proxy, sigma, loss, cg_iterations, cg_residual = records[:6]
-        state_record = records[6:] if spec.record_state else (None, None)
+        theta, proxy = records[:2]
+        state_record = records[7:] if spec.record_state else (None, None)
         signal_noise = block_signal_noise(theta, spec.signal_dims)
-        solves = (sigma, loss, cg_iterations, cg_residual)
+        solves = records[2:7]  # sigma, loss, and the solve's iterations, residual, converged
         return NeuralTrajectory(
             theta, utility(u, theta), proxy, *signal_noise, *solves, *state_record
         )
