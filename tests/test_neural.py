@@ -157,17 +157,11 @@ def test_damped_exact_steering_equals_autodiff_through_an_unrolled_converged_fol
     response = jax.jit(jax.jacfwd(lambda y: descend(x_star, y, 60_000)))(y0)
     unrolled = g @ response
 
-    method = dataclasses.replace(METHODS["fpo-exact"], params="current")
-    penalty, (iterations, residual, _) = network_steering(
-        method,
-        model,
-        params_star,
-        lambda p: data_loss(p, y0),
-        theta,
-        u,
-        jnp.asarray(mu),
-        linalg.CG(tol=1e-12, maxiter=500),
-    )
+    method = dataclasses.replace(METHODS["fpo"], hessian="damped", params="current")
+    hessian = linalg.hessian_operator(lambda x: data_loss(unravel(x), y0), x_star)
+    inverse = linalg.inverse(linalg.damped(hessian, mu), linalg.CG(tol=1e-12, maxiter=500))
+    penalty, solution = network_steering(method, model, params_star, inverse, theta, u)
+    iterations, residual = solution.info.iterations, solution.info.residual
     assert float(residual) <= 1e-12, (int(iterations), float(residual))
     implicit = -2.0 * omega * jax.grad(penalty)(y0)
     chex.assert_trees_all_close(unrolled, implicit, rtol=1e-6, atol=1e-9)

@@ -240,6 +240,9 @@ class HParams(NamedTuple):
       rm_init_bias: the initial RM weight on each of the ``spec.biased_dims``
         noise coordinates after the signal block (the sycophancy preset: biased
         preference data makes the RM overrate a few features humans do not value).
+      damping: ``mu >= 0`` of the ``damped`` curvature ``H + mu I`` (the linear
+        follower's ``H`` has smallest eigenvalue at least ``lambda > 0``, so any
+        ``mu >= 0`` keeps it positive definite).
     """
 
     amplitude: float
@@ -255,6 +258,7 @@ class HParams(NamedTuple):
     rm_init_signal: float
     rm_init_noise: float
     rm_init_bias: float = 0.0
+    damping: float = 0.0
 
 
 def as_float_arrays(params):
@@ -297,6 +301,7 @@ def validate(spec: GameSpec, hparams: HParams) -> None:
     check("rm_init_signal", lambda v: v == v, "a finite number")
     check("rm_init_noise", lambda v: v >= 0, ">= 0 (a standard deviation)")
     check("rm_init_bias", lambda v: v == v, "a finite number")
+    check("damping", lambda v: v >= 0, ">= 0 (mu of the damped Hessian H + mu I)")
     if spec.policy == "point":
         check(
             "sigma", lambda v: v == 0, f"0 for the point policy of the {spec.follower!r} follower"

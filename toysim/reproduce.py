@@ -89,13 +89,14 @@ NEURAL_PUBLISHED = {
 
 
 def neural_rows(seeds: int = 32, methods=("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact")):
-    """paper-nn over seeds: final and peak utility (median, quartiles, min, max) per method."""
-    from toysim.experiments.neural import standard_promotion_trajectory
-    from toysim.game.neural import paper_nn
+    """paper-nn over seeds: final and peak utility (median, quartiles, min, max) per method
+    (``fpo-exact``: the damped exact FPO of the published comparison, fixed ``mu = 1``; the
+    whole curvature ladder is docs/results/ladder.md's)."""
+    from toysim.experiments.neural import figure_game, standard_promotion_trajectory
 
     rows = []
     for method in methods:
-        spec, hp = paper_nn(method)
+        spec, hp = figure_game(method)
         trajectory = run_seeds(spec, hp, seeds, standard_promotion_trajectory)
         final = np.asarray(trajectory.utility[:, -1])
         peak = np.asarray(trajectory.utility.max(axis=1))

@@ -18,16 +18,18 @@ of :mod:`toysim.game.steering`, with gradients over every RM parameter
 (double backpropagation through ``grad_phi r(y)``); the buffer, the follower's
 objective and its Adam step are the generic ones of :mod:`toysim.game.followers`.
 
-The RM's loss is not convex, so ``H^{-1}`` need not exist: with
-``hessian = exact`` toysim solves with the damped ``H + mu I``, where ``H`` is
-the Hessian of the follower's objective (buffer MSE plus the L2 term
-``(wd/2)||phi||^2``) at its current parameters, by conjugate gradients on
-Hessian-vector products (:mod:`toysim.linalg`; ``NeuralSpec.solver`` picks
-another solver). With global influence,
+The RM's loss is not convex, so ``H^{-1}`` need not exist: the ``hessian``
+switch picks a rung of the curvature ladder (:mod:`toysim.game.curvature`,
+docs/theory/exact-fpo.md) for ``M`` in ``S``: the exact ``H`` (the Hessian of the
+follower's objective, buffer MSE plus the L2 term ``(wd/2)||phi||^2``, at its
+current parameters; MINRES on Hessian-vector products, since ``H`` is
+indefinite), ``H + mu I`` (CG), Gauss-Newton (Woodbury over the buffer), the
+diagonal (Hutchinson) or the identity. With global influence,
 ``g = E_pi[grad_phi r] ~ grad_phi r(theta)`` (the policy's spread is at most
-0.1) and ``v = (H + mu I)^{-1} g`` is solved once per outer iteration, its CG
-iterations and residual recorded; with local influence the solve sits inside
-``S(y)`` and is differentiated through ``jax.lax.custom_linear_solve``.
+0.1) and ``v = M^{-1} g`` is solved once per outer iteration (warm-started from
+the previous one), its iterations, residual and convergence recorded; with
+local influence the solve sits inside ``S(y)`` and is differentiated through
+``jax.lax.custom_linear_solve``.
 ``params = optimum`` is refused: a non-convex RM has no unique best response.
 The new data are ``samples_per_step`` samples in a buffer of ``buffer_size``,
 so ``omega = samples_per_step / buffer_size`` and ``gamma = 2 omega`` is the
@@ -48,6 +50,12 @@ from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
 from toysim.config import ConfigError, Method, as_float_arrays
+from toysim.game.curvature import (
+    DEFAULT_SOLVERS,
+    CurvatureOptions,
+    curvature_inverse,
+    network_curvature,
+)
 from toysim.game.followers import (
     BufferData,
     SampleBuffer,
@@ -76,10 +84,12 @@ class NeuralSpec:
       buffer_size, samples_per_step: the follower's buffer and how many new
         samples enter it per outer iteration (``buffer_size`` a multiple of it).
       method: the leader method; any switches but ``params = optimum``.
-      solver: the solver of exact FPO's damped Hessian system, a :mod:`toysim.linalg`
-        solver: ``CG`` (matrix-free, the default: relative tolerance ``1e-6``, at most
-        100 iterations), ``MINRES`` (matrix-free, for indefinite systems), or the
-        direct ``LU`` / ``Cholesky`` (they form the damped Hessian; a cross-check).
+      solver: the solver of the curvature rung's system, a :mod:`toysim.linalg` solver
+        (``CG``, ``MINRES``, ``LU`` or ``Cholesky``), or ``None`` for the rung's default
+        (:data:`toysim.game.curvature.DEFAULT_SOLVERS`: MINRES for ``exact``, CG for
+        ``damped``, both at relative tolerance ``1e-6``; direct for the others).
+      curvature: how the rungs are built (:class:`toysim.game.curvature.CurvatureOptions`:
+        spectral or fixed damping, Lanczos steps, Hutchinson probes, warm starts).
       record_state: also record the RM parameters and buffer at every iteration.
     """
 
@@ -91,7 +101,8 @@ class NeuralSpec:
     buffer_size: int = 50
     samples_per_step: int = 5
     method: Method = Method("rlhf", foresight=False, params="current")
-    solver: linalg.Solver = linalg.CG(tol=1e-6, maxiter=100)
+    solver: linalg.Solver | None = None
+    curvature: CurvatureOptions = CurvatureOptions()
     record_state: bool = False
 
     def validate(self) -> None:
@@ -115,13 +126,9 @@ class NeuralSpec:
                 f"got {self.buffer_size!r}"
             )
         self.method.validate()
-        if self.method.hessian not in ("exact", "identity"):
-            raise ConfigError(
-                f"hessian {self.method.hessian!r} is not yet available for the neural reward "
-                "model; use exact or identity"
-            )
+        self.curvature.validate()
         solvers = (linalg.CG, linalg.MINRES, linalg.LU, linalg.Cholesky)
-        if not isinstance(self.solver, solvers):
+        if self.solver is not None and not isinstance(self.solver, solvers):
             raise ConfigError(
                 "solver must be a toysim.linalg solver: CG, MINRES, LU or Cholesky (the identity "
                 f"is the relaxation hessian = identity); got {self.solver!r}"
@@ -147,11 +154,11 @@ class NeuralHParams(NamedTuple):
       weight_decay: L2 weight decay added to the follower's gradient.
       clip: the leader's gradient is clipped to ``[-clip, clip]`` per coordinate.
       init_scale: standard deviation of the RM's initial weights.
-      damping: ``mu`` in the damped Hessian ``H + mu I`` of exact FPO. The
-        undamped ``H`` is indefinite along paper-nn runs (docs/theory/neural.md
-        gives its spectrum), so CG needs ``mu`` well above 0; with ``mu = 1`` it
-        converged on 88% of iterations over seeds 0-15
-        (``python -m toysim reproduce --neural``).
+      damping: for ``hessian = damped``, ``mu`` in ``H + mu I`` (``spec.curvature.damping
+        = fixed``) or the margin of ``mu = max(margin - lambda_min, 0)`` (``spectral``).
+        The undamped ``H`` is indefinite along paper-nn runs (docs/theory/neural.md
+        gives its spectrum): with a fixed ``mu = 1`` CG converged on 88% of iterations
+        over seeds 0-15.
     """
 
     amplitude: float = 10.0
@@ -207,45 +214,64 @@ def network_steering(
     method: Method,
     model: RewardModel,
     phi: RewardParams,
-    objective: Callable[[RewardParams], Array],
+    inverse: Callable[[Array], linalg.Solution],
     theta: Array,
     u: Utility,
-    damping: Array,
-    solver: linalg.Solver,
-) -> tuple[Callable[[Array], Array], linalg.SolveInfo]:
-    """``(S, record)``: the penalty ``y -> S(y)`` at the RM parameters ``phi``, and the
-    solve's record.
+) -> tuple[Callable[[Array], Array], linalg.Solution]:
+    """``(S, solution)``: the penalty ``y -> S(y)`` at the RM parameters ``phi``, and the
+    global solve's :class:`toysim.linalg.Solution`.
 
-    ``S(y) = (1/2) g^T M grad_phi l(phi; y)`` (:func:`toysim.game.steering.sample_steering`)
-    with ``M = (H + mu I)^{-1}`` (``H`` the Hessian of ``objective`` at ``phi``,
-    solved by ``solver``: CG or MINRES on Hessian-vector products, or LU /
-    Cholesky of the formed ``[P, P]`` matrix) or ``M = I``; ``g = grad_phi r(theta)``
-    held fixed (global) or ``grad_phi r(y)`` (local). ``record`` is the global solve's
-    :class:`toysim.linalg.SolveInfo` (0 iterations, residual 0, converged when there is none).
+    ``S(y) = (1/2) g^T M^{-1} grad_phi l(phi; y)``
+    (:func:`toysim.game.steering.sample_steering`) with ``b -> M^{-1} b`` given as
+    ``inverse`` (:func:`network_inverse`: a rung of the curvature ladder, or the
+    identity); ``g = grad_phi r(theta)`` held fixed (global) or ``grad_phi r(y)``
+    (local). ``solution`` is ``v = M^{-1} g`` of the global solve with its
+    diagnostics (``x = 0``, 0 iterations, residual 0, converged when there is none).
     """
     dtype = jnp.result_type(float)
-    no_solve = linalg.identity_solution(jnp.zeros((), dtype)).info
+    flat = ravel_pytree(phi)[0]
+    none = linalg.identity_solution(jnp.zeros_like(flat))
     oracle = method.oracle == "true"
     if not method.foresight:
-        return (lambda y: jnp.zeros((), dtype)), no_solve
-    flat, unravel = ravel_pytree(phi)
-    solve = linalg.identity_solution
+        return (lambda y: jnp.zeros((), dtype)), none
     label_of = functools.partial(utility, u)
-    if method.hessian == "exact":
-        hessian = linalg.hessian_operator(lambda x: objective(unravel(x)), flat)
-        solve = linalg.inverse(linalg.damped(hessian, damping), solver)
     if method.influence == "local":
-        local = linalg.linear_map(solve)
-        return (lambda y: sample_steering(model, phi, y, label_of, local, oracle)), no_solve
-    solution = solve(reward_gradient(model, phi, theta))
-    v = solution.x
-
+        local = linalg.linear_map(inverse)
+        return (lambda y: sample_steering(model, phi, y, label_of, local, oracle)), none
+    solution = inverse(reward_gradient(model, phi, theta))
     identity = linalg.linear_map(linalg.identity_solution)
 
     def penalty(y):
-        return sample_steering(model, phi, y, label_of, identity, oracle, v)
+        return sample_steering(model, phi, y, label_of, identity, oracle, solution.x)
 
-    return penalty, solution.info
+    return penalty, solution
+
+
+def network_inverse(
+    spec: NeuralSpec,
+    hp: NeuralHParams,
+    model: RewardModel,
+    phi: RewardParams,
+    buffer: SampleBuffer,
+    key: Array,
+    x0: Array | None = None,
+) -> Callable[[Array], linalg.Solution]:
+    """``b -> M^{-1} b`` for ``spec.method``'s curvature rung at ``phi`` on ``buffer``.
+
+    :func:`toysim.game.curvature.network_curvature` of the follower's objective
+    (:func:`network_objective`), solved by ``spec.solver`` or the rung's default
+    (:data:`toysim.game.curvature.DEFAULT_SOLVERS`) from the warm start ``x0``;
+    the identity for ``hessian = identity``.
+    """
+    hessian = spec.method.hessian
+    if hessian == "identity":
+        return linalg.identity_solution
+    objective = network_objective(model, buffer, hp.weight_decay)
+    m = network_curvature(
+        hessian, objective, model, phi, buffer, hp.weight_decay, hp.damping, spec.curvature, key
+    )
+    solver = DEFAULT_SOLVERS[hessian] if spec.solver is None else spec.solver
+    return curvature_inverse(m, solver, x0)
 
 
 class NeuralTrajectory(NamedTuple):
@@ -294,25 +320,20 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
         phi = [(hp.init_scale * w, b) for w, b in model.init(init_key, dtype)]
         optimizer = adam_l2_optimizer(hp.follower_lr, hp.weight_decay)
         buffer = empty_buffer(blocks, spec.dim, dtype, spec.samples_per_step)
-        state = (jnp.zeros(spec.dim, dtype), phi, optimizer.init(phi), buffer)
+        previous = jnp.zeros_like(ravel_pytree(phi)[0])
+        state = (jnp.zeros(spec.dim, dtype), phi, optimizer.init(phi), buffer, previous)
 
         def outer(carry, inputs):
-            theta, phi, opt_state, buffer = carry
+            theta, phi, opt_state, buffer, previous = carry
             seen_phi, seen_buffer = phi, buffer
             t, step_key = inputs
             sigma = schedule(hp.sigma_start, hp.sigma_end, t, spec.steps)
             lr = schedule(hp.lr_start, hp.lr_end, t, spec.steps)
             inner_key, sample_key = jax.random.split(step_key)
-            penalty, info = network_steering(
-                method,
-                model,
-                phi,
-                network_objective(model, buffer, hp.weight_decay),
-                theta,
-                u,
-                hp.damping,
-                spec.solver,
-            )
+            curvature_key = jax.random.fold_in(step_key, 1)  # leaves the split keys unchanged
+            x0 = previous if spec.curvature.warm_start else None
+            inverse = network_inverse(spec, hp, model, phi, buffer, curvature_key, x0)
+            penalty, solution = network_steering(method, model, phi, inverse, theta, u)
 
             def objective(y):
                 reward = model.reward(phi, y) - hp.action_cost * y @ y
@@ -331,10 +352,10 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
             buffer = buffer_insert(buffer, samples, utility(u, samples))
             data = BufferData(model, buffer, None)
             loss, phi, opt_state = optimizer_step(optimizer, data.loss, phi, opt_state)
-            record = (theta, model.reward(phi, theta), sigma, loss, *info)
+            record = (theta, model.reward(phi, theta), sigma, loss, *solution.info)
             if spec.record_state:  # what the leader saw at this iteration
                 record = (*record, ravel_pytree(seen_phi)[0], seen_buffer)
-            return (theta, phi, opt_state, buffer), record
+            return (theta, phi, opt_state, buffer, solution.x), record
 
         steps = jnp.arange(spec.steps, dtype=dtype)
         keys = jax.random.split(loop_key, spec.steps)
@@ -353,18 +374,18 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
 def paper_nn(method: str, **switches) -> tuple[NeuralSpec, NeuralHParams]:
     """The ``paper-nn`` preset (docs/settings.md) with ``method``.
 
-    ``gamma``: 0 for rlhf; the published 0.005 with ``H -> I``; with the exact
-    (damped) Hessian, ``2 omega = 2 * 5 / 50 = 0.2``.
+    ``gamma``: 0 for rlhf; the published 0.005 with ``H -> I``; with any other
+    curvature rung (``M`` approximating ``H``), ``2 omega = 2 * 5 / 50 = 0.2``.
     """
     from toysim.config import method_from_name
 
     m = method_from_name(method, **switches)
     if m.foresight and switches.get("params") is None:
-        m = dataclasses.replace(m, params="current")  # exact = damped H at phi_t here
+        m = dataclasses.replace(m, params="current")  # curvature at phi_t here
     spec = NeuralSpec(method=m)
     if not m.foresight:
         gamma = 0.0
-    elif m.hessian == "exact":
+    elif m.hessian != "identity":
         gamma = 2.0 * spec.samples_per_step / spec.buffer_size
     else:
         gamma = NeuralHParams().gamma
