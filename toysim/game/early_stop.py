@@ -105,7 +105,7 @@ def check_and_update(
     best estimate updated, and the leader stops if ``since_best >= patience``
     while ``proxy > proxy_at_best``.
     """
-    active = (jnp.mod(iteration, p.every) == 0) & ~state.stopped
+    active = (jnp.mod(iteration.astype(p.every.dtype), p.every) == 0) & ~state.stopped
     improved = gold > state.best_gold
     best = jnp.where(improved, gold, state.best_gold)
     proxy_at_best = jnp.where(improved, proxy, state.proxy_at_best)
