@@ -29,8 +29,15 @@ from typing import NamedTuple
 from toysim.analysis import SINGLE_SWITCHES
 from toysim.animate import animate_phase_space
 from toysim.config import ConfigError
+from toysim.experiments.calibration import calibration_maps
 from toysim.experiments.collapse import CollapseRuns, collapse_runs
 from toysim.experiments.dimension import collapse_vs_dimension_runs
+from toysim.experiments.goodhart import (
+    GOODHART_PRESETS,
+    GoodhartRuns,
+    goodhart_runs,
+    goodhart_table,
+)
 from toysim.experiments.kl_leash import kl_leash_runs
 from toysim.experiments.ladder import LadderRuns, format_ladder_table, ladder_runs, ladder_table
 from toysim.experiments.neural import NeuralRuns, neural_diagnostics, neural_runs
@@ -48,6 +55,7 @@ from toysim.plots.collapse_figures import (
     ladder_utility,
     population_field_figure,
 )
+from toysim.plots.goodhart_figures import calibration_figure, goodhart_figure
 from toysim.plots.neural_figures import neural_diagnostics_figure, neural_pca, neural_utility_bands
 from toysim.plots.sweep_figures import (
     collapse_vs_dimension_figure,
@@ -111,6 +119,7 @@ class SharedRuns:
 
     def __init__(self, quick: bool = False):
         self.quick = quick
+        self._goodhart: dict[str, GoodhartRuns] = {}
 
     @functools.cached_property
     def collapse(self) -> CollapseRuns:
@@ -126,6 +135,12 @@ class SharedRuns:
     def neural(self) -> NeuralRuns:
         """:func:`neural_runs`: paper-nn with each method over 5 seeds (2 if quick)."""
         return neural_runs(self.quick)
+
+    def goodhart(self, preset: str) -> GoodhartRuns:
+        """:func:`goodhart_runs` of ``preset`` (16 seeds, 4 if quick), computed once."""
+        if preset not in self._goodhart:
+            self._goodhart[preset] = goodhart_runs(preset, self.quick)
+        return self._goodhart[preset]
 
 
 class RegisteredFigure(NamedTuple):
@@ -269,6 +284,29 @@ _figure(
     "sycophancy",
     "how far each method follows the features the initial RM overrates",
     _unshared(sycophancy_runs, sycophancy_figure),
+)
+
+
+for _preset in GOODHART_PRESETS:
+    _figure(
+        f"goodhart_{_preset.replace('-', '_')}",
+        f"{_preset}: gold and proxy against sqrt(KL), best-of-n and the iterated leaders",
+        lambda runs, preset=_preset: goodhart_figure(runs.goodhart(preset)),
+    )
+
+
+@_register("goodhart_tables", "the fitted Goodhart coefficients of every preset (Markdown)")
+def _goodhart_tables(runs: SharedRuns, out: Path) -> list[Path]:
+    path = Path(out) / "goodhart_tables.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(goodhart_table([runs.goodhart(p) for p in GOODHART_PRESETS]))
+    return [path]
+
+
+_figure(
+    "calibration_map",
+    "the reward model's error r - U over signal / noise at checkpoints, the path drawn on it",
+    _unshared(calibration_maps, calibration_figure),
 )
 
 
