@@ -80,20 +80,21 @@ def test_best_of_n_curve_gold_rises_with_n_when_the_score_is_the_utility():
     np.testing.assert_allclose(curve.kl, best_of_n_kl(jnp.asarray(ns, dtype=float)))
 
 
-def expert(preset="paper-linear", steps=12):
-    spec, hp = build(preset, "rlhf", steps=steps)
+def expert():
+    """paper-linear for 12 iterations; every expert-iteration test shares its compiled run."""
+    spec, hp = build("paper-linear", "rlhf", steps=12)
     return BestOfNSpec(spec, max_n=16, groups=4), hp
 
 
 def test_expert_iteration_with_no_step_stays_at_the_start():
     spec, hp = expert()
-    run = run_seeds(spec, BestOfNHParams(hp, 16.0, 0.3, 0.0), 2, make_best_of_n_trajectory)
+    run = run_seeds(spec, BestOfNHParams(hp, 16.0, 0.3, 0.0), 4, make_best_of_n_trajectory)
     np.testing.assert_array_equal(run.theta, 0.0)
     np.testing.assert_array_equal(run.kl, 0.0)
 
 
 def test_expert_iteration_climbs_the_proxy_faster_with_more_draws():
-    """Every n runs through one compiled program (n is a traced mask)."""
+    """Every n (and step) runs through one compiled program (traced numbers, a mask)."""
     spec, hp = expert()
     proxies = [
         float(
@@ -109,8 +110,8 @@ def test_expert_iteration_climbs_the_proxy_faster_with_more_draws():
 
 
 def test_expert_iteration_kl_is_the_gaussian_kl_of_its_path():
-    spec, hp = expert("population")
-    run = run_seeds(spec, BestOfNHParams(hp, 4.0, 0.3, 0.2), 2, make_best_of_n_trajectory)
+    spec, hp = expert()
+    run = run_seeds(spec, BestOfNHParams(hp, 4.0, 0.3, 0.2), 4, make_best_of_n_trajectory)
     np.testing.assert_allclose(run.kl, gaussian_kl(run.theta, 0.3, jnp.zeros(50), 0.3))
 
 
