@@ -137,3 +137,25 @@ def test_bad_best_of_n_sizes_are_refused_by_name():
     spec, _ = expert()
     with pytest.raises(ConfigError, match="groups must be"):
         BestOfNSpec(spec.game, groups=0).validate()
+
+
+def test_neural_expert_iteration_with_no_step_stays_and_its_kl_is_the_spread_term():
+    from toysim.game.best_of_n_neural import (
+        NeuralBestOfNHParams,
+        make_neural_best_of_n_trajectory,
+        validate_neural_best_of_n,
+    )
+    from toysim.game.neural import NeuralHParams, NeuralSpec
+
+    spec = BestOfNSpec(NeuralSpec(dim=3, signal_dims=1, hidden=(4,), steps=6), max_n=4, groups=2)
+    hp = NeuralBestOfNHParams(NeuralHParams(), 4.0, 0.0)
+    validate_neural_best_of_n(spec, hp)
+    with pytest.raises(ConfigError, match="step must be"):
+        validate_neural_best_of_n(spec, hp._replace(step=-0.1))
+    expert_run = jax.jit(make_neural_best_of_n_trajectory(spec))  # step is traced: one compile
+    with jax.numpy_dtype_promotion("standard"):
+        run = expert_run(jax.random.key(0), hp)
+        moved = expert_run(jax.random.key(0), hp._replace(step=0.5))
+    np.testing.assert_array_equal(run.theta, 0.0)
+    np.testing.assert_allclose(run.kl, gaussian_kl(run.theta, run.sigma, jnp.zeros(3), 0.1))
+    assert float(jnp.linalg.norm(moved.theta[-1])) > 0

@@ -5,8 +5,8 @@ For one preset (docs/results/goodhart.md):
 * the RL-style leaders (rlhf and the FPO variants) along their runs, with
   ``KL(pi_t || pi_0)`` of the Gaussian policy in closed form
   (:func:`toysim.game.best_of_n.gaussian_kl`);
-* expert iteration (best-of-n as a leader, :mod:`toysim.game.best_of_n`) for a
-  few ``n``, along its runs (linear presets);
+* expert iteration (best-of-n as a leader, :mod:`toysim.game.best_of_n`,
+  :mod:`toysim.game.best_of_n_neural`) for a few ``n``, along its runs;
 * best-of-n sampling from the initial policy and reward model over ``n``, with
   ``KL = log n - (n - 1)/n``.
 
@@ -35,6 +35,11 @@ from toysim.game.best_of_n import (
     gaussian_kl,
     make_best_of_n_trajectory,
     validate_best_of_n,
+)
+from toysim.game.best_of_n_neural import (
+    NeuralBestOfNHParams,
+    make_neural_best_of_n_trajectory,
+    validate_neural_best_of_n,
 )
 from toysim.game.neural import network_model, neural_utility, paper_nn
 from toysim.game.policy import GaussianPolicy, PointPolicy
@@ -134,6 +139,26 @@ def curve_fit(curve: GoodhartCurve) -> GoodhartFit:
     return fit_goodhart(curve.d, curve.gold - curve.gold0[:, None], curve.form)
 
 
+def standard_promotion(factory):
+    """``spec -> run`` of ``factory`` traced under JAX's standard dtype promotion (the network
+    mixes weak Python scalars with its arrays), whatever the caller's setting."""
+
+    def make(spec):
+        run = factory(spec)
+
+        def run_standard(key, hp):
+            with jax.numpy_dtype_promotion("standard"):
+                return run(key, hp)
+
+        return run_standard
+
+    return make
+
+
+neural_expert_trajectory = standard_promotion(make_neural_best_of_n_trajectory)
+"""Expert iteration's ``spec -> run`` on paper-nn (one object: compiled once per spec)."""
+
+
 class GoodhartRuns(NamedTuple):
     """Every Goodhart curve of one preset.
 
@@ -217,7 +242,8 @@ def curve(kl, gold, proxy, gold0, form: str) -> GoodhartCurve:
 
 
 def neural_curves(seeds: int) -> tuple[dict, dict, float]:
-    """paper-nn's curves: its leaders (every 20th iteration) and best-of-n sampling."""
+    """paper-nn's curves: its leaders and expert iteration (every 20th iteration), and
+    best-of-n sampling."""
     curves, config = {}, {}
     for method in NEURAL_RL_METHODS:
         spec, hp = paper_nn(method)
@@ -229,6 +255,19 @@ def neural_curves(seeds: int) -> tuple[dict, dict, float]:
         gold0 = float(utility(u, jnp.zeros(spec.dim)))
         curves[method] = curve(kl, run.utility[:, keep], run.proxy_reward[:, keep], gold0, "rl")
         config[method] = describe(spec, hp)
+    expert = BestOfNSpec(paper_nn("rlhf")[0], max_n=max(EXPERT_NS), groups=EXPERT_GROUPS)
+    for n in EXPERT_NS:
+        bh = NeuralBestOfNHParams(paper_nn("rlhf")[1], float(n), EXPERT_STEP)
+        validate_neural_best_of_n(expert, bh)
+        run = run_seeds(expert, bh, seeds, neural_expert_trajectory)
+        keep = slice(NEURAL_STRIDE - 1, None, NEURAL_STRIDE)
+        curves[f"expert iteration n={n}"] = curve(
+            run.kl[:, keep], run.utility[:, keep], run.proxy_reward[:, keep], gold0, "rl"
+        )
+    config["expert iteration"] = {
+        **describe(*paper_nn("rlhf")),
+        "best_of_n": dict(ns=list(EXPERT_NS), groups=EXPERT_GROUPS, step=EXPERT_STEP),
+    }
     model = network_model(spec)
 
     def one_shot(key):

@@ -29,6 +29,7 @@ from jax import Array
 
 from toysim.config import ConfigError, GameSpec, HParams, Method, as_float_arrays, validate
 from toysim.game.followers import make_follower
+from toysim.game.neural import NeuralSpec
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.game.trajectory import initial_reward_weights, utility_of
 from toysim.model.metrics import block_signal_noise
@@ -95,15 +96,17 @@ def best_of_n_draw(
 
 @dataclasses.dataclass(frozen=True)
 class BestOfNSpec:
-    """The static structure of expert iteration on a linear-RM game (changing it recompiles).
+    """The static structure of expert iteration (changing it recompiles).
 
     Attributes:
-      game: the game whose follower, utility and horizon are used (its method is ignored).
+      game: the game whose follower, utility and horizon are used (its method is
+        ignored): a linear-RM :class:`~toysim.config.GameSpec`, or paper-nn's
+        :class:`~toysim.game.neural.NeuralSpec` (:mod:`toysim.game.best_of_n_neural`).
       max_n: draws per group; the traced ``n`` uses the first ``n`` of them.
       groups: independent groups of ``n`` per iteration, whose kept outputs are averaged.
     """
 
-    game: GameSpec
+    game: GameSpec | NeuralSpec
     max_n: int = 64
     groups: int = 16
 
