@@ -64,8 +64,8 @@ POINT_SPREAD = 0.3
 """The sampling spread of a point-policy preset (the population preset's ``sigma``)."""
 REPEATS = 256
 """Monte Carlo repeats per ``n`` and seed of best-of-n sampling."""
-NEURAL_STRIDE = 20
-"""paper-nn's 4,000 iterations are kept every 20th."""
+NEURAL_KEEP = np.concatenate([np.arange(100), np.arange(119, 4000, 20)])
+"""paper-nn's iterations kept: the first 100 (the policy moves fast), then every 20th."""
 
 
 class GoodhartCurve(NamedTuple):
@@ -242,13 +242,13 @@ def curve(kl, gold, proxy, gold0, form: str) -> GoodhartCurve:
 
 
 def neural_curves(seeds: int) -> tuple[dict, dict, float]:
-    """paper-nn's curves: its leaders and expert iteration (every 20th iteration), and
-    best-of-n sampling."""
+    """paper-nn's curves: its leaders and expert iteration (the first 100 iterations, then
+    every 20th), and best-of-n sampling."""
     curves, config = {}, {}
     for method in NEURAL_RL_METHODS:
         spec, hp = paper_nn(method)
         run = run_seeds(spec, hp, seeds, standard_promotion_trajectory)
-        keep = slice(NEURAL_STRIDE - 1, None, NEURAL_STRIDE)
+        keep = NEURAL_KEEP
         theta, sigma = run.theta[:, keep], run.sigma[:, keep]
         kl = gaussian_kl(theta, sigma, jnp.zeros(spec.dim), hp.sigma_start)
         u = neural_utility(spec, hp)
@@ -260,7 +260,7 @@ def neural_curves(seeds: int) -> tuple[dict, dict, float]:
         bh = NeuralBestOfNHParams(paper_nn("rlhf")[1], float(n), EXPERT_STEP)
         validate_neural_best_of_n(expert, bh)
         run = run_seeds(expert, bh, seeds, neural_expert_trajectory)
-        keep = slice(NEURAL_STRIDE - 1, None, NEURAL_STRIDE)
+        keep = NEURAL_KEEP
         curves[f"expert iteration n={n}"] = curve(
             run.kl[:, keep], run.utility[:, keep], run.proxy_reward[:, keep], gold0, "rl"
         )

@@ -14,15 +14,34 @@ DIVERGING_CMAP = "PuOr_r"
 """ColorBrewer's purple-orange, colour-blind safe, reversed: orange where the RM overrates."""
 
 
+D_BINS = 40
+"""Bins of ``d`` over which an iterated leader's points are pooled."""
+
+
+def binned(d: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Quartiles ``[3, B]`` of ``values`` in each of :data:`D_BINS` equal bins of ``d``
+    holding at least 3 points (pooled over seeds and points), and the bins' mean ``d``."""
+    d, values = np.ravel(d), np.ravel(values)
+    edges = np.linspace(0.0, d.max(), D_BINS + 1)
+    which = np.clip(np.digitize(d, edges) - 1, 0, D_BINS - 1)
+    full = [b for b in range(D_BINS) if np.sum(which == b) >= 3]
+    centres = np.array([d[which == b].mean() for b in full])
+    quartiles = np.array([np.percentile(values[which == b], [25, 50, 75]) for b in full]).T
+    return centres, quartiles
+
+
 def band_against_d(ax, d, values, style, label, markers: bool = False) -> None:
-    """The median over seeds of ``values`` against the median ``d``, the interquartile range
-    shaded (``d``, ``values``: ``[seeds, points]``)."""
-    x = np.median(d, axis=0)
-    q25, q50, q75 = np.percentile(values, [25, 50, 75], axis=0)
-    ax.fill_between(x, q25, q75, color=style["color"], alpha=0.2, linewidth=0)
+    """Median and interquartile range of ``values`` against ``d`` (both ``[seeds, points]``):
+    over seeds at each point where every seed has the same ``d`` (best-of-n's ``n``), else
+    over the points pooled in bins of ``d`` (a leader's runs reach different ``d``)."""
+    if np.allclose(d, d[:1]):
+        x, quartiles = d[0], np.percentile(values, [25, 50, 75], axis=0)
+    else:
+        x, quartiles = binned(d, values)
+    ax.fill_between(x, quartiles[0], quartiles[2], color=style["color"], alpha=0.2, linewidth=0)
     ax.plot(
         x,
-        q50,
+        quartiles[1],
         color=style["color"],
         linestyle=style["linestyle"],
         marker=style["marker"] if markers else None,
@@ -35,7 +54,7 @@ def band_against_d(ax, d, values, style, label, markers: bool = False) -> None:
 def fitted_line(ax, runs: GoodhartRuns, label: str) -> None:
     """The fitted Gao et al. form of ``label``'s gold, over its ``d`` range (thin black)."""
     c, f = runs.curves[label], runs.fits[label]
-    d = np.linspace(0.0, float(np.max(np.median(c.d, axis=0))), 100)
+    d = np.linspace(0.0, float(np.max(c.d)), 100)
     ax.plot(
         d,
         np.median(c.gold0) + goodhart_form(d, f.alpha, f.beta, f.form),
@@ -90,8 +109,9 @@ def goodhart_figure(runs: GoodhartRuns):
         "d = sqrt(KL) from the initial policy. Left: best-of-n sampling from the initial "
         "policy with the initial reward model, KL = log n - (n-1)/n. Middle and right: the "
         "RL-style leaders and expert iteration along their runs (the reward model retrained "
-        "on the policy's data each iteration), KL of the Gaussian policy in closed form. "
-        f"Median and interquartile range over {runs.seeds} seeds; dotted: the least-squares "
+        "on the policy's data each iteration), KL of the Gaussian policy in closed form, "
+        f"every (seed, iteration) point of {runs.seeds} seeds pooled in {D_BINS} bins of d. "
+        "Median and interquartile range; dotted: the least-squares "
         "fit of Gao, Schulman, Hilton (2022)'s form, d(alpha - beta d) for best-of-n, "
         "d(alpha - beta log d) for the iterated leaders, to the gold gain."
     )
