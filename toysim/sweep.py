@@ -32,6 +32,7 @@ from jax.sharding import Mesh, PartitionSpec
 from toysim.config import ConfigError, GameSpec, HParams, validate
 from toysim.game.trajectory import block_size, first_nonfinite_iteration, make_trajectory
 from toysim.provenance import versions
+from toysim.seeds import key_from_data, seed_key_data
 
 ALIASES = {
     "c": "action_cost",
@@ -115,11 +116,12 @@ class SweepResult(NamedTuple):
 
 
 def make_summary(spec: GameSpec):
-    """``summary(seed, hp, drop) -> dict`` of one run's final values (jit- and vmap-ready)."""
+    """``summary(key_data, hp, drop) -> dict`` of one run's final values (jit- and vmap-ready;
+    ``key_data`` is a seed's :func:`toysim.seeds.seed_key_data`)."""
     run = make_trajectory(dataclasses.replace(spec, record="scalars", probes=()))
 
-    def summary(seed, hp, drop):
-        t = run(jax.random.key(seed), hp)
+    def summary(key_data, hp, drop):
+        t = run(key_from_data(key_data), hp)
         max_utility = jnp.max(t.utility)
         return {
             "final_signal": t.signal[-1],
@@ -213,7 +215,7 @@ def sweep(
 
     index = np.arange(padded) % total  # padding repeats the first runs
     point = index // seeds
-    seed = (first_seed + index % seeds).astype(np.int32)
+    seed = seed_key_data(first_seed + index % seeds)
     coords = np.unravel_index(point, shape) if shape else ()
     columns = {name: values[c] for (name, values), c in zip(axes.items(), coords, strict=True)}
     base = {k: np.full(padded, float(v)) for k, v in hp._asdict().items()}
