@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
+from toysim.cli.checks import check_devices
 from toysim.cli.commands import (
     animate_command,
     bench_command,
@@ -31,11 +32,22 @@ __all__ = ["UserError", "main"]
 
 
 def _set_host_devices(count: int) -> None:
-    """Expose ``count`` CPU devices to XLA; must run before JAX's backend starts."""
-    if count < 1:
-        raise UserError(f"toysim: --devices must be >= 1; got {count}")
+    """Expose ``count`` CPU devices to XLA (the flag acts only before JAX's backend starts).
+
+    Raises:
+      UserError: ``count`` is not in [1, cores], or JAX already runs on another number of
+        devices in this process (the flag would be ignored).
+    """
+    import jax
+
+    check_devices(count)
     flags = os.environ.get("XLA_FLAGS", "")
     os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
+    if len(jax.devices("cpu")) != count:
+        raise UserError(
+            f"toysim: --devices {count} cannot take effect: JAX already runs on "
+            f"{len(jax.devices('cpu'))} CPU device(s) in this process"
+        )
 
 
 def _set_precision(bits: int) -> None:
@@ -51,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _set_precision(args.precision)
-        if getattr(args, "devices", None):
+        if getattr(args, "devices", None) is not None:
             _set_host_devices(args.devices)
         commands = {
             "run": run_command,

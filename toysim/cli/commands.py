@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 
+from toysim.cli.checks import check_seed, sweep_request
 from toysim.cli.parser import UserError
 from toysim.cli.run import emit
 
@@ -36,16 +37,13 @@ def bench_command(args: argparse.Namespace) -> int:
 def sweep_command(args: argparse.Namespace) -> int:
     """``toysim sweep``: a grid times seeds, saved with its sidecar and drawn."""
     from toysim.plots.sweep_figures import sweep_figure
-    from toysim.presets import RECIPES, build
-    from toysim.sweep import parse_grid, save_sweep, sweep
+    from toysim.presets import RECIPES
+    from toysim.sweep import save_sweep, sweep
 
     if args.recipe:
         recipe = RECIPES[args.recipe]
         args.preset, args.method, args.grid = recipe.preset, recipe.method, list(recipe.grid)
-    if len(args.grid) > 2:
-        raise UserError("toysim sweep: at most two --grid axes (run several sweeps for more)")
-    grid = dict(parse_grid(text) for text in args.grid)
-    spec, hp = build(args.preset, args.method, gamma=args.gamma, steps=args.steps)
+    spec, hp, grid = sweep_request(args)
     result = sweep(
         spec,
         hp,
@@ -103,8 +101,7 @@ def animate_command(args: argparse.Namespace) -> int:
     from toysim.animate import AnimationError, animate_phase_space, output_format
     from toysim.experiments.animation import ANIMATION_METHODS
 
-    if args.seed < 0:
-        raise UserError(f"toysim animate: seed must be a non-negative integer; got {args.seed}")
+    check_seed("animate", args.seed)
     if args.fps < 1 or args.frames < 2:
         raise UserError(
             f"toysim animate: --fps must be >= 1 and --frames >= 2; got {args.fps}, {args.frames}"

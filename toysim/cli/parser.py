@@ -7,6 +7,8 @@ import os
 
 from toysim.config import HESSIAN, INFLUENCE, METHODS, ORACLE, PARAMS
 
+MAX_MEMORY_HELP = "refuse above this estimated memory (default: this machine's available memory)"
+
 
 class UserError(Exception):
     """A mistake in the command line; reported in one line."""
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", type=int, help="iterations T (default: the preset's)")
     run.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     run.add_argument("--json", action="store_true", help="print one JSON object per run")
+    run.add_argument("--max-memory", type=float, metavar="GB", help=MAX_MEMORY_HELP)
     run.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
     sweep = sub.add_parser("sweep", help="a grid of hyperparameters times seeds, in one compile")
@@ -64,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--chunk", type=int, default=8192, help="runs per compiled call")
     sweep.add_argument("--out", default="results", help="output folder (default results/)")
     sweep.add_argument("--devices", type=int, help="expose N host CPU devices (XLA flag)")
+    sweep.add_argument("--max-memory", type=float, metavar="GB", help=MAX_MEMORY_HELP)
     sweep.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
     figures = sub.add_parser("figures", help="regenerate every figure of the notebooks")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from toysim.cli.checks import check_run_memory, check_seed
 from toysim.cli.parser import UserError
+from toysim.config import validate
 
 DEFAULT_METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical")
 
@@ -14,15 +16,14 @@ def run_command(args: argparse.Namespace) -> int:
     """``toysim run``: one row per method; returns the exit status."""
     import jax
 
-    from toysim.game.trajectory import simulate
+    from toysim.game.trajectory import make_trajectory, simulate
     from toysim.presets import build
 
     switches = dict(hessian=args.hessian, influence=args.influence, params=args.params)
     switches["oracle"] = args.oracle
     if args.method is None and (args.gamma is not None or any(switches.values())):
         raise UserError("toysim run: --gamma and the switches need --method (e.g. --method fpo)")
-    if args.seed < 0:
-        raise UserError(f"toysim run: seed must be a non-negative integer; got {args.seed}")
+    check_seed("run", args.seed)
     methods = [args.method] if args.method else list(DEFAULT_METHODS)
     rows = []
     for name in methods:
@@ -30,6 +31,8 @@ def run_command(args: argparse.Namespace) -> int:
             spec, hp, trajectory = run_neural(name, args, switches)
         else:
             spec, hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
+            validate(spec, hp)
+            check_run_memory(args, make_trajectory, spec, hp)
             trajectory = simulate(spec, hp, args.seed)
         m = spec.method
         rows.append(
@@ -67,18 +70,16 @@ def run_neural(name: str, args: argparse.Namespace, switches: dict):
     """One paper-nn run: ``(spec, hparams, trajectory)``."""
     import dataclasses
 
-    from toysim.experiments.runner import run_seed
+    from toysim.experiments.runner import run_seed, validate_game
     from toysim.game.neural import make_neural_trajectory, paper_nn
 
     spec, hp = paper_nn(name, **switches)
     if args.steps is not None:
-        if args.steps < 1:
-            raise UserError(f"toysim run: steps must be an integer >= 1; got {args.steps}")
         spec = dataclasses.replace(spec, steps=args.steps)
     if args.gamma is not None:
-        if args.gamma < 0 or (not spec.method.foresight and args.gamma != 0):
-            raise UserError(f"toysim run: gamma must be >= 0 (0 for rlhf); got {args.gamma}")
         hp = hp._replace(gamma=args.gamma)
+    validate_game(spec, hp)
+    check_run_memory(args, make_neural_trajectory, spec, hp)
     return spec, hp, run_seed(spec, hp, args.seed, make_neural_trajectory)
 
 

@@ -31,6 +31,16 @@ def seed_keys(seeds: int | Sequence[int]) -> jax.Array:
     return keys_of(seed_list(seeds))
 
 
+def validate_game(spec, hp: tuple) -> None:
+    """``spec.validate()`` then ``hp.validate(spec)``: every field of a linear or neural game.
+
+    Raises:
+      ConfigError: naming the first bad field and what is allowed.
+    """
+    spec.validate()
+    hp.validate(spec)
+
+
 @functools.lru_cache(maxsize=64)
 def compiled_seeds(spec: Hashable, factory: TrajectoryFactory = make_trajectory) -> Callable:
     """``jit(vmap(factory(spec), in_axes=(0, None)))``: keys batched, hyperparameters shared
@@ -64,9 +74,11 @@ def run_seeds(
       The trajectory (a NamedTuple pytree) with a leading seed axis.
 
     Raises:
+      ConfigError: a field of ``spec`` or ``hp`` (or a seed) is invalid.
       NonFiniteTrajectoryError: a run went NaN or infinite (the message names the
         iteration and the run's index in the batch).
     """
+    validate_game(spec, hp)
     trajectory = compiled_seeds(spec, factory)(seed_keys(seeds), hp)
     raise_if_nonfinite(trajectory, spec)
     return trajectory
@@ -84,6 +96,7 @@ def run_seed(
       NonFiniteTrajectoryError: the run went NaN or infinite (the message names the
         iteration).
     """
+    validate_game(spec, hp)
     trajectory = compiled_seed(spec, factory)(seed_key(seed), hp)
     raise_if_nonfinite(trajectory, spec)
     return trajectory
