@@ -20,6 +20,7 @@ import dataclasses
 import functools
 import json
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -198,8 +199,9 @@ def sweep(
       mesh: a 1-D ``batch`` mesh (default: all devices).
       progress: show a tqdm bar over chunks.
     """
-    if not isinstance(seeds, int) or seeds < 1:
+    if not isinstance(seeds, numbers.Integral) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"seeds must be an integer >= 1; got {seeds!r}")
+    seeds = int(seeds)
     if not 0 < collapse_drop < 1:
         raise ConfigError(f"collapse_drop must be in (0, 1); got {collapse_drop!r}")
     axes = {hparam_name(k): np.asarray(v, dtype=float).ravel() for k, v in grid.items()}
