@@ -21,6 +21,11 @@ import numpy as np
 from toysim.config import ConfigError
 
 GB = 1e9
+RUNTIME_BYTES = 200_000_000
+"""What JAX's runtime and compiler add to any run (measured: ~0.1-0.2 GB on CPU)."""
+HOST_TEMPORARIES = 8
+"""Per run of a sweep, the 8-byte host arrays beside the hyperparameter columns: its index,
+grid point, seed, key data and the temporaries that build them, and a grid axis column."""
 
 
 def available_bytes() -> int:
@@ -52,17 +57,18 @@ def trajectory_bytes(factory, spec, hp: tuple) -> int:
 
 def run_bytes(factory, spec, hp: tuple, seeds: int) -> int:
     """The memory ``seeds`` runs of ``factory(spec)`` need: twice their trajectories (the
-    device's result and the host's copy)."""
-    return 2 * seeds * trajectory_bytes(factory, spec, hp)
+    device's result and the host's copy) and :data:`RUNTIME_BYTES`."""
+    return 2 * seeds * trajectory_bytes(factory, spec, hp) + RUNTIME_BYTES
 
 
 def sweep_bytes(spec, hp: tuple, runs: int, chunk: int, devices: int) -> int:
     """The memory a sweep of ``runs`` runs (grid points x seeds) of ``spec`` needs.
 
-    Counted: the host's columns (every hyperparameter and a key per run), the metrics
-    (twice: per chunk, then concatenated), each chunk's inputs and outputs on the device,
-    and the runs in flight, each recording its scalars over the ``spec.steps`` iterations
-    (``devices x`` one block of :func:`~toysim.game.trajectory.block_size` runs).
+    Counted: the host's columns (every hyperparameter and :data:`HOST_TEMPORARIES` per run),
+    the metrics (twice: per chunk, then concatenated), each chunk's inputs and outputs on the
+    device, the runs in flight, each recording its scalars over the ``spec.steps``
+    iterations (``devices x`` one block of :func:`~toysim.game.trajectory.block_size` runs),
+    and :data:`RUNTIME_BYTES`.
     """
     from toysim.game.trajectory import block_size, make_trajectory
 
@@ -72,10 +78,10 @@ def sweep_bytes(spec, hp: tuple, runs: int, chunk: int, devices: int) -> int:
     metrics = per_run // spec.steps  # at most one number per recorded series
     chunk = min(chunk, runs)
     padded = math.ceil(runs / chunk) * chunk
-    columns = padded * (len(hp) * 8 + 8)
+    columns = padded * (len(hp) + HOST_TEMPORARIES) * 8
     in_flight = devices * min(block_size(spec.dim, itemsize), math.ceil(chunk / devices))
     device = chunk * (len(hp) * itemsize + 8 + metrics) + in_flight * per_run
-    return columns + 2 * runs * metrics + device
+    return columns + 2 * runs * metrics + device + RUNTIME_BYTES
 
 
 def check_memory(needed: int, limit: float | None, what: str) -> None:

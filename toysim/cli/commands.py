@@ -37,7 +37,7 @@ def bench_command(args: argparse.Namespace) -> int:
 def sweep_command(args: argparse.Namespace) -> int:
     """``toysim sweep``: a grid times seeds, saved with its sidecar and drawn."""
     from toysim.plots.sweep_figures import sweep_figure
-    from toysim.presets import RECIPES
+    from toysim.presets import RECIPES, preset_differences
     from toysim.sweep import save_sweep, sweep
 
     if args.recipe:
@@ -53,6 +53,7 @@ def sweep_command(args: argparse.Namespace) -> int:
         chunk_size=args.chunk,
         progress=sys.stderr.isatty(),
     )
+    result.config.update(preset=args.preset, differences=preset_differences(spec, hp))
     name = "_".join([args.preset, spec.method.name, *grid]) if grid else args.preset
     npz, sidecar = save_sweep(result, f"{args.out}/{name}")
     fig, meta = sweep_figure(result, title=f"{args.preset}, {spec.method.name}")

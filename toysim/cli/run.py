@@ -8,6 +8,7 @@ import json
 from toysim.cli.checks import check_run_memory, check_seed
 from toysim.cli.parser import UserError
 from toysim.config import validate
+from toysim.presets import DEFAULT_PRESET
 
 DEFAULT_METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical")
 
@@ -17,7 +18,8 @@ def run_command(args: argparse.Namespace) -> int:
     import jax
 
     from toysim.game.trajectory import make_trajectory, simulate
-    from toysim.presets import build
+    from toysim.presets import build, preset_differences
+    from toysim.provenance import describe
 
     switches = dict(hessian=args.hessian, influence=args.influence, params=args.params)
     switches["oracle"] = args.oracle
@@ -28,12 +30,13 @@ def run_command(args: argparse.Namespace) -> int:
     rows = []
     for name in methods:
         if args.preset == "paper-nn":
-            spec, hp, trajectory = run_neural(name, args, switches)
+            spec, hp, trajectory, differences = run_neural(name, args, switches)
         else:
             spec, hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
             validate(spec, hp)
             check_run_memory(args, make_trajectory, spec, hp)
             trajectory = simulate(spec, hp, args.seed)
+            differences = preset_differences(spec, hp)
         m = spec.method
         rows.append(
             dict(
@@ -55,6 +58,8 @@ def run_command(args: argparse.Namespace) -> int:
                 final_steering_norm=last_value(trajectory, "steering_norm"),
                 precision=args.precision,
                 jax_version=jax.__version__,
+                differences=differences,
+                config=describe(spec, hp),
             )
         )
     return emit(rows, args.json, format_table)
@@ -67,20 +72,23 @@ def last_value(trajectory, field: str) -> float | None:
 
 
 def run_neural(name: str, args: argparse.Namespace, switches: dict):
-    """One paper-nn run: ``(spec, hparams, trajectory)``."""
+    """One paper-nn run: ``(spec, hparams, trajectory, differences)``, the last the fields
+    that differ from the paper-nn preset's (:func:`toysim.provenance.describe_differences`)."""
     import dataclasses
 
     from toysim.experiments.runner import run_seed, validate_game
     from toysim.game.neural import make_neural_trajectory, paper_nn
+    from toysim.provenance import describe_differences
 
-    spec, hp = paper_nn(name, **switches)
+    spec, hp = preset = paper_nn(name, **switches)
     if args.steps is not None:
         spec = dataclasses.replace(spec, steps=args.steps)
     if args.gamma is not None:
         hp = hp._replace(gamma=args.gamma)
     validate_game(spec, hp)
     check_run_memory(args, make_neural_trajectory, spec, hp)
-    return spec, hp, run_seed(spec, hp, args.seed, make_neural_trajectory)
+    trajectory = run_seed(spec, hp, args.seed, make_neural_trajectory)
+    return spec, hp, trajectory, describe_differences(spec, hp, *preset)
 
 
 def emit(rows: list[dict], as_json: bool, formatter) -> int:
@@ -124,4 +132,10 @@ def format_table(rows: list[dict]) -> str:
         f"preset {first['preset']}, seed {first['seed']}, {first['steps']} iterations "
         "(final values)"
     )
+    shown = {"method", "gamma", "steps"}  # columns and header
+    changed = {k: v for row in rows for k, v in row["differences"].items() if k not in shown}
+    if changed:
+        reference = "the paper-nn preset" if first["preset"] == "paper-nn" else DEFAULT_PRESET
+        settings = ", ".join(f"{k} {v}" for k, v in changed.items())
+        header += f"\nsettings that differ from {reference}: {settings}"
     return header + "\n" + "\n".join(lines)
