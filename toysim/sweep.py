@@ -67,6 +67,10 @@ def hparam_name(name: str) -> str:
     return field
 
 
+MAX_AXIS_VALUES = 10**8
+"""The most values one grid axis may hold (refused before the axis is built: 0.8 GB)."""
+
+
 def parse_grid(text: str) -> tuple[str, np.ndarray]:
     """``name=start:stop:num`` (evenly spaced, both ends included), ``name=log:start:stop:num``
     (geometrically spaced) or ``name=v1,v2,...``."""
@@ -74,6 +78,11 @@ def parse_grid(text: str) -> tuple[str, np.ndarray]:
     if not sep or not spec:
         raise ConfigError(f"grid must look like name=start:stop:num or name=v1,v2; got {text!r}")
     field = hparam_name(name.strip())
+    count = spec.split(":")[-1].strip() if spec.count(":") in (2, 3) else ""
+    if count.isdigit() and int(count) > MAX_AXIS_VALUES:
+        raise ConfigError(
+            f"grid {name!r}: at most {MAX_AXIS_VALUES:.0e} values per axis; got {int(count)}"
+        )
     try:
         parts = spec.split(":")
         if parts[0] == "log" and len(parts) == 4:
