@@ -188,7 +188,7 @@ class GameSpec:
             ConfigError: naming the first invalid field and what is allowed.
         """
         _check_int("dim", self.dim, minimum=2)
-        _check_int("steps", self.steps, minimum=1)
+        check_steps(self.steps)
         _check_int("follower_steps", self.follower_steps, minimum=1)
         if not isinstance(self.signal_dims, int) or not 1 <= self.signal_dims < self.dim:
             raise ConfigError(
@@ -318,6 +318,20 @@ def integers_as_int(spec: object) -> None:
 
     for field in dataclasses.fields(spec):
         object.__setattr__(spec, field.name, as_int(getattr(spec, field.name)))
+
+
+MAX_STEPS = 2**31 - 1
+"""The longest horizon: XLA counts a loop's iterations in 32-bit integers."""
+
+
+def check_steps(steps: object) -> None:
+    """``steps`` an integer in ``[1, MAX_STEPS]``.
+
+    Raises:
+      ConfigError: naming ``steps`` and the allowed range.
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+        raise ConfigError(f"steps must be an integer in [1, 2**31 - 1]; got {steps!r}")
 
 
 def _check_int(field: str, value: object, minimum: int) -> None:

@@ -49,10 +49,18 @@ def tree_bytes(tree) -> int:
 
 
 def trajectory_bytes(factory, spec, hp: tuple) -> int:
-    """The bytes of one trajectory ``factory(spec)(key, hp)`` returns (shapes only)."""
+    """The bytes of one trajectory ``factory(spec)(key, hp)`` returns, ``a + b T`` for the
+    horizon ``T = spec.steps``: the shapes of the trajectories of one and two iterations
+    (``jax.eval_shape``, nothing computed) give ``a`` and ``b``, so any horizon costs the same."""
     key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype)
     hp_shapes = type(hp)(*(jax.ShapeDtypeStruct((), jnp.result_type(float)) for _ in hp))
-    return tree_bytes(jax.eval_shape(factory(spec), key, hp_shapes))
+
+    def size(steps: int) -> int:
+        short = dataclasses.replace(spec, steps=steps)
+        return tree_bytes(jax.eval_shape(factory(short), key, hp_shapes))
+
+    one, two = size(1), size(2)
+    return one + (two - one) * (spec.steps - 1)
 
 
 def run_bytes(factory, spec, hp: tuple, seeds: int) -> int:

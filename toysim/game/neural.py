@@ -48,7 +48,7 @@ from jax import Array
 from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
-from toysim.config import ConfigError, Method, as_float_arrays, integers_as_int
+from toysim.config import ConfigError, Method, as_float_arrays, check_steps, integers_as_int
 from toysim.game.followers import (
     BufferData,
     SampleBuffer,
@@ -109,6 +109,7 @@ class NeuralSpec:
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{field} must be an integer >= 1; got {value!r}")
+        check_steps(self.steps)
         if not 1 <= self.signal_dims < self.dim:
             raise ConfigError(
                 f"signal_dims must be an integer with 1 <= signal_dims < dim = {self.dim}; "
