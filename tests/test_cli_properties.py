@@ -91,7 +91,7 @@ def sweep_command(out: str):
         option("--max-memory", FLOATS),
         option("--precision", ["64", "32"]),
     ]
-    defaults = [("--steps", "2"), ("--seeds", "1")]
+    defaults = [("--steps", "2"), ("--seeds", "1"), ("--grid", "c=0.1,0.2")]
     return command("sweep", options, required=["--out", out], defaults=defaults)
 
 
@@ -132,7 +132,9 @@ def refused_commands(out: str):
     explorer = command(
         "explorer-data", [option("--precision", ["32", "64"])], required=["--out", out]
     )
-    listing = st.sampled_from([["figures", "--list"], ["--version"], ["run", "--help"], []])
+    listing = st.sampled_from(
+        [["figures", "--list"], ["--version"], ["run", "--help"], [], ["sweep", "--out", out]]
+    )
     garbage = st.lists(GARBAGE, max_size=4)
     return st.one_of(figures, animate, reproduce, bench, explorer, listing, garbage)
 
