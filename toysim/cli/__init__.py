@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # sweep: the resume command
         _set_precision(args.precision)
         if getattr(args, "devices", None):
             _set_host_devices(args.devices)

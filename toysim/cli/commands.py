@@ -34,34 +34,91 @@ def bench_command(args: argparse.Namespace) -> int:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    """``toysim sweep``: a grid times seeds, saved with its sidecar and drawn."""
+    """``toysim sweep``: a grid times seeds, saved chunk by chunk, then with its sidecar and drawn.
+
+    SIGINT / SIGTERM stop it with one line (what was saved, the command that resumes) and exit
+    status 130 / 143.
+    """
+    from toysim.cli.sweep_flow import Interrupted, interrupted_line, stop_on_signals
+
+    state: dict = {}
+    try:
+        with stop_on_signals():
+            return _sweep(args, state)
+    except Interrupted as err:
+        argv = getattr(args, "argv", sys.argv[1:])
+        print(interrupted_line(err, state.get("store"), argv), file=sys.stderr)
+        return 128 + err.signum
+
+
+def _sweep(args: argparse.Namespace, state: dict) -> int:
+    import jax
+
+    from toysim.cli.sweep_flow import open_store, start_cluster
     from toysim.plots.sweep_figures import sweep_figure
     from toysim.presets import RECIPES, build
-    from toysim.sweep import parse_grid, save_sweep, sweep
+    from toysim.safeio import OutputError, atomic_path, check_output_dir
+    from toysim.sweep import assemble, parse_grid, plan_sweep, run_chunks
+    from toysim.sweeps import cluster
+    from toysim.sweeps.store import SweepFileError, config_hash, result_name, save_sweep
 
     if args.recipe:
         recipe = RECIPES[args.recipe]
         args.preset, args.method, args.grid = recipe.preset, recipe.method, list(recipe.grid)
     if len(args.grid) > 2:
         raise UserError("toysim sweep: at most two --grid axes (run several sweeps for more)")
+    if args.force and args.resume:
+        raise UserError("toysim sweep: --force (start again) and --resume exclude each other")
     grid = dict(parse_grid(text) for text in args.grid)
+    try:
+        out = check_output_dir(args.out)
+    except OutputError as err:
+        raise UserError(f"toysim sweep: {err}") from None
+    start_cluster(args)
     spec, hp = build(args.preset, args.method, gamma=args.gamma, steps=args.steps)
-    result = sweep(
-        spec,
-        hp,
-        grid,
-        args.seeds,
-        collapse_drop=args.collapse_drop,
-        chunk_size=args.chunk,
-        progress=sys.stderr.isatty(),
+    plan = plan_sweep(
+        spec, hp, grid, args.seeds, collapse_drop=args.collapse_drop, chunk_size=args.chunk
     )
-    name = "_".join([args.preset, spec.method.name, *grid]) if grid else args.preset
-    npz, sidecar = save_sweep(result, f"{args.out}/{name}")
+    identity = {k: v for k, v in plan.config.items() if k not in ("devices", "chunk_size")}
+    identity |= {"axes": {k: v.tolist() for k, v in plan.axes.items()}, "bits": args.precision}
+    label = {
+        "preset": args.preset, "method": spec.method.name, "first_seed": 0, "seeds": args.seeds,
+        "axes": {k: len(v) for k, v in grid.items()}, "steps": spec.steps,
+        "precision": args.precision,
+    }  # fmt: skip
+    name = result_name(label, identity)
+    manifest = {"config_hash": config_hash(identity), "chunk_size": plan.chunk,
+                "n_chunks": plan.n_chunks, "total": plan.total}  # fmt: skip
+    start = open_store(args, out / name, manifest)
+    writer = cluster.is_writer()
+    if start.complete:
+        print(f"toysim sweep: {out / name}.npz is already complete; nothing to resume")
+        return 0
+    state["store"] = start.store
+    chunks = run_chunks(plan, start.todo)
+    if writer and sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        chunks = tqdm(chunks, desc="sweep", unit="chunk", total=len(start.todo))
+    for i, outputs in chunks:
+        if writer:
+            start.store.save(i, outputs)
+    if not writer:
+        return 0
+    try:
+        result = assemble(plan, {i: start.store.load(i) for i in range(plan.n_chunks)})
+    except SweepFileError as err:
+        raise UserError(f"toysim sweep: {err}") from None
+    result.config.update(processes=jax.process_count(), precision=args.precision, name=name)
+    npz, sidecar = save_sweep(result, out / name)
     fig, meta = sweep_figure(result, title=f"{args.preset}, {spec.method.name}")
-    figure = f"{args.out}/{name}.png"
-    fig.savefig(figure, dpi=150)
+    figure = out / f"{name}.png"
+    with atomic_path(figure) as tmp:
+        fig.savefig(tmp, dpi=150)
+    start.store.remove()
     runs = result.metrics["final_utility"].size
-    print(f"{runs} runs on {result.config['devices']} device(s): {npz}, {sidecar}, {figure}")
+    devices = f"{result.config['devices']} device(s) in {jax.process_count()} process(es)"
+    print(f"{runs} runs on {devices}: {npz}, {sidecar}, {figure}")
     print(
         f"final utility median {np.median(result.metrics['final_utility']):.3f}, "
         f"collapsed {np.mean(result.metrics['collapsed']):.1%} of runs"
