@@ -56,6 +56,7 @@ from toysim.plots.sweep_figures import (
     sycophancy_figure,
 )
 from toysim.provenance import versions
+from toysim.safeio import atomic_path, write_text
 
 NOTEBOOK_FIGURES = {
     "01_alignment_collapse": (
@@ -77,14 +78,16 @@ SWEEP_FIGURES = ("phase_gamma_c", "collapse_vs_dimension", "kl_leash", "sycophan
 
 
 def save(fig, name: str, out: str | Path, meta: dict) -> list[Path]:
-    """Write ``NAME.png``, ``NAME.pdf`` and the ``NAME.json`` sidecar into ``out``."""
+    """Write ``NAME.png``, ``NAME.pdf`` and the ``NAME.json`` sidecar into ``out``, each
+    atomically (:func:`toysim.safeio.atomic_path`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf", out / f"{name}.json"]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1], metadata={"CreationDate": None, "ModDate": None})
+    with atomic_path(paths[0]) as png, atomic_path(paths[1]) as pdf:
+        fig.savefig(png, dpi=150)
+        fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None})
     sidecar = {"figure": name, **meta, "versions": versions()}
-    paths[2].write_text(json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
+    write_text(paths[2], json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
     return paths
 
 
@@ -223,9 +226,10 @@ def _ladder_tables(runs: SharedRuns, out: Path) -> list[Path]:
     }
     path = Path(out) / "ladder_tables.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
+    write_text(
+        path,
         "\n\n".join(f"### {name}\n\n{format_ladder_table(rows)}" for name, rows in tables.items())
-        + "\n"
+        + "\n",
     )
     return [path]
 
@@ -277,7 +281,7 @@ def _collapse_animation(runs: SharedRuns, out: Path) -> list[Path]:
     gif, meta = animate_phase_space(Path(out) / "collapse_animation.gif")
     sidecar = gif.with_suffix(".json")
     meta = {"figure": "collapse_animation", **meta, "versions": versions()}
-    sidecar.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    write_text(sidecar, json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
     return [gif, sidecar]
 
 
