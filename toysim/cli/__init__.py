@@ -68,3 +68,6 @@ def main(argv: list[str] | None = None) -> int:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a sweep's own handler: one line, no traceback
+        print("toysim: interrupted by SIGINT", file=sys.stderr)
+        return 130
