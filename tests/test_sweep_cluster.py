@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from toysim.sweep import load_sweep
 
@@ -61,3 +62,34 @@ def test_two_processes_write_once_and_equal_one_process_on_two_devices(tmp_path)
     assert merged.metrics.keys() == alone.metrics.keys()
     for name, values in alone.metrics.items():
         np.testing.assert_array_equal(merged.metrics[name], values)
+
+
+SMALL = ["sweep", "--preset", "paper-linear", "--method", "rlhf", "--grid", "c=0.05,0.2",
+         "--seeds", "2", "--steps", "20"]  # fmt: skip
+
+
+def test_a_plain_sweep_never_joins_a_cluster(tmp_path, monkeypatch):
+    from toysim.cli import main
+    from toysim.sweeps import cluster
+
+    def refuse(*args):
+        raise AssertionError("a single-machine sweep tried to join a cluster")
+
+    monkeypatch.setattr(cluster, "initialize", refuse)
+    assert main([*SMALL, "--out", str(tmp_path)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--coordinator", "127.0.0.1:1234"], "go together"),
+        (["--coordinator", "nohost", "--num-processes", "2", "--process-id", "0"], "HOST:PORT"),
+        (["--coordinator", "h:1", "--num-processes", "2", "--process-id", "2"], "--process-id"),
+    ],
+)
+def test_cluster_flags_are_checked_in_one_line(tmp_path, capsys, flags, words):
+    from toysim.cli import main
+
+    assert main([*SMALL, *flags, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err, err
