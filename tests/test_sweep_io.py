@@ -180,3 +180,9 @@ def test_sigterm_stops_with_status_143_and_keeps_the_chunks(tmp_path):
     status, err, saved = interrupt_after_first_chunk(tmp_path, signal.SIGTERM)
     assert status == 143 and len(err.strip().splitlines()) == 1, err
     assert "interrupted by SIGTERM" in err and saved
+
+
+def test_figures_out_is_checked_before_anything_is_computed(tmp_path, capsys):
+    (tmp_path / "taken").write_text("a file\n")
+    status = main(["figures", "--only", "kl_leash", "--out", str(tmp_path / "taken")])
+    assert "--out" in one_line_error(capsys, status)

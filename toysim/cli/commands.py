@@ -142,6 +142,12 @@ def figures_command(args: argparse.Namespace) -> int:
         raise UserError(
             f"toysim figures: unknown figure {unknown[0]!r}; allowed: {', '.join(FIGURES)}"
         )
+    from toysim.safeio import OutputError, check_output_dir
+
+    try:
+        check_output_dir(args.out)  # before anything is computed
+    except OutputError as err:
+        raise UserError(f"toysim figures: {err}") from None
     made = make_figures(args.out, quick=args.quick, names=args.only)
     total = len(set(args.only)) if args.only else len(FIGURES)
     width = max(map(len, args.only or FIGURES))
