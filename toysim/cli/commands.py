@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import numpy as np
-
 from toysim.cli.parser import UserError
 from toysim.cli.run import emit
 
@@ -52,15 +50,12 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 
 def _sweep(args: argparse.Namespace, state: dict) -> int:
-    import jax
-
-    from toysim.cli.sweep_flow import open_store, start_cluster
-    from toysim.plots.sweep_figures import sweep_figure
+    """The sweep itself: checks, cluster, plan, the missing chunks saved one by one, result."""
+    from toysim.cli.sweep_flow import identify, open_store, start_cluster, write_result
     from toysim.presets import RECIPES, build
-    from toysim.safeio import OutputError, atomic_path, check_output_dir
-    from toysim.sweep import assemble, parse_grid, plan_sweep, run_chunks
+    from toysim.safeio import OutputError, check_output_dir
+    from toysim.sweep import parse_grid, plan_sweep, run_chunks
     from toysim.sweeps import cluster
-    from toysim.sweeps.store import SweepFileError, config_hash, result_name, save_sweep
 
     if args.recipe:
         recipe = RECIPES[args.recipe]
@@ -79,22 +74,13 @@ def _sweep(args: argparse.Namespace, state: dict) -> int:
     plan = plan_sweep(
         spec, hp, grid, args.seeds, collapse_drop=args.collapse_drop, chunk_size=args.chunk
     )
-    identity = {k: v for k, v in plan.config.items() if k not in ("devices", "chunk_size")}
-    identity |= {"axes": {k: v.tolist() for k, v in plan.axes.items()}, "bits": args.precision}
-    label = {
-        "preset": args.preset, "method": spec.method.name, "first_seed": 0, "seeds": args.seeds,
-        "axes": {k: len(v) for k, v in grid.items()}, "steps": spec.steps,
-        "precision": args.precision,
-    }  # fmt: skip
-    name = result_name(label, identity)
-    manifest = {"config_hash": config_hash(identity), "chunk_size": plan.chunk,
-                "n_chunks": plan.n_chunks, "total": plan.total}  # fmt: skip
+    name, manifest = identify(args, plan, grid)
     start = open_store(args, out / name, manifest)
-    writer = cluster.is_writer()
     if start.complete:
         print(f"toysim sweep: {out / name}.npz is already complete; nothing to resume")
         return 0
     state["store"] = start.store
+    writer = cluster.is_writer()
     chunks = run_chunks(plan, start.todo)
     if writer and sys.stderr.isatty():
         from tqdm.auto import tqdm
@@ -103,26 +89,8 @@ def _sweep(args: argparse.Namespace, state: dict) -> int:
     for i, outputs in chunks:
         if writer:
             start.store.save(i, outputs)
-    if not writer:
-        return 0
-    try:
-        result = assemble(plan, {i: start.store.load(i) for i in range(plan.n_chunks)})
-    except SweepFileError as err:
-        raise UserError(f"toysim sweep: {err}") from None
-    result.config.update(processes=jax.process_count(), precision=args.precision, name=name)
-    npz, sidecar = save_sweep(result, out / name)
-    fig, meta = sweep_figure(result, title=f"{args.preset}, {spec.method.name}")
-    figure = out / f"{name}.png"
-    with atomic_path(figure) as tmp:
-        fig.savefig(tmp, dpi=150)
-    start.store.remove()
-    runs = result.metrics["final_utility"].size
-    devices = f"{result.config['devices']} device(s) in {jax.process_count()} process(es)"
-    print(f"{runs} runs on {devices}: {npz}, {sidecar}, {figure}")
-    print(
-        f"final utility median {np.median(result.metrics['final_utility']):.3f}, "
-        f"collapsed {np.mean(result.metrics['collapsed']):.1%} of runs"
-    )
+    if writer:
+        print(write_result(args, plan, start.store, out / name))
     return 0
 
 

@@ -1,9 +1,10 @@
 """The pieces of ``toysim sweep`` around the computation: the cluster, the saved chunks, signals.
 
-:func:`start_cluster` joins a multi-process run before JAX starts; :func:`open_store` decides,
-on process 0 and for every process, whether the sweep starts, resumes from saved chunks, is
-already done or is refused; :func:`stop_on_signals` turns SIGINT and SIGTERM into
-:class:`Interrupted`, which the command reports in one line with the command that resumes.
+:func:`start_cluster` joins a multi-process run before JAX starts; :func:`identify` names the
+result; :func:`open_store` decides, on process 0 and for every process, whether the sweep
+starts, resumes from saved chunks, is already done or is refused; :func:`stop_on_signals`
+turns SIGINT and SIGTERM into :class:`Interrupted`, which the command reports in one line with
+the command that resumes; :func:`write_result` writes the finished result from the chunks.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+import jax
 import numpy as np
 
 from toysim.cli.parser import UserError
+from toysim.sweep import SweepPlan, assemble
 from toysim.sweeps import cluster
-from toysim.sweeps.store import ChunkStore, SweepFileError
+from toysim.sweeps.store import ChunkStore, SweepFileError, config_hash, result_name, save_sweep
 
 PROG = "python -m toysim"
 
@@ -172,3 +175,62 @@ def open_store(args: argparse.Namespace, final: Path, manifest: dict) -> Start:
     if flags[0]:
         raise UserError("toysim sweep: process 0 refused to start (see its error)")
     return Start([i for i in range(n) if not flags[2 + i]], store, bool(flags[1]))
+
+
+def identify(args: argparse.Namespace, plan: SweepPlan, grid: dict) -> tuple[str, dict]:
+    """The result's name (what made it, and a hash of the whole configuration) and the
+    manifest of its chunk store.
+
+    The hash covers the game, every base hyperparameter, the grid values, the seeds, the
+    collapse rule and the precision; not the chunk size or the device count, which change how
+    the runs are laid out, not what they are.
+    """
+    identity = {k: v for k, v in plan.config.items() if k not in ("devices", "chunk_size")}
+    identity |= {"axes": {k: v.tolist() for k, v in plan.axes.items()}, "bits": args.precision}
+    label = {
+        "preset": args.preset,
+        "method": plan.spec.method.name,
+        "axes": {k: len(v) for k, v in grid.items()},
+        "seeds": len(plan.axes["seed"]),
+        "first_seed": int(plan.axes["seed"][0]),
+        "steps": plan.spec.steps,
+        "precision": args.precision,
+    }
+    manifest = {
+        "config_hash": config_hash(identity),
+        "chunk_size": plan.chunk,
+        "n_chunks": plan.n_chunks,
+        "total": plan.total,
+    }
+    return result_name(label, identity), manifest
+
+
+def write_result(args: argparse.Namespace, plan: SweepPlan, store: ChunkStore, final: Path) -> str:
+    """Join the saved chunks, write ``FINAL.npz``, its sidecar and its figure (each atomically),
+    remove the chunks; returns the report (two lines)."""
+    import matplotlib.pyplot as plt
+
+    from toysim.plots.sweep_figures import sweep_figure
+    from toysim.safeio import atomic_path
+
+    try:
+        result = assemble(plan, {i: store.load(i) for i in range(plan.n_chunks)})
+    except SweepFileError as err:
+        raise UserError(f"toysim sweep: {err}") from None
+    result.config.update(processes=jax.process_count(), precision=args.precision, name=final.name)
+    npz, sidecar = save_sweep(result, final)
+    fig, _ = sweep_figure(result, title=f"{args.preset}, {plan.spec.method.name}")
+    figure = final.with_name(f"{final.name}.png")
+    try:
+        with atomic_path(figure) as tmp:
+            fig.savefig(tmp, dpi=150)
+    finally:
+        plt.close(fig)
+    store.remove()
+    runs = result.metrics["final_utility"].size
+    devices = f"{result.config['devices']} device(s) in {jax.process_count()} process(es)"
+    return (
+        f"{runs} runs on {devices}: {npz}, {sidecar}, {figure}\n"
+        f"final utility median {np.median(result.metrics['final_utility']):.3f}, "
+        f"collapsed {np.mean(result.metrics['collapsed']):.1%} of runs"
+    )
