@@ -93,3 +93,39 @@ def test_cluster_flags_are_checked_in_one_line(tmp_path, capsys, flags, words):
     assert main([*SMALL, *flags, "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and words in err, err
+
+
+@pytest.mark.slow
+def test_sigterm_stops_both_processes_after_the_same_chunk_and_they_resume(tmp_path):
+    import signal
+    import time
+
+    argv = [
+        *ARGS[:-2],
+        "--chunk",
+        "2",
+        "--seeds",
+        "8",
+        "--steps",
+        "150",
+        "--out",
+        str(tmp_path / "two"),
+    ]
+    cluster = ["--coordinator", f"127.0.0.1:{free_port()}", "--num-processes", "2"]
+    procs = [toysim(*argv, *cluster, "--process-id", str(i)) for i in range(2)]
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob("two/*.partial/chunk-*.npz")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [143, 143], errors
+    assert "chunks saved in" in errors[0] and "process 0 saves the chunks" in errors[1]
+    cluster[1] = f"127.0.0.1:{free_port()}"
+    for p in [toysim(*argv, *cluster, "--process-id", str(i), "--resume") for i in range(2)]:
+        finish(p)
+    finish(toysim(*argv[:-1], str(tmp_path / "one"), "--devices", "2"))
+    (two,), (one,) = (sorted((tmp_path / d).glob("*.npz")) for d in ("two", "one"))
+    merged, alone = load_sweep(two.with_suffix("")), load_sweep(one.with_suffix(""))
+    for name, values in alone.metrics.items():
+        np.testing.assert_array_equal(merged.metrics[name], values)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from toysim.cli.parser import UserError
@@ -51,7 +52,13 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace, state: dict) -> int:
     """The sweep itself: checks, cluster, plan, the missing chunks saved one by one, result."""
-    from toysim.cli.sweep_flow import identify, open_store, start_cluster, write_result
+    from toysim.cli.sweep_flow import (
+        Interrupted,
+        identify,
+        open_store,
+        start_cluster,
+        write_result,
+    )
     from toysim.presets import RECIPES, build
     from toysim.safeio import OutputError, check_output_dir
     from toysim.sweep import parse_grid, plan_sweep, run_chunks
@@ -86,9 +93,11 @@ def _sweep(args: argparse.Namespace, state: dict) -> int:
         from tqdm.auto import tqdm
 
         chunks = tqdm(chunks, desc="sweep", unit="chunk", total=len(start.todo))
-    for i, outputs in chunks:
+    for step, (i, outputs) in enumerate(chunks):
         if writer:
             start.store.save(i, outputs)
+        if cluster.preempted(step):  # SIGTERM on a cluster: every process stops after this chunk
+            raise Interrupted(signal.SIGTERM)
     if writer:
         print(write_result(args, plan, start.store, out / name))
     return 0

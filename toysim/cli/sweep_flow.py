@@ -66,7 +66,9 @@ def resume_command(argv: list[str]) -> str:
 
 def interrupted_line(err: Interrupted, store: ChunkStore | None, argv: list[str]) -> str:
     """The one line printed when a sweep is interrupted: what was saved, how to resume."""
-    if store is None:
+    if jax.process_count() > 1 and not cluster.is_writer():
+        saved = f"process {jax.process_index()}; process 0 saves the chunks"
+    elif store is None:
         saved = "before any chunk was saved"
     else:
         n = store.manifest["n_chunks"]

@@ -69,3 +69,14 @@ def agree(values: np.ndarray) -> np.ndarray:
     if jax.process_count() == 1:
         return values
     return np.asarray(multihost_utils.broadcast_one_to_all(values))
+
+
+def preempted(step: int) -> bool:
+    """Whether every process should stop after step ``step`` (a count of chunks computed, the
+    same on every process): in a multi-process run, JAX's preemption service catches SIGTERM
+    on any process and agrees on the first step all processes can stop after
+    (``multihost_utils.reached_preemption_sync_point``); with one process, never (SIGTERM is
+    then the command's own signal handler's)."""
+    if jax.process_count() == 1:
+        return False
+    return multihost_utils.reached_preemption_sync_point(step)
