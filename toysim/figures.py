@@ -33,6 +33,7 @@ from toysim.experiments.collapse import CollapseRuns, collapse_runs
 from toysim.experiments.dimension import collapse_vs_dimension_runs
 from toysim.experiments.kl_leash import kl_leash_runs
 from toysim.experiments.ladder import LadderRuns, format_ladder_table, ladder_runs, ladder_table
+from toysim.experiments.mitigations import mitigation_runs
 from toysim.experiments.neural import NeuralRuns, neural_diagnostics, neural_runs
 from toysim.experiments.phase import phase_gamma_c_sweep
 from toysim.experiments.population import population_field
@@ -48,6 +49,7 @@ from toysim.plots.collapse_figures import (
     ladder_utility,
     population_field_figure,
 )
+from toysim.plots.mitigation_figures import mitigations_figure
 from toysim.plots.neural_figures import neural_diagnostics_figure, neural_pca, neural_utility_bands
 from toysim.plots.sweep_figures import (
     collapse_vs_dimension_figure,
@@ -273,6 +275,11 @@ _figure(
     "sycophancy",
     "how far each method follows the features the initial RM overrates",
     _unshared(sycophancy_runs, sycophancy_figure),
+)
+_figure(
+    "mitigations",
+    "KL leash, RM ensembles, early stopping and FPO at matched leader steps (paper-linear)",
+    _unshared(mitigation_runs, mitigations_figure),
 )
 
 
