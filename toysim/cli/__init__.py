@@ -32,22 +32,15 @@ __all__ = ["UserError", "main"]
 
 
 def _set_host_devices(count: int) -> None:
-    """Expose ``count`` CPU devices to XLA (the flag acts only before JAX's backend starts).
+    """Expose ``count`` CPU devices to XLA; must run before JAX's backend starts (and before a
+    multi-process sweep joins its cluster, so JAX is not started here).
 
     Raises:
-      UserError: ``count`` is not in [1, cores], or JAX already runs on another number of
-        devices in this process (the flag would be ignored).
+      UserError: ``count`` is not in [1, cores].
     """
-    import jax
-
     check_devices(count)
     flags = os.environ.get("XLA_FLAGS", "")
     os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
-    if len(jax.devices("cpu")) != count:
-        raise UserError(
-            f"toysim: --devices {count} cannot take effect: JAX already runs on "
-            f"{len(jax.devices('cpu'))} CPU device(s) in this process"
-        )
 
 
 def _set_precision(bits: int) -> None:
@@ -62,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # sweep: the resume command
         _set_precision(args.precision)
         if getattr(args, "devices", None) is not None:
             _set_host_devices(args.devices)
@@ -79,3 +73,6 @@ def main(argv: list[str] | None = None) -> int:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a sweep's own handler: one line, no traceback
+        print("toysim: interrupted by SIGINT", file=sys.stderr)
+        return 130

@@ -63,14 +63,14 @@ def check_run_memory(args: argparse.Namespace, factory, spec, hp) -> None:
 
 
 def sweep_request(args: argparse.Namespace):
-    """``(spec, hparams, grid)`` of a ``sweep`` command line, every part checked.
+    """``(spec, hparams, grid)`` of a ``sweep`` command line, every part checked (without
+    starting JAX, so that a multi-process sweep can still join its cluster).
 
     Refused: no ``--grid`` (and no recipe), more than two axes, an axis named twice (aliases
     included), an axis over a field the game does not read (``gamma`` with ``rlhf``), seeds or
-    chunk below 1, and a sweep whose estimated memory is above the limit.
+    chunk below 1.
     """
     from toysim.config import HParams
-    from toysim.memory import check_memory, sweep_bytes
     from toysim.presets import build
     from toysim.sweep import parse_grid
 
@@ -89,9 +89,16 @@ def sweep_request(args: argparse.Namespace):
         raise UserError(f"toysim sweep: --grid names {twice} twice (one axis per field)")
     spec, hp = build(args.preset, args.method, gamma=args.gamma, steps=args.steps)
     HParams.check_read(spec, names)
-    grid = dict(axes)
+    memory_limit(args)
+    return spec, hp, dict(axes)
+
+
+def check_sweep_memory(args: argparse.Namespace, spec, hp, grid: dict) -> None:
+    """Refuse a sweep whose estimated memory (:func:`toysim.memory.sweep_bytes`) is above
+    ``--max-memory`` (default: what this machine has available)."""
+    from toysim.memory import check_memory, sweep_bytes
+
     runs = math.prod(len(v) for v in grid.values()) * args.seeds
-    devices = args.devices or 1
     what = f"toysim sweep: {runs} runs of {spec.steps} iterations"
-    check_memory(sweep_bytes(spec, hp, runs, args.chunk, devices), memory_limit(args), what)
-    return spec, hp, grid
+    estimate = sweep_bytes(spec, hp, runs, args.chunk, args.devices or 1)
+    check_memory(estimate, memory_limit(args), what)
