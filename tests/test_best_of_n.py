@@ -148,7 +148,7 @@ def test_neural_expert_iteration_with_no_step_stays_and_its_kl_is_the_spread_ter
     from toysim.game.neural import NeuralHParams, NeuralSpec
 
     spec = BestOfNSpec(NeuralSpec(dim=3, signal_dims=1, hidden=(4,), steps=6), max_n=4, groups=2)
-    hp = NeuralBestOfNHParams(NeuralHParams(), 4.0, 0.0)
+    hp = NeuralBestOfNHParams(NeuralHParams(gamma=0.0), 4.0, 0.0)  # rlhf: no steering
     validate_neural_best_of_n(spec, hp)
     with pytest.raises(ConfigError, match="step must be"):
         validate_neural_best_of_n(spec, hp._replace(step=-0.1))

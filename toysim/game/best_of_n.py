@@ -148,6 +148,10 @@ class BestOfNHParams(NamedTuple):
     spread: float
     step: float
 
+    def validate(self, spec: BestOfNSpec) -> None:
+        """Check every number against ``spec`` (:func:`validate_best_of_n`)."""
+        validate_best_of_n(spec, self)
+
 
 def validate_best_of_n(spec: BestOfNSpec, hp: BestOfNHParams) -> None:
     """Check ``spec`` and the ranges of ``n``, ``spread`` and ``step``.

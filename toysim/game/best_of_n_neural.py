@@ -46,14 +46,19 @@ class NeuralBestOfNHParams(NamedTuple):
     n: float
     step: float
 
+    def validate(self, spec: BestOfNSpec) -> None:
+        """Check every number against ``spec`` (:func:`validate_neural_best_of_n`)."""
+        validate_neural_best_of_n(spec, self)
+
 
 def validate_neural_best_of_n(spec: BestOfNSpec, hp: NeuralBestOfNHParams) -> None:
-    """Check ``spec`` and the ranges of ``n`` and ``step``.
+    """Check ``spec``, paper-nn's numbers and the ranges of ``n`` and ``step``.
 
     Raises:
         ConfigError: naming the first invalid field and what is allowed.
     """
     spec.validate()
+    hp.game.validate(spec.game)
     n = float(hp.n)
     if not (n == int(n) and 1 <= n <= spec.max_n):
         raise ConfigError(f"n must be an integer in [1, max_n = {spec.max_n}]; got {hp.n!r}")
