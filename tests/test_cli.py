@@ -90,11 +90,11 @@ def test_switches_make_a_custom_fpo_and_reach_the_run():
     [
         (("run", "--method", "ppo"), "invalid choice: 'ppo'"),
         (("run", "--hessian", "inverse", "--method", "fpo"), "invalid choice: 'inverse'"),
-        (("run", "--steps", "0"), "steps must be an integer >= 1"),
+        (("run", "--steps", "0"), "steps must be an integer in [1, 2**31 - 1]; got 0"),
         (("run", "--method", "fpo", "--gamma", "-1"), "gamma must be >= 0"),
         (("run", "--method", "rlhf", "--gamma", "0.1"), "gamma must be 0 for rlhf"),
         (("run", "--gamma", "0.1"), "need --method"),
-        (("run", "--seed", "-3"), "seed must be a non-negative integer"),
+        (("run", "--seed", "-3"), "--seed must be an integer in [0, 2**63)"),
         (("walk",), "invalid choice: 'walk'"),
         (("bench", "--chunk", "0"), "--chunk must be >= 1"),
     ],

@@ -359,6 +359,7 @@ def test_a_paper_nn_run_whose_solves_cannot_converge_says_so(rung, standard_prom
         method="fpo",
         gamma=0.2,
         unconverged_solves=5,
+        differences={},
         **dict.fromkeys(
             [
                 "final_signal",

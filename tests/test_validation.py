@@ -19,7 +19,8 @@ def spec_and_hp(method="fpo-exact", preset="paper-linear"):
         ("dim", 3, r"signal_dims must be an integer with 1 <= signal_dims < dim = 3"),
         ("dim", 1, r"dim must be an integer >= 2"),
         ("signal_dims", 0, r"signal_dims must be .* 1 <= signal_dims"),
-        ("steps", 0, r"steps must be an integer >= 1"),
+        ("steps", 0, r"steps must be an integer in \[1, 2\*\*31 - 1\]; got 0"),
+        ("steps", 2**31, r"steps must be an integer in \[1, 2\*\*31 - 1\]"),
         ("follower", "adam", r"follower must be one of sgd, best-response, population; got 'adam'"),
         ("buffer_size", 0, r"buffer_size must be an integer >= 1"),
         ("follower_steps", 0, r"follower_steps must be an integer >= 1"),
@@ -122,3 +123,69 @@ def test_simulate_validates_before_running():
         simulate(spec, hp._replace(leader_lr=-1.0), seed=0)
     with pytest.raises(ConfigError, match="signal_dims"):
         simulate(GameSpec(3, 3, 5, "sgd", 1, 1, "proximal", Method("fpo")), hp, seed=0)
+
+
+def test_numpy_integers_are_accepted_wherever_python_integers_are():
+    import numpy as np
+
+    from toysim.sweep import sweep
+
+    spec, hp = build("paper-linear", "rlhf", steps=np.int64(4))
+    assert spec.steps == 4 and type(spec.steps) is int
+    assert simulate(spec, hp, np.int64(3)).utility.shape == (4,)
+    dims = GameSpec(
+        np.int64(5), np.int32(2), np.int64(3), "sgd", np.int64(1), 1, "ridge", spec.method
+    )
+    validate(dims, hp)
+    result = sweep(spec, hp, {"c": [0.1]}, np.int64(2))
+    assert result.metrics["final_utility"].shape == (1, 2)
+
+
+def test_numpy_integers_are_accepted_by_the_neural_spec():
+    import numpy as np
+
+    from toysim.game.neural import NeuralSpec
+
+    spec = NeuralSpec(steps=np.int64(3), dim=np.int64(4), hidden=(np.int64(8),))
+    spec.validate()
+    assert (spec.steps, spec.dim, spec.hidden) == (3, 4, (8,))
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("gamma", float("nan"), r"gamma must be finite and >= 0; got nan"),
+        ("damping", -1.0, r"damping must be >= 0; got -1.0"),
+        ("clip", 0.0, r"clip must be > 0; got 0.0"),
+        ("lr_start", float("inf"), r"lr_start must be finite and >= 0 \(a step size\); got inf"),
+        ("tau", 0.0, r"tau must be > 0"),
+        ("ideal_value", float("nan"), r"ideal_value must be a finite number; got nan"),
+    ],
+)
+def test_paper_nn_numbers_are_refused_before_running(field, value, message):
+    from toysim.experiments.runner import run_seed
+    from toysim.game.neural import make_neural_trajectory, paper_nn
+
+    spec, hp = paper_nn("fpo-relaxed")
+    spec = dataclasses.replace(spec, steps=2)
+    with pytest.raises(ConfigError, match=message):
+        run_seed(spec, hp._replace(**{field: value}), 0, make_neural_trajectory)
+
+
+@pytest.mark.parametrize("field", ["lam", "leader_lr", "rm_init_signal", "amplitude"])
+def test_every_linear_number_must_be_finite(field):
+    spec, hp = spec_and_hp()
+    with pytest.raises(ConfigError, match=rf"{field} must be"):
+        validate(spec, hp._replace(**{field: float("inf")}))
+
+
+def test_only_fields_the_game_reads_may_be_varied():
+    from toysim.config import HParams
+
+    HParams.check_read(build("paper-linear", "fpo-exact")[0], ["gamma", "lam", "c"])
+    HParams.check_read(build("population", "rlhf")[0], ["sigma", "lam"])
+    HParams.check_read(build("sycophancy", "rlhf")[0], ["rm_init_bias", "follower_lr"])
+    with pytest.raises(ConfigError, match=r"gamma is not read by method 'rlhf'.*FPO method"):
+        HParams.check_read(build("paper-linear", "rlhf")[0], ["gamma"])
+    with pytest.raises(ConfigError, match=r"follower_lr is not read .* 'population'"):
+        HParams.check_read(build("population", "fpo-exact")[0], ["follower_lr"])

@@ -12,9 +12,19 @@ Every field is validated with an error naming the field and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from typing import NamedTuple
 
 import numpy as np
+
+from toysim.rules import (
+    HPARAM_READS,
+    HPARAM_RULES,
+    ConfigError,
+    check_numbers,
+    check_read,
+    needs_solve,
+)
 
 HESSIAN = ("exact", "damped", "gauss-newton", "diagonal", "identity")
 """The curvature ladder of the ``hessian`` switch, exact first (docs/theory/exact-fpo.md)."""
@@ -26,10 +36,6 @@ SWITCHES = {"hessian": HESSIAN, "influence": INFLUENCE, "params": PARAMS, "oracl
 FOLLOWERS = ("sgd", "best-response", "population")
 ANCHORS = ("ridge", "proximal")
 RECORDS = ("full", "scalars")
-
-
-class ConfigError(ValueError):
-    """A configuration field holds a value outside what is allowed."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,6 +165,9 @@ class GameSpec:
     probes: tuple[Method, ...] = ()
     biased_dims: int = 0
 
+    def __post_init__(self) -> None:
+        integers_as_int(self)
+
     @property
     def policy(self) -> str:
         """``gaussian`` for the population follower, ``point`` otherwise."""
@@ -182,7 +191,7 @@ class GameSpec:
             ConfigError: naming the first invalid field and what is allowed.
         """
         _check_int("dim", self.dim, minimum=2)
-        _check_int("steps", self.steps, minimum=1)
+        check_steps(self.steps)
         _check_int("follower_steps", self.follower_steps, minimum=1)
         if not isinstance(self.signal_dims, int) or not 1 <= self.signal_dims < self.dim:
             raise ConfigError(
@@ -260,6 +269,40 @@ class HParams(NamedTuple):
     rm_init_bias: float = 0.0
     damping: float = 0.0
 
+    def validate(self, spec: GameSpec) -> None:
+        """Check every number against :data:`toysim.rules.HPARAM_RULES` (finite, in range;
+        arrays element by element), ``sigma = 0`` for a point policy, and ``lambda > 0``
+        wherever the game solves with ``H`` (:func:`toysim.rules.needs_solve`).
+
+        Raises:
+            ConfigError: naming the first bad field, what is allowed and the value.
+        """
+        lam = np.asarray(self.lam, dtype=float)
+        if needs_solve(spec) and np.any(lam <= 0):
+            raise ConfigError(
+                f"lam must be > 0 with follower {spec.follower!r} and method "
+                f"{spec.method.name!r}; got {float(lam.ravel()[np.argmax(lam.ravel() <= 0)])!r}. "
+                "The best response phi* and the Hessian solve exist only if the follower's loss "
+                "is strongly convex, which lambda > 0 guarantees for the linear reward model "
+                "(docs/theory/game.md)."
+            )
+        check_numbers(self, HPARAM_RULES)
+        if spec.policy == "point" and np.any(np.asarray(self.sigma) != 0):
+            raise ConfigError(
+                f"sigma must be 0 for the point policy of the {spec.follower!r} follower; "
+                f"got {float(np.ravel(self.sigma)[np.flatnonzero(np.ravel(self.sigma))[0]])!r}"
+            )
+
+    @staticmethod
+    def check_read(spec: GameSpec, names) -> None:
+        """Refuse varying (a sweep's grid) a field the game of ``spec`` never reads
+        (:data:`toysim.rules.HPARAM_READS`), e.g. ``gamma`` with ``rlhf``.
+
+        Raises:
+            ConfigError: naming the field, what reads it and the fields this game reads.
+        """
+        check_read(spec, names, HParams._fields, HPARAM_READS)
+
 
 def as_float_arrays(params):
     """The same NamedTuple of numbers with every field a JAX array of the default float dtype
@@ -269,55 +312,47 @@ def as_float_arrays(params):
     return type(params)(*(jnp.asarray(x, dtype=jnp.result_type(float)) for x in params))
 
 
+def integers_as_int(spec: object) -> None:
+    """Replace each NumPy integer field (or tuple of them) of the frozen dataclass ``spec`` by
+    the Python int, so that ``numpy.int64(300)`` steps are accepted, hash and print as 300."""
+
+    def as_int(value):
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool | int):
+            return int(value)
+        if isinstance(value, tuple):
+            return tuple(as_int(v) for v in value)
+        return value
+
+    for field in dataclasses.fields(spec):
+        object.__setattr__(spec, field.name, as_int(getattr(spec, field.name)))
+
+
+MAX_STEPS = 2**31 - 1
+"""The longest horizon: XLA counts a loop's iterations in 32-bit integers."""
+
+
+def check_steps(steps: object) -> None:
+    """``steps`` an integer in ``[1, MAX_STEPS]``.
+
+    Raises:
+      ConfigError: naming ``steps`` and the allowed range.
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+        raise ConfigError(f"steps must be an integer in [1, 2**31 - 1]; got {steps!r}")
+
+
 def _check_int(field: str, value: object, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise ConfigError(f"{field} must be an integer >= {minimum}; got {value!r}")
 
 
 def validate(spec: GameSpec, hparams: HParams) -> None:
-    """Check every field; raise :class:`ConfigError` naming the first bad one.
+    """Check every field: ``spec.validate()``, then ``hparams.validate(spec)``.
 
     ``hparams`` fields may be arrays (a sweep): every element is checked.
+
+    Raises:
+      ConfigError: naming the first bad field and what is allowed.
     """
     spec.validate()
-
-    def check(field: str, ok, allowed: str) -> None:
-        value = np.asarray(getattr(hparams, field), dtype=float)
-        good = np.all(np.isfinite(value)) and np.all(ok(value))
-        if not good:
-            bad = value[~(np.isfinite(value) & ok(value))] if value.ndim else value
-            shown = bad.ravel()[0] if np.ndim(bad) else bad
-            raise ConfigError(f"{field} must be {allowed}; got {float(shown)!r}")
-
-    check("amplitude", lambda v: v > 0, "> 0")
-    check("tau", lambda v: v > 0, "> 0")
-    check("ideal_value", lambda v: v == v, "a finite number")
-    check("action_cost", lambda v: v >= 0, ">= 0")
-    check("gamma", lambda v: v >= 0, ">= 0")
-    check("leader_lr", lambda v: v >= 0, ">= 0 (a step size)")
-    check("follower_lr", lambda v: v >= 0, ">= 0 (a step size)")
-    check("weight_decay", lambda v: (v >= 0) & (v < 1), "in [0, 1)")
-    check("sigma", lambda v: v >= 0, ">= 0 (a standard deviation)")
-    check("rm_init_signal", lambda v: v == v, "a finite number")
-    check("rm_init_noise", lambda v: v >= 0, ">= 0 (a standard deviation)")
-    check("rm_init_bias", lambda v: v == v, "a finite number")
-    check("damping", lambda v: v >= 0, ">= 0 (mu of the damped Hessian H + mu I)")
-    if spec.policy == "point":
-        check(
-            "sigma", lambda v: v == 0, f"0 for the point policy of the {spec.follower!r} follower"
-        )
-    m = spec.method
-    needs_solve = (
-        m.foresight and (m.hessian != "identity" or m.params == "optimum")
-    ) or spec.follower in ("best-response", "population")
-    if needs_solve:
-        lam = np.asarray(hparams.lam, dtype=float)
-        if np.any(lam <= 0):
-            raise ConfigError(
-                f"lam must be > 0 with follower {spec.follower!r} and method {m.name!r}; "
-                f"got {float(lam.ravel()[np.argmax(lam.ravel() <= 0)])!r}. The best response "
-                "phi* and the Hessian solve exist only if the follower's loss is strongly "
-                "convex, which lambda > 0 guarantees for the linear reward model "
-                "(docs/theory/game.md)."
-            )
-    check("lam", lambda v: v >= 0, ">= 0")
+    hparams.validate(spec)

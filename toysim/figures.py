@@ -29,8 +29,15 @@ from typing import NamedTuple
 from toysim.analysis import SINGLE_SWITCHES
 from toysim.animate import animate_phase_space
 from toysim.config import ConfigError
+from toysim.experiments.calibration import calibration_maps
 from toysim.experiments.collapse import CollapseRuns, collapse_runs
 from toysim.experiments.dimension import collapse_vs_dimension_runs
+from toysim.experiments.goodhart import (
+    GOODHART_PRESETS,
+    GoodhartRuns,
+    goodhart_runs,
+    goodhart_table,
+)
 from toysim.experiments.kl_leash import kl_leash_runs
 from toysim.experiments.ladder import LadderRuns, format_ladder_table, ladder_runs, ladder_table
 from toysim.experiments.mitigations import mitigation_runs
@@ -49,6 +56,7 @@ from toysim.plots.collapse_figures import (
     ladder_utility,
     population_field_figure,
 )
+from toysim.plots.goodhart_figures import calibration_figure, goodhart_figure
 from toysim.plots.mitigation_figures import mitigations_figure
 from toysim.plots.neural_figures import neural_diagnostics_figure, neural_pca, neural_utility_bands
 from toysim.plots.sweep_figures import (
@@ -58,6 +66,7 @@ from toysim.plots.sweep_figures import (
     sycophancy_figure,
 )
 from toysim.provenance import versions
+from toysim.safeio import atomic_path, write_text
 
 NOTEBOOK_FIGURES = {
     "01_alignment_collapse": (
@@ -79,14 +88,16 @@ SWEEP_FIGURES = ("phase_gamma_c", "collapse_vs_dimension", "kl_leash", "sycophan
 
 
 def save(fig, name: str, out: str | Path, meta: dict) -> list[Path]:
-    """Write ``NAME.png``, ``NAME.pdf`` and the ``NAME.json`` sidecar into ``out``."""
+    """Write ``NAME.png``, ``NAME.pdf`` and the ``NAME.json`` sidecar into ``out``, each
+    atomically (:func:`toysim.safeio.atomic_path`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf", out / f"{name}.json"]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1], metadata={"CreationDate": None, "ModDate": None})
+    with atomic_path(paths[0]) as png, atomic_path(paths[1]) as pdf:
+        fig.savefig(png, dpi=150)
+        fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None})
     sidecar = {"figure": name, **meta, "versions": versions()}
-    paths[2].write_text(json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
+    write_text(paths[2], json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
     return paths
 
 
@@ -113,6 +124,7 @@ class SharedRuns:
 
     def __init__(self, quick: bool = False):
         self.quick = quick
+        self._goodhart: dict[str, GoodhartRuns] = {}
 
     @functools.cached_property
     def collapse(self) -> CollapseRuns:
@@ -128,6 +140,12 @@ class SharedRuns:
     def neural(self) -> NeuralRuns:
         """:func:`neural_runs`: paper-nn with each method over 5 seeds (2 if quick)."""
         return neural_runs(self.quick)
+
+    def goodhart(self, preset: str) -> GoodhartRuns:
+        """:func:`goodhart_runs` of ``preset`` (16 seeds, 4 if quick), computed once."""
+        if preset not in self._goodhart:
+            self._goodhart[preset] = goodhart_runs(preset, self.quick)
+        return self._goodhart[preset]
 
 
 class RegisteredFigure(NamedTuple):
@@ -225,9 +243,10 @@ def _ladder_tables(runs: SharedRuns, out: Path) -> list[Path]:
     }
     path = Path(out) / "ladder_tables.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
+    write_text(
+        path,
         "\n\n".join(f"### {name}\n\n{format_ladder_table(rows)}" for name, rows in tables.items())
-        + "\n"
+        + "\n",
     )
     return [path]
 
@@ -279,12 +298,35 @@ _figure(
 )
 
 
+for _preset in GOODHART_PRESETS:
+    _figure(
+        f"goodhart_{_preset.replace('-', '_')}",
+        f"{_preset}: gold and proxy against sqrt(KL), best-of-n and the iterated leaders",
+        lambda runs, preset=_preset: goodhart_figure(runs.goodhart(preset)),
+    )
+
+
+@_register("goodhart_tables", "the fitted Goodhart coefficients of every preset (Markdown)")
+def _goodhart_tables(runs: SharedRuns, out: Path) -> list[Path]:
+    path = Path(out) / "goodhart_tables.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(goodhart_table([runs.goodhart(p) for p in GOODHART_PRESETS]))
+    return [path]
+
+
+_figure(
+    "calibration_map",
+    "the reward model's error r - U over signal / noise at checkpoints, the path drawn on it",
+    _unshared(calibration_maps, calibration_figure),
+)
+
+
 @_register("collapse_animation", "the four methods' paths growing in phase space (GIF), seed 0")
 def _collapse_animation(runs: SharedRuns, out: Path) -> list[Path]:
     gif, meta = animate_phase_space(Path(out) / "collapse_animation.gif")
     sidecar = gif.with_suffix(".json")
     meta = {"figure": "collapse_animation", **meta, "versions": versions()}
-    sidecar.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    write_text(sidecar, json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
     return [gif, sidecar]
 
 

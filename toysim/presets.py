@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from toysim.config import ConfigError, GameSpec, HParams, Method, method_from_name
+from toysim.provenance import describe_differences
 
 
 class Preset(NamedTuple):
@@ -84,6 +85,9 @@ SYCOPHANCY = Preset(
     hparams=PAPER_LINEAR.hparams._replace(rm_init_bias=0.5),
     relaxed_gamma=PAPER_LINEAR.relaxed_gamma,
 )
+
+DEFAULT_PRESET = "paper-linear"
+"""The preset a run uses unless told otherwise; outputs list what differs from it."""
 
 PRESETS: dict[str, Preset] = {
     "paper-linear": PAPER_LINEAR,
@@ -153,3 +157,10 @@ def build(
         raise ConfigError(f"gamma must be 0 for rlhf (it has no steering term); got {gamma!r}")
     g = default_gamma(p, spec, m) if gamma is None else gamma
     return spec, p.hparams._replace(gamma=g)
+
+
+def preset_differences(spec: GameSpec, hp: HParams) -> dict:
+    """Every field of ``(spec, hp)`` that differs from the default preset (paper-linear) run
+    with the same method and its default ``gamma``: ``{field: value}``
+    (:func:`toysim.provenance.describe_differences`)."""
+    return describe_differences(spec, hp, *build(DEFAULT_PRESET, spec.method))

@@ -44,6 +44,22 @@ def describe(spec: object, hp: tuple) -> dict:
     }
 
 
+def describe_differences(spec: object, hp: tuple, reference_spec: object, reference_hp: tuple):
+    """The fields of :func:`describe` of ``(spec, hp)`` whose values differ from those of the
+    reference game (e.g. the default preset): ``{field: value}``, spec fields first.
+
+    What a run changed from the defaults, so that an output says what ran (the sycophancy
+    preset: ``{"biased_dims": 2, "rm_init_bias": 0.5}``).
+    """
+    ours, reference = describe(spec, hp), describe(reference_spec, reference_hp)
+    return {
+        field: value
+        for part in ("spec", "hparams")
+        for field, value in ours[part].items()
+        if reference[part].get(field) != value
+    }
+
+
 def seed_list(seeds: int | Sequence[int]) -> list[int]:
     """The seeds of a run: ``0, ..., seeds - 1`` for a count, else the given seeds.
 

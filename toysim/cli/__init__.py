@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
+from toysim.cli.checks import check_devices
 from toysim.cli.commands import (
     animate_command,
     bench_command,
@@ -31,9 +32,13 @@ __all__ = ["UserError", "main"]
 
 
 def _set_host_devices(count: int) -> None:
-    """Expose ``count`` CPU devices to XLA; must run before JAX's backend starts."""
-    if count < 1:
-        raise UserError(f"toysim: --devices must be >= 1; got {count}")
+    """Expose ``count`` CPU devices to XLA; must run before JAX's backend starts (and before a
+    multi-process sweep joins its cluster, so JAX is not started here).
+
+    Raises:
+      UserError: ``count`` is not in [1, cores].
+    """
+    check_devices(count)
     flags = os.environ.get("XLA_FLAGS", "")
     os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
@@ -50,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # sweep: the resume command
         _set_precision(args.precision)
-        if getattr(args, "devices", None):
+        if getattr(args, "devices", None) is not None:
             _set_host_devices(args.devices)
         commands = {
             "run": run_command,
@@ -67,3 +73,6 @@ def main(argv: list[str] | None = None) -> int:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a sweep's own handler: one line, no traceback
+        print("toysim: interrupted by SIGINT", file=sys.stderr)
+        return 130

@@ -7,6 +7,8 @@ import os
 
 from toysim.config import HESSIAN, INFLUENCE, METHODS, ORACLE, PARAMS
 
+MAX_MEMORY_HELP = "refuse above this estimated memory (default: this machine's available memory)"
+
 
 class UserError(Exception):
     """A mistake in the command line; reported in one line."""
@@ -43,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--steps", type=int, help="iterations T (default: the preset's)")
     run.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     run.add_argument("--json", action="store_true", help="print one JSON object per run")
+    run.add_argument("--max-memory", type=float, metavar="GB", help=MAX_MEMORY_HELP)
     run.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
     sweep = sub.add_parser("sweep", help="a grid of hyperparameters times seeds, in one compile")
@@ -64,7 +67,24 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--chunk", type=int, default=8192, help="runs per compiled call")
     sweep.add_argument("--out", default="results", help="output folder (default results/)")
     sweep.add_argument("--devices", type=int, help="expose N host CPU devices (XLA flag)")
+    sweep.add_argument("--max-memory", type=float, metavar="GB", help=MAX_MEMORY_HELP)
     sweep.add_argument("--precision", type=int, choices=(32, 64), default=64)
+    sweep.add_argument(
+        "--force", action="store_true", help="overwrite a result (or saved chunks) of this sweep"
+    )
+    sweep.add_argument(
+        "--resume", action="store_true", help="continue from the chunks an interrupted run saved"
+    )
+    sweep.add_argument(
+        "--coordinator", metavar="HOST:PORT", help="process 0's address (multi-process sweep)"
+    )
+    sweep.add_argument("--num-processes", type=int, help="processes in the multi-process sweep")
+    sweep.add_argument("--process-id", type=int, help="this process's index, 0 .. N-1")
+    sweep.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join the cluster JAX detects (SLURM, Open MPI, ...): jax.distributed.initialize()",
+    )
 
     figures = sub.add_parser("figures", help="regenerate every figure of the notebooks")
     figures.add_argument("--out", default="figures", help="output folder (default figures/)")

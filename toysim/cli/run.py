@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from toysim.cli.checks import check_run_memory, check_seed
 from toysim.cli.parser import UserError
+from toysim.config import validate
+from toysim.presets import DEFAULT_PRESET
 
 DEFAULT_METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical")
 
@@ -14,23 +17,26 @@ def run_command(args: argparse.Namespace) -> int:
     """``toysim run``: one row per method; returns the exit status."""
     import jax
 
-    from toysim.game.trajectory import simulate
-    from toysim.presets import build
+    from toysim.game.trajectory import make_trajectory, simulate
+    from toysim.presets import build, preset_differences
+    from toysim.provenance import describe
 
     switches = dict(hessian=args.hessian, influence=args.influence, params=args.params)
     switches["oracle"] = args.oracle
     if args.method is None and (args.gamma is not None or any(switches.values())):
         raise UserError("toysim run: --gamma and the switches need --method (e.g. --method fpo)")
-    if args.seed < 0:
-        raise UserError(f"toysim run: seed must be a non-negative integer; got {args.seed}")
+    check_seed("run", args.seed)
     methods = [args.method] if args.method else list(DEFAULT_METHODS)
     rows = []
     for name in methods:
         if args.preset == "paper-nn":
-            spec, hp, trajectory = run_neural(name, args, switches)
+            spec, hp, trajectory, differences = run_neural(name, args, switches)
         else:
             spec, hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
+            validate(spec, hp)
+            check_run_memory(args, make_trajectory, spec, hp)
             trajectory = simulate(spec, hp, args.seed)
+            differences = preset_differences(spec, hp)
         m = spec.method
         rows.append(
             dict(
@@ -53,6 +59,8 @@ def run_command(args: argparse.Namespace) -> int:
                 unconverged_solves=unconverged_solves(trajectory),
                 precision=args.precision,
                 jax_version=jax.__version__,
+                differences=differences,
+                config=describe(spec, hp),
             )
         )
     return emit(rows, args.json, format_table)
@@ -71,22 +79,23 @@ def unconverged_solves(trajectory) -> int | None:
 
 
 def run_neural(name: str, args: argparse.Namespace, switches: dict):
-    """One paper-nn run: ``(spec, hparams, trajectory)``."""
+    """One paper-nn run: ``(spec, hparams, trajectory, differences)``, the last the fields
+    that differ from the paper-nn preset's (:func:`toysim.provenance.describe_differences`)."""
     import dataclasses
 
-    from toysim.experiments.runner import run_seed
+    from toysim.experiments.runner import run_seed, validate_game
     from toysim.game.neural import make_neural_trajectory, paper_nn
+    from toysim.provenance import describe_differences
 
-    spec, hp = paper_nn(name, **switches)
+    spec, hp = preset = paper_nn(name, **switches)
     if args.steps is not None:
-        if args.steps < 1:
-            raise UserError(f"toysim run: steps must be an integer >= 1; got {args.steps}")
         spec = dataclasses.replace(spec, steps=args.steps)
     if args.gamma is not None:
-        if args.gamma < 0 or (not spec.method.foresight and args.gamma != 0):
-            raise UserError(f"toysim run: gamma must be >= 0 (0 for rlhf); got {args.gamma}")
         hp = hp._replace(gamma=args.gamma)
-    return spec, hp, run_seed(spec, hp, args.seed, make_neural_trajectory)
+    validate_game(spec, hp)
+    check_run_memory(args, make_neural_trajectory, spec, hp)
+    trajectory = run_seed(spec, hp, args.seed, make_neural_trajectory)
+    return spec, hp, trajectory, describe_differences(spec, hp, *preset)
 
 
 def emit(rows: list[dict], as_json: bool, formatter) -> int:
@@ -130,6 +139,12 @@ def format_table(rows: list[dict]) -> str:
         f"preset {first['preset']}, seed {first['seed']}, {first['steps']} iterations "
         "(final values)"
     )
+    shown = {"method", "gamma", "steps"}  # columns and header
+    changed = {k: v for row in rows for k, v in row["differences"].items() if k not in shown}
+    if changed:
+        reference = "the paper-nn preset" if first["preset"] == "paper-nn" else DEFAULT_PRESET
+        settings = ", ".join(f"{k} {v}" for k, v in changed.items())
+        header += f"\nsettings that differ from {reference}: {settings}"
     warnings = [
         f"warning: {row['method']}: {row['unconverged_solves']} of {row['steps']} curvature "
         "solves did not converge (see docs/theory/exact-fpo.md)"

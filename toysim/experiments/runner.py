@@ -1,5 +1,5 @@
-"""One game over seeds: ``jit(vmap)`` over ``jax.random.key(seed)`` keys, then the
-non-finite check.
+"""One game over seeds: ``jit(vmap)`` over the seeds' keys (:func:`toysim.seeds.seed_keys`),
+then the non-finite check.
 
 Every experiment runs its games through :func:`run_seeds` (a batch of seeds)
 or :func:`run_seed` (one seed, unbatched). Hyperparameters are traced, so each
@@ -15,19 +15,30 @@ import functools
 from collections.abc import Callable, Hashable, Sequence
 
 import jax
-import numpy as np
 
 from toysim.game.trajectory import make_trajectory, raise_if_nonfinite
 from toysim.provenance import seed_list
+from toysim.seeds import seed_key
+from toysim.seeds import seed_keys as keys_of
 
 TrajectoryFactory = Callable[..., Callable]
 """``factory(spec) -> run(key, hp) -> trajectory``, e.g. :func:`toysim.make_trajectory`."""
 
 
 def seed_keys(seeds: int | Sequence[int]) -> jax.Array:
-    """The PRNG keys ``[jax.random.key(s) for s in seeds]``, stacked (a count means
+    """The PRNG keys of ``seeds`` (:func:`toysim.seeds.seed_keys`), stacked (a count means
     ``0, ..., seeds - 1``)."""
-    return jax.vmap(jax.random.key)(np.asarray(seed_list(seeds)))
+    return keys_of(seed_list(seeds))
+
+
+def validate_game(spec, hp: tuple) -> None:
+    """``spec.validate()`` then ``hp.validate(spec)``: every field of a linear or neural game.
+
+    Raises:
+      ConfigError: naming the first bad field and what is allowed.
+    """
+    spec.validate()
+    hp.validate(spec)
 
 
 @functools.lru_cache(maxsize=64)
@@ -63,9 +74,11 @@ def run_seeds(
       The trajectory (a NamedTuple pytree) with a leading seed axis.
 
     Raises:
+      ConfigError: a field of ``spec`` or ``hp`` (or a seed) is invalid.
       NonFiniteTrajectoryError: a run went NaN or infinite (the message names the
         iteration and the run's index in the batch).
     """
+    validate_game(spec, hp)
     trajectory = compiled_seeds(spec, factory)(seed_keys(seeds), hp)
     raise_if_nonfinite(trajectory, spec)
     return trajectory
@@ -74,7 +87,7 @@ def run_seeds(
 def run_seed(
     spec: Hashable, hp: tuple, seed: int, factory: TrajectoryFactory = make_trajectory
 ) -> tuple:
-    """One unbatched trajectory of ``spec`` from ``jax.random.key(seed)``.
+    """One unbatched trajectory of ``spec`` from the key of ``seed`` (``toysim.seeds.seed_key``).
 
     Same as :func:`run_seeds` for a single seed, without the batch axis (and
     without vmap, so the compiled program is the unbatched one).
@@ -83,6 +96,7 @@ def run_seed(
       NonFiniteTrajectoryError: the run went NaN or infinite (the message names the
         iteration).
     """
-    trajectory = compiled_seed(spec, factory)(jax.random.key(seed_list([seed])[0]), hp)
+    validate_game(spec, hp)
+    trajectory = compiled_seed(spec, factory)(seed_key(seed), hp)
     raise_if_nonfinite(trajectory, spec)
     return trajectory

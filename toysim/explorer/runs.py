@@ -29,6 +29,7 @@ from toysim.game.trajectory import (
     make_trajectory,
     nonfinite_error,
 )
+from toysim.seeds import seed_key
 
 trace_count: Counter[GameSpec] = Counter()
 """How many times each explorer program has been traced (once per structure, ever)."""
@@ -99,7 +100,7 @@ def run_settings(settings: Settings) -> Run:
     spec_max, hp = game_of(settings)
     steps = int(settings.steps)
     spec = dataclasses.replace(spec_max, steps=steps)
-    trajectory, first_bad = program(spec_max)(jax.random.key(int(settings.seed)), host_floats(hp))
+    trajectory, first_bad = program(spec_max)(seed_key(settings.seed), host_floats(hp))
     first_bad = int(first_bad)
     error = None
     shown = steps

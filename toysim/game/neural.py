@@ -45,11 +45,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
-from toysim.config import ConfigError, Method, as_float_arrays
+from toysim.config import ConfigError, Method, as_float_arrays, check_steps, integers_as_int
 from toysim.game.curvature import (
     DEFAULT_SOLVERS,
     CurvatureOptions,
@@ -70,6 +71,7 @@ from toysim.model.interface import RewardModel, RewardParams, mlp_reward_model
 from toysim.model.metrics import block_signal_noise
 from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
+from toysim.rules import NEURAL_HPARAM_RULES, check_numbers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +107,9 @@ class NeuralSpec:
     curvature: CurvatureOptions = CurvatureOptions()
     record_state: bool = False
 
+    def __post_init__(self) -> None:
+        integers_as_int(self)
+
     def validate(self) -> None:
         """Check the sizes, the buffer, the solver and the method (``params`` must be ``current``).
 
@@ -115,6 +120,7 @@ class NeuralSpec:
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{field} must be an integer >= 1; got {value!r}")
+        check_steps(self.steps)
         if not 1 <= self.signal_dims < self.dim:
             raise ConfigError(
                 f"signal_dims must be an integer with 1 <= signal_dims < dim = {self.dim}; "
@@ -175,6 +181,17 @@ class NeuralHParams(NamedTuple):
     clip: float = 1.0
     init_scale: float = 0.1
     damping: float = 1.0
+
+    def validate(self, spec: NeuralSpec) -> None:
+        """Check every number against :data:`toysim.rules.NEURAL_HPARAM_RULES` (finite, in
+        range) and ``gamma = 0`` for rlhf.
+
+        Raises:
+            ConfigError: naming the first bad field, what is allowed and the value.
+        """
+        check_numbers(self, NEURAL_HPARAM_RULES)
+        if not spec.method.foresight and np.any(np.asarray(self.gamma) != 0):
+            raise ConfigError(f"gamma must be 0 for rlhf (no steering term); got {self.gamma!r}")
 
 
 def neural_utility(spec: NeuralSpec, hp: NeuralHParams) -> Utility:

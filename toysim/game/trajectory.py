@@ -31,6 +31,7 @@ from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.model.metrics import block_signal_noise, projection_signal_noise
 from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
+from toysim.seeds import seed_key
 
 SCAN_UNROLL = 2
 """Iterations per loop body: fewer loop round trips (chosen by `python -m toysim bench`)."""
@@ -291,7 +292,7 @@ def simulate(spec: GameSpec, hp: HParams, seed: int) -> Trajectory:
         gives the first iteration at which it did.
     """
     validate(spec, hp)
-    trajectory = compiled_trajectory(spec)(jax.random.key(seed), hp)
+    trajectory = compiled_trajectory(spec)(seed_key(seed), hp)
     raise_if_nonfinite(trajectory, spec)
     return trajectory
 

@@ -11,6 +11,7 @@ palette over a grey background (:mod:`toysim.plots.style`).
 - :mod:`toysim.plots.collapse_figures`, :mod:`toysim.plots.sweep_figures`,
   :mod:`toysim.plots.neural_figures`: each registered figure from its experiment's result
   (:mod:`toysim.experiments`), with its caption and metadata.
+- :mod:`toysim.plots.goodhart_figures`: the Goodhart curves and the calibration map.
 - :mod:`toysim.plots.mitigation_figures`: the mitigations figure (KL leash, ensembles, early
   stopping, FPO).
 """

@@ -1,0 +1,161 @@
+"""Best-of-n: its KL against Monte Carlo, the Gaussian KL, selection, expert iteration."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.scipy.stats import norm
+
+from toysim.config import ConfigError
+from toysim.experiments.runner import run_seeds
+from toysim.game.best_of_n import (
+    BestOfNHParams,
+    BestOfNSpec,
+    best_of_n_curve,
+    best_of_n_draw,
+    best_of_n_kl,
+    gaussian_kl,
+    make_best_of_n_trajectory,
+    select_best,
+    validate_best_of_n,
+)
+from toysim.presets import build
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 32])
+def test_best_of_n_kl_matches_monte_carlo_in_one_dimension(n):
+    """In 1-D with base N(0, 1) and score y, best-of-n has density p_n = n Phi^(n-1) phi, so
+    KL = E_{p_n}[log(n Phi(y)^(n-1))], estimated on draws of the maximum of n normals."""
+    samples = 200_000
+    y = jnp.max(jax.random.normal(jax.random.key(n), (samples, n)), axis=1)
+    log_ratio = jnp.log(n) + (n - 1) * norm.logcdf(y)
+    estimate, stderr = float(log_ratio.mean()), float(log_ratio.std()) / np.sqrt(samples)
+    assert abs(estimate - float(best_of_n_kl(n))) <= 5 * stderr + 1e-12
+
+
+def test_best_of_n_kl_is_zero_at_one_and_grows():
+    kl = np.asarray(best_of_n_kl(jnp.arange(1.0, 100.0)))
+    assert kl[0] == 0.0 and np.all(np.diff(kl) > 0)
+
+
+def test_gaussian_kl_matches_monte_carlo():
+    """KL(p || q) = E_p[log p(y) - log q(y)] for isotropic Gaussians in R^3."""
+    d, samples = 3, 200_000
+    mean, sigma = jnp.array([0.5, -1.0, 2.0]), 0.7
+    mean0, sigma0 = jnp.array([0.1, 0.0, 1.0]), 1.3
+    y = mean + sigma * jax.random.normal(jax.random.key(0), (samples, d))
+    log_p = jnp.sum(norm.logpdf(y, mean, sigma), axis=1)
+    log_q = jnp.sum(norm.logpdf(y, mean0, sigma0), axis=1)
+    ratio = log_p - log_q
+    estimate, stderr = float(ratio.mean()), float(ratio.std()) / np.sqrt(samples)
+    assert abs(estimate - float(gaussian_kl(mean, sigma, mean0, sigma0))) <= 5 * stderr
+
+
+def test_gaussian_kl_with_equal_spreads_is_the_scaled_shift():
+    theta = jnp.array([3.0, 4.0])
+    assert float(gaussian_kl(theta, 0.5, jnp.zeros(2), 0.5)) == pytest.approx(25.0 / 0.5)
+
+
+def test_best_of_one_is_the_policys_own_sample():
+    key, theta = jax.random.key(3), jnp.array([1.0, -2.0, 0.5])
+    max_n = 8
+    draws = theta + 0.4 * jax.random.normal(key, (max_n, 3), jnp.float32).astype(theta.dtype)
+    kept = best_of_n_draw(key, theta, 0.4, 1.0, max_n, lambda y: -jnp.sum(y**2, axis=-1))
+    np.testing.assert_array_equal(kept, draws[0])
+
+
+def test_select_best_takes_the_highest_score_among_the_first_n_only():
+    samples = jnp.arange(10.0)[:, None] * jnp.ones((1, 2))
+    scores = jnp.array([0.0, 3.0, 1.0, 9.0, 2.0, 5.0, 4.0, 7.0, 8.0, 6.0])
+    assert float(select_best(samples, scores, 3.0)[0]) == 1.0
+    assert float(select_best(samples, scores, 10.0)[0]) == 3.0
+
+
+def test_best_of_n_curve_gold_rises_with_n_when_the_score_is_the_utility():
+    ns = (1, 4, 16)
+    score = lambda y: -jnp.sum((y - 1.0) ** 2, axis=-1)  # noqa: E731
+    curve = best_of_n_curve(jax.random.key(0), jnp.zeros(2), 1.0, ns, 512, score, score)
+    assert np.all(np.diff(np.asarray(curve.gold)) > 0)
+    np.testing.assert_allclose(curve.gold, curve.proxy)
+    np.testing.assert_allclose(curve.kl, best_of_n_kl(jnp.asarray(ns, dtype=float)))
+
+
+def expert():
+    """paper-linear for 12 iterations; every expert-iteration test shares its compiled run."""
+    spec, hp = build("paper-linear", "rlhf", steps=12)
+    return BestOfNSpec(spec, max_n=16, groups=4), hp
+
+
+def test_expert_iteration_with_no_step_stays_at_the_start():
+    spec, hp = expert()
+    run = run_seeds(spec, BestOfNHParams(hp, 16.0, 0.3, 0.0), 4, make_best_of_n_trajectory)
+    np.testing.assert_array_equal(run.theta, 0.0)
+    np.testing.assert_array_equal(run.kl, 0.0)
+
+
+def test_expert_iteration_climbs_the_proxy_faster_with_more_draws():
+    """Every n (and step) runs through one compiled program (traced numbers, a mask)."""
+    spec, hp = expert()
+    proxies = [
+        float(
+            np.median(
+                run_seeds(
+                    spec, BestOfNHParams(hp, n, 0.3, 0.1), 4, make_best_of_n_trajectory
+                ).proxy_reward[:, -1]
+            )
+        )
+        for n in (1.0, 16.0)
+    ]
+    assert proxies[1] > proxies[0] + 0.5
+
+
+def test_expert_iteration_kl_is_the_gaussian_kl_of_its_path():
+    spec, hp = expert()
+    run = run_seeds(spec, BestOfNHParams(hp, 4.0, 0.3, 0.2), 4, make_best_of_n_trajectory)
+    np.testing.assert_allclose(run.kl, gaussian_kl(run.theta, 0.3, jnp.zeros(50), 0.3))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("n", 0.0, "n must be"),
+        ("n", 17.0, "n must be"),
+        ("n", 2.5, "n must be"),
+        ("spread", 0.0, "spread must be"),
+        ("step", 1.5, "step must be"),
+    ],
+)
+def test_bad_best_of_n_numbers_are_refused_by_name(field, value, message):
+    spec, hp = expert()
+    good = BestOfNHParams(hp, 4.0, 0.3, 0.1)
+    validate_best_of_n(spec, good)
+    with pytest.raises(ConfigError, match=message):
+        validate_best_of_n(spec, good._replace(**{field: value}))
+
+
+def test_bad_best_of_n_sizes_are_refused_by_name():
+    spec, _ = expert()
+    with pytest.raises(ConfigError, match="groups must be"):
+        BestOfNSpec(spec.game, groups=0).validate()
+
+
+def test_neural_expert_iteration_with_no_step_stays_and_its_kl_is_the_spread_term():
+    from toysim.game.best_of_n_neural import (
+        NeuralBestOfNHParams,
+        make_neural_best_of_n_trajectory,
+        validate_neural_best_of_n,
+    )
+    from toysim.game.neural import NeuralHParams, NeuralSpec
+
+    spec = BestOfNSpec(NeuralSpec(dim=3, signal_dims=1, hidden=(4,), steps=6), max_n=4, groups=2)
+    hp = NeuralBestOfNHParams(NeuralHParams(gamma=0.0), 4.0, 0.0)  # rlhf: no steering
+    validate_neural_best_of_n(spec, hp)
+    with pytest.raises(ConfigError, match="step must be"):
+        validate_neural_best_of_n(spec, hp._replace(step=-0.1))
+    expert_run = jax.jit(make_neural_best_of_n_trajectory(spec))  # step is traced: one compile
+    with jax.numpy_dtype_promotion("standard"):
+        run = expert_run(jax.random.key(0), hp)
+        moved = expert_run(jax.random.key(0), hp._replace(step=0.5))
+    np.testing.assert_array_equal(run.theta, 0.0)
+    np.testing.assert_allclose(run.kl, gaussian_kl(run.theta, run.sigma, jnp.zeros(3), 0.1))
+    assert float(jnp.linalg.norm(moved.theta[-1])) > 0

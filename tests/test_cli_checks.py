@@ -1,0 +1,104 @@
+"""Bad command lines are refused before anything compiles: exit status 2, one line on stderr
+naming the field and what is allowed, no traceback, no file written."""
+
+import os
+
+import jax
+import pytest
+
+from toysim.cli import main
+
+BIG = str(2**63)
+
+
+@pytest.fixture
+def cli(capsys, tmp_path, monkeypatch):
+    """``cli(*argv) -> (status, stdout, stderr lines)``, in-process, sweeps writing to tmp_path;
+    JAX's precision and ``XLA_FLAGS`` restored afterwards."""
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
+    x64 = jax.config.jax_enable_x64
+
+    def run(*argv):
+        argv = [*argv, "--out", str(tmp_path)] if argv[0] == "sweep" else list(argv)
+        try:
+            status = main(argv)
+        finally:
+            jax.config.update("jax_enable_x64", x64)
+        out, err = capsys.readouterr()
+        return status, out, err.strip().splitlines()
+
+    return run
+
+
+def refused(cli, *argv):
+    """The one error line of a refused command line (and nothing written)."""
+    status, out, err = cli(*argv)
+    assert status == 2 and len(err) == 1, (status, out, err)
+    return err[0]
+
+
+SWEEP = ("sweep", "--steps", "3", "--seeds", "1")
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (SWEEP, "--grid NAME=SPEC is required"),
+        ((*SWEEP, "--grid", "c=0,1", "--chunk", "0"), "--chunk must be an integer >= 1; got 0"),
+        ((*SWEEP, "--grid", "c=0,1", "--chunk", "-3"), "--chunk must be an integer >= 1; got -3"),
+        (("run", "--method", "rlhf", "--steps", "2", "--seed", BIG), "--seed must be an integer"),
+        (("animate", "--seed", BIG, "--out", "x.gif"), "--seed must be an integer in [0, 2**63)"),
+        (("run", "--method", "rlhf", "--steps", "1000000000"), "needs an estimated"),
+        (("sweep", "--grid", "c=0:1:100000", "--grid", "lr=0:1:100000"), "needs an estimated"),
+        (("sweep", "--grid", "c=0:1:1000000000"), "at most 1e+08 values per axis"),
+        ((*SWEEP, "--grid", "gamma=0,1"), "gamma is not read by method 'rlhf'"),
+        ((*SWEEP, "--method", "fpo-relaxed", "--grid", "lam=1,2"), "lam is not read"),
+        ((*SWEEP, "--grid", "sigma=0,1"), "sigma is not read"),
+        ((*SWEEP, "--grid", "bias=0,1"), "rm_init_bias is not read"),
+        ((*SWEEP, "--grid", "c=0,1", "--grid", "c=2,3"), "--grid names action_cost twice"),
+        ((*SWEEP, "--grid", "c=0,1", "--grid", "action_cost=2"), "names action_cost twice"),
+        ((*SWEEP, "--grid", "c=0,1", "--devices", "0"), "--devices must be an integer in [1, "),
+        ((*SWEEP, "--grid", "c=0,1", "--devices", "1000"), "--devices must be an integer in"),
+        (("bench", "--devices", "0"), "--devices must be an integer in [1, "),
+        (("run", "--preset", "paper-nn", "--method", "fpo-relaxed", "--gamma", "nan"), "gamma"),
+    ],
+)
+def test_defects_of_the_issue_are_refused_in_one_line(cli, tmp_path, argv, needle):
+    line = refused(cli, *argv)
+    assert needle in line and line.startswith("error: "), line
+    assert not any(tmp_path.iterdir())
+
+
+def test_paper_nn_nonfinite_gamma_names_the_field_not_the_trajectory(cli):
+    argv = ("run", "--preset", "paper-nn", "--method", "fpo-relaxed", "--steps", "2")
+    assert refused(cli, *argv, "--gamma", "nan") == "error: gamma must be finite and >= 0; got nan"
+    assert "gamma must be 0 for rlhf" in refused(cli, *argv[:4], "rlhf", "--gamma", "0.5")
+
+
+@pytest.mark.parametrize("seeds", ["0", "-2"])
+def test_non_positive_seeds_are_refused(cli, seeds):
+    line = refused(cli, "sweep", "--grid", "c=0,1", "--seeds", seeds)
+    assert f"--seeds must be an integer >= 1; got {seeds}" in line
+
+
+@pytest.mark.parametrize("gb", ["0", "-1", "nan", "inf"])
+def test_max_memory_must_be_a_positive_number(cli, gb):
+    line = refused(cli, "run", "--method", "rlhf", "--steps", "2", "--max-memory", gb)
+    assert "--max-memory must be a number of GB > 0" in line
+
+
+def test_the_memory_refusal_prints_the_estimate_and_the_limit(cli):
+    from toysim import build, make_trajectory
+    from toysim.memory import run_bytes
+
+    spec, hp = build("paper-linear", "rlhf", steps=1000)
+    estimate = run_bytes(make_trajectory, spec, hp, 1) / 1e9
+    line = refused(cli, "run", "--method", "rlhf", "--steps", "1000", "--max-memory", "1e-6")
+    assert f"1000 iterations of rlhf needs an estimated {estimate:.3g} GB" in line
+    assert "above the limit of 1e-06 GB" in line and "--max-memory" in line
+
+
+def test_a_grid_over_a_field_the_game_reads_runs(cli, tmp_path):
+    status, out, err = cli(*SWEEP, "--method", "fpo-exact", "--grid", "gamma=0,1")
+    assert status == 0, err
+    assert "2 runs" in out and any(tmp_path.iterdir())

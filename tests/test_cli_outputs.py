@@ -1,0 +1,68 @@
+"""Every output says what ran: the fields that differ from the default preset appear in
+``run``'s table and JSON and in the sweep's sidecar."""
+
+import json
+
+import jax
+import pytest
+
+from toysim.cli import main
+
+
+@pytest.fixture
+def cli(capsys):
+    x64 = jax.config.jax_enable_x64
+
+    def run(*argv):
+        try:
+            assert main(list(argv)) == 0
+        finally:
+            jax.config.update("jax_enable_x64", x64)
+        return capsys.readouterr().out
+
+    return run
+
+
+def test_the_sycophancy_bias_is_in_the_table_and_the_json(cli):
+    argv = ("run", "--preset", "sycophancy", "--method", "rlhf", "--steps", "3")
+    assert "differ from paper-linear: biased_dims 2, rm_init_bias 0.5" in cli(*argv)
+    row = json.loads(cli(*argv, "--json"))
+    assert row["differences"] == {"steps": 3, "biased_dims": 2, "rm_init_bias": 0.5}
+    assert row["config"]["spec"]["biased_dims"] == 2
+    assert row["config"]["hparams"]["rm_init_bias"] == 0.5
+
+
+def test_the_default_preset_lists_only_what_the_command_line_changed(cli):
+    row = json.loads(
+        cli("run", "--method", "fpo-relaxed", "--gamma", "0.3", "--steps", "3", "--json")
+    )
+    assert row["differences"] == {"steps": 3, "gamma": 0.3}
+    assert "differ from" not in cli("run", "--method", "rlhf", "--steps", "3")
+
+
+def test_the_population_preset_lists_its_follower_and_policy(cli):
+    row = json.loads(
+        cli("run", "--preset", "population", "--method", "rlhf", "--steps", "3", "--json")
+    )
+    assert {"follower": "population", "sigma": 0.3, "lam": 0.1}.items() <= row[
+        "differences"
+    ].items()
+
+
+def test_the_sweep_sidecar_names_the_preset_and_its_differences(cli, tmp_path):
+    cli(
+        "sweep",
+        "--preset",
+        "sycophancy",
+        "--grid",
+        "c=0.1,0.2",
+        "--seeds",
+        "1",
+        "--steps",
+        "3",
+        "--out",
+        str(tmp_path),
+    )
+    sidecar = json.loads(next(tmp_path.glob("*.json")).read_text())
+    assert sidecar["config"]["preset"] == "sycophancy"
+    assert sidecar["config"]["differences"] == {"steps": 3, "biased_dims": 2, "rm_init_bias": 0.5}

@@ -1,0 +1,339 @@
+"""Goodhart curves: gold (true utility) and proxy (reward model) against ``d = sqrt(KL)``.
+
+For one preset (docs/results/goodhart.md):
+
+* the RL-style leaders (rlhf and the FPO variants) along their runs, with
+  ``KL(pi_t || pi_0)`` of the Gaussian policy in closed form
+  (:func:`toysim.game.best_of_n.gaussian_kl`);
+* expert iteration (best-of-n as a leader, :mod:`toysim.game.best_of_n`,
+  :mod:`toysim.game.best_of_n_neural`) for a few ``n``, along its runs;
+* best-of-n sampling from the initial policy and reward model over ``n``, with
+  ``KL = log n - (n - 1)/n``.
+
+A point policy (paper-linear) has no KL; it is read as the mean of
+``N(theta, s^2 I)`` with the sampling spread ``s`` of best-of-n, so
+``d = ||theta - theta_0|| / (s sqrt 2)``. Gao, Schulman, Hilton (2022)'s forms
+are fitted to the gold gain over the initial policy by least squares on every
+(seed, point) pair: ``d (alpha - beta d)`` for best-of-n, ``d (alpha - beta log d)``
+for the leaders that iterate.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from toysim.experiments.neural import standard_promotion_trajectory
+from toysim.experiments.runner import run_seeds, seed_keys
+from toysim.game.best_of_n import (
+    BestOfNHParams,
+    BestOfNSpec,
+    best_of_n_curve,
+    gaussian_kl,
+    make_best_of_n_trajectory,
+    validate_best_of_n,
+)
+from toysim.game.best_of_n_neural import (
+    NeuralBestOfNHParams,
+    make_neural_best_of_n_trajectory,
+    validate_neural_best_of_n,
+)
+from toysim.game.neural import network_model, neural_utility, paper_nn
+from toysim.game.policy import GaussianPolicy, PointPolicy
+from toysim.game.trajectory import initial_reward_weights, utility_of
+from toysim.model.utility import utility
+from toysim.presets import build
+from toysim.provenance import describe
+
+GOODHART_PRESETS = ("paper-linear", "population", "paper-nn")
+"""The presets with a Goodhart figure."""
+RL_METHODS = ("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact")
+"""The RL-style leaders drawn along their runs."""
+NEURAL_RL_METHODS = ("rlhf", "fpo-relaxed", "fpo-practical")
+"""paper-nn's leaders: its fpo-exact (a CG solve per iteration) is left out for its cost."""
+BEST_OF_N = tuple(2**i for i in range(13))
+"""``n`` of best-of-n sampling from the initial policy: 1 to 4096 (``d`` up to 2.7)."""
+EXPERT_NS = (4, 16)
+"""``n`` of expert iteration."""
+EXPERT_GROUPS, EXPERT_STEP = 8, 0.1
+"""Groups of ``n`` per iteration and the step toward their kept outputs."""
+POINT_SPREAD = 0.3
+"""The sampling spread of a point-policy preset (the population preset's ``sigma``)."""
+REPEATS = 256
+"""Monte Carlo repeats per ``n`` and seed of best-of-n sampling."""
+NEURAL_KEEP = np.concatenate([np.arange(100), np.arange(119, 4000, 20)])
+"""paper-nn's iterations kept: the first 100 (the policy moves fast), then every 20th."""
+
+
+class GoodhartCurve(NamedTuple):
+    """One leader's (or best-of-n's) points over seeds.
+
+    Attributes:
+      d: ``sqrt(KL)`` from the initial policy, ``[seeds, points]``.
+      gold: the true utility of the policy, ``[seeds, points]``.
+      proxy: the reward model's expected score of the policy, ``[seeds, points]``.
+      gold0: the initial policy's gold, ``[seeds]``.
+      form: ``best-of-n`` (fit ``d (alpha - beta d)``) or ``rl`` (``d (alpha - beta log d)``).
+    """
+
+    d: np.ndarray
+    gold: np.ndarray
+    proxy: np.ndarray
+    gold0: np.ndarray
+    form: str
+
+
+class GoodhartFit(NamedTuple):
+    """A least-squares fit of the gold gain ``gold - gold0``.
+
+    Attributes:
+      form: ``best-of-n`` or ``rl``.
+      alpha, beta: the coefficients.
+      rmse: the root mean squared residual of the fit.
+      points: how many (seed, point) pairs it was fitted on.
+    """
+
+    form: str
+    alpha: float
+    beta: float
+    rmse: float
+    points: int
+
+
+def goodhart_features(d: np.ndarray, form: str) -> np.ndarray:
+    """``[d, -d^2]`` (best-of-n) or ``[d, -d log d]`` (rl, ``0 log 0 = 0``), ``[..., 2]``."""
+    d = np.asarray(d, dtype=float)
+    if form == "best-of-n":
+        return np.stack([d, -(d**2)], axis=-1)
+    if form == "rl":
+        d_log_d = np.where(d > 0, d * np.log(np.where(d > 0, d, 1.0)), 0.0)
+        return np.stack([d, -d_log_d], axis=-1)
+    raise ValueError(f"form must be best-of-n or rl; got {form!r}")
+
+
+def goodhart_form(d: np.ndarray, alpha: float, beta: float, form: str) -> np.ndarray:
+    """``d (alpha - beta d)`` (best-of-n) or ``d (alpha - beta log d)`` (rl)."""
+    return goodhart_features(d, form) @ np.array([alpha, beta])
+
+
+def fit_goodhart(d: np.ndarray, gain: np.ndarray, form: str) -> GoodhartFit:
+    """``(alpha, beta)`` minimising ``sum (gain - goodhart_form(d))^2`` over every point.
+
+    Args:
+      d: ``sqrt(KL)``, any shape.
+      gain: the gold gain over the initial policy, the same shape.
+      form: ``best-of-n`` or ``rl``.
+    """
+    x = goodhart_features(np.ravel(d), form)
+    y = np.ravel(gain).astype(float)
+    (alpha, beta), *_ = np.linalg.lstsq(x, y, rcond=None)
+    rmse = float(np.sqrt(np.mean((x @ np.array([alpha, beta]) - y) ** 2)))
+    return GoodhartFit(form, float(alpha), float(beta), rmse, int(y.size))
+
+
+def curve_fit(curve: GoodhartCurve) -> GoodhartFit:
+    """:func:`fit_goodhart` of a curve's gold gain over its initial policy."""
+    return fit_goodhart(curve.d, curve.gold - curve.gold0[:, None], curve.form)
+
+
+def standard_promotion(factory):
+    """``spec -> run`` of ``factory`` traced under JAX's standard dtype promotion (the network
+    mixes weak Python scalars with its arrays), whatever the caller's setting."""
+
+    def make(spec):
+        run = factory(spec)
+
+        def run_standard(key, hp):
+            with jax.numpy_dtype_promotion("standard"):
+                return run(key, hp)
+
+        return run_standard
+
+    return make
+
+
+neural_expert_trajectory = standard_promotion(make_neural_best_of_n_trajectory)
+"""Expert iteration's ``spec -> run`` on paper-nn (one object: compiled once per spec)."""
+
+
+class GoodhartRuns(NamedTuple):
+    """Every Goodhart curve of one preset.
+
+    Attributes:
+      preset: the preset.
+      curves: label -> :class:`GoodhartCurve` (the leaders, ``expert iteration n=N``,
+        ``best-of-n``).
+      fits: label -> :class:`GoodhartFit`.
+      seeds: the number of seeds (``0..seeds-1``).
+      spread: the sampling spread of best-of-n (the policy's ``sigma`` at the start).
+      config: label -> the game's description.
+    """
+
+    preset: str
+    curves: dict
+    fits: dict
+    seeds: int
+    spread: float
+    config: dict
+
+
+def linear_curves(preset: str, seeds: int) -> tuple[dict, dict, float]:
+    """The curves of a linear-RM preset: its leaders, expert iteration and best-of-n."""
+    curves, config = {}, {}
+    base_spec, base_hp = build(preset, "rlhf")
+    spec, hp = base_spec, base_hp
+    spread = float(hp.sigma) or POINT_SPREAD
+    theta0 = jnp.zeros(spec.dim)
+    u = utility_of(spec, hp)
+    gold0 = float(gold_of(base_spec, base_hp)(theta0))
+    for method in RL_METHODS:
+        spec, hp = build(preset, method)
+        run = run_seeds(spec, hp, seeds)
+        kl = gaussian_kl(run.theta, spread, theta0, spread)
+        curves[method] = curve(kl, run.expected_utility, run.proxy_reward, gold0, "rl")
+        config[method] = describe(spec, hp)
+    expert = BestOfNSpec(base_spec, max_n=max(EXPERT_NS), groups=EXPERT_GROUPS)
+    for n in EXPERT_NS:
+        bh = BestOfNHParams(base_hp, float(n), spread, EXPERT_STEP)
+        validate_best_of_n(expert, bh)
+        run = run_seeds(expert, bh, seeds, make_best_of_n_trajectory)
+        curves[f"expert iteration n={n}"] = curve(
+            run.kl, run.expected_utility, run.proxy_reward, gold0, "rl"
+        )
+    config["expert iteration"] = {
+        **describe(base_spec, base_hp),
+        "best_of_n": dict(ns=list(EXPERT_NS), groups=EXPERT_GROUPS, step=EXPERT_STEP),
+    }
+
+    def one_shot(key):
+        w = initial_reward_weights(key, base_spec, base_hp)
+        return best_of_n_curve(
+            jax.random.fold_in(key, 2),
+            theta0,
+            spread,
+            BEST_OF_N,
+            REPEATS,
+            lambda y: y @ w,
+            lambda y: utility(u, y),
+        )
+
+    bon = jax.jit(jax.vmap(one_shot))(seed_keys(seeds))
+    curves["best-of-n"] = curve(bon.kl, bon.gold, bon.proxy, None, "best-of-n")
+    return curves, config, spread
+
+
+def gold_of(spec, hp):
+    """``theta [..., d] -> gold``: the game's policy's expected utility at ``theta``."""
+    policy = GaussianPolicy(hp.sigma) if spec.policy == "gaussian" else PointPolicy()
+    u = utility_of(spec, hp)
+    return lambda theta: policy.expected_utility(theta, u)
+
+
+def curve(kl, gold, proxy, gold0, form: str) -> GoodhartCurve:
+    """A :class:`GoodhartCurve` from ``[seeds, points]`` arrays; ``gold0`` a number, or
+    ``None`` to take each seed's first point (best-of-n at ``n = 1``)."""
+    gold = np.asarray(gold)
+    start = gold[:, 0] if gold0 is None else np.full(gold.shape[0], gold0)
+    d = np.sqrt(np.maximum(np.asarray(kl), 0.0))
+    return GoodhartCurve(d, gold, np.asarray(proxy), start, form)
+
+
+def neural_curves(seeds: int) -> tuple[dict, dict, float]:
+    """paper-nn's curves: its leaders and expert iteration (the first 100 iterations, then
+    every 20th), and best-of-n sampling."""
+    curves, config = {}, {}
+    for method in NEURAL_RL_METHODS:
+        spec, hp = paper_nn(method)
+        run = run_seeds(spec, hp, seeds, standard_promotion_trajectory)
+        keep = NEURAL_KEEP
+        theta, sigma = run.theta[:, keep], run.sigma[:, keep]
+        kl = gaussian_kl(theta, sigma, jnp.zeros(spec.dim), hp.sigma_start)
+        u = neural_utility(spec, hp)
+        gold0 = float(utility(u, jnp.zeros(spec.dim)))
+        curves[method] = curve(kl, run.utility[:, keep], run.proxy_reward[:, keep], gold0, "rl")
+        config[method] = describe(spec, hp)
+    expert = BestOfNSpec(paper_nn("rlhf")[0], max_n=max(EXPERT_NS), groups=EXPERT_GROUPS)
+    for n in EXPERT_NS:
+        bh = NeuralBestOfNHParams(paper_nn("rlhf")[1], float(n), EXPERT_STEP)
+        validate_neural_best_of_n(expert, bh)
+        run = run_seeds(expert, bh, seeds, neural_expert_trajectory)
+        keep = NEURAL_KEEP
+        curves[f"expert iteration n={n}"] = curve(
+            run.kl[:, keep], run.utility[:, keep], run.proxy_reward[:, keep], gold0, "rl"
+        )
+    config["expert iteration"] = {
+        **describe(*paper_nn("rlhf")),
+        "best_of_n": dict(ns=list(EXPERT_NS), groups=EXPERT_GROUPS, step=EXPERT_STEP),
+    }
+    model = network_model(spec)
+
+    def one_shot(key):
+        init_key, _ = jax.random.split(key)
+        phi = [(hp.init_scale * w, b) for w, b in model.init(init_key, jnp.result_type(float))]
+        return best_of_n_curve(
+            jax.random.fold_in(key, 2),
+            jnp.zeros(spec.dim),
+            hp.sigma_start,
+            BEST_OF_N,
+            REPEATS,
+            lambda y: model.reward(phi, y),
+            lambda y: utility(u, y),
+        )
+
+    with jax.numpy_dtype_promotion("standard"):  # the network mixes weak scalars in
+        bon = jax.jit(jax.vmap(one_shot))(seed_keys(seeds))
+    curves["best-of-n"] = curve(bon.kl, bon.gold, bon.proxy, None, "best-of-n")
+    return curves, config, float(hp.sigma_start)
+
+
+def goodhart_runs(preset: str, quick: bool = False) -> GoodhartRuns:
+    """Every Goodhart curve of ``preset`` over 16 seeds (4 with ``quick``), and their fits."""
+    seeds = 4 if quick else 16
+    if preset == "paper-nn":
+        curves, config, spread = neural_curves(seeds)
+    else:
+        curves, config, spread = linear_curves(preset, seeds)
+    fits = {label: curve_fit(c) for label, c in curves.items()}
+    return GoodhartRuns(preset, curves, fits, seeds, spread, config)
+
+
+def goodhart_summary(runs: GoodhartRuns) -> dict:
+    """The metadata of a Goodhart figure: preset, seeds, spread, configuration, the fits, and
+    per curve the median final (largest-``n``) ``d``, gold and proxy, and the peak median gold."""
+    finals = {}
+    for label, c in runs.curves.items():
+        finals[label] = {
+            "final_d": float(np.median(c.d[:, -1])),
+            "final_gold": float(np.median(c.gold[:, -1])),
+            "final_proxy": float(np.median(c.proxy[:, -1])),
+            "peak_median_gold": float(np.max(np.median(c.gold, axis=0))),
+            "initial_gold": float(np.median(c.gold0)),
+        }
+    return {
+        "preset": runs.preset,
+        "seeds": runs.seeds,
+        "best_of_n_spread": runs.spread,
+        "config": runs.config,
+        "fits": {label: f._asdict() for label, f in runs.fits.items()},
+        "curves": finals,
+    }
+
+
+def goodhart_table(all_runs: list[GoodhartRuns]) -> str:
+    """The fitted coefficients of every curve of every preset, as a Markdown table."""
+    lines = [
+        "| preset | curve | form | alpha | beta | fit RMSE | points | peak median gold |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for runs in all_runs:
+        for label, f in runs.fits.items():
+            peak = float(np.max(np.median(runs.curves[label].gold, axis=0)))
+            form = "d(alpha - beta d)" if f.form == "best-of-n" else "d(alpha - beta log d)"
+            lines.append(
+                f"| {runs.preset} | {label} | {form} | {f.alpha:.4g} | {f.beta:.4g} | "
+                f"{f.rmse:.3g} | {f.points} | {peak:.3f} |"
+            )
+    return "\n".join(lines) + "\n"
