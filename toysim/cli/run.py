@@ -14,6 +14,7 @@ def run_command(args: argparse.Namespace) -> int:
     """``toysim run``: one row per method; returns the exit status."""
     import jax
 
+    from toysim.game.pairwise import NEURAL_PRESETS
     from toysim.game.trajectory import simulate
     from toysim.presets import build
 
@@ -26,7 +27,7 @@ def run_command(args: argparse.Namespace) -> int:
     methods = [args.method] if args.method else list(DEFAULT_METHODS)
     rows = []
     for name in methods:
-        if args.preset == "paper-nn":
+        if args.preset in NEURAL_PRESETS:
             spec, hp, trajectory = run_neural(name, args, switches)
         else:
             spec, hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
@@ -64,13 +65,14 @@ def last_value(trajectory, field: str) -> float | None:
 
 
 def run_neural(name: str, args: argparse.Namespace, switches: dict):
-    """One paper-nn run: ``(spec, hparams, trajectory)``."""
+    """One run of a sampled-buffer preset (paper-nn, pairwise-*): ``(spec, hp, trajectory)``."""
     import dataclasses
 
     from toysim.experiments.runner import run_seed
-    from toysim.game.neural import make_neural_trajectory, paper_nn
+    from toysim.game.neural import make_neural_trajectory
+    from toysim.game.pairwise import NEURAL_PRESETS
 
-    spec, hp = paper_nn(name, **switches)
+    spec, hp = NEURAL_PRESETS[args.preset](name, **switches)
     if args.steps is not None:
         if args.steps < 1:
             raise UserError(f"toysim run: steps must be an integer >= 1; got {args.steps}")

@@ -221,7 +221,7 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
                 return leader_reward(model, phi, y, hp.action_cost) - hp.gamma * penalty(y)
 
             def inner(theta, eps):
-                grad = jax.grad(objective)(theta + sigma * eps)
+                grad = jax.grad(lambda x: objective(x + sigma * eps))(theta)  # a pair: both
                 return theta + lr * jnp.clip(grad, -hp.clip, hp.clip), None
 
             eps = standard_normal(inner_key, (spec.inner_steps, *sample_shape), dtype)
