@@ -1,6 +1,9 @@
 """The pairwise (Bradley-Terry) follower and the data regimes (docs/theory/pairwise.md)."""
 
 import dataclasses
+import json
+import subprocess
+import sys
 
 import chex
 import jax
@@ -20,6 +23,7 @@ from toysim.game.followers import (
     regime_blocks,
 )
 from toysim.game.neural import make_neural_trajectory, network_objective, network_steering
+from toysim.game.pairwise import NEURAL_PRESETS
 from toysim.game.sampled import NeuralHParams, NeuralSpec
 from toysim.model.interface import linear_reward_model, mlp_reward_model, pairwise
 from toysim.model.preference import preference_probability, sample_labels, steering_view
@@ -179,7 +183,7 @@ def test_pairwise_steering_is_the_exact_leader_gradient_of_the_linear_bt_game():
     value, best_response, buffer_at, count = leader_value_and_steering(
         theta, old, eps, sigma, lam, beta, flip
     )
-    w_star = best_response(theta)
+    w_star = jax.jit(best_response)(theta)
     objective = network_objective(pairwise(linear_reward_model(4)), buffer_at(theta), lam)
     chex.assert_trees_all_close(jax.grad(objective)(w_star), jnp.zeros(4), atol=1e-12)
     method = dataclasses.replace(method_from_name("fpo-exact"), params="current")
@@ -267,3 +271,29 @@ def test_pairwise_game_runs_every_method_finite(model, method, labels, standard_
 def test_spec_refuses_unknown_choices_naming_the_field(field, value):
     with pytest.raises(ConfigError, match=field):
         dataclasses.replace(NeuralSpec(), **{field: value}).validate()
+
+
+def test_pairwise_presets_change_only_the_data_model_and_leash_from_paper_nn():
+    for preset in ("pairwise-linear", "pairwise-nn"):
+        for method in ("rlhf", "fpo-exact", "fpo-relaxed"):
+            spec, hp = NEURAL_PRESETS[preset](method)
+            base_spec, base_hp = NEURAL_PRESETS["paper-nn"](method)
+            assert spec.data == "pairs" and spec.labels == "sampled" and spec.regime == "window"
+            assert spec.method == base_spec.method and hp.gamma == base_hp.gamma
+            assert (hp.sigma_start, hp.sigma_end, hp.beta, hp.label_noise) == (0.3, 0.3, 1.0, 0.1)
+    assert NEURAL_PRESETS["pairwise-linear"]("rlhf")[0].reward_model == "linear"
+    assert NEURAL_PRESETS["pairwise-nn"]("rlhf")[0].reward_model == "mlp"
+
+
+def test_run_a_pairwise_preset_from_the_command_line():
+    out = subprocess.run(
+        [sys.executable, "-m", "toysim", "run", "--preset", "pairwise-linear", "--steps", "5"]
+        + ["--method", "fpo-exact", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)
+    assert row["preset"] == "pairwise-linear" and row["gamma"] == 0.2 and row["steps"] == 5
+    assert np.isfinite(row["final_utility"])

@@ -36,6 +36,7 @@ from toysim.experiments.ladder import LadderRuns, format_ladder_table, ladder_ru
 from toysim.experiments.neural import NeuralRuns, neural_diagnostics, neural_runs
 from toysim.experiments.phase import phase_gamma_c_sweep
 from toysim.experiments.population import population_field
+from toysim.experiments.regimes import regime_runs
 from toysim.experiments.sycophancy import sycophancy_runs
 from toysim.plots.collapse_figures import (
     collapse_bands,
@@ -49,6 +50,7 @@ from toysim.plots.collapse_figures import (
     population_field_figure,
 )
 from toysim.plots.neural_figures import neural_diagnostics_figure, neural_pca, neural_utility_bands
+from toysim.plots.regime_figures import data_regimes_figure
 from toysim.plots.sweep_figures import (
     collapse_vs_dimension_figure,
     kl_leash_figure,
@@ -269,6 +271,12 @@ _figure(
     "sycophancy",
     "how far each method follows the features the initial RM overrates",
     _unshared(sycophancy_runs, sycophancy_figure),
+)
+
+_figure(
+    "data_regimes",
+    "pairwise presets: RLHF's utility when data are replaced, windowed or accumulated",
+    _unshared(regime_runs, data_regimes_figure),
 )
 
 
