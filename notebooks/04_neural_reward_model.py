@@ -101,6 +101,6 @@ figures.save(fig, "neural_diagnostics", OUT, meta)
 print(
     f"Hessian indefinite at {meta['indefinite_fraction']:.0%} of checkpoints; "
     f"smallest eigenvalue {meta['smallest_eigenvalue_min']:.2f}; "
-    f"CG converged on {meta['cg_converged_fraction']:.0%} of solves "
-    f"({meta['cg_mean_iterations']:.1f} iterations on average)"
+    f"the curvature solve converged on {meta['solve_converged_fraction']:.0%} of iterations "
+    f"({meta['solve_mean_iterations']:.1f} solver iterations on average)"
 )

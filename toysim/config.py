@@ -16,7 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-HESSIAN = ("exact", "identity")
+HESSIAN = ("exact", "damped", "gauss-newton", "diagonal", "identity")
+"""The curvature ladder of the ``hessian`` switch, exact first (docs/theory/exact-fpo.md)."""
 INFLUENCE = ("global", "local")
 PARAMS = ("optimum", "current")
 ORACLE = ("true", "none")
@@ -38,7 +39,9 @@ class Method:
     Attributes:
       name: a display name (``rlhf``, ``fpo-exact``, ... or ``fpo`` for a custom mix).
       foresight: False for myopic RLHF (no steering term at all).
-      hessian: ``exact`` (solve with ``H`` at the chosen parameters) or ``identity``.
+      hessian: the curvature ``M`` in ``M^{-1} g`` (docs/theory/exact-fpo.md): ``exact``
+        (the follower's Hessian ``H``), ``damped`` (``H + mu I``), ``gauss-newton``
+        (``J^T J`` term plus the regulariser), ``diagonal`` (``diag H``) or ``identity``.
       influence: ``global`` (``g_bar = E_pi[grad_phi r]``) or ``local`` (``grad_phi r(y)``).
       params: ``optimum`` (``phi*``, the follower's best response) or ``current`` (``phi_t``).
       oracle: ``true`` (``grad_phi l`` uses ``U(y)``) or ``none`` (``r - U`` -> 1).
@@ -237,6 +240,9 @@ class HParams(NamedTuple):
       rm_init_bias: the initial RM weight on each of the ``spec.biased_dims``
         noise coordinates after the signal block (the sycophancy preset: biased
         preference data makes the RM overrate a few features humans do not value).
+      damping: ``mu >= 0`` of the ``damped`` curvature ``H + mu I`` (the linear
+        follower's ``H`` has smallest eigenvalue at least ``lambda > 0``, so any
+        ``mu >= 0`` keeps it positive definite).
     """
 
     amplitude: float
@@ -252,6 +258,7 @@ class HParams(NamedTuple):
     rm_init_signal: float
     rm_init_noise: float
     rm_init_bias: float = 0.0
+    damping: float = 0.0
 
 
 def as_float_arrays(params):
@@ -294,13 +301,14 @@ def validate(spec: GameSpec, hparams: HParams) -> None:
     check("rm_init_signal", lambda v: v == v, "a finite number")
     check("rm_init_noise", lambda v: v >= 0, ">= 0 (a standard deviation)")
     check("rm_init_bias", lambda v: v == v, "a finite number")
+    check("damping", lambda v: v >= 0, ">= 0 (mu of the damped Hessian H + mu I)")
     if spec.policy == "point":
         check(
             "sigma", lambda v: v == 0, f"0 for the point policy of the {spec.follower!r} follower"
         )
     m = spec.method
     needs_solve = (
-        m.foresight and (m.hessian == "exact" or m.params == "optimum")
+        m.foresight and (m.hessian != "identity" or m.params == "optimum")
     ) or spec.follower in ("best-response", "population")
     if needs_solve:
         lam = np.asarray(hparams.lam, dtype=float)

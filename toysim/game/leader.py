@@ -22,7 +22,9 @@ here. With every switch exact, ``gamma = 2 omega`` makes ``grad F`` the exact
 Stackelberg gradient ``dJ/dtheta``. One function computes ``S``; the switches
 choose what goes in (docs/theory/relaxations.md):
 
-* ``hessian``: ``solve = H^{-1}`` (a Cholesky/Woodbury solve) or the identity;
+* ``hessian``: ``solve = M^{-1}`` with ``M`` a rung of the curvature ladder
+  (:mod:`toysim.game.curvature`: exact ``H``, damped, Gauss-Newton, diagonal;
+  a Cholesky/Woodbury solve) or the identity;
 * ``influence``: ``g = g_bar = E_pi[grad_phi r]`` held fixed (global), or
   ``grad_phi r(y)`` moving with ``y`` (local, self-influence). For a point
   policy both have the same *value*; their derivatives differ, because the
@@ -43,6 +45,7 @@ from jax import Array
 
 from toysim import linalg
 from toysim.config import HParams, Method
+from toysim.game.curvature import follower_curvature
 from toysim.game.followers import Follower, FollowerState, best_response
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.model.utility import Utility
@@ -84,8 +87,10 @@ class FollowerView(NamedTuple):
 
     Attributes:
       w: ``phi_s``: ``phi*`` (``params = optimum``) or ``phi_t`` (``current``).
-      solve: ``v -> H^{-1} v`` with ``H`` the Hessian of ``L`` on the data the
-        leader is about to produce, or ``None`` if the method needs no solve.
+      solve: ``v -> M^{-1} v`` with ``M`` the method's curvature rung
+        (:mod:`toysim.game.curvature`; ``H``, the Hessian of ``L`` on the data the
+        leader is about to produce, for ``exact`` and ``identity``), or ``None``
+        if the method needs no solve.
     """
 
     w: Array
@@ -100,24 +105,31 @@ def follower_view(
     hp: HParams,
     u: Utility,
 ) -> FollowerView:
-    """``phi_s`` and the Hessian solve for the data produced if the leader plays ``theta``."""
-    needs_solve = (method.foresight and method.hessian == "exact") or method.params == "optimum"
-    if not needs_solve:
+    """``phi_s`` and the curvature solve for the data produced if the leader plays ``theta``.
+
+    ``phi*`` is always the follower's true best response (exact Hessian); the
+    ``hessian`` switch changes only the matrix of the steering term.
+    """
+    steers = method.foresight and method.hessian != "identity"
+    if not (steers or method.params == "optimum"):
         return FollowerView(state.w, None)
     data = follower.data(state, theta, hp, u)
     solve = linalg.linear_map(linalg.inverse(data.curvature(hp.lam), linalg.Cholesky()))
+    w = state.w
     if method.params == "optimum":
-        return FollowerView(
-            best_response(data, follower.anchor(state), hp.lam, solve, state.w), solve
-        )
-    return FollowerView(state.w, solve)
+        w = best_response(data, follower.anchor(state), hp.lam, solve, state.w)
+    if steers and method.hessian != "exact":
+        curvature = follower_curvature(method.hessian, data, hp.lam, hp.damping, state.w)
+        solve = linalg.linear_map(linalg.inverse(curvature, linalg.Cholesky()))
+    return FollowerView(w, solve)
 
 
 def steering_gradient(
     method: Method, policy: Policy, view: FollowerView, theta: Array, u: Utility
 ) -> Array:
     """``grad_theta S`` for ``method``'s switches; ``-gamma`` times it enters ``grad F``."""
-    solve = view.solve if method.hessian == "exact" else linalg.linear_map(linalg.identity_solution)
+    identity = linalg.linear_map(linalg.identity_solution)
+    solve = view.solve if method.hessian != "identity" else identity
     oracle = method.oracle == "true"
     return jax.grad(
         lambda th: steering_penalty(policy, view.w, th, theta, u, solve, method.influence, oracle)

@@ -18,16 +18,18 @@ of :mod:`toysim.game.steering`, with gradients over every RM parameter
 (double backpropagation through ``grad_phi r(y)``); the buffer, the follower's
 objective and its Adam step are the generic ones of :mod:`toysim.game.followers`.
 
-The RM's loss is not convex, so ``H^{-1}`` need not exist: with
-``hessian = exact`` toysim solves with the damped ``H + mu I``, where ``H`` is
-the Hessian of the follower's objective (buffer MSE plus the L2 term
-``(wd/2)||phi||^2``) at its current parameters, by conjugate gradients on
-Hessian-vector products (:mod:`toysim.linalg`; ``NeuralSpec.solver`` picks
-another solver). With global influence,
+The RM's loss is not convex, so ``H^{-1}`` need not exist: the ``hessian``
+switch picks a rung of the curvature ladder (:mod:`toysim.game.curvature`,
+docs/theory/exact-fpo.md) for ``M`` in ``S``: the exact ``H`` (the Hessian of the
+follower's objective, buffer MSE plus the L2 term ``(wd/2)||phi||^2``, at its
+current parameters; MINRES on Hessian-vector products, since ``H`` is
+indefinite), ``H + mu I`` (CG), Gauss-Newton (Woodbury over the buffer), the
+diagonal (Hutchinson) or the identity. With global influence,
 ``g = E_pi[grad_phi r] ~ grad_phi r(theta)`` (the policy's spread is at most
-0.1) and ``v = (H + mu I)^{-1} g`` is solved once per outer iteration, its CG
-iterations and residual recorded; with local influence the solve sits inside
-``S(y)`` and is differentiated through ``jax.lax.custom_linear_solve``.
+0.1) and ``v = M^{-1} g`` is solved once per outer iteration (warm-started from
+the previous one), its iterations, residual and convergence recorded; with
+local influence the solve sits inside ``S(y)`` and is differentiated through
+``jax.lax.custom_linear_solve``.
 ``params = optimum`` is refused: a non-convex RM has no unique best response.
 The new data are ``samples_per_step`` samples in a buffer of ``buffer_size``,
 so ``omega = samples_per_step / buffer_size`` and ``gamma = 2 omega`` is the
@@ -48,6 +50,7 @@ from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
 from toysim.config import Method, as_float_arrays
+from toysim.game.curvature import DEFAULT_SOLVERS, curvature_inverse, network_curvature
 from toysim.game.followers import (
     BufferData,
     SampleBuffer,
@@ -96,45 +99,64 @@ def network_steering(
     method: Method,
     model: RewardModel,
     phi: RewardParams,
-    objective: Callable[[RewardParams], Array],
+    inverse: Callable[[Array], linalg.Solution],
     theta: Array,
     u: Utility,
-    damping: Array,
-    solver: linalg.Solver,
-) -> tuple[Callable[[Array], Array], tuple[Array, Array]]:
-    """``(S, record)``: the penalty ``y -> S(y)`` at the RM parameters ``phi``, and the
-    solve's record.
+) -> tuple[Callable[[Array], Array], linalg.Solution]:
+    """``(S, solution)``: the penalty ``y -> S(y)`` at the RM parameters ``phi``, and the
+    global solve's :class:`toysim.linalg.Solution`.
 
-    ``S(y) = (1/2) g^T M grad_phi l(phi; y)`` (:func:`toysim.game.steering.sample_steering`)
-    with ``M = (H + mu I)^{-1}`` (``H`` the Hessian of ``objective`` at ``phi``,
-    solved by ``solver``: CG or MINRES on Hessian-vector products, or LU /
-    Cholesky of the formed ``[P, P]`` matrix) or ``M = I``; ``g = grad_phi r(theta)``
-    held fixed (global) or ``grad_phi r(y)`` (local). ``record`` is (iterations,
-    relative residual) of the global solve, zeros when there is none.
+    ``S(y) = (1/2) g^T M^{-1} grad_phi l(phi; y)``
+    (:func:`toysim.game.steering.sample_steering`) with ``b -> M^{-1} b`` given as
+    ``inverse`` (:func:`network_inverse`: a rung of the curvature ladder, or the
+    identity); ``g = grad_phi r(theta)`` held fixed (global) or ``grad_phi r(y)``
+    (local). ``solution`` is ``v = M^{-1} g`` of the global solve with its
+    diagnostics (``x = 0``, 0 iterations, residual 0, converged when there is none).
     """
     dtype = jnp.result_type(float)
-    no_cg = (jnp.zeros((), jnp.int32), jnp.zeros((), dtype))
+    flat = ravel_pytree(phi)[0]
+    none = linalg.identity_solution(jnp.zeros_like(flat))
     oracle = method.oracle == "true"
     if not method.foresight:
-        return (lambda y: jnp.zeros((), dtype)), no_cg
-    flat, unravel = ravel_pytree(phi)
-    solve = linalg.identity_solution
+        return (lambda y: jnp.zeros((), dtype)), none
     label_of = functools.partial(utility, u)
-    if method.hessian == "exact":
-        hessian = linalg.hessian_operator(lambda x: objective(unravel(x)), flat)
-        solve = linalg.inverse(linalg.damped(hessian, damping), solver)
     if method.influence == "local":
-        local = linalg.linear_map(solve)
-        return (lambda y: sample_steering(model, phi, y, label_of, local, oracle)), no_cg
-    solution = solve(reward_gradient(model, phi, theta))
-    v, cg = solution.x, (solution.info.iterations, solution.info.residual)
-
+        local = linalg.linear_map(inverse)
+        return (lambda y: sample_steering(model, phi, y, label_of, local, oracle)), none
+    solution = inverse(reward_gradient(model, phi, theta))
     identity = linalg.linear_map(linalg.identity_solution)
 
     def penalty(y):
-        return sample_steering(model, phi, y, label_of, identity, oracle, v)
+        return sample_steering(model, phi, y, label_of, identity, oracle, solution.x)
 
-    return penalty, cg
+    return penalty, solution
+
+
+def network_inverse(
+    spec: NeuralSpec,
+    hp: NeuralHParams,
+    model: RewardModel,
+    phi: RewardParams,
+    buffer: SampleBuffer,
+    key: Array,
+    x0: Array | None = None,
+) -> Callable[[Array], linalg.Solution]:
+    """``b -> M^{-1} b`` for ``spec.method``'s curvature rung at ``phi`` on ``buffer``.
+
+    :func:`toysim.game.curvature.network_curvature` of the follower's objective
+    (:func:`network_objective`), solved by ``spec.solver`` or the rung's default
+    (:data:`toysim.game.curvature.DEFAULT_SOLVERS`) from the warm start ``x0``;
+    the identity for ``hessian = identity``.
+    """
+    hessian = spec.method.hessian
+    if hessian == "identity":
+        return linalg.identity_solution
+    objective = network_objective(model, buffer, hp.weight_decay)
+    m = network_curvature(
+        hessian, objective, model, phi, buffer, hp.weight_decay, hp.damping, spec.curvature, key
+    )
+    solver = DEFAULT_SOLVERS[hessian] if spec.solver is None else spec.solver
+    return curvature_inverse(m, solver, x0)
 
 
 class NeuralTrajectory(NamedTuple):
@@ -146,8 +168,9 @@ class NeuralTrajectory(NamedTuple):
       signal, noise: ``||theta[:k]||`` and ``||theta[k:]||``, ``[T]``.
       sigma: the policy's spread at that iteration, ``[T]``.
       buffer_loss: the follower's mean squared error on its buffer before its step, ``[T]``.
-      cg_iterations, cg_residual: iterations and relative residual of that iteration's
-        solve by ``spec.solver`` (exact Hessian with global influence; 0 otherwise), ``[T]``.
+      solve_iterations, solve_residual, solve_converged: iterations, relative residual
+        and convergence flag of that iteration's curvature solve (global influence with a
+        ``hessian`` other than ``identity``; 0, 0 and True otherwise), ``[T]``.
       rm_params, buffer: with ``spec.record_state``, the flat RM parameters
         (``[T, P]``) and the buffer the leader saw at each iteration (for the
         non-convexity diagnostics, :mod:`toysim.game.nonconvexity`); ``None`` otherwise.
@@ -160,8 +183,9 @@ class NeuralTrajectory(NamedTuple):
     noise: Array
     sigma: Array
     buffer_loss: Array
-    cg_iterations: Array
-    cg_residual: Array
+    solve_iterations: Array
+    solve_residual: Array
+    solve_converged: Array
     rm_params: Array | None = None
     buffer: SampleBuffer | None = None
 
@@ -193,29 +217,24 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
         phi = jax.tree.map(lambda x: hp.init_scale * x, model.init(init_key, dtype))
         optimizer = adam_l2_optimizer(hp.follower_lr, hp.weight_decay)
         buffer = empty_buffer(blocks, spec.dim, dtype, spec.samples_per_step, pairs)
-        state = (jnp.zeros(spec.dim, dtype), phi, optimizer.init(phi), buffer)
+        previous = jnp.zeros_like(ravel_pytree(phi)[0])
+        state = (jnp.zeros(spec.dim, dtype), phi, optimizer.init(phi), buffer, previous)
 
         def outer(carry, inputs):
-            theta, phi, opt_state, buffer = carry
+            theta, phi, opt_state, buffer, previous = carry
             seen_phi, seen_buffer = phi, buffer
             t, step_key = inputs
             sigma = schedule(hp.sigma_start, hp.sigma_end, t, spec.steps)
             lr = schedule(hp.lr_start, hp.lr_end, t, spec.steps)
             inner_key, sample_key, *label_key = jax.random.split(step_key, 3 if pairs else 2)
+            curvature_key = jax.random.fold_in(step_key, 1)  # leaves the split keys unchanged
+            x0 = previous if spec.curvature.warm_start else None
+            inverse = network_inverse(spec, hp, follower_model, phi, buffer, curvature_key, x0)
             steer_model, point = model, theta
             if pairs:
                 steer_model = steering_view(model, hp.beta, hp.label_noise)
                 point = jnp.stack([theta, theta])
-            penalty, cg = network_steering(
-                method,
-                steer_model,
-                phi,
-                network_objective(follower_model, buffer, hp.weight_decay),
-                point,
-                u,
-                hp.damping,
-                spec.solver,
-            )
+            penalty, solution = network_steering(method, steer_model, phi, inverse, point, u)
 
             def objective(y):
                 return leader_reward(model, phi, y, hp.action_cost) - hp.gamma * penalty(y)
@@ -234,18 +253,18 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
             buffer = buffer_insert(buffer, samples, labels)
             data = BufferData(follower_model, buffer, None)
             loss, phi, opt_state = optimizer_step(optimizer, data.loss, phi, opt_state)
-            record = (theta, model.reward(phi, theta), sigma, loss, *cg)
+            record = (theta, model.reward(phi, theta), sigma, loss, *solution.info)
             if spec.record_state:  # what the leader saw at this iteration
                 record = (*record, ravel_pytree(seen_phi)[0], seen_buffer)
-            return (theta, phi, opt_state, buffer), record
+            return (theta, phi, opt_state, buffer, solution.x), record
 
         steps = jnp.arange(spec.steps, dtype=dtype)
         keys = jax.random.split(loop_key, spec.steps)
         _, records = jax.lax.scan(outer, state, (steps, keys))
-        theta, proxy, sigma, loss, cg_iterations, cg_residual = records[:6]
-        state_record = records[6:] if spec.record_state else (None, None)
+        theta, proxy = records[:2]
+        state_record = records[7:] if spec.record_state else (None, None)
         signal_noise = block_signal_noise(theta, spec.signal_dims)
-        solves = (sigma, loss, cg_iterations, cg_residual)
+        solves = records[2:7]  # sigma, loss, and the solve's iterations, residual, converged
         return NeuralTrajectory(
             theta, utility(u, theta), proxy, *signal_noise, *solves, *state_record
         )
@@ -256,18 +275,18 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
 def paper_nn(method: str, **switches) -> tuple[NeuralSpec, NeuralHParams]:
     """The ``paper-nn`` preset (docs/settings.md) with ``method``.
 
-    ``gamma``: 0 for rlhf; the published 0.005 with ``H -> I``; with the exact
-    (damped) Hessian, ``2 omega = 2 * 5 / 50 = 0.2``.
+    ``gamma``: 0 for rlhf; the published 0.005 with ``H -> I``; with any other
+    curvature rung (``M`` approximating ``H``), ``2 omega = 2 * 5 / 50 = 0.2``.
     """
     from toysim.config import method_from_name
 
     m = method_from_name(method, **switches)
     if m.foresight and switches.get("params") is None:
-        m = dataclasses.replace(m, params="current")  # exact = damped H at phi_t here
+        m = dataclasses.replace(m, params="current")  # curvature at phi_t here
     spec = NeuralSpec(method=m)
     if not m.foresight:
         gamma = 0.0
-    elif m.hessian == "exact":
+    elif m.hessian != "identity":
         gamma = 2.0 * spec.samples_per_step / spec.buffer_size
     else:
         gamma = NeuralHParams().gamma

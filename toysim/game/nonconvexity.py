@@ -3,11 +3,13 @@
 See docs/theory/neural.md. Along a paper-nn trajectory recorded with
 ``record_state=True``, at checkpoints: the extreme eigenvalues of the
 follower's (undamped) Hessian, and the cosine between each relaxation's
-steering direction and the damped exact (global) one.
+steering direction and the damped (global) one, ``H + mu I`` built as
+``spec.curvature`` says (``fixed`` damping: ``mu = hp.damping``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 import jax
@@ -23,6 +25,7 @@ from toysim.game.neural import (
     NeuralHParams,
     NeuralSpec,
     NeuralTrajectory,
+    network_inverse,
     network_model,
     network_objective,
     network_steering,
@@ -37,9 +40,10 @@ RELAXATIONS = (
             "fpo-practical", hessian="identity", influence="local", params="current", oracle="none"
         ),
     ),
-    ("exact, local", Method("fpo", hessian="exact", influence="local", params="current")),
+    ("exact, local", Method("fpo", hessian="damped", influence="local", params="current")),
 )
-"""The steering terms compared with the damped exact (global) one along a trajectory."""
+"""The steering terms compared with the damped exact (global) one along a trajectory
+(``exact, local``: the damped Hessian with local influence)."""
 
 
 class Diagnostics(NamedTuple):
@@ -75,19 +79,19 @@ def nonconvexity_diagnostics(
     u = neural_utility(spec, hp)
     model = network_model(spec)
     unravel = ravel_pytree(model.init(jax.random.key(0), trajectory.theta.dtype))[1]
-    reference = Method("fpo-exact", params="current")
+    reference = Method("fpo", hessian="damped", params="current")
     iterations = np.arange(0, spec.steps, every)
 
-    def at(flat, buffer, theta):
+    def at(flat, buffer, theta, key):
         phi = unravel(flat)
         objective = network_objective(model, buffer, hp.weight_decay)
         hessian = linalg.hessian_operator(lambda x: objective(unravel(x)), flat)
         spectrum = linalg.spectrum(hessian.dense())
 
         def direction(method):
-            penalty, _ = network_steering(
-                method, model, phi, objective, theta, u, hp.damping, spec.solver
-            )
+            rung = dataclasses.replace(spec, method=method)
+            inverse = network_inverse(rung, hp, model, phi, buffer, key)
+            penalty, _ = network_steering(method, model, phi, inverse, theta, u)
             return -jax.grad(penalty)(theta)
 
         exact = direction(reference)
@@ -98,7 +102,8 @@ def nonconvexity_diagnostics(
     theta_seen = jnp.concatenate([jnp.zeros((1, spec.dim)), trajectory.theta[:-1]])[iterations]
     # jit here: the checkpoints' dense Hessians would otherwise run op by op, and the
     # trajectory's shapes (not a spec) fix what compiles, so the caller has nothing to cache.
-    spectrum, cosines = jax.jit(jax.vmap(at))(*take, theta_seen)
+    keys = jax.vmap(jax.random.fold_in, in_axes=(None, 0))(jax.random.key(0), iterations)
+    spectrum, cosines = jax.jit(jax.vmap(at))(*take, theta_seen, keys)
     return Diagnostics(
         iterations, spectrum.smallest, spectrum.largest, spectrum.indefinite, cosines
     )

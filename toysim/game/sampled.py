@@ -18,6 +18,7 @@ from jax import Array
 
 from toysim import linalg
 from toysim.config import ConfigError, Method
+from toysim.game.curvature import CurvatureOptions
 from toysim.game.followers import REGIMES
 from toysim.model.interface import (
     RewardModel,
@@ -45,10 +46,12 @@ class NeuralSpec:
       buffer_size, samples_per_step: the follower's buffer and how many new
         samples enter it per outer iteration (``buffer_size`` a multiple of it).
       method: the leader method; any switches but ``params = optimum``.
-      solver: the solver of exact FPO's damped Hessian system, a :mod:`toysim.linalg`
-        solver: ``CG`` (matrix-free, the default: relative tolerance ``1e-6``, at most
-        100 iterations), ``MINRES`` (matrix-free, for indefinite systems), or the
-        direct ``LU`` / ``Cholesky`` (they form the damped Hessian; a cross-check).
+      solver: the solver of the curvature rung's system, a :mod:`toysim.linalg` solver
+        (``CG``, ``MINRES``, ``LU`` or ``Cholesky``), or ``None`` for the rung's default
+        (:data:`toysim.game.curvature.DEFAULT_SOLVERS`: MINRES for ``exact``, CG for
+        ``damped``, both at relative tolerance ``1e-6``; direct for the others).
+      curvature: how the rungs are built (:class:`toysim.game.curvature.CurvatureOptions`:
+        spectral or fixed damping, Lanczos steps, Hutchinson probes, warm starts).
       record_state: also record the RM parameters and buffer at every iteration.
       reward_model: ``mlp`` (``hidden`` layers) or ``linear`` (``r_w(y) = w . y``).
       data: ``points`` (outputs labelled ``U(y)``, squared error) or ``pairs``
@@ -69,7 +72,8 @@ class NeuralSpec:
     buffer_size: int = 50
     samples_per_step: int = 5
     method: Method = Method("rlhf", foresight=False, params="current")
-    solver: linalg.Solver = linalg.CG(tol=1e-6, maxiter=100)
+    solver: linalg.Solver | None = None
+    curvature: CurvatureOptions = CurvatureOptions()
     record_state: bool = False
     reward_model: str = "mlp"
     data: str = "points"
@@ -102,8 +106,9 @@ class NeuralSpec:
             if value not in allowed:
                 raise ConfigError(f"{field} must be one of {', '.join(allowed)}; got {value!r}")
         self.method.validate()
+        self.curvature.validate()
         solvers = (linalg.CG, linalg.MINRES, linalg.LU, linalg.Cholesky)
-        if not isinstance(self.solver, solvers):
+        if self.solver is not None and not isinstance(self.solver, solvers):
             raise ConfigError(
                 "solver must be a toysim.linalg solver: CG, MINRES, LU or Cholesky (the identity "
                 f"is the relaxation hessian = identity); got {self.solver!r}"
@@ -113,6 +118,12 @@ class NeuralSpec:
                 "params must be current for the neural reward model: a non-convex RM has no "
                 f"unique best response phi* to evaluate at; got {self.method.params!r} "
                 f"(method {self.method.name!r})"
+            )
+        if self.data == "pairs" and self.method.foresight and self.method.hessian == "gauss-newton":
+            raise ConfigError(
+                "hessian must be exact, damped, diagonal or identity with data = pairs: the "
+                "Gauss-Newton rung is the squared loss's (docs/theory/pairwise.md); got "
+                "'gauss-newton'"
             )
 
 
@@ -129,11 +140,11 @@ class NeuralHParams(NamedTuple):
       weight_decay: L2 weight decay added to the follower's gradient.
       clip: the leader's gradient is clipped to ``[-clip, clip]`` per coordinate.
       init_scale: standard deviation of the RM's initial weights.
-      damping: ``mu`` in the damped Hessian ``H + mu I`` of exact FPO. The
-        undamped ``H`` is indefinite along paper-nn runs (docs/theory/neural.md
-        gives its spectrum), so CG needs ``mu`` well above 0; with ``mu = 1`` it
-        converged on 88% of iterations over seeds 0-15
-        (``python -m toysim reproduce --neural``).
+      damping: for ``hessian = damped``, ``mu`` in ``H + mu I`` (``spec.curvature.damping
+        = fixed``) or the margin of ``mu = max(margin - lambda_min, 0)`` (``spectral``).
+        The undamped ``H`` is indefinite along paper-nn runs (docs/theory/neural.md
+        gives its spectrum): with a fixed ``mu = 1`` CG converged on 88% of iterations
+        over seeds 0-15.
       beta, label_noise: the pairs' labeller, Bradley-Terry on ``U`` with inverse
         temperature ``beta``, each label flipped with probability ``label_noise``.
     """

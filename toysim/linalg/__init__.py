@@ -10,7 +10,10 @@
     linalg.solve(op, b, linalg.MINRES(tol=1e-8, maxiter=500))
 
 Operators (:mod:`toysim.linalg.operators`): :class:`DenseOperator`,
-:class:`LowRankPlusDiagonal`, :func:`hessian_operator`, :func:`damped`.
+:class:`LowRankPlusDiagonal`, :class:`DiagonalOperator`, :func:`hessian_operator`,
+:func:`damped`. From products alone (:mod:`toysim.linalg.spectral`): Lanczos
+estimates of the extreme eigenvalues (:func:`extreme_eigenvalues`), the exact or
+Hutchinson diagonal (:func:`basis_diagonal`, :func:`hutchinson_diagonal`).
 Solvers (:mod:`toysim.linalg.solve`): :class:`Cholesky`, :class:`LU`,
 :class:`CG`, :class:`MINRES`, :class:`Identity`; each solve reports
 iterations, relative residual and convergence, and is differentiated
@@ -35,6 +38,7 @@ from toysim.linalg.direct import LinearMap
 from toysim.linalg.operators import (
     DampedOperator,
     DenseOperator,
+    DiagonalOperator,
     HessianOperator,
     LinearOperator,
     LowRankPlusDiagonal,
@@ -59,6 +63,12 @@ from toysim.linalg.solve import (
     solve,
     trace,
 )
+from toysim.linalg.spectral import (
+    basis_diagonal,
+    extreme_eigenvalues,
+    hutchinson_diagonal,
+    lanczos_tridiagonal,
+)
 
 __all__ = [
     "CG",
@@ -68,6 +78,7 @@ __all__ = [
     "Cholesky",
     "DampedOperator",
     "DenseOperator",
+    "DiagonalOperator",
     "HessianOperator",
     "Identity",
     "LinearMap",
@@ -77,10 +88,14 @@ __all__ = [
     "SolveInfo",
     "Solver",
     "Spectrum",
+    "basis_diagonal",
     "damped",
+    "extreme_eigenvalues",
     "hessian_operator",
+    "hutchinson_diagonal",
     "identity_solution",
     "inverse",
+    "lanczos_tridiagonal",
     "linear_map",
     "solve",
     "spectrum",

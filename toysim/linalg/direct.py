@@ -8,6 +8,7 @@
   Gram matrices up to ``SMALL_GRAM`` are factored by unrolled scalar code,
   so that under ``vmap`` the factorisation runs as vector arithmetic over the
   batch (a batched LAPACK call would loop over tiny matrices one at a time).
+* On a :class:`~toysim.linalg.operators.DiagonalOperator` both divide by the diagonal.
 * LU (partial pivoting) for any non-singular ``A``, with its transposed solve.
 
 Both form the dense matrix with ``operator.dense()`` unless Woodbury applies.
@@ -21,7 +22,12 @@ import jax.numpy as jnp
 from jax import Array
 from jax.scipy.linalg import cho_factor, cho_solve, lu_factor, lu_solve
 
-from toysim.linalg.operators import DampedOperator, LinearOperator, LowRankPlusDiagonal
+from toysim.linalg.operators import (
+    DampedOperator,
+    DiagonalOperator,
+    LinearOperator,
+    LowRankPlusDiagonal,
+)
 
 LinearMap = Callable[[Array], Array]
 
@@ -95,6 +101,8 @@ def cholesky_map(operator: LinearOperator) -> LinearMap:
     Returns:
       The map; the factorisation happens once, here.
     """
+    if isinstance(operator, DiagonalOperator):
+        return lambda b: b / operator.diagonal
     low_rank = low_rank_of(operator)
     if low_rank is not None and low_rank.factor.shape[0] < low_rank.factor.shape[1]:
         alpha, c = low_rank.alpha, low_rank.factor
@@ -113,5 +121,8 @@ def lu_maps(operator: LinearOperator) -> tuple[LinearMap, LinearMap]:
     Returns:
       The solve and the transposed solve.
     """
+    if isinstance(operator, DiagonalOperator):
+        divide = lambda b: b / operator.diagonal  # noqa: E731 (symmetric: one map twice)
+        return divide, divide
     factors = lu_factor(operator.dense())
     return (lambda b: lu_solve(factors, b)), (lambda b: lu_solve(factors, b, trans=1))

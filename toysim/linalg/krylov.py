@@ -1,7 +1,8 @@
 """Krylov solvers from matrix-vector products alone: CG and MINRES.
 
-Both start from ``x_0 = 0``, stop when the residual ``||b - A x_k||`` of their
-recurrence is at most ``tol ||b||`` or after ``maxiter`` iterations, and return
+Both start from ``x_0`` (0 unless a warm start is given), stop when the
+residual ``||b - A x_k||`` of their recurrence is at most ``tol ||b||`` or
+after ``maxiter`` iterations, and return
 ``(x, iterations, relative residual)``. The residual is the one the recurrence
 carries (CG's updated ``r_k``, MINRES's ``phibar_k``), not recomputed; in exact
 arithmetic it equals ``||b - A x_k|| / ||b||``, and in floating point it drifts
@@ -31,8 +32,15 @@ def safe_norm(b: Array) -> Array:
     return jnp.where(norm > 0, norm, jnp.ones_like(norm))
 
 
+def initial_residual(matvec: MatVec, b: Array, x0: Array | None) -> tuple[Array, Array]:
+    """``(x_0, r_0 = b - A x_0)``: ``(0, b)`` without a warm start (no product spent)."""
+    if x0 is None:
+        return jnp.zeros_like(b), b
+    return x0, b - matvec(x0)
+
+
 def conjugate_gradient(
-    matvec: MatVec, b: Array, tol: float, maxiter: int
+    matvec: MatVec, b: Array, tol: float, maxiter: int, x0: Array | None = None
 ) -> tuple[Array, Array, Array]:
     """Conjugate gradients on ``A x = b``, ``A = matvec`` symmetric positive definite.
 
@@ -41,12 +49,14 @@ def conjugate_gradient(
       b: the right-hand side, shape ``[d]``.
       tol: relative tolerance on ``||r_k|| / ||b||``.
       maxiter: the iteration budget.
+      x0: the starting point (a warm start), or ``None`` for 0.
 
     Returns:
       ``(x, iterations, ||r_k|| / ||b||)``.
     """
     b_norm = jnp.linalg.norm(b)
-    state = (jnp.zeros_like(b), b, b, b @ b, jnp.asarray(0, jnp.int32))
+    x, r = initial_residual(matvec, b, x0)
+    state = (x, r, r, r @ r, jnp.asarray(0, jnp.int32))
 
     def not_done(state):
         _, r, _, _, k = state
@@ -66,34 +76,40 @@ def conjugate_gradient(
     return x, k, jnp.linalg.norm(r) / safe_norm(b)
 
 
-def minres(matvec: MatVec, b: Array, tol: float, maxiter: int) -> tuple[Array, Array, Array]:
+def minres(
+    matvec: MatVec, b: Array, tol: float, maxiter: int, x0: Array | None = None
+) -> tuple[Array, Array, Array]:
     """MINRES on ``A x = b``, ``A = matvec`` symmetric (definite or not).
 
     The Lanczos process builds an orthonormal basis ``v_k`` of the Krylov space
     and a tridiagonal ``T_k``; Givens rotations keep its QR factorisation, and
     ``x_k`` minimises ``||b - A x||`` over the space, with ``||b - A x_k|| =
-    phibar_k`` read off the rotations.
+    phibar_k`` read off the rotations. From a warm start ``x_0`` it solves
+    ``A d = r_0 = b - A x_0`` the same way and returns ``x_0 + d``.
 
     Args:
       matvec: ``v -> A v``.
       b: the right-hand side, shape ``[d]``.
       tol: relative tolerance on ``phibar_k / ||b||``.
       maxiter: the iteration budget.
+      x0: the starting point (a warm start), or ``None`` for 0.
 
     Returns:
       ``(x, iterations, phibar_k / ||b||)``.
     """
     dtype = b.dtype
     zero, one = jnp.zeros((), dtype), jnp.ones((), dtype)
-    beta1 = jnp.linalg.norm(b)
+    x, r = initial_residual(matvec, b, x0)
+    beta1 = jnp.linalg.norm(r)
+    limit = tol * jnp.linalg.norm(b)
     zeros = jnp.zeros_like(b)
     # x, r1, r2, w, w2, oldb, beta, dbar, epsln, phibar, cs, sn, k
-    state = (zeros, b, b, zeros, zeros, zero, beta1, zero, zero, beta1, -one, zero)
+    state = (x, r, r, zeros, zeros, zero, beta1, zero, zero, beta1, -one, zero)
     state = (*state, jnp.asarray(0, jnp.int32))
 
     def not_done(state):
         phibar, k = state[9], state[12]
-        return (phibar > tol * beta1) & (k < maxiter)
+        return (phibar > limit) & (k < maxiter)
 
     def step(state):
         x, r1, r2, w, w2, oldb, beta, dbar, epsln, phibar, cs, sn, k = state

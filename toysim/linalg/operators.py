@@ -12,6 +12,7 @@ solvers and by tests). All are symmetric except a general
   matrix (Woodbury) when ``n < d``;
 * :class:`HessianOperator`: ``v -> hess f(x) v`` by forward-over-reverse
   autodiff, without forming the Hessian (:func:`hessian_operator`);
+* :class:`DiagonalOperator`: ``diag(a)``; the direct solvers divide by ``a``;
 * :class:`DampedOperator`: ``A + mu I`` (:func:`damped`).
 """
 
@@ -88,6 +89,29 @@ class LowRankPlusDiagonal(NamedTuple):
     def dense(self) -> Array:
         """The ``[d, d]`` matrix ``alpha I + C^T C``."""
         return self.alpha * jnp.eye(self.size) + self.factor.T @ self.factor
+
+
+class DiagonalOperator(NamedTuple):
+    """``A = diag(a)`` (symmetric; positive definite when every ``a_i > 0``).
+
+    Attributes:
+      diagonal: ``a``, shape ``[d]``.
+    """
+
+    diagonal: Array
+
+    @property
+    def size(self) -> int:
+        """``d``."""
+        return self.diagonal.shape[-1]
+
+    def matvec(self, v: Array) -> Array:
+        """``A v = a * v``."""
+        return self.diagonal * v
+
+    def dense(self) -> Array:
+        """``diag(a)``."""
+        return jnp.diag(self.diagonal)
 
 
 class HessianOperator(NamedTuple):

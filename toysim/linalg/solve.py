@@ -159,13 +159,18 @@ def identity_solution(b: Array) -> Solution:
     return Solution(b, info)
 
 
-def inverse(operator: LinearOperator, solver: Solver) -> Callable[[Array], Solution]:
+def inverse(
+    operator: LinearOperator, solver: Solver, x0: Array | None = None
+) -> Callable[[Array], Solution]:
     """``b -> Solution(A^{-1} b, info)``, factoring ``A`` once (now) for every later ``b``.
 
     Args:
       operator: ``A`` (see :mod:`toysim.linalg.operators`); ignored by :class:`Identity`.
       solver: one of :class:`Cholesky`, :class:`LU`, :class:`CG`, :class:`MINRES`,
         :class:`Identity`.
+      x0: a warm start for the Krylov solvers (e.g. the previous iteration's
+        solution; no gradient flows through it), ignored by the others. It
+        changes the iterations taken, not what ``x`` solves nor its derivatives.
 
     Returns:
       The map; differentiable in ``b`` and in the operator's arrays (implicitly).
@@ -181,9 +186,10 @@ def inverse(operator: LinearOperator, solver: Solver) -> Callable[[Array], Solut
     if isinstance(solver, (Cholesky, LU)):
         return _direct_inverse(operator, solver)
     method = conjugate_gradient if isinstance(solver, CG) else minres
+    start = None if x0 is None else jax.lax.stop_gradient(x0)
 
     def krylov(_, b):
-        x, iterations, residual = method(operator.matvec, b, solver.tol, solver.maxiter)
+        x, iterations, residual = method(operator.matvec, b, solver.tol, solver.maxiter, start)
         return x, _krylov_info(iterations, residual, solver.tol)
 
     def apply(b: Array) -> Solution:
@@ -217,18 +223,19 @@ def _direct_inverse(operator: LinearOperator, solver: Cholesky | LU):
     return apply
 
 
-def solve(operator: LinearOperator, b: Array, solver: Solver) -> Solution:
+def solve(operator: LinearOperator, b: Array, solver: Solver, x0: Array | None = None) -> Solution:
     """``x`` solving ``A x = b`` with ``solver``, and its :class:`SolveInfo`.
 
     Args:
       operator: ``A``.
       b: the right-hand side, shape ``[A.size]``.
       solver: see :func:`inverse`.
+      x0: a warm start for the Krylov solvers (see :func:`inverse`).
 
     Returns:
       The :class:`Solution`.
     """
-    return inverse(operator, solver)(b)
+    return inverse(operator, solver, x0)(b)
 
 
 def linear_map(solution_map: Callable[[Array], Solution]) -> LinearMap:

@@ -1,0 +1,234 @@
+"""The curvature ladder: the matrix ``M`` that stands for the follower's Hessian in ``M^{-1} g``.
+
+See docs/theory/exact-fpo.md. The ``hessian`` switch (:data:`toysim.config.HESSIAN`) picks,
+for the follower's objective ``L(phi) = data loss + (lambda/2) ||phi||^2``:
+
+* ``exact``: ``M = H = hess L``. Positive definite for the linear reward model
+  (Cholesky, Woodbury over the buffer); indefinite for a network, so solved
+  there by MINRES, which needs symmetry only.
+* ``damped``: ``M = H + mu I``, ``mu`` fixed (``damping = fixed``) or chosen from
+  the spectrum (``spectral``): ``mu = max(margin - lambda_min, 0)`` with ``lambda_min``
+  estimated by Lanczos on Hessian-vector products. CG; the solve counts as
+  converged only if ``mu + lambda_min > 0`` as measured.
+* ``gauss-newton``: ``M = sum_i omega_i 2 J_i^T J_i + lambda I`` (``J_i = grad_phi
+  r(y_i)``), the squared loss's Hessian without the residual term
+  ``2 omega_i (r_i - U_i) hess r_i``: positive definite for ``lambda > 0``, and
+  equal to ``H`` for the linear reward model. A
+  :class:`~toysim.linalg.LowRankPlusDiagonal` over the buffer, solved exactly
+  by Woodbury (``n x n`` with ``n`` the buffer's samples).
+* ``diagonal``: ``M = diag(H)`` clipped below at ``lambda``; exact from basis
+  products (the linear game) or Hutchinson's estimate with ``probes`` Rademacher
+  vectors (the network, from an explicit key).
+* ``identity``: ``M = I`` (the relaxation).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+from jax.flatten_util import ravel_pytree
+
+from toysim import linalg
+from toysim.config import ConfigError
+from toysim.game.followers import FollowerData, SampleBuffer, SampleData
+from toysim.game.steering import reward_gradient
+from toysim.model.interface import RewardModel, RewardParams, linear_reward_model
+
+DAMPING = ("spectral", "fixed")
+"""How ``damped`` picks ``mu``: from the Lanczos estimate of ``lambda_min``, or fixed."""
+
+DEFAULT_SOLVERS = {
+    "exact": linalg.MINRES(tol=1e-6, maxiter=200),
+    "damped": linalg.CG(tol=1e-6, maxiter=100),
+    "gauss-newton": linalg.Cholesky(),
+    "diagonal": linalg.Cholesky(),
+}
+"""Each rung's solver when none is given: MINRES for the indefinite exact Hessian, CG for
+the damped one, direct (Woodbury, elementwise division) for the structured ones."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CurvatureOptions:
+    """How the network's curvature rungs are built (static: changing a field recompiles).
+
+    Attributes:
+      damping: ``spectral`` (``mu = max(hp.damping - lambda_min, 0)``, ``hp.damping``
+        the margin) or ``fixed`` (``mu = hp.damping``).
+      lanczos_steps: Hessian-vector products of the Lanczos estimate of ``lambda_min``.
+      probes: Rademacher probes of Hutchinson's diagonal estimate.
+      warm_start: start each iteration's Krylov solve from the previous solution.
+    """
+
+    damping: str = "spectral"
+    lanczos_steps: int = 20
+    probes: int = 16
+    warm_start: bool = True
+
+    def validate(self) -> None:
+        """Check each field.
+
+        Raises:
+            ConfigError: naming the first invalid field and what is allowed.
+        """
+        if self.damping not in DAMPING:
+            raise ConfigError(f"damping must be one of {', '.join(DAMPING)}; got {self.damping!r}")
+        for field in ("lanczos_steps", "probes"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{field} must be an integer >= 1; got {value!r}")
+        if not isinstance(self.warm_start, bool):
+            raise ConfigError(f"warm_start must be True or False; got {self.warm_start!r}")
+
+
+class Curvature(NamedTuple):
+    """A rung's operator ``M`` and whether it is positive definite as far as measured.
+
+    Attributes:
+      operator: ``M``.
+      well_posed: bool; False when ``damped``'s ``mu + lambda_min <= 0`` (Lanczos
+        estimate) or the regulariser of ``gauss-newton`` / ``diagonal`` is not positive.
+    """
+
+    operator: linalg.LinearOperator
+    well_posed: Array
+
+
+def sample_weights(buffer: SampleBuffer, weight: Array | None) -> Array:
+    """``omega_i`` of each sample in the data loss: ``omega filled_i``, or ``filled_i / count``
+    for the mean (see :func:`toysim.game.followers.data_loss`), shape ``[B * n]``."""
+    per_block = buffer.filled
+    if weight is None:
+        count = jnp.maximum(jnp.sum(buffer.filled), 1.0) * buffer.label.shape[-1]
+        per_block = per_block / count
+    else:
+        per_block = weight * per_block
+    return jnp.repeat(per_block, buffer.label.shape[-1])
+
+
+def gauss_newton_factor(
+    model: RewardModel, phi: RewardParams, buffer: SampleBuffer, weight: Array | None
+) -> Array:
+    """``C`` with ``C^T C = sum_i 2 omega_i J_i^T J_i``: rows ``sqrt(2 omega_i) grad_phi r(y_i)``.
+
+    The Gauss-Newton matrix of the squared loss ``sum_i omega_i (r(y_i) - U_i)^2``.
+
+    Args:
+      model: the reward model (squared-error loss).
+      phi: the parameters.
+      buffer: the samples.
+      weight: ``omega``, or ``None`` for the mean over the filled samples.
+
+    Returns:
+      ``C``, shape ``[B * n, P]``.
+    """
+    samples = buffer.y.reshape((-1, *buffer.y.shape[2:]))
+    jacobian = jax.vmap(lambda y: reward_gradient(model, phi, y))(samples)
+    return jnp.sqrt(2.0 * sample_weights(buffer, weight))[:, None] * jacobian
+
+
+def network_curvature(
+    hessian: str,
+    objective: Callable[[RewardParams], Array],
+    model: RewardModel,
+    phi: RewardParams,
+    buffer: SampleBuffer,
+    reg: Array,
+    damping: Array,
+    options: CurvatureOptions,
+    key: Array,
+) -> Curvature:
+    """The rung ``hessian`` (not ``identity``) for a network on the mean loss over ``buffer``.
+
+    Args:
+      hessian: ``exact``, ``damped``, ``gauss-newton`` or ``diagonal``.
+      objective: ``L``, the follower's objective (mean squared error plus ``(reg/2)||phi||^2``).
+      model: the reward model.
+      phi: where ``L``'s curvature is taken.
+      buffer: the follower's samples.
+      reg: ``lambda``, the L2 weight (the weight decay).
+      damping: ``mu`` (fixed) or the margin (spectral).
+      options: the :class:`CurvatureOptions`.
+      key: the ``jax.random`` key of the Lanczos start and Hutchinson's probes.
+
+    Returns:
+      The :class:`Curvature`.
+    """
+    flat, unravel = ravel_pytree(phi)
+    exact = linalg.hessian_operator(lambda x: objective(unravel(x)), flat)
+    if hessian == "exact":
+        return Curvature(exact, jnp.asarray(True))
+    if hessian == "damped":
+        smallest, _ = linalg.extreme_eigenvalues(exact, key, options.lanczos_steps)
+        if options.damping == "spectral":
+            damping = jnp.maximum(damping - smallest, 0.0)
+        return Curvature(linalg.damped(exact, damping), damping + smallest > 0)
+    if hessian == "gauss-newton":
+        factor = gauss_newton_factor(model, phi, buffer, None)
+        return Curvature(linalg.LowRankPlusDiagonal(reg, factor), reg > 0)
+    diagonal = linalg.hutchinson_diagonal(exact, key, options.probes)
+    return Curvature(linalg.DiagonalOperator(jnp.maximum(diagonal, reg)), reg > 0)
+
+
+def curvature_inverse(
+    curvature: Curvature, solver: linalg.Solver, x0: Array | None = None
+) -> Callable[[Array], linalg.Solution]:
+    """``b -> M^{-1} b`` with its :class:`~toysim.linalg.SolveInfo`, ``converged`` also
+    requiring ``curvature.well_posed``.
+
+    Args:
+      curvature: the rung's :class:`Curvature`.
+      solver: a :mod:`toysim.linalg` solver.
+      x0: a warm start for a Krylov solver, or ``None``.
+
+    Returns:
+      The map.
+    """
+    inverse = linalg.inverse(curvature.operator, solver, x0)
+
+    def apply(b: Array) -> linalg.Solution:
+        x, info = inverse(b)
+        return linalg.Solution(x, info._replace(converged=info.converged & curvature.well_posed))
+
+    return apply
+
+
+def follower_curvature(
+    hessian: str, data: FollowerData, lam: Array, damping: Array, w: Array
+) -> linalg.LinearOperator:
+    """The rung ``hessian`` (not ``identity``) for the linear reward model's follower.
+
+    ``exact`` is ``data.curvature(lam)``; ``damped`` adds ``damping I``;
+    ``gauss-newton`` is built from the reward's gradients over the buffer (for
+    the population follower, whose data is the policy, it is ``E[2 y y^T] +
+    lambda I``, the Hessian itself); ``diagonal`` is the exact diagonal from
+    basis products.
+
+    Args:
+      hessian: ``exact``, ``damped``, ``gauss-newton`` or ``diagonal``.
+      data: the follower's data (:class:`~toysim.game.followers.SampleData` or
+        :class:`~toysim.game.followers.PopulationData`).
+      lam: ``lambda``.
+      damping: ``mu`` of ``damped``.
+      w: the RM weights (where the Gauss-Newton Jacobian is taken; it does not depend on them).
+
+    Returns:
+      The operator ``M``.
+    """
+    exact = data.curvature(lam)
+    if hessian == "exact":
+        return exact
+    if hessian == "damped":
+        return linalg.damped(exact, damping)
+    if hessian == "gauss-newton":
+        if isinstance(data, SampleData):
+            model = linear_reward_model(w.shape[-1])
+            return linalg.LowRankPlusDiagonal(
+                lam, gauss_newton_factor(model, w, data.buffer, data.weight)
+            )
+        return exact
+    return linalg.DiagonalOperator(jnp.maximum(linalg.basis_diagonal(exact), lam))
