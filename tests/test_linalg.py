@@ -378,3 +378,87 @@ def test_bad_solver_settings_name_the_field():
         linalg.Cholesky(tol=-1.0)
     with pytest.raises(TypeError, match="solver must be a toysim.linalg solver"):
         linalg.solve(linalg.DenseOperator(jnp.eye(2)), jnp.ones(2), "cg")
+
+
+@given(seed=st.integers(0, 2**31), d=st.sampled_from([5, 12, 30]), definite=st.booleans())
+def test_lanczos_extreme_eigenvalues_against_eigvalsh(seed, d, definite):
+    """With ``d`` steps the Ritz values are the eigenvalues; with fewer they lie inside."""
+    rng = np.random.default_rng(seed)
+    matrix = random_spd(rng, d) if definite else random_indefinite(rng, d)
+    eigenvalues = np.linalg.eigvalsh(np.asarray(matrix))
+    op, key = linalg.DenseOperator(matrix), jax.random.key(seed % 1000)
+    smallest, largest = linalg.extreme_eigenvalues(op, key, d)
+    np.testing.assert_allclose([smallest, largest], eigenvalues[[0, -1]], rtol=1e-9, atol=1e-9)
+    smallest, largest = linalg.extreme_eigenvalues(op, key, 3)
+    assert eigenvalues[0] - 1e-12 <= float(smallest) <= float(largest) <= eigenvalues[-1] + 1e-12
+
+
+def test_lanczos_on_an_invariant_start_keeps_the_extremes_of_the_closed_block():
+    """A start vector in a 2-dimensional invariant subspace: more steps than the space add
+    no spurious Ritz values (the padding repeats ``T_11``)."""
+    matrix = jnp.diag(jnp.asarray([1.0, 3.0, -5.0, 10.0]))
+    tridiagonal = linalg.lanczos_tridiagonal(
+        linalg.DenseOperator(matrix), jnp.asarray([1.0, 1.0, 0.0, 0.0]), 4
+    )
+    ritz = np.linalg.eigvalsh(np.asarray(tridiagonal))
+    np.testing.assert_allclose([ritz[0], ritz[-1]], [1.0, 3.0], rtol=1e-12)
+
+
+@given(seed=st.integers(0, 2**31), d=st.sampled_from([5, 12]))
+def test_diagonal_estimators(seed, d):
+    """The basis diagonal is exact; Hutchinson's is exact on a diagonal matrix (every draw)
+    and on a dense one within a few standard errors of its ``(1/m) sum z z`` error."""
+    rng = np.random.default_rng(seed)
+    matrix = random_indefinite(rng, d)
+    key = jax.random.key(seed % 1000)
+    op = linalg.DenseOperator(matrix)
+    np.testing.assert_allclose(linalg.basis_diagonal(op), np.diag(matrix), rtol=1e-13)
+    diagonal = linalg.DenseOperator(jnp.diag(jnp.diag(matrix)))
+    np.testing.assert_allclose(
+        linalg.hutchinson_diagonal(diagonal, key, 3), np.diag(matrix), rtol=1e-13
+    )
+    probes = 4000
+    estimate = linalg.hutchinson_diagonal(op, key, probes)
+    off = np.asarray(matrix) - np.diag(np.diag(matrix))
+    standard_error = np.sqrt(np.sum(off**2, axis=1) / probes)
+    assert np.all(np.abs(np.asarray(estimate) - np.diag(matrix)) <= 5 * standard_error + 1e-12)
+
+
+@pytest.mark.parametrize("solver", ALL_SOLVERS, ids=lambda s: type(s).__name__)
+def test_a_diagonal_operator_is_solved_by_division(solver):
+    diagonal = jnp.asarray([0.5, 2.0, 4.0, 1.0])
+    b = jnp.asarray([1.0, -1.0, 2.0, 0.5])
+    sol = solve(linalg.DiagonalOperator(diagonal), b, solver)
+    np.testing.assert_allclose(sol.x, b / diagonal, rtol=1e-11)
+    assert bool(sol.info.converged)
+    np.testing.assert_array_equal(linalg.DiagonalOperator(diagonal).dense(), jnp.diag(diagonal))
+
+
+@pytest.mark.parametrize("kind", [linalg.CG, linalg.MINRES], ids=lambda s: s.__name__)
+@pytest.mark.parametrize("seed", range(3))
+def test_a_warm_start_solves_the_same_system_in_fewer_iterations(kind, seed):
+    """From a nearby ``x0`` (the solution of a slightly different right-hand side) the
+    Krylov solvers reach the same tolerance, relative to ``||b||``, in fewer iterations
+    (``d = 200`` with condition number up to 400: fewer iterations than ``d``, so finite
+    termination does not hide the difference); ``x0`` changes neither ``x`` (beyond the
+    tolerance) nor its derivatives."""
+    rng = np.random.default_rng(seed)
+    d, solver = 200, kind(tol=1e-8, maxiter=500)
+    matrix = random_spd(rng, d, floor=0.01)
+    op = linalg.DenseOperator(matrix)
+    b = jnp.asarray(rng.normal(size=d))
+    nearby = np.linalg.solve(np.asarray(matrix), np.asarray(b) + 1e-4 * rng.normal(size=d))
+    warm_solve = jax.jit(linalg.solve, static_argnums=2)
+    cold, warm = solve(op, b, solver), warm_solve(op, b, solver, jnp.asarray(nearby))
+    assert bool(cold.info.converged) and bool(warm.info.converged)
+    assert int(warm.info.iterations) < int(cold.info.iterations) < d
+    assert relative_residual(matrix, warm.x, b) <= 2e-8
+    assert float(warm.info.residual) == pytest.approx(
+        relative_residual(matrix, warm.x, b), rel=1e-2, abs=1e-13
+    )
+    grad = jax.jit(
+        jax.grad(lambda bb: jnp.sum(linalg.solve(op, bb, solver, jnp.asarray(nearby)).x ** 2))
+    )
+    dense = jax.grad(lambda bb: jnp.sum(jnp.linalg.solve(matrix, bb) ** 2))
+    error = np.linalg.norm(grad(b) - dense(b)) / np.linalg.norm(dense(b))
+    assert error <= 10 * 400 * 1e-8  # a few times cond(A) * tol: the solves' forward error

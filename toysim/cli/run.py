@@ -51,6 +51,7 @@ def run_command(args: argparse.Namespace) -> int:
                 final_expected_utility=last_value(trajectory, "expected_utility"),
                 final_proxy_reward=float(trajectory.proxy_reward[-1]),
                 final_steering_norm=last_value(trajectory, "steering_norm"),
+                unconverged_solves=unconverged_solves(trajectory),
                 precision=args.precision,
                 jax_version=jax.__version__,
             )
@@ -62,6 +63,12 @@ def last_value(trajectory, field: str) -> float | None:
     """The final value of ``field`` if this kind of trajectory records it."""
     values = getattr(trajectory, field, None)
     return None if values is None else float(values[-1])
+
+
+def unconverged_solves(trajectory) -> int | None:
+    """How many of the run's curvature solves did not converge (``None`` if it records none)."""
+    converged = getattr(trajectory, "solve_converged", None)
+    return None if converged is None else int((~converged).sum())
 
 
 def run_neural(name: str, args: argparse.Namespace, switches: dict):
@@ -125,4 +132,10 @@ def format_table(rows: list[dict]) -> str:
         f"preset {first['preset']}, seed {first['seed']}, {first['steps']} iterations "
         "(final values)"
     )
-    return header + "\n" + "\n".join(lines)
+    warnings = [
+        f"warning: {row['method']}: {row['unconverged_solves']} of {row['steps']} curvature "
+        "solves did not converge (see docs/theory/exact-fpo.md)"
+        for row in rows
+        if row.get("unconverged_solves")
+    ]
+    return header + "\n" + "\n".join(lines + warnings)

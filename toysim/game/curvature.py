@@ -43,7 +43,7 @@ DAMPING = ("spectral", "fixed")
 """How ``damped`` picks ``mu``: from the Lanczos estimate of ``lambda_min``, or fixed."""
 
 DEFAULT_SOLVERS = {
-    "exact": linalg.MINRES(tol=1e-6, maxiter=200),
+    "exact": linalg.MINRES(tol=1e-6, maxiter=100),
     "damped": linalg.CG(tol=1e-6, maxiter=100),
     "gauss-newton": linalg.Cholesky(),
     "diagonal": linalg.Cholesky(),
