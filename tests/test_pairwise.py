@@ -22,7 +22,12 @@ from toysim.game.followers import (
     empty_buffer,
     regime_blocks,
 )
-from toysim.game.neural import make_neural_trajectory, network_objective, network_steering
+from toysim.game.neural import (
+    make_neural_trajectory,
+    network_inverse,
+    network_objective,
+    network_steering,
+)
 from toysim.game.pairwise import NEURAL_PRESETS
 from toysim.game.sampled import NeuralHParams, NeuralSpec
 from toysim.model.interface import linear_reward_model, mlp_reward_model, pairwise
@@ -143,7 +148,7 @@ def test_label_flips_at_one_half_carry_no_information_about_the_utility(standard
     chex.assert_trees_all_equal(grad, zero)
 
 
-def leader_value_and_steering(theta, old, eps, sigma, lam, beta, flip, newton_steps=30):
+def leader_value_and_steering(theta, old, eps, sigma, lam, beta, flip, newton_steps=20):
     """The exact leader objective ``V(theta) = r_{phi*(theta)}(theta)`` of the linear
     pairwise game with one new block ``theta + sigma eps`` and the parts of its gradient."""
     model = linear_reward_model(4)
@@ -159,10 +164,11 @@ def leader_value_and_steering(theta, old, eps, sigma, lam, beta, flip, newton_st
 
     def best_response(theta):
         objective = network_objective(follower, buffer_at(theta), lam)
-        w = jnp.zeros(4)
-        for _ in range(newton_steps):
-            w = w - jnp.linalg.solve(jax.hessian(objective)(w), jax.grad(objective)(w))
-        return w
+
+        def newton(_, w):
+            return w - jnp.linalg.solve(jax.hessian(objective)(w), jax.grad(objective)(w))
+
+        return jax.lax.fori_loop(0, newton_steps, newton, jnp.zeros(4))
 
     def value(theta):
         return model.reward(best_response(theta), theta)
@@ -184,19 +190,17 @@ def test_pairwise_steering_is_the_exact_leader_gradient_of_the_linear_bt_game():
         theta, old, eps, sigma, lam, beta, flip
     )
     w_star = jax.jit(best_response)(theta)
-    objective = network_objective(pairwise(linear_reward_model(4)), buffer_at(theta), lam)
+    follower = pairwise(linear_reward_model(4))
+    objective = network_objective(follower, buffer_at(theta), lam)
     chex.assert_trees_all_close(jax.grad(objective)(w_star), jnp.zeros(4), atol=1e-12)
     method = dataclasses.replace(method_from_name("fpo-exact"), params="current")
-    penalty, _ = network_steering(
-        method,
-        steering_view(linear_reward_model(4), beta, flip),
-        w_star,
-        objective,
-        jnp.stack([theta, theta]),
-        U,
-        jnp.asarray(0.0),
-        linalg.Cholesky(),
+    spec = NeuralSpec(
+        dim=4, method=method, reward_model="linear", data="pairs", solver=linalg.Cholesky()
     )
+    hp = NeuralHParams(weight_decay=lam, beta=beta, label_noise=flip)
+    inverse = network_inverse(spec, hp, follower, w_star, buffer_at(theta), jax.random.key(0))
+    view = steering_view(linear_reward_model(4), beta, flip)
+    penalty, _ = network_steering(method, view, w_star, inverse, jnp.stack([theta, theta]), U)
     steering = jax.grad(lambda t: sum(penalty(t + sigma * e) for e in eps))(theta)
     leader = w_star - 2.0 / count * steering
     h, value = 1e-5, jax.jit(value)
