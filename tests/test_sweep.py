@@ -119,7 +119,9 @@ def test_sweep_command_writes_results_and_a_heat_map(tmp_path):
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    stem = tmp_path / "paper-linear_fpo-relaxed_gamma_action_cost"
+    (npz,) = tmp_path.glob("*.npz")
+    stem = npz.with_suffix("")
+    assert stem.name.startswith("paper-linear_fpo-relaxed_gamma4_action_cost3_seeds0-1_T40_f64_")
     for suffix in (".npz", ".json", ".png"):
         assert stem.with_suffix(suffix).stat().st_size > 0
     assert load_sweep(stem).metrics["final_utility"].shape == (4, 3, 2)

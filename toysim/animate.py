@@ -19,6 +19,7 @@ from PIL import Image
 
 from toysim import plots
 from toysim.experiments.animation import ANIMATION_METHODS, animation_runs
+from toysim.safeio import atomic_path
 
 FORMATS = (".gif", ".mp4")
 """The animation formats :func:`save_animation` writes, by file extension."""
@@ -264,10 +265,11 @@ def save_frames(
     if not frames:
         raise AnimationError("frames must hold at least one image")
     path.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".gif":
-        _write_gif(frames, path, fps, hold_seconds)
-    else:
-        _write_mp4(frames, path, fps)
+    with atomic_path(path) as tmp:  # whole or not at all
+        if suffix == ".gif":
+            _write_gif(frames, tmp, fps, hold_seconds)
+        else:
+            _write_mp4(frames, tmp, fps)
     return path
 
 

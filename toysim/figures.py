@@ -33,6 +33,7 @@ from toysim.experiments.collapse import CollapseRuns, collapse_runs
 from toysim.experiments.dimension import collapse_vs_dimension_runs
 from toysim.experiments.kl_leash import kl_leash_runs
 from toysim.experiments.ladder import LadderRuns, format_ladder_table, ladder_runs, ladder_table
+from toysim.experiments.mitigations import mitigation_runs
 from toysim.experiments.neural import NeuralRuns, neural_diagnostics, neural_runs
 from toysim.experiments.phase import phase_gamma_c_sweep
 from toysim.experiments.population import population_field
@@ -49,6 +50,7 @@ from toysim.plots.collapse_figures import (
     ladder_utility,
     population_field_figure,
 )
+from toysim.plots.mitigation_figures import mitigations_figure
 from toysim.plots.neural_figures import neural_diagnostics_figure, neural_pca, neural_utility_bands
 from toysim.plots.regime_figures import data_regimes_figure
 from toysim.plots.sweep_figures import (
@@ -58,6 +60,7 @@ from toysim.plots.sweep_figures import (
     sycophancy_figure,
 )
 from toysim.provenance import versions
+from toysim.safeio import atomic_path, write_text
 
 NOTEBOOK_FIGURES = {
     "01_alignment_collapse": (
@@ -79,14 +82,16 @@ SWEEP_FIGURES = ("phase_gamma_c", "collapse_vs_dimension", "kl_leash", "sycophan
 
 
 def save(fig, name: str, out: str | Path, meta: dict) -> list[Path]:
-    """Write ``NAME.png``, ``NAME.pdf`` and the ``NAME.json`` sidecar into ``out``."""
+    """Write ``NAME.png``, ``NAME.pdf`` and the ``NAME.json`` sidecar into ``out``, each
+    atomically (:func:`toysim.safeio.atomic_path`)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{name}.png", out / f"{name}.pdf", out / f"{name}.json"]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1], metadata={"CreationDate": None, "ModDate": None})
+    with atomic_path(paths[0]) as png, atomic_path(paths[1]) as pdf:
+        fig.savefig(png, dpi=150)
+        fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None})
     sidecar = {"figure": name, **meta, "versions": versions()}
-    paths[2].write_text(json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
+    write_text(paths[2], json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
     return paths
 
 
@@ -225,9 +230,10 @@ def _ladder_tables(runs: SharedRuns, out: Path) -> list[Path]:
     }
     path = Path(out) / "ladder_tables.md"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
+    write_text(
+        path,
         "\n\n".join(f"### {name}\n\n{format_ladder_table(rows)}" for name, rows in tables.items())
-        + "\n"
+        + "\n",
     )
     return [path]
 
@@ -272,6 +278,11 @@ _figure(
     "how far each method follows the features the initial RM overrates",
     _unshared(sycophancy_runs, sycophancy_figure),
 )
+_figure(
+    "mitigations",
+    "KL leash, RM ensembles, early stopping and FPO at matched leader steps (paper-linear)",
+    _unshared(mitigation_runs, mitigations_figure),
+)
 
 _figure(
     "data_regimes",
@@ -285,7 +296,7 @@ def _collapse_animation(runs: SharedRuns, out: Path) -> list[Path]:
     gif, meta = animate_phase_space(Path(out) / "collapse_animation.gif")
     sidecar = gif.with_suffix(".json")
     meta = {"figure": "collapse_animation", **meta, "versions": versions()}
-    sidecar.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
+    write_text(sidecar, json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
     return [gif, sidecar]
 
 

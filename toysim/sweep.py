@@ -1,5 +1,10 @@
 """Sweeps: a grid of numeric hyperparameters times seeds, as one compiled computation.
 
+:func:`sweep` does it in one call; the command line uses its three steps, so that it can save
+each chunk as it finishes and resume: :func:`plan_sweep` lays the runs out in chunks,
+:func:`run_chunks` computes the chosen chunks, :func:`assemble` joins them into a
+:class:`SweepResult` (saved and loaded by :mod:`toysim.sweeps.store`).
+
 Every run of a sweep is the same compiled ``jit(vmap(run))`` (hyperparameters
 are traced), applied chunk by chunk so memory stays
 bounded, with the batch axis sharded over every available device through
@@ -18,10 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 import jax
@@ -31,7 +34,26 @@ from jax.sharding import Mesh, PartitionSpec
 
 from toysim.config import ConfigError, GameSpec, HParams, validate
 from toysim.game.trajectory import block_size, first_nonfinite_iteration, make_trajectory
-from toysim.provenance import versions
+from toysim.sweeps import cluster
+from toysim.sweeps.store import SUMMARY_FIELDS, SweepResult, load_sweep, save_sweep
+
+__all__ = [
+    "ALIASES",
+    "SUMMARY_FIELDS",
+    "SweepPlan",
+    "SweepResult",
+    "assemble",
+    "batch_mesh",
+    "compiled_summary",
+    "hparam_name",
+    "load_sweep",
+    "make_summary",
+    "parse_grid",
+    "plan_sweep",
+    "run_chunks",
+    "save_sweep",
+    "sweep",
+]
 
 ALIASES = {
     "c": "action_cost",
@@ -42,18 +64,6 @@ ALIASES = {
     "bias": "rm_init_bias",
     "A": "amplitude",
 }
-SUMMARY_FIELDS = (
-    "final_signal",
-    "final_noise",
-    "final_utility",
-    "max_utility",
-    "final_expected_utility",
-    "final_proxy_reward",
-    "final_ideal_reward",
-    "final_biased_noise",
-    "collapsed",
-    "nonfinite_at",
-)
 
 
 def hparam_name(name: str) -> str:
@@ -89,29 +99,6 @@ def parse_grid(text: str) -> tuple[str, np.ndarray]:
     if values.size < 1:
         raise ConfigError(f"grid {name!r} has no values: {spec!r}")
     return field, values
-
-
-class SweepResult(NamedTuple):
-    """Labelled results of a sweep.
-
-    Attributes:
-      axes: the grid axes in order (hyperparameter name -> values), then ``seed``.
-      metrics: summary name (see :data:`SUMMARY_FIELDS`) -> array of shape
-        ``(*[len(v) for v in axes.values()])``.
-      config: the game, base hyperparameters, method and collapse rule.
-    """
-
-    axes: dict[str, np.ndarray]
-    metrics: dict[str, np.ndarray]
-    config: dict
-
-    def median_over_seeds(self, metric: str) -> np.ndarray:
-        """The median of ``metrics[metric]`` over the seed axis: shape ``(*grid,)``."""
-        return np.median(self.metrics[metric], axis=-1)
-
-    def fraction_over_seeds(self, metric: str) -> np.ndarray:
-        """The mean of ``metrics[metric]`` over seeds: for ``collapsed``, the fraction collapsed."""
-        return np.mean(self.metrics[metric], axis=-1)
 
 
 def make_summary(spec: GameSpec):
@@ -167,8 +154,124 @@ def compiled_summary(spec: GameSpec, mesh: Mesh):
 
 
 def batch_mesh(devices: Sequence | None = None) -> Mesh:
-    """A 1-D mesh named ``batch`` over ``devices`` (default: every device JAX sees)."""
+    """A 1-D mesh named ``batch`` over ``devices`` (default: every device JAX sees, those of
+    every process in a multi-process run)."""
     return Mesh(np.asarray(devices if devices is not None else jax.devices()), ("batch",))
+
+
+class SweepPlan(NamedTuple):
+    """Every run of a sweep laid out in chunks, ready to compute (see :func:`plan_sweep`).
+
+    Attributes:
+      spec: the game.
+      seed: the seed of each run, padded to ``n_chunks * chunk`` runs (int32).
+      hparams: the hyperparameters of each run, one padded column per field.
+      drop: the collapse rule's relative drop.
+      axes: the grid axes, then ``seed``.
+      total: the number of runs, ``prod(grid) * seeds`` (the rest is padding).
+      chunk: runs per compiled call (a multiple of the device count).
+      n_chunks: compiled calls.
+      mesh: the 1-D ``batch`` mesh the runs are sharded over.
+      config: the description saved with the result.
+    """
+
+    spec: GameSpec
+    seed: np.ndarray
+    hparams: HParams
+    drop: float
+    axes: dict[str, np.ndarray]
+    total: int
+    chunk: int
+    n_chunks: int
+    mesh: Mesh
+    config: dict
+
+
+def plan_sweep(
+    spec: GameSpec,
+    hp: HParams,
+    grid: Mapping[str, Sequence[float]],
+    seeds: int,
+    *,
+    collapse_drop: float = 0.2,
+    chunk_size: int = 8192,
+    first_seed: int = 0,
+    mesh: Mesh | None = None,
+) -> SweepPlan:
+    """Lay out the runs of :func:`sweep` (same arguments) in chunks, validating every value.
+
+    Raises:
+      ConfigError: naming the first invalid argument or hyperparameter.
+    """
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ConfigError(f"seeds must be an integer >= 1; got {seeds!r}")
+    if not 0 < collapse_drop < 1:
+        raise ConfigError(f"collapse_drop must be in (0, 1); got {collapse_drop!r}")
+    axes = {hparam_name(k): np.asarray(v, dtype=float).ravel() for k, v in grid.items()}
+    shape = tuple(len(v) for v in axes.values())
+    total = (int(np.prod(shape)) if shape else 1) * seeds
+    mesh = mesh or batch_mesh()
+    n_dev = mesh.devices.size
+    chunk = int(math.ceil(min(chunk_size, total) / n_dev) * n_dev)
+    n_chunks = int(math.ceil(total / chunk))
+    padded = n_chunks * chunk
+
+    index = np.arange(padded) % total  # padding repeats the first runs
+    point = index // seeds
+    seed = (first_seed + index % seeds).astype(np.int32)
+    coords = np.unravel_index(point, shape) if shape else ()
+    columns = {name: values[c] for (name, values), c in zip(axes.items(), coords, strict=True)}
+    base = {k: np.full(padded, float(v)) for k, v in hp._asdict().items()}
+    batch_hp = HParams(**{**base, **columns})
+    validate(spec, HParams(*(v[:total] for v in batch_hp)))
+    config = {
+        "spec": dataclasses.asdict(spec),
+        "base_hparams": {k: float(v) for k, v in hp._asdict().items()},
+        "collapse_rule": f"final utility < (1 - {collapse_drop}) * max utility over the run",
+        "first_seed": first_seed,
+        "devices": int(n_dev),
+        "chunk_size": chunk,
+    }
+    axes["seed"] = np.arange(first_seed, first_seed + seeds)
+    return SweepPlan(
+        spec, seed, batch_hp, collapse_drop, axes, total, chunk, n_chunks, mesh, config
+    )
+
+
+def run_chunks(plan: SweepPlan, indices: Iterable[int]) -> Iterator[tuple[int, dict]]:
+    """Compute the chunks ``indices`` of ``plan`` in order, one compiled call each.
+
+    Every process of a multi-process run must call this with the same indices (each
+    computes its devices' share; :func:`toysim.sweeps.cluster.gather` joins them).
+
+    Yields:
+      ``(index, summaries)``: summary name -> NumPy array of the chunk's ``plan.chunk`` runs.
+    """
+    run = compiled_summary(plan.spec, plan.mesh)
+    dtype = np.dtype(jnp.result_type(float))
+    batch = PartitionSpec("batch")
+    drop = cluster.global_batch(np.asarray(plan.drop, dtype=dtype), plan.mesh, PartitionSpec())
+    for i in indices:
+        sl = slice(i * plan.chunk, (i + 1) * plan.chunk)
+        out = run(
+            cluster.global_batch(plan.seed[sl], plan.mesh, batch),
+            HParams(
+                *(cluster.global_batch(v[sl].astype(dtype), plan.mesh, batch) for v in plan.hparams)
+            ),
+            drop,
+        )
+        yield i, cluster.gather(out)
+
+
+def assemble(plan: SweepPlan, chunks: Mapping[int, Mapping[str, np.ndarray]]) -> SweepResult:
+    """The labelled result from every chunk of ``plan`` (index -> summaries), padding dropped."""
+    shape = tuple(len(v) for v in plan.axes.values())
+    ordered = [chunks[i] for i in range(plan.n_chunks)]
+    metrics = {
+        name: np.concatenate([c[name] for c in ordered])[: plan.total].reshape(shape)
+        for name in SUMMARY_FIELDS
+    }
+    return SweepResult(dict(plan.axes), metrics, dict(plan.config))
 
 
 def sweep(
@@ -193,89 +296,16 @@ def sweep(
       collapse_drop: the collapse rule's relative drop from peak utility.
       chunk_size: runs per compiled call (rounded up to a multiple of the
         device count); the last chunk is padded, never recompiled.
-      mesh: a 1-D ``batch`` mesh (default: all devices).
+      mesh: a 1-D ``batch`` mesh (default: all devices, of every process).
       progress: show a tqdm bar over chunks.
     """
-    if not isinstance(seeds, int) or seeds < 1:
-        raise ConfigError(f"seeds must be an integer >= 1; got {seeds!r}")
-    if not 0 < collapse_drop < 1:
-        raise ConfigError(f"collapse_drop must be in (0, 1); got {collapse_drop!r}")
-    axes = {hparam_name(k): np.asarray(v, dtype=float).ravel() for k, v in grid.items()}
-    shape = tuple(len(v) for v in axes.values())
-    points = int(np.prod(shape)) if shape else 1
-    total = points * seeds
-    mesh = mesh or batch_mesh()
-    n_dev = mesh.devices.size
-    chunk = min(chunk_size, total)
-    chunk = int(math.ceil(chunk / n_dev) * n_dev)
-    n_chunks = int(math.ceil(total / chunk))
-    padded = n_chunks * chunk
-
-    index = np.arange(padded) % total  # padding repeats the first runs
-    point = index // seeds
-    seed = (first_seed + index % seeds).astype(np.int32)
-    coords = np.unravel_index(point, shape) if shape else ()
-    columns = {name: values[c] for (name, values), c in zip(axes.items(), coords, strict=True)}
-    base = {k: np.full(padded, float(v)) for k, v in hp._asdict().items()}
-    batch_hp = HParams(**{**base, **columns})
-    validate(spec, HParams(*(v[:total] for v in batch_hp)))
-
-    run = compiled_summary(spec, mesh)
-    dtype = jnp.result_type(float)
-    chunks = range(n_chunks)
+    plan = plan_sweep(
+        spec, hp, grid, seeds, collapse_drop=collapse_drop, chunk_size=chunk_size,
+        first_seed=first_seed, mesh=mesh,
+    )  # fmt: skip
+    chunks = run_chunks(plan, range(plan.n_chunks))
     if progress:
         from tqdm.auto import tqdm
 
-        chunks = tqdm(chunks, desc="sweep", unit="chunk")
-    outputs = []
-    for i in chunks:
-        sl = slice(i * chunk, (i + 1) * chunk)
-        out = run(
-            jnp.asarray(seed[sl]),
-            HParams(*(jnp.asarray(v[sl], dtype=dtype) for v in batch_hp)),
-            jnp.asarray(collapse_drop, dtype=dtype),
-        )
-        outputs.append(jax.device_get(out))
-    metrics = {
-        name: np.concatenate([o[name] for o in outputs])[:total].reshape(*shape, seeds)
-        for name in SUMMARY_FIELDS
-    }
-    config = {
-        "spec": dataclasses.asdict(spec),
-        "base_hparams": {k: float(v) for k, v in hp._asdict().items()},
-        "collapse_rule": f"final utility < (1 - {collapse_drop}) * max utility over the run",
-        "first_seed": first_seed,
-        "devices": int(n_dev),
-        "chunk_size": chunk,
-    }
-    axes["seed"] = np.arange(first_seed, first_seed + seeds)
-    return SweepResult(axes, metrics, config)
-
-
-def save_sweep(result: SweepResult, path: str | Path) -> tuple[Path, Path]:
-    """Write ``PATH.npz`` (``axis_<name>`` and ``metric_<name>`` arrays) and ``PATH.json``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    npz = path.with_suffix(".npz")
-    arrays = {f"axis_{k}": v for k, v in result.axes.items()}
-    arrays.update({f"metric_{k}": v for k, v in result.metrics.items()})
-    np.savez_compressed(npz, **arrays)
-    sidecar = path.with_suffix(".json")
-    meta = {
-        "axes": list(result.axes),
-        "metrics": list(result.metrics),
-        "config": result.config,
-        "versions": versions(),
-    }
-    sidecar.write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
-    return npz, sidecar
-
-
-def load_sweep(path: str | Path) -> SweepResult:
-    """Read back what :func:`save_sweep` wrote."""
-    path = Path(path)
-    meta = json.loads(path.with_suffix(".json").read_text())
-    with np.load(path.with_suffix(".npz")) as data:
-        axes = {k: data[f"axis_{k}"] for k in meta["axes"]}
-        metrics = {k: data[f"metric_{k}"] for k in meta["metrics"]}
-    return SweepResult(axes, metrics, meta["config"])
+        chunks = tqdm(chunks, desc="sweep", unit="chunk", total=plan.n_chunks)
+    return assemble(plan, dict(chunks))

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # sweep: the resume command
         _set_precision(args.precision)
         if getattr(args, "devices", None):
             _set_host_devices(args.devices)
@@ -67,3 +68,6 @@ def main(argv: list[str] | None = None) -> int:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a sweep's own handler: one line, no traceback
+        print("toysim: interrupted by SIGINT", file=sys.stderr)
+        return 130

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
-
-import numpy as np
 
 from toysim.cli.parser import UserError
 from toysim.cli.run import emit
@@ -34,38 +33,73 @@ def bench_command(args: argparse.Namespace) -> int:
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    """``toysim sweep``: a grid times seeds, saved with its sidecar and drawn."""
-    from toysim.plots.sweep_figures import sweep_figure
+    """``toysim sweep``: a grid times seeds, saved chunk by chunk, then with its sidecar and drawn.
+
+    SIGINT / SIGTERM stop it with one line (what was saved, the command that resumes) and exit
+    status 130 / 143.
+    """
+    from toysim.cli.sweep_flow import Interrupted, interrupted_line, stop_on_signals
+
+    state: dict = {}
+    try:
+        with stop_on_signals():
+            return _sweep(args, state)
+    except Interrupted as err:
+        argv = getattr(args, "argv", sys.argv[1:])
+        print(interrupted_line(err, state.get("store"), argv), file=sys.stderr)
+        return 128 + err.signum
+
+
+def _sweep(args: argparse.Namespace, state: dict) -> int:
+    """The sweep itself: checks, cluster, plan, the missing chunks saved one by one, result."""
+    from toysim.cli.sweep_flow import (
+        Interrupted,
+        identify,
+        open_store,
+        start_cluster,
+        write_result,
+    )
     from toysim.presets import RECIPES, build
-    from toysim.sweep import parse_grid, save_sweep, sweep
+    from toysim.safeio import OutputError, check_output_dir
+    from toysim.sweep import parse_grid, plan_sweep, run_chunks
+    from toysim.sweeps import cluster
 
     if args.recipe:
         recipe = RECIPES[args.recipe]
         args.preset, args.method, args.grid = recipe.preset, recipe.method, list(recipe.grid)
     if len(args.grid) > 2:
         raise UserError("toysim sweep: at most two --grid axes (run several sweeps for more)")
+    if args.force and args.resume:
+        raise UserError("toysim sweep: --force (start again) and --resume exclude each other")
     grid = dict(parse_grid(text) for text in args.grid)
+    try:
+        out = check_output_dir(args.out)
+    except OutputError as err:
+        raise UserError(f"toysim sweep: {err}") from None
+    start_cluster(args)
     spec, hp = build(args.preset, args.method, gamma=args.gamma, steps=args.steps)
-    result = sweep(
-        spec,
-        hp,
-        grid,
-        args.seeds,
-        collapse_drop=args.collapse_drop,
-        chunk_size=args.chunk,
-        progress=sys.stderr.isatty(),
+    plan = plan_sweep(
+        spec, hp, grid, args.seeds, collapse_drop=args.collapse_drop, chunk_size=args.chunk
     )
-    name = "_".join([args.preset, spec.method.name, *grid]) if grid else args.preset
-    npz, sidecar = save_sweep(result, f"{args.out}/{name}")
-    fig, meta = sweep_figure(result, title=f"{args.preset}, {spec.method.name}")
-    figure = f"{args.out}/{name}.png"
-    fig.savefig(figure, dpi=150)
-    runs = result.metrics["final_utility"].size
-    print(f"{runs} runs on {result.config['devices']} device(s): {npz}, {sidecar}, {figure}")
-    print(
-        f"final utility median {np.median(result.metrics['final_utility']):.3f}, "
-        f"collapsed {np.mean(result.metrics['collapsed']):.1%} of runs"
-    )
+    name, manifest = identify(args, plan, grid)
+    start = open_store(args, out / name, manifest)
+    if start.complete:
+        print(f"toysim sweep: {out / name}.npz is already complete; nothing to resume")
+        return 0
+    state["store"] = start.store
+    writer = cluster.is_writer()
+    chunks = run_chunks(plan, start.todo)
+    if writer and sys.stderr.isatty():
+        from tqdm.auto import tqdm
+
+        chunks = tqdm(chunks, desc="sweep", unit="chunk", total=len(start.todo))
+    for step, (i, outputs) in enumerate(chunks):
+        if writer:
+            start.store.save(i, outputs)
+        if cluster.preempted(step):  # SIGTERM on a cluster: every process stops after this chunk
+            raise Interrupted(signal.SIGTERM)
+    if writer:
+        print(write_result(args, plan, start.store, out / name))
     return 0
 
 
@@ -85,6 +119,12 @@ def figures_command(args: argparse.Namespace) -> int:
         raise UserError(
             f"toysim figures: unknown figure {unknown[0]!r}; allowed: {', '.join(FIGURES)}"
         )
+    from toysim.safeio import OutputError, check_output_dir
+
+    try:
+        check_output_dir(args.out)  # before anything is computed
+    except OutputError as err:
+        raise UserError(f"toysim figures: {err}") from None
     made = make_figures(args.out, quick=args.quick, names=args.only)
     total = len(set(args.only)) if args.only else len(FIGURES)
     width = max(map(len, args.only or FIGURES))

@@ -66,6 +66,22 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--out", default="results", help="output folder (default results/)")
     sweep.add_argument("--devices", type=int, help="expose N host CPU devices (XLA flag)")
     sweep.add_argument("--precision", type=int, choices=(32, 64), default=64)
+    sweep.add_argument(
+        "--force", action="store_true", help="overwrite a result (or saved chunks) of this sweep"
+    )
+    sweep.add_argument(
+        "--resume", action="store_true", help="continue from the chunks an interrupted run saved"
+    )
+    sweep.add_argument(
+        "--coordinator", metavar="HOST:PORT", help="process 0's address (multi-process sweep)"
+    )
+    sweep.add_argument("--num-processes", type=int, help="processes in the multi-process sweep")
+    sweep.add_argument("--process-id", type=int, help="this process's index, 0 .. N-1")
+    sweep.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join the cluster JAX detects (SLURM, Open MPI, ...): jax.distributed.initialize()",
+    )
 
     figures = sub.add_parser("figures", help="regenerate every figure of the notebooks")
     figures.add_argument("--out", default="figures", help="output folder (default figures/)")

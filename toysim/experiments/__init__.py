@@ -17,4 +17,6 @@ from their results by :mod:`toysim.plots` and registered in
 - :mod:`toysim.experiments.sycophancy`: the sycophancy preset.
 - :mod:`toysim.experiments.regimes`: the data regimes on the pairwise presets.
 - :mod:`toysim.experiments.animation`: the paths of the phase-space animation.
+- :mod:`toysim.experiments.mitigations`: the KL leash, reward-model ensembles, early stopping
+  and FPO at matched leader steps.
 """

@@ -12,6 +12,8 @@ palette over a grey background (:mod:`toysim.plots.style`).
   :mod:`toysim.plots.neural_figures`,
   :mod:`toysim.plots.regime_figures`: each registered figure from its experiment's result
   (:mod:`toysim.experiments`), with its caption and metadata.
+- :mod:`toysim.plots.mitigation_figures`: the mitigations figure (KL leash, ensembles, early
+  stopping, FPO).
 """
 
 from toysim.plots.curves import curves, diagnostics_panels, goodhart_gap, over_iterations

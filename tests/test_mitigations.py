@@ -1,0 +1,181 @@
+"""Reward-model ensembles, early stopping on a gold budget, and the mitigations table."""
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from toysim.config import ConfigError
+from toysim.experiments.mitigations import (
+    MitigationRuns,
+    Variant,
+    format_mitigation_table,
+    mitigation_table,
+    run_variant,
+    single,
+)
+from toysim.game.early_stop import (
+    StopParams,
+    check_and_update,
+    gold_estimate,
+    initial_stop_state,
+)
+from toysim.game.ensemble import (
+    MitigationParams,
+    MitigationSpec,
+    aggregate_gradients,
+    aggregate_rewards,
+)
+from toysim.game.trajectory import make_trajectory, utility_of
+from toysim.model.utility import utility
+from toysim.presets import build
+
+STEPS = 60
+SEEDS = [1, 3, 7]  # one batch shape for every run: one compile per game
+
+
+def game(method="rlhf", preset="paper-linear"):
+    return build(preset, method, steps=STEPS)
+
+
+@pytest.mark.parametrize(
+    ("method", "preset"), [("rlhf", "paper-linear"), ("fpo-exact", "population")]
+)
+def test_ensemble_of_one_equals_the_single_model(method, preset):
+    spec, hp = game(method, preset)
+    ref = jax.jit(make_trajectory(spec))(jax.random.key(7), hp)
+    out = run_variant(single(spec, hp), SEEDS)
+    for field in ("signal", "noise", "utility", "expected_utility", "proxy_reward"):
+        np.testing.assert_allclose(getattr(out, field)[2], getattr(ref, field), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(out.member_spread, 0.0)
+
+
+def test_ensemble_members_differ_by_initialisation():
+    spec, hp = game()
+    variant = single(spec, hp)
+    variant = variant._replace(spec=dataclasses.replace(variant.spec, members=3))
+    out = run_variant(variant, SEEDS)
+    assert np.all(np.asarray(out.member_spread)[:, 0] > 0)
+
+
+@given(st.lists(st.lists(st.floats(-1e6, 1e6), min_size=5, max_size=5), min_size=1, max_size=6))
+def test_min_aggregation_is_below_mean_aggregation(rows):
+    rewards = np.asarray(rows)  # [members, points]
+    assert np.all(aggregate_rewards(rewards, "min") <= aggregate_rewards(rewards, "mean"))
+
+
+def test_min_aggregation_follows_the_gradient_of_the_minimum(rng):
+    ws = jnp.asarray(rng.normal(size=(4, 6)))
+    theta = jnp.asarray(rng.normal(size=6))
+
+    def rewards(th):
+        return ws @ th
+
+    grads = jax.jacobian(rewards)(theta)
+    for how, agg in (("min", jnp.min), ("mean", jnp.mean)):
+        expected = jax.grad(lambda th, agg=agg: agg(rewards(th)))(theta)
+        np.testing.assert_allclose(
+            aggregate_gradients(grads, rewards(theta), how), expected, rtol=0, atol=1e-14
+        )
+
+
+def stopping(patience, every, noise):
+    """RLHF with early stopping on 4 gold labels per check."""
+    spec, hp = game()
+    return Variant(
+        MitigationSpec(spec, gold_budget=4),
+        MitigationParams(hp, StopParams(patience, every, noise)),
+    )
+
+
+def test_infinite_patience_equals_no_stopping():
+    stopped = run_variant(stopping(float("inf"), 10.0, 1.0), SEEDS)
+    free = run_variant(single(*game()), SEEDS)
+    for field in ("utility", "proxy_reward", "signal", "noise", "climb"):
+        np.testing.assert_array_equal(getattr(stopped, field), getattr(free, field))
+    np.testing.assert_array_equal(stopped.stopped, 0.0)
+    np.testing.assert_array_equal(
+        stopped.gold_spent, np.broadcast_to(4 * (np.arange(1, STEPS + 1) // 10), (3, STEPS))
+    )
+
+
+def test_gold_budget_counts_the_checks_made_before_stopping():
+    out = jax.tree.map(lambda x: x[0], run_variant(stopping(1.0, 5.0, 3.0), SEEDS))
+    stopped = np.asarray(out.stopped)
+    assert stopped.any(), "the rule should stop within the horizon with patience 1"
+    before = np.concatenate([[0.0], stopped[:-1]])  # stopped before iteration t (1-based)
+    checks = (np.arange(1, STEPS + 1) % 5 == 0) & (before == 0)
+    np.testing.assert_array_equal(out.gold_spent, 4 * np.cumsum(checks))
+    first = int(np.argmax(stopped))
+    np.testing.assert_array_equal(out.utility[first:], out.utility[first])  # theta frozen
+
+
+def test_stop_rule_needs_the_climb_to_rise():
+    p = StopParams(jnp.float64(2.0), jnp.float64(1.0), jnp.float64(0.0))
+    golds = [1.0, 2.0, 1.5, 1.8, 1.9]
+
+    def run(climbs):
+        state = initial_stop_state(jnp.float64)
+        for t, (g, c) in enumerate(zip(golds, climbs, strict=True)):
+            state = check_and_update(state, jnp.int32(t + 1), jnp.float64(g), jnp.float64(c), 3, p)
+        return state
+
+    rising = run([0.1, 0.2, 0.3, 0.4, 0.5])
+    assert bool(rising.stopped) and float(rising.best_gold) == 2.0 and int(rising.spent) == 12
+    flat = run([0.1, 0.2, 0.2, 0.2, 0.2])
+    assert not bool(flat.stopped) and int(flat.spent) == 15
+
+
+def test_gold_estimate_of_a_point_policy_without_label_noise_is_the_utility():
+    spec, hp = game()
+    u = utility_of(spec, hp)
+    theta = jnp.linspace(0.0, 1.0, spec.dim)
+    estimate = gold_estimate(jax.random.key(0), theta, jnp.float64(0.0), u, 5, jnp.float64(0.0))
+    np.testing.assert_allclose(estimate, utility(u, theta), rtol=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("members", 0, "members must be"), ("aggregate", "max", "aggregate must be"),
+     ("gold_budget", -1, "gold_budget must be")],
+)  # fmt: skip
+def test_bad_mitigation_fields_are_named(field, value, message):
+    spec, _ = game()
+    with pytest.raises(ConfigError, match=message):
+        MitigationSpec(spec, **{field: value}).validate()
+
+
+def test_table_against_numpy():
+    trajectories = {
+        "rlhf": run_variant(single(*game()), SEEDS),
+        "early": run_variant(stopping(1.0, 5.0, 3.0), SEEDS),
+    }
+    runs = MitigationRuns(
+        gold={k: np.asarray(t.expected_utility) for k, t in trajectories.items()},
+        proxy={k: np.asarray(t.proxy_reward) for k, t in trajectories.items()},
+        stopped={k: np.asarray(t.stopped) for k, t in trajectories.items()},
+        gold_spent={k: np.asarray(t.gold_spent) for k, t in trajectories.items()},
+        config={},
+        seeds=3,
+        amplitude=10.0,
+    )
+    rows = {r["variant"]: r for r in mitigation_table(runs)}
+    for label, t in trajectories.items():
+        gold = np.asarray(t.expected_utility)
+        finals = sorted(gold[:, -1])
+        row = rows[label]
+        assert row["final_gold_median"] == finals[1]  # three seeds: the middle one
+        assert row["final_gold_q25"] == pytest.approx((finals[0] + finals[1]) / 2)
+        assert row["final_gold_q75"] == pytest.approx((finals[1] + finals[2]) / 2)
+        collapsed = [gold[s, -1] < 0.8 * max(gold[s]) for s in range(3)]
+        assert row["collapse_rate"] == pytest.approx(sum(collapsed) / 3)
+        gaps = sorted(np.asarray(t.proxy_reward)[:, -1] - gold[:, -1])
+        assert row["proxy_gold_gap"] == gaps[1]
+        steps = sorted(STEPS - int(np.sum(np.asarray(t.stopped)[s])) for s in range(3))
+        assert row["leader_steps"] == steps[1]
+        assert row["gold_spent"] == sorted(np.asarray(t.gold_spent)[:, -1])[1]
+    assert format_mitigation_table(list(rows.values())).count("\n") == 3
