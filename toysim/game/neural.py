@@ -1,6 +1,9 @@
 """The paper's second setting: a Gaussian policy against an MLP reward model.
 
-See docs/theory/neural.md.
+See docs/theory/neural.md. The same sampled-buffer loop also runs the linear
+reward model, pairs of outputs under a Bradley-Terry follower and the three
+data regimes (``NeuralSpec.reward_model``, ``data``, ``labels``, ``regime``;
+docs/theory/pairwise.md); the description below is paper-nn's.
 
 One outer iteration ``t`` of ``T``:
 
