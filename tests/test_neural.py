@@ -169,16 +169,20 @@ def test_damped_exact_steering_equals_autodiff_through_an_unrolled_converged_fol
 
 @pytest.mark.slow
 def test_damped_exact_fpo_prevents_collapse_without_strong_convexity(standard_promotion):
-    """paper-nn with exact FPO (damped Hessian, mu = 1, gamma = 2 omega = 0.2), 4 seeds."""
-    from toysim.game.neural import paper_nn
+    """paper-nn with the published comparison's exact FPO (damped Hessian, fixed mu = 1,
+    gamma = 2 omega = 0.2), 4 seeds: CG meets its tolerance on most solves but not all, and
+    a solve counts as converged only where H + mu I is also positive definite."""
+    from toysim.experiments.neural import figure_game
+    from toysim.game.curvature import DEFAULT_SOLVERS
 
-    spec, hp = paper_nn("fpo-exact")
-    assert (spec.method.hessian, spec.method.params, float(hp.gamma)) == ("exact", "current", 0.2)
+    spec, hp = figure_game("fpo-exact")
+    assert (spec.method.hessian, spec.method.params, float(hp.gamma)) == ("damped", "current", 0.2)
     run = jax.jit(jax.vmap(make_neural_trajectory(spec), in_axes=(0, None)))
     trajectory = run(jax.vmap(jax.random.key)(np.arange(4)), hp)
     assert np.all(np.asarray(trajectory.utility[:, -1]) > 9.0)
-    converged = np.asarray(trajectory.solve_converged)
-    assert 0.5 < converged.mean() < 1.0  # the damped Hessian is not always positive definite
+    met_tolerance = np.asarray(trajectory.solve_residual) <= DEFAULT_SOLVERS["damped"].tol
+    assert 0.5 < met_tolerance.mean() < 1.0  # CG on a matrix that is not always definite
+    assert np.all(met_tolerance[np.asarray(trajectory.solve_converged)])
 
 
 @pytest.mark.slow  # over 12 s; runs in CI's slow step
@@ -212,18 +216,77 @@ def test_nonconvexity_diagnostics_match_an_independent_dense_hessian(standard_pr
 
 @pytest.mark.slow  # over 12 s; runs in CI's slow step
 @pytest.mark.parametrize("influence", ["global", "local"])
-def test_cg_and_dense_damped_solves_give_the_same_trajectory(influence, standard_promotion):
-    """The matrix-free CG path against the formed, damped Hessian, on a small network."""
-    method = dataclasses.replace(METHODS["fpo-exact"], params="current", influence=influence)
-    solver = linalg.CG(tol=1e-12, maxiter=400)
-    spec = NeuralSpec(hidden=(6, 6), steps=40, method=method, solver=solver)
+def test_cg_and_dense_damped_solves_give_the_same_steering_at_every_state(
+    influence, standard_promotion
+):
+    """The matrix-free CG path against the formed, damped Hessian (LU) on a small network:
+    the steering direction at every state a CG run visited, over 8 seeds.
+
+    Whole trajectories are not compared: the leader's clipped steps and Adam's normalised
+    ones amplify a difference at the solver's tolerance (1e-12) to 1e-4 within 40
+    iterations on some seeds (0, 3 and 6 of 0-7), so the test compares the per-step
+    quantity the tolerance bounds: a relative error in ``v = M^{-1} g`` of at most
+    ``cond(M) tol``, carried into ``-grad_y S`` by one linear map (slack 100).
+    """
+    from toysim.config import as_float_arrays
+    from toysim.game.curvature import CurvatureOptions
+    from toysim.game.neural import (
+        network_inverse,
+        network_model,
+        network_objective,
+        network_steering,
+        neural_utility,
+    )
+
+    method = dataclasses.replace(
+        METHODS["fpo"], hessian="damped", params="current", influence=influence
+    )
+    tol = 1e-12
+    options = CurvatureOptions(damping="fixed", warm_start=False)
+    spec = NeuralSpec(
+        hidden=(6, 6),
+        steps=40,
+        method=method,
+        solver=linalg.CG(tol=tol, maxiter=400),
+        curvature=options,
+        record_state=True,
+    )
     hp = NeuralHParams(gamma=0.2, damping=5.0)
-    cg = jax.jit(make_neural_trajectory(spec))(jax.random.key(7), hp)
-    dense_spec = dataclasses.replace(spec, solver=linalg.LU())
-    dense = jax.jit(make_neural_trajectory(dense_spec))(jax.random.key(7), hp)
+    keys = jax.vmap(jax.random.key)(np.arange(8))
+    trajectory = jax.jit(jax.vmap(make_neural_trajectory(spec), in_axes=(0, None)))(keys, hp)
+    model, hpa = network_model(spec), as_float_arrays(hp)
+    u = neural_utility(spec, hpa)
+    unravel = ravel_pytree(model.init(jax.random.key(0), jnp.float64))[1]
+
+    def at(flat, buffer, theta):
+        phi = unravel(flat)
+        directions = []
+        for solver in (spec.solver, linalg.LU()):
+            rung = dataclasses.replace(spec, solver=solver)
+            inverse = network_inverse(rung, hpa, model, phi, buffer, jax.random.key(0))
+            penalty, _ = network_steering(method, model, phi, inverse, theta, u)
+            directions.append(-jax.grad(penalty)(theta))
+        objective = network_objective(model, buffer, hpa.weight_decay)
+        hessian = jax.hessian(lambda x: objective(unravel(x)))(flat) + hpa.damping * jnp.eye(
+            flat.shape[0]
+        )
+        return (*directions, jnp.linalg.eigvalsh(hessian))
+
+    theta_seen = jnp.concatenate([jnp.zeros((8, 1, spec.dim)), trajectory.theta[:, :-1]], axis=1)
+    flat_all = trajectory.rm_params.reshape(-1, trajectory.rm_params.shape[-1])
+    buffers = jax.tree.map(lambda x: x.reshape(-1, *x.shape[2:]), trajectory.buffer)
+    cg, dense, eigenvalues = jax.jit(jax.vmap(at))(
+        flat_all, buffers, theta_seen.reshape(-1, spec.dim)
+    )
+    definite = np.asarray(eigenvalues[:, 0]) > 0
+    assert definite.mean() > 0.9  # mu = 5 keeps the damped Hessian definite almost everywhere
+    cond = np.asarray(eigenvalues[:, -1] / eigenvalues[:, 0])[definite]
+    error = np.linalg.norm(np.asarray(cg - dense), axis=1)[definite]
+    scale = np.linalg.norm(np.asarray(dense), axis=1)[definite]
+    assert np.all(error <= 100 * cond * tol * scale + 1e-15), np.max(error / scale / cond)
     if influence == "global":
-        assert np.all(np.asarray(cg.solve_residual) <= 1e-12)
-    chex.assert_trees_all_close(cg.theta, dense.theta, rtol=1e-8, atol=1e-10)
+        converged = np.asarray(trajectory.solve_converged).reshape(-1)
+        np.testing.assert_array_equal(converged[definite], True)
     with pytest.raises(ConfigError, match="solver must be a toysim.linalg solver"):
         make_neural_trajectory(dataclasses.replace(spec, solver="lu"))
     with pytest.raises(ConfigError, match="solver must be a toysim.linalg solver"):

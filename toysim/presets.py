@@ -115,10 +115,11 @@ RECIPES: dict[str, Recipe] = {
 
 
 def default_gamma(preset: Preset, spec: GameSpec, method: Method) -> float:
-    """0 for RLHF, ``2 omega`` with the exact Hessian, else the preset's published weight."""
+    """0 for RLHF, ``2 omega`` with the exact Hessian or a rung of the curvature ladder that
+    stands for it, else (``H -> I``) the preset's published weight."""
     if not method.foresight:
         return 0.0
-    if method.hessian == "exact":
+    if method.hessian != "identity":
         return 2.0 * spec.new_sample_weight
     return preset.relaxed_gamma
 
