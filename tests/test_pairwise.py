@@ -176,7 +176,6 @@ def leader_value_and_steering(theta, old, eps, sigma, lam, beta, flip, newton_st
     return value, best_response, buffer_at, count
 
 
-@pytest.mark.slow
 def test_pairwise_steering_is_the_exact_leader_gradient_of_the_linear_bt_game():
     """With ridge the linear BT loss is strictly convex: at ``phi*`` the exact Hessian
     steering, ``grad_theta r(theta) - 2 omega grad_theta sum_j S(pair_j)``, equals the total
