@@ -44,6 +44,7 @@ from toysim.experiments.mitigations import mitigation_runs
 from toysim.experiments.neural import NeuralRuns, neural_diagnostics, neural_runs
 from toysim.experiments.phase import phase_gamma_c_sweep
 from toysim.experiments.population import population_field
+from toysim.experiments.regimes import regime_runs
 from toysim.experiments.sycophancy import sycophancy_runs
 from toysim.plots.collapse_figures import (
     collapse_bands,
@@ -59,6 +60,7 @@ from toysim.plots.collapse_figures import (
 from toysim.plots.goodhart_figures import calibration_figure, goodhart_figure
 from toysim.plots.mitigation_figures import mitigations_figure
 from toysim.plots.neural_figures import neural_diagnostics_figure, neural_pca, neural_utility_bands
+from toysim.plots.regime_figures import data_regimes_figure
 from toysim.plots.sweep_figures import (
     collapse_vs_dimension_figure,
     kl_leash_figure,
@@ -295,6 +297,12 @@ _figure(
     "mitigations",
     "KL leash, RM ensembles, early stopping and FPO at matched leader steps (paper-linear)",
     _unshared(mitigation_runs, mitigations_figure),
+)
+
+_figure(
+    "data_regimes",
+    "pairwise presets: RLHF's utility when data are replaced, windowed or accumulated",
+    _unshared(regime_runs, data_regimes_figure),
 )
 
 

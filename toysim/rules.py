@@ -79,8 +79,10 @@ NEURAL_HPARAM_RULES: dict[str, Rule] = {
     "clip": POSITIVE,
     "init_scale": SPREAD,
     "damping": Rule(_non_negative, ">= 0"),
+    "beta": Rule(_non_negative, ">= 0"),
+    "label_noise": Rule(lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
 }
-"""The paper-nn game's numbers (:class:`toysim.game.neural.NeuralHParams`)."""
+"""The sampled-buffer games' numbers (:class:`toysim.game.sampled.NeuralHParams`)."""
 
 
 class Read(NamedTuple):

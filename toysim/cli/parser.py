@@ -22,6 +22,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The ``toysim`` parser; its errors raise :class:`UserError` (one line, no usage block)."""
     import toysim
+    from toysim.game.pairwise import NEURAL_PRESETS
     from toysim.presets import PRESETS, RECIPES
 
     parser = _Parser(
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run trajectories and print a comparison table")
-    run.add_argument("--preset", default="paper-linear", choices=[*PRESETS, "paper-nn"])
+    run.add_argument("--preset", default="paper-linear", choices=[*PRESETS, *NEURAL_PRESETS])
     run.add_argument(
         "--method",
         choices=list(METHODS),

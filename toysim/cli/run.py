@@ -17,6 +17,7 @@ def run_command(args: argparse.Namespace) -> int:
     """``toysim run``: one row per method; returns the exit status."""
     import jax
 
+    from toysim.game.pairwise import NEURAL_PRESETS
     from toysim.game.trajectory import make_trajectory, simulate
     from toysim.presets import build, preset_differences
     from toysim.provenance import describe
@@ -29,7 +30,7 @@ def run_command(args: argparse.Namespace) -> int:
     methods = [args.method] if args.method else list(DEFAULT_METHODS)
     rows = []
     for name in methods:
-        if args.preset == "paper-nn":
+        if args.preset in NEURAL_PRESETS:
             spec, hp, trajectory, differences = run_neural(name, args, switches)
         else:
             spec, hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
@@ -79,15 +80,17 @@ def unconverged_solves(trajectory) -> int | None:
 
 
 def run_neural(name: str, args: argparse.Namespace, switches: dict):
-    """One paper-nn run: ``(spec, hparams, trajectory, differences)``, the last the fields
-    that differ from the paper-nn preset's (:func:`toysim.provenance.describe_differences`)."""
+    """One run of a sampled-buffer preset (paper-nn, pairwise-*): ``(spec, hparams, trajectory,
+    differences)``, the last the fields that differ from the preset's
+    (:func:`toysim.provenance.describe_differences`)."""
     import dataclasses
 
     from toysim.experiments.runner import run_seed, validate_game
-    from toysim.game.neural import make_neural_trajectory, paper_nn
+    from toysim.game.neural import make_neural_trajectory
+    from toysim.game.pairwise import NEURAL_PRESETS
     from toysim.provenance import describe_differences
 
-    spec, hp = preset = paper_nn(name, **switches)
+    spec, hp = preset = NEURAL_PRESETS[args.preset](name, **switches)
     if args.steps is not None:
         spec = dataclasses.replace(spec, steps=args.steps)
     if args.gamma is not None:
@@ -142,7 +145,10 @@ def format_table(rows: list[dict]) -> str:
     shown = {"method", "gamma", "steps"}  # columns and header
     changed = {k: v for row in rows for k, v in row["differences"].items() if k not in shown}
     if changed:
-        reference = "the paper-nn preset" if first["preset"] == "paper-nn" else DEFAULT_PRESET
+        from toysim.game.pairwise import NEURAL_PRESETS
+
+        neural = first["preset"] in NEURAL_PRESETS
+        reference = f"the {first['preset']} preset" if neural else DEFAULT_PRESET
         settings = ", ".join(f"{k} {v}" for k, v in changed.items())
         header += f"\nsettings that differ from {reference}: {settings}"
     warnings = [

@@ -15,6 +15,7 @@ from their results by :mod:`toysim.plots` and registered in
 - :mod:`toysim.experiments.dimension`: collapse against the dimension.
 - :mod:`toysim.experiments.kl_leash`: the KL leash curve.
 - :mod:`toysim.experiments.sycophancy`: the sycophancy preset.
+- :mod:`toysim.experiments.regimes`: the data regimes on the pairwise presets.
 - :mod:`toysim.experiments.animation`: the paths of the phase-space animation.
 - :mod:`toysim.experiments.goodhart`: gold and proxy against sqrt(KL), Gao et al.'s fits.
 - :mod:`toysim.experiments.calibration`: the reward model's error over signal / noise.

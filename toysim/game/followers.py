@@ -57,10 +57,14 @@ class SampleBuffer(NamedTuple):
     slot: Array
 
 
-def empty_buffer(blocks: int, dim: int, dtype: Any, block_size: int = 1) -> SampleBuffer:
-    """A buffer of ``blocks`` empty blocks of ``block_size`` outputs in ``R^dim``."""
+def empty_buffer(
+    blocks: int, dim: int, dtype: Any, block_size: int = 1, pairs: bool = False
+) -> SampleBuffer:
+    """A buffer of ``blocks`` empty blocks of ``block_size`` samples: outputs in ``R^dim``,
+    or with ``pairs`` pairs of them (``y`` of shape ``[blocks, block_size, 2, dim]``)."""
+    sample_shape = (2, dim) if pairs else (dim,)
     return SampleBuffer(
-        y=jnp.zeros((blocks, block_size, dim), dtype),
+        y=jnp.zeros((blocks, block_size, *sample_shape), dtype),
         label=jnp.zeros((blocks, block_size), dtype),
         filled=jnp.zeros((blocks,), dtype),
         slot=jnp.zeros((), jnp.int32),
@@ -68,8 +72,8 @@ def empty_buffer(blocks: int, dim: int, dtype: Any, block_size: int = 1) -> Samp
 
 
 def buffer_insert(buffer: SampleBuffer, y: Array, label: Array) -> SampleBuffer:
-    """Write the block ``(y, label)`` (``[n, d]`` and ``[n]``; ``[d]`` and ``[]`` if ``n = 1``)
-    over the oldest block.
+    """Write the block ``(y, label)`` (``[n, ...]`` and ``[n]``; ``[...]`` and ``[]`` if
+    ``n = 1``) over the oldest block.
 
     A masked select rather than an indexed update: under ``vmap`` the slot is
     a batched value, and a select vectorises where a scatter would not.
@@ -79,11 +83,38 @@ def buffer_insert(buffer: SampleBuffer, y: Array, label: Array) -> SampleBuffer:
     y = jnp.reshape(y, buffer.y.shape[1:])
     label = jnp.reshape(label, buffer.label.shape[1:])
     return SampleBuffer(
-        y=jnp.where(here[:, None, None], y, buffer.y),
+        y=jnp.where(jnp.reshape(here, (blocks,) + (1,) * (buffer.y.ndim - 1)), y, buffer.y),
         label=jnp.where(here[:, None], label, buffer.label),
         filled=jnp.where(here, jnp.ones_like(buffer.filled), buffer.filled),
         slot=(buffer.slot + 1) % blocks,
     )
+
+
+REGIMES = ("replace", "window", "accumulate")
+"""The follower's data regimes: the newest block only, the last ``W`` blocks, every block."""
+
+
+def regime_blocks(regime: str, window: int, steps: int) -> int:
+    """The buffer's length in blocks under ``regime``: 1, ``window`` or ``steps``.
+
+    ``replace`` trains on the newest block only; ``window`` keeps the last
+    ``window`` blocks (a sliding window); ``accumulate`` keeps all ``steps``
+    blocks a run writes (no block is ever overwritten). Every regime averages
+    the loss over the filled samples (:func:`buffer_weights`).
+    """
+    return {"replace": 1, "window": window, "accumulate": steps}[regime]
+
+
+def buffer_weights(buffer: SampleBuffer) -> Array:
+    """Each sample's weight in the mean loss: ``filled_b / count``, ``[B, n]``.
+
+    ``count`` is the number of filled samples (at least 1), so the weights of
+    a non-empty buffer sum to 1 in every regime; :func:`data_loss` with
+    ``weight = None`` is ``sum_i weight_i l(phi; y_i)``.
+    """
+    n = buffer.label.shape[-1]
+    count = jnp.maximum(jnp.sum(buffer.filled), 1.0) * n
+    return jnp.broadcast_to(buffer.filled[:, None], buffer.label.shape) / count
 
 
 def data_loss(

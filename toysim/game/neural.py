@@ -1,6 +1,9 @@
 """The paper's second setting: a Gaussian policy against an MLP reward model.
 
-See docs/theory/neural.md.
+See docs/theory/neural.md. The same sampled-buffer loop also runs the linear
+reward model, pairs of outputs under a Bradley-Terry follower and the three
+data regimes (``NeuralSpec.reward_model``, ``data``, ``labels``, ``regime``;
+docs/theory/pairwise.md); the description below is paper-nn's.
 
 One outer iteration ``t`` of ``T``:
 
@@ -45,18 +48,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array
 from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
-from toysim.config import ConfigError, Method, as_float_arrays, check_steps, integers_as_int
-from toysim.game.curvature import (
-    DEFAULT_SOLVERS,
-    CurvatureOptions,
-    curvature_inverse,
-    network_curvature,
-)
+from toysim.config import Method, as_float_arrays
+from toysim.game.curvature import DEFAULT_SOLVERS, curvature_inverse, network_curvature
 from toysim.game.followers import (
     BufferData,
     SampleBuffer,
@@ -65,155 +62,29 @@ from toysim.game.followers import (
     empty_buffer,
     follower_loss,
     optimizer_step,
+    regime_blocks,
+)
+from toysim.game.sampled import (
+    NeuralHParams,
+    NeuralSpec,
+    block_labels,
+    leader_reward,
+    network_model,
+    neural_utility,
+    schedule,
 )
 from toysim.game.steering import reward_gradient, sample_steering
-from toysim.model.interface import RewardModel, RewardParams, mlp_reward_model
+from toysim.model.interface import RewardModel, RewardParams, pairwise
 from toysim.model.metrics import block_signal_noise
+from toysim.model.preference import steering_view
 from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
-from toysim.rules import NEURAL_HPARAM_RULES, check_numbers
-
-
-@dataclasses.dataclass(frozen=True)
-class NeuralSpec:
-    """Static structure of the neural game (changing a field recompiles).
-
-    Attributes:
-      dim, signal_dims: ``d`` and the number of coordinates ``m`` lives on.
-      hidden: hidden layer widths of the MLP reward model.
-      steps: outer iterations ``T``.
-      inner_steps: leader steps per outer iteration.
-      buffer_size, samples_per_step: the follower's buffer and how many new
-        samples enter it per outer iteration (``buffer_size`` a multiple of it).
-      method: the leader method; any switches but ``params = optimum``.
-      solver: the solver of the curvature rung's system, a :mod:`toysim.linalg` solver
-        (``CG``, ``MINRES``, ``LU`` or ``Cholesky``), or ``None`` for the rung's default
-        (:data:`toysim.game.curvature.DEFAULT_SOLVERS`: MINRES for ``exact``, CG for
-        ``damped``, both at relative tolerance ``1e-6``; direct for the others).
-      curvature: how the rungs are built (:class:`toysim.game.curvature.CurvatureOptions`:
-        spectral or fixed damping, Lanczos steps, Hutchinson probes, warm starts).
-      record_state: also record the RM parameters and buffer at every iteration.
-    """
-
-    dim: int = 10
-    signal_dims: int = 2
-    hidden: tuple[int, ...] = (32, 32)
-    steps: int = 4000
-    inner_steps: int = 15
-    buffer_size: int = 50
-    samples_per_step: int = 5
-    method: Method = Method("rlhf", foresight=False, params="current")
-    solver: linalg.Solver | None = None
-    curvature: CurvatureOptions = CurvatureOptions()
-    record_state: bool = False
-
-    def __post_init__(self) -> None:
-        integers_as_int(self)
-
-    def validate(self) -> None:
-        """Check the sizes, the buffer, the solver and the method (``params`` must be ``current``).
-
-        Raises:
-            ConfigError: naming the first invalid field and what is allowed.
-        """
-        for field in ("dim", "steps", "inner_steps", "buffer_size", "samples_per_step"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{field} must be an integer >= 1; got {value!r}")
-        check_steps(self.steps)
-        if not 1 <= self.signal_dims < self.dim:
-            raise ConfigError(
-                f"signal_dims must be an integer with 1 <= signal_dims < dim = {self.dim}; "
-                f"got {self.signal_dims!r}"
-            )
-        if self.buffer_size % self.samples_per_step:
-            raise ConfigError(
-                f"buffer_size must be a multiple of samples_per_step = {self.samples_per_step}; "
-                f"got {self.buffer_size!r}"
-            )
-        self.method.validate()
-        self.curvature.validate()
-        solvers = (linalg.CG, linalg.MINRES, linalg.LU, linalg.Cholesky)
-        if self.solver is not None and not isinstance(self.solver, solvers):
-            raise ConfigError(
-                "solver must be a toysim.linalg solver: CG, MINRES, LU or Cholesky (the identity "
-                f"is the relaxation hessian = identity); got {self.solver!r}"
-            )
-        if self.method.foresight and self.method.params != "current":
-            raise ConfigError(
-                "params must be current for the neural reward model: a non-convex RM has no "
-                f"unique best response phi* to evaluate at; got {self.method.params!r} "
-                f"(method {self.method.name!r})"
-            )
-
-
-class NeuralHParams(NamedTuple):
-    """The neural game's numbers (all traced: a sweep over them compiles once).
-
-    Attributes:
-      amplitude, tau, ideal_value: ``U = A exp(-tau ||y - m||^2)``, ``m = v`` on the signal dims.
-      action_cost: ``c`` in ``F``.
-      gamma: the steering weight.
-      sigma_start, sigma_end: the policy's spread schedule.
-      lr_start, lr_end: the leader's step-size schedule.
-      follower_lr: Adam's learning rate.
-      weight_decay: L2 weight decay added to the follower's gradient.
-      clip: the leader's gradient is clipped to ``[-clip, clip]`` per coordinate.
-      init_scale: standard deviation of the RM's initial weights.
-      damping: for ``hessian = damped``, ``mu`` in ``H + mu I`` (``spec.curvature.damping
-        = fixed``) or the margin of ``mu = max(margin - lambda_min, 0)`` (``spectral``).
-        The undamped ``H`` is indefinite along paper-nn runs (docs/theory/neural.md
-        gives its spectrum): with a fixed ``mu = 1`` CG converged on 88% of iterations
-        over seeds 0-15.
-    """
-
-    amplitude: float = 10.0
-    tau: float = 0.2
-    ideal_value: float = 2.5
-    action_cost: float = 0.01
-    gamma: float = 0.005
-    sigma_start: float = 0.1
-    sigma_end: float = 0.001
-    lr_start: float = 0.05
-    lr_end: float = 0.001
-    follower_lr: float = 1e-3
-    weight_decay: float = 1e-3
-    clip: float = 1.0
-    init_scale: float = 0.1
-    damping: float = 1.0
-
-    def validate(self, spec: NeuralSpec) -> None:
-        """Check every number against :data:`toysim.rules.NEURAL_HPARAM_RULES` (finite, in
-        range) and ``gamma = 0`` for rlhf.
-
-        Raises:
-            ConfigError: naming the first bad field, what is allowed and the value.
-        """
-        check_numbers(self, NEURAL_HPARAM_RULES)
-        if not spec.method.foresight and np.any(np.asarray(self.gamma) != 0):
-            raise ConfigError(f"gamma must be 0 for rlhf (no steering term); got {self.gamma!r}")
-
-
-def neural_utility(spec: NeuralSpec, hp: NeuralHParams) -> Utility:
-    """``U`` with ``m = v`` on the first ``k`` coordinates."""
-    signal_mask = (jnp.arange(spec.dim) < spec.signal_dims).astype(jnp.result_type(float))
-    return Utility(hp.amplitude, hp.tau, hp.ideal_value * signal_mask)
-
-
-def schedule(start: Array, end: Array, t: Array, steps: int) -> Array:
-    """``end + (start - end) (1 - (t/T)^4)``."""
-    return end + (start - end) * (1.0 - (t / steps) ** 4)
-
-
-def network_model(spec: NeuralSpec) -> RewardModel:
-    """The MLP reward model ``d -> hidden -> 1`` of ``spec`` (unit-scale initial weights)."""
-    return mlp_reward_model((spec.dim, *spec.hidden, 1))
 
 
 def network_objective(
     model: RewardModel, buffer: SampleBuffer, weight_decay: Array
 ) -> Callable[[RewardParams], Array]:
-    """``phi -> L(phi)``: mean squared error on ``buffer`` plus ``(wd/2)||phi||^2``.
+    """``phi -> L(phi)``: the mean loss on ``buffer`` plus ``(wd/2)||phi||^2``.
 
     :func:`toysim.game.followers.follower_loss` with the mean over the buffer
     and a ridge anchor of weight ``wd``: the objective whose gradient Adam's
@@ -323,20 +194,32 @@ class NeuralTrajectory(NamedTuple):
 
 
 def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams], NeuralTrajectory]:
-    """A pure ``run(key, hparams) -> NeuralTrajectory`` for the paper-nn game."""
+    """A pure ``run(key, hparams) -> NeuralTrajectory`` for the sampled-buffer game.
+
+    paper-nn (points, MLP, a window of 10 blocks) and the pairwise presets
+    (docs/theory/pairwise.md): with ``spec.data = pairs`` each leader step and
+    each of the ``samples_per_step`` new samples is a pair of outputs of the
+    policy, and the steering term sees a pair as one sample
+    (:func:`toysim.model.preference.steering_view`), its global direction
+    taken at the pair ``(theta, theta)``.
+    """
     spec.validate()
     method = spec.method
     model = network_model(spec)
-    blocks = spec.buffer_size // spec.samples_per_step
+    pairs = spec.data == "pairs"
+    follower_model = pairwise(model) if pairs else model
+    window = spec.buffer_size // spec.samples_per_step
+    blocks = regime_blocks(spec.regime, window, spec.steps)
+    sample_shape = (2, spec.dim) if pairs else (spec.dim,)
 
     def run(key: Array, hp: NeuralHParams) -> NeuralTrajectory:
         hp = as_float_arrays(hp)
         dtype = jnp.result_type(float)
         u = neural_utility(spec, hp)
         init_key, loop_key = jax.random.split(key)
-        phi = [(hp.init_scale * w, b) for w, b in model.init(init_key, dtype)]
+        phi = jax.tree.map(lambda x: hp.init_scale * x, model.init(init_key, dtype))
         optimizer = adam_l2_optimizer(hp.follower_lr, hp.weight_decay)
-        buffer = empty_buffer(blocks, spec.dim, dtype, spec.samples_per_step)
+        buffer = empty_buffer(blocks, spec.dim, dtype, spec.samples_per_step, pairs)
         previous = jnp.zeros_like(ravel_pytree(phi)[0])
         state = (jnp.zeros(spec.dim, dtype), phi, optimizer.init(phi), buffer, previous)
 
@@ -346,28 +229,32 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
             t, step_key = inputs
             sigma = schedule(hp.sigma_start, hp.sigma_end, t, spec.steps)
             lr = schedule(hp.lr_start, hp.lr_end, t, spec.steps)
-            inner_key, sample_key = jax.random.split(step_key)
+            inner_key, sample_key, *label_key = jax.random.split(step_key, 3 if pairs else 2)
             curvature_key = jax.random.fold_in(step_key, 1)  # leaves the split keys unchanged
             x0 = previous if spec.curvature.warm_start else None
-            inverse = network_inverse(spec, hp, model, phi, buffer, curvature_key, x0)
-            penalty, solution = network_steering(method, model, phi, inverse, theta, u)
+            inverse = network_inverse(spec, hp, follower_model, phi, buffer, curvature_key, x0)
+            steer_model, point = model, theta
+            if pairs:
+                steer_model = steering_view(model, hp.beta, hp.label_noise)
+                point = jnp.stack([theta, theta])
+            penalty, solution = network_steering(method, steer_model, phi, inverse, point, u)
 
             def objective(y):
-                reward = model.reward(phi, y) - hp.action_cost * y @ y
-                return reward - hp.gamma * penalty(y)
+                return leader_reward(model, phi, y, hp.action_cost) - hp.gamma * penalty(y)
 
             def inner(theta, eps):
-                grad = jax.grad(objective)(theta + sigma * eps)
+                grad = jax.grad(lambda x: objective(x + sigma * eps))(theta)  # a pair: both
                 return theta + lr * jnp.clip(grad, -hp.clip, hp.clip), None
 
-            eps = standard_normal(inner_key, (spec.inner_steps, spec.dim), dtype)
+            eps = standard_normal(inner_key, (spec.inner_steps, *sample_shape), dtype)
             theta, _ = jax.lax.scan(inner, theta, eps)
 
             samples = theta + sigma * standard_normal(
-                sample_key, (spec.samples_per_step, spec.dim), dtype
+                sample_key, (spec.samples_per_step, *sample_shape), dtype
             )
-            buffer = buffer_insert(buffer, samples, utility(u, samples))
-            data = BufferData(model, buffer, None)
+            labels = block_labels(spec, hp, u, samples, label_key[0] if pairs else sample_key)
+            buffer = buffer_insert(buffer, samples, labels)
+            data = BufferData(follower_model, buffer, None)
             loss, phi, opt_state = optimizer_step(optimizer, data.loss, phi, opt_state)
             record = (theta, model.reward(phi, theta), sigma, loss, *solution.info)
             if spec.record_state:  # what the leader saw at this iteration

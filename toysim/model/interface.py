@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+import jax
+import jax.numpy as jnp
 from jax import Array
 from jax.typing import DTypeLike
 
@@ -41,7 +43,8 @@ class RewardModel(NamedTuple):
         returns shape ``[...]``.
       sample_loss: ``(phi, y, label) -> l(phi; y, label)``, the per-sample loss,
         elementwise over the leading axes of ``y`` and ``label``. Today the
-        squared error ``(r_phi(y) - label)^2`` with ``label = U(y)``.
+        squared error ``(r_phi(y) - label)^2`` with ``label = U(y)``, or for a
+        pairwise model (:func:`pairwise`) the Bradley-Terry loss.
 
     A sample is whatever one label refers to. For regression it is one output,
     ``y`` of shape ``[..., d]`` and ``label`` of shape ``[...]``. For a
@@ -97,3 +100,44 @@ def mlp_reward_model(sizes: Sequence[int], scale: float = 1.0) -> RewardModel:
         return mlp_init(key, sizes, scale, dtype)
 
     return RewardModel(init=init, reward=mlp_reward, sample_loss=squared_error(mlp_reward))
+
+
+def bradley_terry_loss(
+    reward: Callable[[RewardParams, Array], Array],
+) -> Callable[[RewardParams, Array, Array], Array]:
+    """The pairwise loss ``l = -p log s(r_0 - r_1) - (1 - p) log s(r_1 - r_0)`` of ``reward``.
+
+    ``s`` is the logistic function, ``r_i = r_phi(y_i)`` for a pair ``y`` of
+    shape ``[..., 2, d]``, and ``p`` (``label``, shape ``[...]``) the probability
+    that the first output is preferred (0 or 1 for a sampled label, or soft).
+    Written with ``-log s(x) = softplus(-x)``, which is stable for any margin.
+    """
+
+    def sample_loss(phi: RewardParams, y: Array, label: Array) -> Array:
+        r = reward(phi, y)
+        margin = r[..., 0] - r[..., 1]
+        return label * jax.nn.softplus(-margin) + (1.0 - label) * jax.nn.softplus(margin)
+
+    return sample_loss
+
+
+def pairwise(model: RewardModel) -> RewardModel:
+    """The pointwise ``model`` trained on comparisons: same ``init`` and ``reward``, and
+    the Bradley-Terry :func:`bradley_terry_loss` on pairs ``[..., 2, d]`` as its loss."""
+    return model._replace(sample_loss=bradley_terry_loss(model.reward))
+
+
+def pair_mean_reward(
+    reward: Callable[[RewardParams, Array], Array],
+) -> Callable[[RewardParams, Array], Array]:
+    """``(phi, y) -> (r_phi(y_0) + r_phi(y_1)) / 2`` for a pair ``y`` of shape ``[..., 2, d]``.
+
+    The reward a pair earns the policy that drew both outputs: its gradient in
+    ``phi`` is the pair's estimate of ``E_pi[grad_phi r]``, and at the pair
+    ``(theta, theta)`` it is ``r_phi(theta)``.
+    """
+
+    def mean_reward(phi: RewardParams, y: Array) -> Array:
+        return jnp.mean(reward(phi, y), axis=-1)
+
+    return mean_reward

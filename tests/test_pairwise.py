@@ -1,0 +1,303 @@
+"""The pairwise (Bradley-Terry) follower and the data regimes (docs/theory/pairwise.md)."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from toysim import linalg
+from toysim.config import ConfigError, method_from_name
+from toysim.game.followers import (
+    REGIMES,
+    buffer_insert,
+    buffer_weights,
+    data_loss,
+    empty_buffer,
+    regime_blocks,
+)
+from toysim.game.neural import (
+    make_neural_trajectory,
+    network_inverse,
+    network_objective,
+    network_steering,
+)
+from toysim.game.pairwise import NEURAL_PRESETS
+from toysim.game.sampled import NeuralHParams, NeuralSpec
+from toysim.model.interface import linear_reward_model, mlp_reward_model, pairwise
+from toysim.model.preference import preference_probability, sample_labels, steering_view
+from toysim.model.utility import Utility, utility
+
+U = Utility(jnp.asarray(10.0), jnp.asarray(0.2), jnp.asarray([1.5, 1.0, 0.0, 0.0]))
+
+
+@pytest.fixture
+def standard_promotion():
+    """optax's Adam mixes its int32 step count with int64 under x64, which strict
+    promotion refuses; the trajectories run under JAX's standard promotion."""
+    with jax.numpy_dtype_promotion("standard"):
+        yield
+
+
+def random_pairs(seed: int, n: int, dim: int = 4, scale: float = 1.0) -> jax.Array:
+    return scale * jnp.asarray(np.random.default_rng(seed).normal(size=(n, 2, dim)))
+
+
+def test_bradley_terry_loss_gradient_and_hessian_match_the_hand_written_formulas():
+    """Linear RM: ``l = -p log s(m) - (1-p) log s(-m)``, ``grad = (s(m) - p) delta``,
+    ``hess = s(m)(1 - s(m)) delta delta^T`` with ``m = w . delta``, ``delta = y_0 - y_1``."""
+    model = pairwise(linear_reward_model(4))
+    w = jnp.asarray([0.7, -1.2, 0.4, 2.0])
+    y = random_pairs(0, 6)
+    p = jnp.asarray([0.0, 1.0, 0.3, 0.9, 0.5, 1.0])
+    delta = np.asarray(y[:, 0] - y[:, 1])
+    m = delta @ np.asarray(w)
+    s = 1.0 / (1.0 + np.exp(-m))
+    p_np = np.asarray(p)
+    loss = -p_np * np.log(s) - (1 - p_np) * np.log(1 - s)
+    chex.assert_trees_all_close(model.sample_loss(w, y, p), jnp.asarray(loss), rtol=1e-12)
+
+    def total(w):
+        return jnp.sum(model.sample_loss(w, y, p))
+
+    grad = ((s - p_np)[:, None] * delta).sum(0)
+    hess = np.einsum("i,ij,ik->jk", s * (1 - s), delta, delta)
+    chex.assert_trees_all_close(jax.jit(jax.grad(total))(w), jnp.asarray(grad), rtol=1e-10)
+    chex.assert_trees_all_close(jax.jit(jax.hessian(total))(w), jnp.asarray(hess), rtol=1e-10)
+
+
+def test_bradley_terry_gradient_and_hessian_of_the_mlp_match_the_chain_rule():
+    """Any RM: ``grad l = (s(m) - p) grad m`` and
+    ``hess l = s'(m) grad m grad m^T + (s(m) - p) hess m`` with ``m = r(y_0) - r(y_1)``."""
+    base = mlp_reward_model((4, 5, 1), scale=0.6)
+    model = pairwise(base)
+    flat, unravel = ravel_pytree(base.init(jax.random.key(2), jnp.float64))
+    y, p = random_pairs(1, 1)[0], jnp.asarray(0.8)
+
+    def loss(x):
+        return model.sample_loss(unravel(x), y, p)
+
+    def margin(x):
+        r = base.reward(unravel(x), y)
+        return r[0] - r[1]
+
+    s = jax.nn.sigmoid(jax.jit(margin)(flat))
+    gm, hm = jax.jit(jax.grad(margin))(flat), jax.jit(jax.hessian(margin))(flat)
+    chex.assert_trees_all_close(jax.jit(jax.grad(loss))(flat), (s - p) * gm, rtol=1e-10)
+    expected = s * (1 - s) * jnp.outer(gm, gm) + (s - p) * hm
+    chex.assert_trees_all_close(jax.jit(jax.hessian(loss))(flat), expected, rtol=1e-9, atol=1e-12)
+
+
+def test_expected_label_loss_matches_monte_carlo_over_sampled_labels():
+    """The loss is linear in the label, so its mean over Bernoulli labels is the loss at
+    the expected label; checked within five standard errors of the sample mean."""
+    model = pairwise(linear_reward_model(4))
+    w = jnp.asarray([1.0, 0.5, -0.3, 0.2])
+    y = random_pairs(3, 8)
+    values = utility(U, y)
+    p = preference_probability(values[:, 0], values[:, 1], 0.7, 0.2)
+    draws = 20_000
+    labels = sample_labels(jax.random.key(0), jnp.broadcast_to(p, (draws, 8)))
+    per_draw = jax.jit(lambda labels: jnp.mean(model.sample_loss(w, y, labels), axis=-1))(labels)
+    expected = jnp.mean(model.sample_loss(w, y, p))
+    error = np.std(np.asarray(per_draw)) / np.sqrt(draws)
+    assert error > 0
+    assert abs(float(jnp.mean(per_draw) - expected)) < 5 * error
+
+
+def test_label_flips_at_one_half_carry_no_information_about_the_utility(standard_promotion):
+    """At ``eps = 1/2`` every label is 1/2: the data gradient at any phi is the same under
+    any utility, its label part ``E[p grad m]`` vanishes over pairs drawn from a policy
+    (Monte Carlo, five standard errors), and a linear RM at 0 never leaves it."""
+    model = pairwise(mlp_reward_model((4, 6, 1), scale=0.8))
+    phi = model.init(jax.random.key(4), jnp.float64)
+    theta = jnp.asarray([0.5, -0.2, 0.1, 0.3])
+    y = theta + 0.4 * random_pairs(5, 4000)
+    other = Utility(jnp.asarray(-3.0), jnp.asarray(1.0), jnp.asarray([0.0, 0.0, 2.0, 1.0]))
+
+    @jax.jit
+    def data_gradient(u):
+        values = utility(u, y)
+        p = preference_probability(values[:, 0], values[:, 1], 2.0, 0.5)
+        return ravel_pytree(jax.grad(lambda f: jnp.mean(model.sample_loss(f, y, p)))(phi))[0]
+
+    chex.assert_trees_all_equal(data_gradient(U), data_gradient(other))
+
+    def label_term(pair):  # the part of grad l that the label drives: -p grad_phi m
+        def margin(f):
+            r = model.reward(f, pair)
+            return r[0] - r[1]
+
+        return -0.5 * ravel_pytree(jax.grad(margin)(phi))[0]
+
+    terms = jax.jit(jax.vmap(label_term))(y)
+    mean, error = jnp.mean(terms, 0), jnp.std(terms, 0) / np.sqrt(len(y))
+    assert np.all(np.abs(np.asarray(mean)) <= 5 * np.asarray(error))
+
+    linear = pairwise(linear_reward_model(4))
+    values = utility(U, y)
+    p = preference_probability(values[:, 0], values[:, 1], 2.0, 0.5)
+    zero = jnp.zeros(4)
+    grad = jax.grad(lambda w: jnp.mean(linear.sample_loss(w, y, p)))(zero)
+    chex.assert_trees_all_equal(grad, zero)
+
+
+def leader_value_and_steering(theta, old, eps, sigma, lam, beta, flip, newton_steps=20):
+    """The exact leader objective ``V(theta) = r_{phi*(theta)}(theta)`` of the linear
+    pairwise game with one new block ``theta + sigma eps`` and the parts of its gradient."""
+    model = linear_reward_model(4)
+    follower = pairwise(model)
+    count = old.shape[0] + eps.shape[0]
+
+    def buffer_at(theta):
+        pairs = theta + sigma * eps
+        values = utility(U, jnp.concatenate([old, pairs]))
+        labels = preference_probability(values[:, 0], values[:, 1], beta, flip)
+        buffer = empty_buffer(1, 4, jnp.float64, count, pairs=True)
+        return buffer_insert(buffer, jnp.concatenate([old, pairs]), labels)
+
+    def best_response(theta):
+        objective = network_objective(follower, buffer_at(theta), lam)
+
+        def newton(_, w):
+            return w - jnp.linalg.solve(jax.hessian(objective)(w), jax.grad(objective)(w))
+
+        return jax.lax.fori_loop(0, newton_steps, newton, jnp.zeros(4))
+
+    def value(theta):
+        return model.reward(best_response(theta), theta)
+
+    return value, best_response, buffer_at, count
+
+
+def test_pairwise_steering_is_the_exact_leader_gradient_of_the_linear_bt_game():
+    """With ridge the linear BT loss is strictly convex: at ``phi*`` the exact Hessian
+    steering, ``grad_theta r(theta) - 2 omega grad_theta sum_j S(pair_j)``, equals the total
+    derivative of ``V(theta) = r_{phi*(theta)}(theta)``, by central differences and by
+    autodiff through the Newton solve."""
+    rng = np.random.default_rng(7)
+    theta = jnp.asarray([0.6, 0.3, -0.2, 0.1])
+    old = jnp.asarray(rng.normal(size=(5, 2, 4)))
+    eps = jnp.asarray(rng.normal(size=(3, 2, 4)))
+    sigma, lam, beta, flip = 0.5, 0.05, 1.5, 0.1
+    value, best_response, buffer_at, count = leader_value_and_steering(
+        theta, old, eps, sigma, lam, beta, flip
+    )
+    w_star = jax.jit(best_response)(theta)
+    follower = pairwise(linear_reward_model(4))
+    objective = network_objective(follower, buffer_at(theta), lam)
+    chex.assert_trees_all_close(jax.grad(objective)(w_star), jnp.zeros(4), atol=1e-12)
+    method = dataclasses.replace(method_from_name("fpo-exact"), params="current")
+    spec = NeuralSpec(
+        dim=4, method=method, reward_model="linear", data="pairs", solver=linalg.Cholesky()
+    )
+    hp = NeuralHParams(weight_decay=lam, beta=beta, label_noise=flip)
+    inverse = network_inverse(spec, hp, follower, w_star, buffer_at(theta), jax.random.key(0))
+    view = steering_view(linear_reward_model(4), beta, flip)
+    penalty, _ = network_steering(method, view, w_star, inverse, jnp.stack([theta, theta]), U)
+    steering = jax.grad(lambda t: sum(penalty(t + sigma * e) for e in eps))(theta)
+    leader = w_star - 2.0 / count * steering
+    h, value = 1e-5, jax.jit(value)
+    central = jnp.stack(
+        [(value(theta + h * e) - value(theta - h * e)) / (2 * h) for e in jnp.eye(4)]
+    )
+    chex.assert_trees_all_close(leader, central, rtol=1e-6, atol=1e-8)
+    chex.assert_trees_all_close(leader, jax.jit(jax.grad(value))(theta), rtol=1e-9, atol=1e-12)
+    assert float(jnp.linalg.norm(steering)) > 1e-3  # the term matters here
+
+
+@pytest.mark.parametrize("regime", REGIMES)
+def test_every_regimes_buffer_weights_sum_to_one(regime):
+    """Weights ``filled / count`` sum to 1 after every insert, and the mean loss is the
+    weighted sum of the per-sample losses."""
+    steps, window, n = 7, 3, 2
+    model = pairwise(linear_reward_model(4))
+    buffer = empty_buffer(regime_blocks(regime, window, steps), 4, jnp.float64, n, pairs=True)
+    w = jnp.asarray([0.3, -0.5, 1.0, 0.2])
+    for t in range(steps):
+        y = random_pairs(t, n)
+        buffer = buffer_insert(buffer, y, jnp.asarray([1.0, 0.0]))
+        weights = buffer_weights(buffer)
+        chex.assert_trees_all_close(jnp.sum(weights), jnp.asarray(1.0), rtol=1e-14)
+        weighted = jnp.sum(weights * model.sample_loss(w, buffer.y, buffer.label))
+        chex.assert_trees_all_close(data_loss(model, w, buffer, None), weighted, rtol=1e-13)
+        expected_filled = {"replace": 1, "window": min(t + 1, window), "accumulate": t + 1}
+        assert float(jnp.sum(buffer.filled)) == expected_filled[regime]
+
+
+SHORT = dict(steps=12, inner_steps=3, dim=4, hidden=(5,), buffer_size=4, samples_per_step=2)
+
+
+@pytest.mark.parametrize("data", ["points", "pairs"])
+def test_a_window_of_one_block_is_replace_and_a_full_window_is_accumulate(data, standard_promotion):
+    hp = NeuralHParams(sigma_start=0.3, sigma_end=0.3, beta=2.0, label_noise=0.1)
+    base = NeuralSpec(data=data, reward_model="linear", **SHORT)
+
+    def theta(**fields):
+        spec = dataclasses.replace(base, **fields)
+        return np.asarray(make_neural_trajectory(spec)(jax.random.key(1), hp).theta)
+
+    n, steps = SHORT["samples_per_step"], SHORT["steps"]
+    np.testing.assert_array_equal(
+        theta(regime="window", buffer_size=n), theta(regime="replace", buffer_size=n)
+    )
+    np.testing.assert_array_equal(
+        theta(regime="window", buffer_size=n * steps), theta(regime="accumulate")
+    )
+    assert not np.array_equal(theta(regime="replace"), theta(regime="accumulate"))
+
+
+@pytest.mark.parametrize(("model", "labels"), [("linear", "sampled"), ("mlp", "expected")])
+@pytest.mark.parametrize("method", ["rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical"])
+def test_pairwise_game_runs_every_method_finite(model, method, labels, standard_promotion):
+    m = method_from_name(method)
+    if m.foresight:
+        m = dataclasses.replace(m, params="current")
+    spec = NeuralSpec(method=m, data="pairs", labels=labels, reward_model=model, **SHORT)
+    hp = NeuralHParams(sigma_start=0.3, sigma_end=0.3, gamma=0.0 if method == "rlhf" else 0.5)
+    run = make_neural_trajectory(spec)(jax.random.key(0), hp)
+    assert run.theta.shape == (SHORT["steps"], SHORT["dim"])
+    assert np.all(np.isfinite(np.asarray(run.theta)))
+    assert np.all(np.isfinite(np.asarray(run.buffer_loss)))
+    assert float(jnp.linalg.norm(run.theta[-1])) > 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("regime", "fifo"), ("data", "triples"), ("labels", "soft"), ("reward_model", "tree")],
+)
+def test_spec_refuses_unknown_choices_naming_the_field(field, value):
+    with pytest.raises(ConfigError, match=field):
+        dataclasses.replace(NeuralSpec(), **{field: value}).validate()
+
+
+def test_pairwise_presets_change_only_the_data_model_and_leash_from_paper_nn():
+    for preset in ("pairwise-linear", "pairwise-nn"):
+        for method in ("rlhf", "fpo-exact", "fpo-relaxed"):
+            spec, hp = NEURAL_PRESETS[preset](method)
+            base_spec, base_hp = NEURAL_PRESETS["paper-nn"](method)
+            assert spec.data == "pairs" and spec.labels == "sampled" and spec.regime == "window"
+            assert spec.method == base_spec.method and hp.gamma == base_hp.gamma
+            assert (hp.sigma_start, hp.sigma_end, hp.beta, hp.label_noise) == (0.3, 0.3, 1.0, 0.1)
+    assert NEURAL_PRESETS["pairwise-linear"]("rlhf")[0].reward_model == "linear"
+    assert NEURAL_PRESETS["pairwise-nn"]("rlhf")[0].reward_model == "mlp"
+
+
+def test_run_a_pairwise_preset_from_the_command_line():
+    out = subprocess.run(
+        [sys.executable, "-m", "toysim", "run", "--preset", "pairwise-linear", "--steps", "5"]
+        + ["--method", "fpo-exact", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert out.returncode == 0, out.stderr
+    row = json.loads(out.stdout)
+    assert row["preset"] == "pairwise-linear" and row["gamma"] == 0.2 and row["steps"] == 5
+    assert np.isfinite(row["final_utility"])

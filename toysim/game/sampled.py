@@ -1,0 +1,221 @@
+"""The sampled-buffer game's configuration and its data: points or pairs, one block a step.
+
+:class:`NeuralSpec` (static structure) and :class:`NeuralHParams` (traced
+numbers) configure the loop of :func:`toysim.game.neural.make_neural_trajectory`
+(paper-nn and the pairwise presets, docs/theory/neural.md and
+docs/theory/pairwise.md); :func:`network_model` builds its reward model,
+:func:`block_labels` labels the block of samples the policy emits each
+iteration and :func:`leader_reward` is the reward the leader climbs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from toysim import linalg
+from toysim.config import ConfigError, Method, check_steps, integers_as_int
+from toysim.game.curvature import CurvatureOptions
+from toysim.game.followers import REGIMES
+from toysim.model.interface import (
+    RewardModel,
+    RewardParams,
+    linear_reward_model,
+    mlp_reward_model,
+)
+from toysim.model.preference import preference_probability, sample_labels
+from toysim.model.utility import Utility, utility
+from toysim.rules import NEURAL_HPARAM_RULES, check_numbers
+
+REWARD_MODELS = ("mlp", "linear")
+DATA_KINDS = ("points", "pairs")
+LABELS = ("sampled", "expected")
+
+
+@dataclasses.dataclass(frozen=True)
+class NeuralSpec:
+    """Static structure of the neural game (changing a field recompiles).
+
+    Attributes:
+      dim, signal_dims: ``d`` and the number of coordinates ``m`` lives on.
+      hidden: hidden layer widths of the MLP reward model.
+      steps: outer iterations ``T``.
+      inner_steps: leader steps per outer iteration.
+      buffer_size, samples_per_step: the follower's buffer and how many new
+        samples enter it per outer iteration (``buffer_size`` a multiple of it).
+      method: the leader method; any switches but ``params = optimum``.
+      solver: the solver of the curvature rung's system, a :mod:`toysim.linalg` solver
+        (``CG``, ``MINRES``, ``LU`` or ``Cholesky``), or ``None`` for the rung's default
+        (:data:`toysim.game.curvature.DEFAULT_SOLVERS`: MINRES for ``exact``, CG for
+        ``damped``, both at relative tolerance ``1e-6``; direct for the others).
+      curvature: how the rungs are built (:class:`toysim.game.curvature.CurvatureOptions`:
+        spectral or fixed damping, Lanczos steps, Hutchinson probes, warm starts).
+      record_state: also record the RM parameters and buffer at every iteration.
+      reward_model: ``mlp`` (``hidden`` layers) or ``linear`` (``r_w(y) = w . y``).
+      data: ``points`` (outputs labelled ``U(y)``, squared error) or ``pairs``
+        (two outputs of the policy, a Bradley-Terry label, the logistic loss;
+        docs/theory/pairwise.md).
+      labels: for pairs, ``sampled`` (Bernoulli labels) or ``expected`` (the
+        label's probability: the label noise in expectation).
+      regime: the follower's data: ``replace`` (the newest block only),
+        ``window`` (the last ``buffer_size / samples_per_step`` blocks) or
+        ``accumulate`` (every block of the run).
+    """
+
+    dim: int = 10
+    signal_dims: int = 2
+    hidden: tuple[int, ...] = (32, 32)
+    steps: int = 4000
+    inner_steps: int = 15
+    buffer_size: int = 50
+    samples_per_step: int = 5
+    method: Method = Method("rlhf", foresight=False, params="current")
+    solver: linalg.Solver | None = None
+    curvature: CurvatureOptions = CurvatureOptions()
+    record_state: bool = False
+    reward_model: str = "mlp"
+    data: str = "points"
+    labels: str = "sampled"
+    regime: str = "window"
+
+    def __post_init__(self) -> None:
+        integers_as_int(self)
+
+    def validate(self) -> None:
+        """Check the sizes, the buffer, the solver and the method (``params`` must be ``current``).
+
+        Raises:
+            ConfigError: naming the first invalid field and what is allowed.
+        """
+        for field in ("dim", "steps", "inner_steps", "buffer_size", "samples_per_step"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{field} must be an integer >= 1; got {value!r}")
+        check_steps(self.steps)
+        if not 1 <= self.signal_dims < self.dim:
+            raise ConfigError(
+                f"signal_dims must be an integer with 1 <= signal_dims < dim = {self.dim}; "
+                f"got {self.signal_dims!r}"
+            )
+        if self.buffer_size % self.samples_per_step:
+            raise ConfigError(
+                f"buffer_size must be a multiple of samples_per_step = {self.samples_per_step}; "
+                f"got {self.buffer_size!r}"
+            )
+        choices = dict(reward_model=REWARD_MODELS, data=DATA_KINDS, labels=LABELS, regime=REGIMES)
+        for field, allowed in choices.items():
+            value = getattr(self, field)
+            if value not in allowed:
+                raise ConfigError(f"{field} must be one of {', '.join(allowed)}; got {value!r}")
+        self.method.validate()
+        self.curvature.validate()
+        solvers = (linalg.CG, linalg.MINRES, linalg.LU, linalg.Cholesky)
+        if self.solver is not None and not isinstance(self.solver, solvers):
+            raise ConfigError(
+                "solver must be a toysim.linalg solver: CG, MINRES, LU or Cholesky (the identity "
+                f"is the relaxation hessian = identity); got {self.solver!r}"
+            )
+        if self.method.foresight and self.method.params != "current":
+            raise ConfigError(
+                "params must be current for the neural reward model: a non-convex RM has no "
+                f"unique best response phi* to evaluate at; got {self.method.params!r} "
+                f"(method {self.method.name!r})"
+            )
+        if self.data == "pairs" and self.method.foresight and self.method.hessian == "gauss-newton":
+            raise ConfigError(
+                "hessian must be exact, damped, diagonal or identity with data = pairs: the "
+                "Gauss-Newton rung is the squared loss's (docs/theory/pairwise.md); got "
+                "'gauss-newton'"
+            )
+
+
+class NeuralHParams(NamedTuple):
+    """The neural game's numbers (all traced: a sweep over them compiles once).
+
+    Attributes:
+      amplitude, tau, ideal_value: ``U = A exp(-tau ||y - m||^2)``, ``m = v`` on the signal dims.
+      action_cost: ``c`` in ``F``.
+      gamma: the steering weight.
+      sigma_start, sigma_end: the policy's spread schedule.
+      lr_start, lr_end: the leader's step-size schedule.
+      follower_lr: Adam's learning rate.
+      weight_decay: L2 weight decay added to the follower's gradient.
+      clip: the leader's gradient is clipped to ``[-clip, clip]`` per coordinate.
+      init_scale: standard deviation of the RM's initial weights.
+      damping: for ``hessian = damped``, ``mu`` in ``H + mu I`` (``spec.curvature.damping
+        = fixed``) or the margin of ``mu = max(margin - lambda_min, 0)`` (``spectral``).
+        The undamped ``H`` is indefinite along paper-nn runs (docs/theory/neural.md
+        gives its spectrum): with a fixed ``mu = 1`` CG converged on 88% of iterations
+        over seeds 0-15.
+      beta, label_noise: the pairs' labeller, Bradley-Terry on ``U`` with inverse
+        temperature ``beta``, each label flipped with probability ``label_noise``.
+    """
+
+    amplitude: float = 10.0
+    tau: float = 0.2
+    ideal_value: float = 2.5
+    action_cost: float = 0.01
+    gamma: float = 0.005
+    sigma_start: float = 0.1
+    sigma_end: float = 0.001
+    lr_start: float = 0.05
+    lr_end: float = 0.001
+    follower_lr: float = 1e-3
+    weight_decay: float = 1e-3
+    clip: float = 1.0
+    init_scale: float = 0.1
+    damping: float = 1.0
+    beta: float = 1.0
+    label_noise: float = 0.0
+
+    def validate(self, spec: NeuralSpec) -> None:
+        """Check every number against :data:`toysim.rules.NEURAL_HPARAM_RULES` (finite, in
+        range) and ``gamma = 0`` for rlhf.
+
+        Raises:
+            ConfigError: naming the first bad field, what is allowed and the value.
+        """
+        check_numbers(self, NEURAL_HPARAM_RULES)
+        if not spec.method.foresight and np.any(np.asarray(self.gamma) != 0):
+            raise ConfigError(f"gamma must be 0 for rlhf (no steering term); got {self.gamma!r}")
+
+
+def neural_utility(spec: NeuralSpec, hp: NeuralHParams) -> Utility:
+    """``U`` with ``m = v`` on the first ``k`` coordinates."""
+    signal_mask = (jnp.arange(spec.dim) < spec.signal_dims).astype(jnp.result_type(float))
+    return Utility(hp.amplitude, hp.tau, hp.ideal_value * signal_mask)
+
+
+def schedule(start: Array, end: Array, t: Array, steps: int) -> Array:
+    """``end + (start - end) (1 - (t/T)^4)``."""
+    return end + (start - end) * (1.0 - (t / steps) ** 4)
+
+
+def network_model(spec: NeuralSpec) -> RewardModel:
+    """The pointwise reward model of ``spec`` (unit-scale initial weights): the MLP
+    ``d -> hidden -> 1``, or the linear ``r_w(y) = w . y``."""
+    if spec.reward_model == "linear":
+        return linear_reward_model(spec.dim)
+    return mlp_reward_model((spec.dim, *spec.hidden, 1))
+
+
+def leader_reward(model: RewardModel, phi: RewardParams, y: Array, action_cost: Array) -> Array:
+    """``r_phi(y) - c ||y||^2`` for an output ``y``; its mean over the two outputs of a pair."""
+    if y.ndim == 1:
+        return model.reward(phi, y) - action_cost * y @ y
+    return jnp.mean(model.reward(phi, y) - action_cost * jnp.sum(y * y, axis=-1))
+
+
+def block_labels(spec: NeuralSpec, hp: NeuralHParams, u: Utility, y: Array, key: Array) -> Array:
+    """The labels of one block: ``U(y)`` for points; for pairs the Bradley-Terry
+    probability that the first is preferred (``labels = expected``) or a Bernoulli
+    draw of it from ``key`` (``labels = sampled``)."""
+    values = utility(u, y)
+    if spec.data == "points":
+        return values
+    p = preference_probability(values[..., 0], values[..., 1], hp.beta, hp.label_noise)
+    return sample_labels(key, p) if spec.labels == "sampled" else p
