@@ -149,6 +149,20 @@ def test_bad_mitigation_fields_are_named(field, value, message):
         MitigationSpec(spec, **{field: value}).validate()
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("patience", 0.0), ("patience", np.nan), ("every", 0.5), ("label_noise", -1.0)],
+)
+def test_bad_stopping_numbers_are_named(field, value):
+    spec, hp = game()
+    params = MitigationParams(hp, StopParams(3.0, 5.0, 1.0))
+    params.validate(MitigationSpec(spec))  # the defaults pass, infinite patience too
+    MitigationParams(hp, StopParams(np.inf, 5.0, 1.0)).validate(MitigationSpec(spec))
+    bad = params._replace(stop=params.stop._replace(**{field: value}))
+    with pytest.raises(ConfigError, match=f"{field} must be"):
+        bad.validate(MitigationSpec(spec))
+
+
 def test_table_against_numpy():
     trajectories = {
         "rlhf": run_variant(single(*game()), SEEDS),

@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import Array
 
 from toysim.config import ConfigError, GameSpec, HParams, Method, as_float_arrays
@@ -116,6 +117,26 @@ class MitigationParams(NamedTuple):
 
     game: HParams
     stop: StopParams
+
+    def validate(self, spec: MitigationSpec) -> None:
+        """The game's numbers (:meth:`toysim.config.HParams.validate`), then the stopping
+        rule's: ``patience > 0`` (``inf`` never stops), ``every >= 1`` and ``label_noise >= 0``,
+        finite.
+
+        Raises:
+          ConfigError: naming the first bad field, what is allowed and the value.
+        """
+        self.game.validate(spec.game)
+        patience, every, noise = (np.asarray(v, dtype=float) for v in self.stop)
+        checks = (
+            ("patience", patience, ~np.isnan(patience) & (patience > 0), "> 0 (inf: never)"),
+            ("every", every, np.isfinite(every) & (every >= 1), "finite and >= 1"),
+            ("label_noise", noise, np.isfinite(noise) & (noise >= 0), "finite and >= 0"),
+        )
+        for field, value, good, allowed in checks:
+            if not np.all(good):
+                bad = float(np.ravel(value)[np.argmin(np.ravel(good))])
+                raise ConfigError(f"{field} must be {allowed}; got {bad!r}")
 
 
 class MitigatedTrajectory(NamedTuple):
