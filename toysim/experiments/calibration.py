@@ -61,8 +61,10 @@ def calibration_error(
       theta: the policy at the checkpoint, ``[d]``: its split fixes ``a`` and ``b``
         (:func:`split_directions`).
       signal_dims: ``k``.
-      signal, noise: the grid's axes, ``[S]`` and ``[N]``.
-      reward, gold: ``y [..., d] -> [...]``: the reward model and the true utility.
+      signal: the grid's signal axis, ``[S]``.
+      noise: the grid's noise axis, ``[N]``.
+      reward: ``y [..., d] -> [...]``, the reward model.
+      gold: ``y [..., d] -> [...]``, the true utility.
     """
     a, b = split_directions(theta, signal_dims)
     y = signal[None, :, None] * a + noise[:, None, None] * b

@@ -48,8 +48,10 @@ def gaussian_kl(mean: Array, sigma: Array, mean0: Array, sigma0: Array) -> Array
         (1/2) [ d sigma^2/sigma0^2 + ||mean - mean0||^2/sigma0^2 - d + 2 d log(sigma0/sigma) ]
 
     Args:
-      mean, mean0: the two means, ``[..., d]``.
-      sigma, sigma0: the two spreads (``> 0``), scalars or ``[...]``.
+      mean: the policy's mean, ``[..., d]``.
+      sigma: the policy's spread (``> 0``), a scalar or ``[...]``.
+      mean0: the reference policy's mean, ``[..., d]``.
+      sigma0: the reference policy's spread (``> 0``), a scalar or ``[...]``.
 
     Returns:
       The divergence, ``[...]``.
@@ -271,7 +273,8 @@ def best_of_n_curve(
 
     Args:
       key: the draws' ``jax.random`` key.
-      theta, spread: the base policy.
+      theta: the base policy's mean.
+      spread: the base policy's spread.
       ns: the values of ``n`` (integers ``>= 1``, concrete: their maximum fixes the shapes).
       repeats: Monte Carlo repeats per ``n``.
       score: ``y [m, d] -> [m]``, the reward model.

@@ -25,7 +25,8 @@ def preference_probability(u_first: Array, u_second: Array, beta: Array, epsilon
     """``p = (1 - eps) s(beta (U_0 - U_1)) + eps (1 - s(beta (U_0 - U_1)))``, elementwise.
 
     Args:
-      u_first, u_second: the true utilities of the two outputs.
+      u_first: the true utility of the first output.
+      u_second: the true utility of the second output.
       beta: the inverse temperature of the Bradley-Terry labeller.
       epsilon: the probability that a label is flipped.
 
@@ -53,7 +54,8 @@ def steering_view(model: RewardModel, beta: Array, epsilon: Array) -> RewardMode
 
     Args:
       model: the pointwise reward model (its ``reward`` scores single outputs).
-      beta, epsilon: the labeller (:func:`preference_probability`).
+      beta: the labeller's inverse temperature (:func:`preference_probability`).
+      epsilon: the labeller's flip probability.
     """
     loss = bradley_terry_loss(model.reward)
 
