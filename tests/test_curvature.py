@@ -133,6 +133,7 @@ def test_each_rung_solves_like_a_dense_solve_of_an_independent_matrix(name, seed
     assert error <= 10 * cond * max(tol, 1e-15), (error, cond)
 
 
+@pytest.mark.slow  # over 12 s; runs in CI's slow step
 @settings(max_examples=5)
 @given(
     seed=st.integers(0, 2),
@@ -338,6 +339,7 @@ def standard_promotion():
         yield
 
 
+@pytest.mark.slow  # over 12 s; runs in CI's slow step
 @pytest.mark.parametrize("rung", ["exact", "damped", "gauss-newton", "diagonal"])
 def test_a_paper_nn_run_whose_solves_cannot_converge_says_so(rung, standard_promotion):
     """With one iteration of CG per solve, every solve after the first is reported

@@ -10,8 +10,6 @@ batched versus a single compiled run, far below the 4-digit rounding.
 
 import functools
 import json
-import subprocess
-import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from tests.helpers import strict_site
 from toysim import build, simulate
 from toysim.cli import main
 from toysim.explorer.page_data import COSTS, EVERY, GAMMAS, METHODS, PRESET, round_significant
@@ -105,15 +104,7 @@ def site(tmp_path_factory):
     """The built site (``mkdocs build --strict``) served on 127.0.0.1 from a thread."""
     pytest.importorskip("mkdocs")
     pytest.importorskip("material")
-    out = tmp_path_factory.mktemp("site")
-    build_site = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert build_site.returncode == 0, build_site.stderr
+    out = strict_site(tmp_path_factory.mktemp("site"))
 
     class Quiet(SimpleHTTPRequestHandler):
         def log_message(self, *args):

@@ -380,6 +380,7 @@ def test_bad_solver_settings_name_the_field():
         linalg.solve(linalg.DenseOperator(jnp.eye(2)), jnp.ones(2), "cg")
 
 
+@pytest.mark.slow  # over 12 s; runs in CI's slow step
 @given(seed=st.integers(0, 2**31), d=st.sampled_from([5, 12, 30]), definite=st.booleans())
 def test_lanczos_extreme_eigenvalues_against_eigvalsh(seed, d, definite):
     """With ``d`` steps the Ritz values are the eigenvalues; with fewer they lie inside."""

@@ -4,6 +4,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -51,6 +52,7 @@ def assert_within_standard_errors(exact, estimate, stderr, k=5.0):
     assert np.all(np.abs(exact - estimate) <= k * stderr + 1e-12), (exact, estimate, stderr)
 
 
+@pytest.mark.slow  # over 12 s; runs in CI's slow step
 @given(seed=st.integers(0, 2**31), d=st.integers(1, 12), sigma=st.floats(0.05, 0.8))
 def test_gaussian_utility_moments_match_monte_carlo(seed, d, sigma):
     rng = np.random.default_rng(seed)
@@ -78,6 +80,7 @@ def test_gaussian_moments_reduce_to_evaluation_at_zero_spread(rng):
     chex.assert_trees_all_close(mom.mean_sq, utility(u, theta) ** 2, rtol=1e-14)
 
 
+@pytest.mark.slow  # over 12 s; runs in CI's slow step
 @given(seed=st.integers(0, 2**31), d=st.integers(2, 10), oracle=st.booleans())
 def test_population_loss_and_local_steering_match_monte_carlo(seed, d, oracle):
     """The closed forms of ``E[l]`` and ``(1/2) E[y^T M grad_w l]`` against sampling."""
