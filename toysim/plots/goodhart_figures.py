@@ -130,6 +130,7 @@ def calibration_figure(maps: CalibrationMaps):
         sharex=True,
         sharey=True,
         squeeze=False,
+        layout="constrained",
     )
     limit = maps.limit
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit)

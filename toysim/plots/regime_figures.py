@@ -24,7 +24,7 @@ def data_regimes_figure(runs: RegimeRuns):
     """``U(theta)`` against iterations, median and IQR over seeds, one panel per preset and
     one band per data regime."""
     presets = list(runs.utility)
-    fig, axes = plt.subplots(1, len(presets), figsize=(11, 3.9), layout="constrained")
+    fig, axes = plt.subplots(1, len(presets), figsize=(11, 4.3), layout="constrained")
     for ax, preset in zip(axes, presets, strict=True):
         for style, (regime, u) in zip(CYCLE, runs.utility[preset].items(), strict=False):
             seed_band(ax, np.arange(1, u.shape[1] + 1), u, style, REGIME_LABELS[regime])
@@ -34,7 +34,8 @@ def data_regimes_figure(runs: RegimeRuns):
         ax.set_xlabel("iteration")
         ax.set_ylabel("true utility at the policy mean, U(theta)")
         ax.set_title(preset)
-    axes[0].legend(frameon=False, fontsize=9, loc="lower left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), frameon=False)
     caption = (
         f"Myopic {REGIME_METHOD} on the pairwise presets (Bradley-Terry reward model on "
         f"sampled pairs), seeds 0-{runs.seeds - 1}: U(theta) against iterations, median and "
