@@ -42,6 +42,11 @@ from toysim.experiments.kl_leash import kl_leash_runs
 from toysim.experiments.ladder import LadderRuns, format_ladder_table, ladder_runs, ladder_table
 from toysim.experiments.mitigations import mitigation_runs
 from toysim.experiments.neural import NeuralRuns, neural_diagnostics, neural_runs
+from toysim.experiments.neural_ladder import (
+    NeuralLadder,
+    format_neural_ladder_table,
+    neural_ladder_runs,
+)
 from toysim.experiments.phase import phase_gamma_c_sweep
 from toysim.experiments.population import population_field
 from toysim.experiments.regimes import regime_runs
@@ -60,6 +65,7 @@ from toysim.plots.collapse_figures import (
 from toysim.plots.goodhart_figures import calibration_figure, goodhart_figure
 from toysim.plots.mitigation_figures import mitigations_figure
 from toysim.plots.neural_figures import neural_diagnostics_figure, neural_pca, neural_utility_bands
+from toysim.plots.neural_ladder_figures import neural_ladder_figure
 from toysim.plots.regime_figures import data_regimes_figure
 from toysim.plots.sweep_figures import (
     collapse_vs_dimension_figure,
@@ -143,6 +149,11 @@ class SharedRuns:
         """:func:`neural_runs`: paper-nn with each method over 5 seeds (2 if quick)."""
         return neural_runs(self.quick)
 
+    @functools.cached_property
+    def neural_ladder(self) -> NeuralLadder:
+        """:func:`neural_ladder_runs`: every curvature choice on paper-nn, 16 seeds (2 if quick)."""
+        return neural_ladder_runs(self.quick)
+
     def goodhart(self, preset: str) -> GoodhartRuns:
         """:func:`goodhart_runs` of ``preset`` (16 seeds, 4 if quick), computed once."""
         if preset not in self._goodhart:
@@ -151,19 +162,27 @@ class SharedRuns:
 
 
 class RegisteredFigure(NamedTuple):
-    """A figure :func:`make_figures` knows by name: what it shows and how to write it."""
+    """A figure :func:`make_figures` knows by name: what it shows, how to write it, and
+    whether it is made by default (``False``: only when named, for long experiments)."""
 
     description: str
     write: Callable[[SharedRuns, Path], list[Path]]
+    default: bool = True
 
 
 FIGURES: dict[str, RegisteredFigure] = {}
-"""Every figure ``python -m toysim figures`` writes, by name, in the order it writes them."""
+"""Every figure ``python -m toysim figures`` knows, by name, in the order it writes them."""
 
 
-def _register(name: str, description: str):
+def default_figures() -> list[str]:
+    """The names ``python -m toysim figures`` writes without ``--only``: all but the long
+    experiments registered with ``default=False`` (each made when named)."""
+    return [name for name, figure in FIGURES.items() if figure.default]
+
+
+def _register(name: str, description: str, default: bool = True):
     def decorator(write):
-        FIGURES[name] = RegisteredFigure(description, write)
+        FIGURES[name] = RegisteredFigure(description, write, default)
         return write
 
     return decorator
@@ -174,11 +193,11 @@ def _unshared(experiment: Callable, figure: Callable) -> Callable:
     return lambda runs: figure(experiment(runs.quick))
 
 
-def _figure(name: str, description: str, make) -> None:
+def _figure(name: str, description: str, make, default: bool = True) -> None:
     """Register ``make(shared_runs) -> (fig, meta)``, saved by :func:`save` as ``name``."""
     import matplotlib.pyplot as plt
 
-    @_register(name, description)
+    @_register(name, description, default)
     def write(runs: SharedRuns, out: Path) -> list[Path]:
         fig, meta = make(runs)
         try:
@@ -274,6 +293,27 @@ _figure(
     _unshared(neural_diagnostics, neural_diagnostics_figure),
 )
 _figure(
+    "neural_ladder",
+    "neural RM: each curvature choice's final utility, cosine to exact, solver convergence "
+    "(long: made only when named)",
+    lambda runs: neural_ladder_figure(runs.neural_ladder),
+    default=False,
+)
+
+
+@_register(
+    "neural_ladder_table",
+    "neural RM: the curvature ladder's table (Markdown; made only when named)",
+    default=False,
+)
+def _neural_ladder_table(runs: SharedRuns, out: Path) -> list[Path]:
+    path = Path(out) / "neural_ladder_table.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, format_neural_ladder_table(runs.neural_ladder) + "\n")
+    return [path]
+
+
+_figure(
     "phase_gamma_c",
     "final utility over (gamma, c) for relaxed, practical and exact FPO",
     _unshared(phase_gamma_c_sweep, phase_gamma_c_figure),
@@ -341,14 +381,15 @@ def _collapse_animation(runs: SharedRuns, out: Path) -> list[Path]:
 def make_figures(
     out: str | Path = "figures", quick: bool = False, names: Iterable[str] | None = None
 ) -> Iterator[tuple[str, float, list[Path]]]:
-    """Write the figures ``names`` (default: all) into ``out``, in :data:`FIGURES` order.
+    """Write the figures ``names`` (default: :func:`default_figures`) into ``out``, in
+    :data:`FIGURES` order.
 
     The simulations several figures share run once, when the first of them is made.
 
     Args:
       out: the output folder.
       quick: fewer seeds and coarser grids (same iterations and hyperparameters).
-      names: keys of :data:`FIGURES`, or ``None`` for every figure.
+      names: keys of :data:`FIGURES`, or ``None`` for :func:`default_figures`.
 
     Returns:
       An iterator yielding ``(name, seconds, files written)`` as each figure is done.
@@ -356,7 +397,7 @@ def make_figures(
     Raises:
       ConfigError: naming an unknown figure and the allowed names (before any work).
     """
-    chosen = list(FIGURES) if names is None else list(names)
+    chosen = default_figures() if names is None else list(names)
     unknown = [name for name in chosen if name not in FIGURES]
     if unknown:
         raise ConfigError(f"figure must be one of {', '.join(FIGURES)}; got {unknown[0]!r}")
@@ -372,5 +413,5 @@ def _made(out: Path, quick: bool, names: list[str]) -> Iterator[tuple[str, float
 
 
 def make_all(out: str | Path = "figures", quick: bool = False) -> list[Path]:
-    """Regenerate every figure into ``out``; returns the files written."""
+    """Regenerate :func:`default_figures` into ``out``; returns the files written."""
     return [path for _, _, paths in make_figures(out, quick) for path in paths]

@@ -26,7 +26,10 @@ def bench_command(args: argparse.Namespace) -> int:
     elif args.scale:
         results, report = bench.run_scale_benchmark(), bench.format_scale_report
     elif args.neural:
-        results, report = bench.run_neural_benchmark(), bench.format_neural_report
+        from toysim import bench_neural
+
+        results = bench_neural.run_neural_benchmark()
+        report = bench_neural.format_neural_report
     else:
         results = bench.run_benchmark(args.batch, args.numpy_runs, args.repeats, **chunk)
         report = bench.format_report
@@ -107,7 +110,7 @@ def figures_command(args: argparse.Namespace) -> int:
     """``toysim figures``: regenerate (or list) the registered figures."""
     from tqdm import tqdm
 
-    from toysim.figures import FIGURES, make_figures
+    from toysim.figures import FIGURES, default_figures, make_figures
 
     if args.list:
         width = max(map(len, FIGURES))
@@ -126,8 +129,8 @@ def figures_command(args: argparse.Namespace) -> int:
     except OutputError as err:
         raise UserError(f"toysim figures: {err}") from None
     made = make_figures(args.out, quick=args.quick, names=args.only)
-    total = len(set(args.only)) if args.only else len(FIGURES)
-    width = max(map(len, args.only or FIGURES))
+    names = args.only or default_figures()
+    total, width = len(set(names)), max(map(len, names))
     written = []
     with tqdm(total=total, unit="figure", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
         for name, seconds, paths in made:

@@ -134,7 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--sweep", action="store_true", help="sweep throughput, FLOPs and peak fraction instead"
     )
     bench.add_argument("--scale", action="store_true", help="exact FPO's cost per step against d")
-    bench.add_argument("--neural", action="store_true", help="paper-nn run and 5-seed batch times")
+    bench.add_argument(
+        "--neural",
+        action="store_true",
+        help="paper-nn: rlhf, fpo-relaxed and every curvature rung, float64 and float32, "
+        "one run and a 16-seed batch each (tens of minutes)",
+    )
     bench.add_argument("--seeds", type=int, default=4096, help="seeds in the --sweep benchmark")
     bench.add_argument(
         "--chunk",
