@@ -160,12 +160,15 @@ def checkpoint_cosines(
     seen = jnp.concatenate([jnp.zeros_like(theta[:, :1]), theta[:, :-1]], axis=1)[:, iterations]
     state = jax.tree.map(lambda x: x[:seeds], (trajectory.rm_params, trajectory.buffer))
 
-    def per_run(flat, buffer, theta):
-        exact, choice, smallest = jax.vmap(at)(flat, buffer, theta)
+    def per_run(run):
+        exact, choice, smallest = jax.vmap(at)(*run)
         return cosine(choice, exact), smallest
 
+    # Seeds one after another (lax.map), checkpoints batched: with both batched (vmap of
+    # vmap), XLA's CPU runtime in jax 0.10.2 deadlocks on 2 cores for gauss-newton (every
+    # worker idle, the result never ready), with or without multi-threaded Eigen.
     with jax.numpy_dtype_promotion("standard"):  # as the trajectory (the network mixes scalars)
-        cosines, smallest = jax.jit(jax.vmap(per_run))(*state, seen)
+        cosines, smallest = jax.jit(lambda *a: jax.lax.map(per_run, a))(*state, seen)
     return np.asarray(cosines), np.asarray(smallest)
 
 
