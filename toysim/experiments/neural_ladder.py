@@ -160,16 +160,18 @@ def checkpoint_cosines(
     seen = jnp.concatenate([jnp.zeros_like(theta[:, :1]), theta[:, :-1]], axis=1)[:, iterations]
     state = jax.tree.map(lambda x: x[:seeds], (trajectory.rm_params, trajectory.buffer))
 
-    def per_run(run):
-        exact, choice, smallest = jax.vmap(at)(*run)
-        return cosine(choice, exact), smallest
-
-    # Seeds one after another (lax.map), checkpoints batched: with both batched (vmap of
-    # vmap), XLA's CPU runtime in jax 0.10.2 deadlocks on 2 cores for gauss-newton (every
-    # worker idle, the result never ready), with or without multi-threaded Eigen.
+    # One compiled state at a time, nothing batched: batching these solves over seeds and
+    # checkpoints (vmap, or lax.map over vmap) deadlocked XLA's CPU runtime (jax 0.10.2,
+    # 2 cores) on gauss-newton: every worker idle, the result never ready.
     with jax.numpy_dtype_promotion("standard"):  # as the trajectory (the network mixes scalars)
-        cosines, smallest = jax.jit(lambda *a: jax.lax.map(per_run, a))(*state, seen)
-    return np.asarray(cosines), np.asarray(smallest)
+        one = jax.jit(at)
+        cosines, smallest = np.zeros(seen.shape[:2]), np.zeros(seen.shape[:2])
+        for s in range(seen.shape[0]):
+            for c in range(seen.shape[1]):
+                flat, buffer = jax.tree.map(lambda x, s=s, c=c: x[s, c], state)
+                exact, choice, lowest = one(flat, buffer, seen[s, c])
+                cosines[s, c], smallest[s, c] = float(cosine(choice, exact)), float(lowest)
+    return cosines, smallest
 
 
 class ChoiceRuns(NamedTuple):
