@@ -56,7 +56,10 @@ def time_neural_row(method: str, switches: dict, seeds: int, repeats: int, steps
 
 
 def run_neural_benchmark(
-    seeds: int = 16, repeats: int = 3, steps: int | None = None, precisions=PRECISIONS
+    seeds: int = 16,
+    repeats: int = 3,
+    steps: int | None = None,
+    precisions: tuple[int, ...] = PRECISIONS,
 ) -> list[dict]:
     """paper-nn: one row per (precision, method) with compile, per-run and batch seconds and
     their ratios to fpo-relaxed's of the same precision.

@@ -147,8 +147,11 @@ def checkpoint_cosines(
     """Cosine of ``spec.method``'s steering direction with the exact one at each checkpoint.
 
     Args:
-      spec, hp: the game the batch ``trajectory`` ran (``record_state=True``, thinned by
+      spec: the game the batch ``trajectory`` ran (``record_state=True``, thinned by
         :class:`CheckpointedTrajectory` with the same ``every``).
+      hp: that game's hyperparameters.
+      trajectory: the batch, with its recorded states at the checkpoints.
+      every: the checkpoints' spacing (:func:`checkpoint_iterations`).
       seeds: how many of the batch's first runs to diagnose.
 
     Returns:
