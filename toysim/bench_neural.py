@@ -35,14 +35,15 @@ def neural_rows() -> tuple[tuple[str, str, dict], ...]:
 def time_neural_row(method: str, switches: dict, seeds: int, repeats: int, steps: int | None):
     """``(steps, compile s, s per run, s per batch of seeds, fraction of the batch's solves
     converged)`` of one row in the current precision."""
+    from toysim.experiments.runner import seed_keys
     from toysim.game.neural import make_neural_trajectory, paper_nn
 
     spec, hp = paper_nn(method, **switches)
     if steps is not None:
         spec = dataclasses.replace(spec, steps=steps)
     run = make_neural_trajectory(spec)
-    key = jax.random.key(0)
-    keys = jax.vmap(jax.random.key)(np.arange(seeds))
+    keys = seed_keys(seeds)
+    key = keys[0]
     batch = sharded_over_devices(jax.vmap(run, in_axes=(0, None)))
     with jax.numpy_dtype_promotion("standard"):
         compile_s, single_s = _compile_and_time(run, (key, hp), repeats)
