@@ -2,6 +2,8 @@
 diagnostics that tell the truth, and implicit derivatives against autodiff and finite
 differences (float64)."""
 
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -176,15 +178,105 @@ def test_conjugate_gradient_reports_non_convergence():
     assert float(sol.info.residual) == pytest.approx(relative_residual(h, sol.x, jnp.ones(50)))
 
 
-@given(seed=st.integers(0, 2**31), maxiter=st.sampled_from([1, 3, 10, 30]))
-def test_the_convergence_flag_is_true_exactly_when_the_residual_meets_the_tolerance(seed, maxiter):
+def backward_error(matrix, x, b, norm):
+    """``||b - A x|| / (||A|| ||x|| + ||b||)`` recomputed, ``||A||`` in ``norm`` (2 or fro)."""
+    residual = np.linalg.norm(np.asarray(b) - np.asarray(matrix) @ np.asarray(x))
+    scale = np.linalg.norm(np.asarray(matrix), norm) * np.linalg.norm(x) + np.linalg.norm(b)
+    return float(residual / scale)
+
+
+def implied_norm(sol, b):
+    """The ``||A||`` a :class:`~toysim.linalg.SolveInfo` used: from ``residual = rho / ||b||``
+    and ``backward_error = rho / (||A|| ||x|| + ||b||)``, exact whatever the residual's drift."""
+    b_norm = float(jnp.linalg.norm(b))
+    ratio = float(sol.info.residual) * b_norm / float(sol.info.backward_error)
+    return (ratio - b_norm) / float(jnp.linalg.norm(sol.x))
+
+
+@given(seed=st.integers(0, 2**31), maxiter=st.sampled_from([1, 3, 10, 30]), definite=st.booleans())
+def test_the_convergence_flag_is_true_exactly_when_the_solvers_test_is_met(seed, maxiter, definite):
+    """CG's flag is its relative residual within ``tol``, MINRES's its backward error; the
+    ``||A||`` estimate behind the backward error (the Lanczos ``||T_k||_F``) is at most
+    ``||A||_F`` and, once 10 iterations have found the extreme eigenvalues, at least
+    ``||A||_2``."""
     rng = np.random.default_rng(seed)
-    matrix = random_spd(rng, 20, floor=0.01)
+    matrix = random_spd(rng, 20, floor=0.01) if definite else random_indefinite(rng, 20)
     b = jnp.asarray(rng.normal(size=20))
-    for solver in (linalg.CG(1e-8, maxiter), linalg.MINRES(1e-8, maxiter)):
-        info = solve(linalg.DenseOperator(matrix), b, solver).info
-        assert bool(info.converged) == (float(info.residual) <= 1e-8)
+    solvers = (linalg.CG(1e-8, maxiter), linalg.MINRES(1e-8, maxiter))
+    for solver in solvers if definite else solvers[1:]:
+        sol = solve(linalg.DenseOperator(matrix), b, solver)
+        info = sol.info
+        tested = info.residual if isinstance(solver, linalg.CG) else info.backward_error
+        assert bool(info.converged) == (float(tested) <= 1e-8)
         assert bool(info.converged) or int(info.iterations) == maxiter
+        estimate = implied_norm(sol, b)
+        assert estimate <= np.linalg.norm(matrix, "fro") * (1 + 1e-6)
+        if int(info.iterations) >= 10:
+            assert estimate >= np.linalg.norm(matrix, 2) * (1 - 1e-6)
+
+
+@pytest.mark.parametrize("kind", [linalg.CG, linalg.MINRES], ids=lambda s: s.__name__)
+def test_the_krylov_norm_estimate_is_the_frobenius_norm_once_the_space_is_whole(kind):
+    """After ``d`` iterations on a ``d x d`` matrix the Lanczos basis is square, so ``T_d``
+    is ``A`` in another basis and ``||T_d||_F = ||A||_F`` (CG builds ``T_d`` from its step
+    lengths, MINRES directly)."""
+    rng = np.random.default_rng(2)
+    d = 6
+    matrix = random_spd(rng, d) if kind is linalg.CG else random_indefinite(rng, d)
+    b = jnp.asarray(rng.normal(size=d))
+    sol = solve(linalg.DenseOperator(matrix), b, kind(tol=1e-30, maxiter=d))
+    assert int(sol.info.iterations) == d
+    assert implied_norm(sol, b) == pytest.approx(np.linalg.norm(matrix, "fro"), rel=1e-8)
+
+
+@given(seed=st.integers(0, 2**31), d=SIZES, n=SIZES)
+def test_the_frobenius_norm_of_each_operator_equals_its_dense_forms(seed, d, n):
+    rng = np.random.default_rng(seed)
+    operators = (
+        low_rank(rng, n, d),
+        linalg.DiagonalOperator(jnp.asarray(rng.normal(size=d))),
+        linalg.DenseOperator(jnp.asarray(rng.normal(size=(d, d)))),
+        linalg.damped(linalg.DenseOperator(random_indefinite(rng, d)), 0.3),
+    )
+    for op in operators:
+        expected = np.linalg.norm(np.asarray(op.dense()), "fro")
+        assert float(linalg.frobenius_norm(op)) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("solver", [linalg.Cholesky(), linalg.LU()], ids=["Cholesky", "LU"])
+@pytest.mark.parametrize("structure", ["dense", "low rank", "diagonal"])
+def test_a_direct_solve_reports_its_recomputed_backward_error(solver, structure):
+    rng = np.random.default_rng(4)
+    op = {
+        "dense": linalg.DenseOperator(random_spd(rng, 9)),
+        "low rank": low_rank(rng, 3, 9),
+        "diagonal": linalg.DiagonalOperator(jnp.asarray(rng.uniform(0.5, 2.0, size=9))),
+    }[structure]
+    b = jnp.asarray(rng.normal(size=9))
+    sol = solve(op, b, solver)
+    assert implied_norm(sol, b) == pytest.approx(np.linalg.norm(op.dense(), "fro"), rel=1e-8)
+    assert float(sol.info.residual) == pytest.approx(
+        relative_residual(op.dense(), sol.x, b), abs=1e-15
+    )
+    assert float(sol.info.backward_error) < 1e-14 and bool(sol.info.converged)
+    tight = dataclasses.replace(solver, tol=1e-30)  # below what rounding allows: not converged
+    assert not bool(linalg.solve(op, b, tight).info.converged)
+
+
+def test_a_float32_woodbury_solve_of_an_ill_conditioned_system_counts_as_converged():
+    """The Gauss-Newton rung's shape in float32 (``alpha = 1e-3``, a rank-50 factor): the
+    relative residual exceeds ``sqrt(eps)`` because ``cond`` is about ``1e7``, yet the backward
+    error, which is what the flag tests, is within it."""
+    rng = np.random.default_rng(0)
+    factor = jnp.asarray(rng.normal(size=(50, 300)) * 3.0, jnp.float32)
+    op = linalg.LowRankPlusDiagonal(jnp.asarray(1e-3, jnp.float32), factor)
+    b = factor.T @ jnp.asarray(rng.normal(size=50), jnp.float32) + 1e-2 * jnp.asarray(
+        rng.normal(size=300), jnp.float32
+    )
+    sol = solve(op, b, linalg.Cholesky())
+    assert sol.x.dtype == jnp.float32
+    assert float(sol.info.residual) > float(np.sqrt(np.finfo(np.float32).eps))
+    assert bool(sol.info.converged)
 
 
 def test_minres_converges_where_cg_breaks_down_on_an_indefinite_system():
@@ -441,7 +533,8 @@ def test_a_warm_start_solves_the_same_system_in_fewer_iterations(kind, seed):
     """From a nearby ``x0`` (the solution of a slightly different right-hand side) the
     Krylov solvers reach the same tolerance, relative to ``||b||``, in fewer iterations
     (``d = 200`` with condition number up to 400: fewer iterations than ``d``, so finite
-    termination does not hide the difference); ``x0`` changes neither ``x`` (beyond the
+    termination does not hide the difference; the tolerance is CG's on the relative
+    residual, MINRES's on the backward error); ``x0`` changes neither ``x`` (beyond the
     tolerance) nor its derivatives."""
     rng = np.random.default_rng(seed)
     d, solver = 200, kind(tol=1e-8, maxiter=500)
@@ -453,7 +546,10 @@ def test_a_warm_start_solves_the_same_system_in_fewer_iterations(kind, seed):
     cold, warm = solve(op, b, solver), warm_solve(op, b, solver, jnp.asarray(nearby))
     assert bool(cold.info.converged) and bool(warm.info.converged)
     assert int(warm.info.iterations) < int(cold.info.iterations) < d
-    assert relative_residual(matrix, warm.x, b) <= 2e-8
+    if kind is linalg.CG:  # the tolerance is on the relative residual
+        assert relative_residual(matrix, warm.x, b) <= 2e-8
+    else:  # on the backward error (with ||A||_F: at most MINRES's own estimate)
+        assert backward_error(matrix, warm.x, b, "fro") <= 2e-8
     assert float(warm.info.residual) == pytest.approx(
         relative_residual(matrix, warm.x, b), rel=1e-2, abs=1e-13
     )

@@ -254,9 +254,9 @@ def records_solves(config: dict) -> bool:
 
 def choice_summary(label: str, runs: ChoiceRuns) -> dict:
     """One row: final utility (median, quartiles), collapse rate (final below
-    :data:`COLLAPSE_FRACTION` of the peak), solver convergence rate and mean iterations
-    (``None`` without recorded solves), median cosine with the exact direction (``None``
-    without steering), and compile and per-run seconds."""
+    :data:`COLLAPSE_FRACTION` of the peak), solver convergence rate, mean iterations and
+    median backward error (``None`` without recorded solves), median cosine with the exact
+    direction (``None`` without steering), and compile and per-run seconds."""
     t = runs.trajectory
     final = np.asarray(t.utility[:, -1])
     peak = np.asarray(t.utility.max(axis=1))
@@ -270,6 +270,9 @@ def choice_summary(label: str, runs: ChoiceRuns) -> dict:
         "collapsed_fraction": float(np.mean(final < COLLAPSE_FRACTION * peak)),
         "converged_fraction": float(np.mean(np.asarray(t.solve_converged))) if solves else None,
         "mean_iterations": float(np.mean(np.asarray(t.solve_iterations))) if solves else None,
+        "median_backward_error": (
+            float(np.median(np.asarray(t.solve_backward_error))) if solves else None
+        ),
         "median_cosine": None if runs.cosines is None else float(np.median(runs.cosines)),
         "compile_s": runs.compile_s,
         "s_per_run": runs.batch_s / seeds,
@@ -295,8 +298,9 @@ def format_neural_ladder_table(result: NeuralLadder) -> str:
         f"on seeds 0-{result.cosine_seeds - 1}",
         "",
         "| choice | gamma | final utility: median [IQR] | collapsed | solves converged "
-        "| mean iterations | cosine to exact (median) | s per run | compile s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| mean iterations | backward error (median) | cosine to exact (median) | s per run "
+        "| compile s |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         f = r["final"]
@@ -304,6 +308,7 @@ def format_neural_ladder_table(result: NeuralLadder) -> str:
             f"| {r['choice']} | {r['gamma']:.3g} | {f['median']:.2f} [{f['q25']:.2f}, "
             f"{f['q75']:.2f}] | {r['collapsed_fraction']:.0%} | "
             f"{_or_dash(r['converged_fraction'], '.1%')} | {_or_dash(r['mean_iterations'], '.1f')} "
+            f"| {_or_dash(r['median_backward_error'], '.1e')} "
             f"| {_or_dash(r['median_cosine'], '.3f')} | {r['s_per_run']:.3f} | "
             f"{r['compile_s']:.1f} |"
         )

@@ -171,9 +171,10 @@ class NeuralTrajectory(NamedTuple):
       signal, noise: ``||theta[:k]||`` and ``||theta[k:]||``, ``[T]``.
       sigma: the policy's spread at that iteration, ``[T]``.
       buffer_loss: the follower's mean squared error on its buffer before its step, ``[T]``.
-      solve_iterations, solve_residual, solve_converged: iterations, relative residual
-        and convergence flag of that iteration's curvature solve (global influence with a
-        ``hessian`` other than ``identity``; 0, 0 and True otherwise), ``[T]``.
+      solve_iterations, solve_residual, solve_backward_error, solve_converged: iterations,
+        relative residual, normwise backward error and convergence flag of that
+        iteration's curvature solve (global influence with a ``hessian`` other than
+        ``identity``; 0, 0, 0 and True otherwise; :class:`toysim.linalg.SolveInfo`), ``[T]``.
       rm_params, buffer: with ``spec.record_state``, the flat RM parameters
         (``[T, P]``) and the buffer the leader saw at each iteration (for the
         non-convexity diagnostics, :mod:`toysim.game.nonconvexity`); ``None`` otherwise.
@@ -188,6 +189,7 @@ class NeuralTrajectory(NamedTuple):
     buffer_loss: Array
     solve_iterations: Array
     solve_residual: Array
+    solve_backward_error: Array
     solve_converged: Array
     rm_params: Array | None = None
     buffer: SampleBuffer | None = None
@@ -265,9 +267,9 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
         keys = jax.random.split(loop_key, spec.steps)
         _, records = jax.lax.scan(outer, state, (steps, keys))
         theta, proxy = records[:2]
-        state_record = records[7:] if spec.record_state else (None, None)
+        state_record = records[8:] if spec.record_state else (None, None)
         signal_noise = block_signal_noise(theta, spec.signal_dims)
-        solves = records[2:7]  # sigma, loss, and the solve's iterations, residual, converged
+        solves = records[2:8]  # sigma, loss, and the solve's SolveInfo
         return NeuralTrajectory(
             theta, utility(u, theta), proxy, *signal_noise, *solves, *state_record
         )

@@ -4,19 +4,19 @@
 
     h = linalg.LowRankPlusDiagonal(alpha, factor)          # alpha I + C^T C
     sol = linalg.solve(h, b, linalg.Cholesky())            # Woodbury when rank < size
-    sol.x, sol.info.iterations, sol.info.residual, sol.info.converged
+    sol.x, sol.info.iterations, sol.info.residual, sol.info.converged  # and .backward_error
     apply = linalg.inverse(h, linalg.Cholesky())           # factor once, apply many times
     op = linalg.damped(linalg.hessian_operator(f, x), mu)  # hess f(x) + mu I, matrix-free
     linalg.solve(op, b, linalg.MINRES(tol=1e-8, maxiter=500))
 
 Operators (:mod:`toysim.linalg.operators`): :class:`DenseOperator`,
 :class:`LowRankPlusDiagonal`, :class:`DiagonalOperator`, :func:`hessian_operator`,
-:func:`damped`. From products alone (:mod:`toysim.linalg.spectral`): Lanczos
+:func:`damped`, :func:`frobenius_norm`. From products alone (:mod:`toysim.linalg.spectral`): Lanczos
 estimates of the extreme eigenvalues (:func:`extreme_eigenvalues`), the exact or
 Hutchinson diagonal (:func:`basis_diagonal`, :func:`hutchinson_diagonal`).
 Solvers (:mod:`toysim.linalg.solve`): :class:`Cholesky`, :class:`LU`,
 :class:`CG`, :class:`MINRES`, :class:`Identity`; each solve reports
-iterations, relative residual and convergence, and is differentiated
+iterations, relative residual, normwise backward error and convergence, and is differentiated
 implicitly (``jax.lax.custom_linear_solve``).
 
 Why not lineax (0.1.1, with equinox), evaluated for this layer: it has no
@@ -44,6 +44,7 @@ from toysim.linalg.operators import (
     LowRankPlusDiagonal,
     Spectrum,
     damped,
+    frobenius_norm,
     hessian_operator,
     spectrum,
 )
@@ -91,6 +92,7 @@ __all__ = [
     "basis_diagonal",
     "damped",
     "extreme_eigenvalues",
+    "frobenius_norm",
     "hessian_operator",
     "hutchinson_diagonal",
     "identity_solution",

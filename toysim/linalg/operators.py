@@ -192,6 +192,28 @@ def damped(operator: LinearOperator, damping: Array | float) -> DampedOperator:
     return DampedOperator(operator, damping)
 
 
+def frobenius_norm(operator: LinearOperator) -> Array:
+    """``||A||_F``, from the structure where there is one.
+
+    ``||alpha I + C^T C||_F^2 = d alpha^2 + 2 alpha ||C||_F^2 + ||C C^T||_F^2`` (the
+    ``n x n`` Gram matrix, not the ``d x d`` one); ``||diag(a)||_F = ||a||``; any other
+    operator is formed (``dense()``).
+
+    Args:
+      operator: ``A``.
+
+    Returns:
+      The scalar ``||A||_F``.
+    """
+    if isinstance(operator, LowRankPlusDiagonal):
+        alpha, factor = operator.alpha, operator.factor
+        squares = operator.size * alpha**2 + 2.0 * alpha * jnp.sum(factor**2)
+        return jnp.sqrt(squares + jnp.sum((factor @ factor.T) ** 2))
+    if isinstance(operator, DiagonalOperator):
+        return jnp.linalg.norm(operator.diagonal)
+    return jnp.linalg.norm(operator.dense())
+
+
 class Spectrum(NamedTuple):
     """The extreme eigenvalues of a symmetric matrix, and whether it is indefinite."""
 

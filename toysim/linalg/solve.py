@@ -1,21 +1,30 @@
 """``solve(operator, b, solver)`` and ``inverse(operator, solver)``, with diagnostics.
 
 Every solve returns a :class:`Solution`: ``x`` and a :class:`SolveInfo`
-(iterations, relative residual ``||b - A x|| / ||b||``, converged). What each
-solver reports:
+(iterations, relative residual ``||b - A x|| / ||b||``, normwise backward error
+``||b - A x|| / (||A|| ||x|| + ||b||)``, converged). What each solver reports,
+and what ``tol`` bounds:
 
 * :class:`Cholesky`, :class:`LU` (direct): 1 iteration (one factorisation
   applied); the residual recomputed with one product ``A x`` (XLA drops it
-  when nothing reads it); converged when that residual is finite and at most
-  ``tol`` (default ``sqrt(eps)`` of the dtype: a backward-stable solve of a
-  matrix with condition number up to about ``1/sqrt(eps)``). A Cholesky of a
-  matrix that is not positive definite gives NaN, hence not converged.
-* :class:`CG`, :class:`MINRES` (Krylov, :mod:`toysim.linalg.krylov`): the
-  iterations taken; the residual their recurrence carries; converged exactly
-  when that residual is at most ``tol``.
+  when nothing reads it), and the backward error with ``||A||_F``
+  (:func:`~toysim.linalg.operators.frobenius_norm`, from the structure);
+  converged when that backward error is finite and at most ``tol`` (default
+  ``sqrt(eps)`` of the dtype, far above the ``O(d eps)`` a backward-stable
+  factorisation achieves: the flag catches a failed factorisation, not
+  rounding, in float32 as in float64). A Cholesky of a matrix that is not
+  positive definite gives NaN, hence not converged.
+* :class:`CG` (Krylov, :mod:`toysim.linalg.krylov`): the iterations taken; the
+  residual its recurrence carries; converged exactly when that relative
+  residual is at most ``tol``.
+* :class:`MINRES`: the same, but converged exactly when the backward error
+  (``||A||`` estimated by the Lanczos tridiagonal, as in SciPy) is at most
+  ``tol``: on an indefinite, nearly singular ``A`` the relative residual can
+  stall far above ``tol`` while ``x`` already solves a system within ``tol``
+  of ``A`` and ``b``.
 * :class:`Identity`, the relaxation ``H -> I`` (docs/theory/relaxations.md):
-  ``x = b``, 0 iterations, residual 0, converged. It solves ``I x = b``
-  exactly, whatever ``A`` is, and its derivatives are those of ``x = b``.
+  ``x = b``, 0 iterations, residual and backward error 0, converged. It solves
+  ``I x = b`` exactly, whatever ``A`` is, and its derivatives are those of ``x = b``.
 
 Derivatives of ``x`` with respect to ``b`` and to the operator's arrays are
 implicit (``jax.lax.custom_linear_solve``): ``dx = A^{-1} (db - dA x)``, and
@@ -34,8 +43,8 @@ import jax.numpy as jnp
 from jax import Array
 
 from toysim.linalg.direct import LinearMap, cholesky_map, lu_maps
-from toysim.linalg.krylov import conjugate_gradient, minres, safe_norm
-from toysim.linalg.operators import LinearOperator
+from toysim.linalg.krylov import backward_error, conjugate_gradient, minres, safe_norm
+from toysim.linalg.operators import LinearOperator, frobenius_norm
 
 
 class SolveInfo(NamedTuple):
@@ -44,11 +53,15 @@ class SolveInfo(NamedTuple):
     Attributes:
       iterations: int32; 0 for the identity, 1 for a direct solve, the count for a Krylov one.
       residual: the relative residual ``||b - A x|| / ||b||`` (0 when ``b = 0``).
-      converged: bool, the residual is at most the solver's tolerance.
+      backward_error: ``||b - A x|| / (||A|| ||x|| + ||b||)``, the smallest relative
+        perturbation of ``A`` and ``b`` that ``x`` solves exactly (0 when ``b = 0``).
+      converged: bool, the solver's test met: the backward error at most ``tol`` for
+        the direct solvers and MINRES, the relative residual for CG.
     """
 
     iterations: Array
     residual: Array
+    backward_error: Array
     converged: Array
 
 
@@ -86,7 +99,7 @@ class Cholesky(_DirectSettings):
     """Cholesky for symmetric positive definite ``A``; Woodbury on a low-rank-plus-diagonal one.
 
     Attributes:
-      tol: the relative residual at most which the solve counts as converged;
+      tol: the backward error at most which the solve counts as converged;
         ``None``: ``sqrt(eps)`` of the dtype.
     """
 
@@ -102,7 +115,7 @@ class LU(_DirectSettings):
 
 @dataclasses.dataclass(frozen=True)
 class _KrylovSettings:
-    """What the Krylov solvers share: a relative residual tolerance and an iteration budget."""
+    """What the Krylov solvers share: a tolerance and an iteration budget."""
 
     tol: float = 1e-6
     maxiter: int = 100
@@ -127,7 +140,7 @@ class MINRES(_KrylovSettings):
     """MINRES, for symmetric ``A``, definite or indefinite (products only).
 
     Attributes:
-      tol: relative residual tolerance.
+      tol: tolerance on the normwise backward error.
       maxiter: the iteration budget.
     """
 
@@ -141,22 +154,21 @@ Solver = Cholesky | LU | CG | MINRES | Identity
 SOLVERS = (Cholesky, LU, CG, MINRES, Identity)
 
 
-def _direct_info(matvec: LinearMap, x: Array, b: Array, tol: float | None) -> SolveInfo:
-    """One iteration; the recomputed relative residual; converged if finite and within ``tol``."""
-    residual = jnp.linalg.norm(b - matvec(x)) / safe_norm(b)
+def _direct_info(operator: LinearOperator, x: Array, b: Array, tol: float | None) -> SolveInfo:
+    """One iteration; the recomputed relative residual and backward error (``||A||_F``);
+    converged if the backward error is finite and within ``tol``."""
+    residual_norm = jnp.linalg.norm(b - operator.matvec(x))
+    error = backward_error(residual_norm, frobenius_norm(operator), x, b)
     limit = jnp.sqrt(jnp.finfo(b.dtype).eps) if tol is None else tol
-    converged = jnp.isfinite(residual) & (residual <= limit)
-    return SolveInfo(jnp.asarray(1, jnp.int32), residual, converged)
-
-
-def _krylov_info(iterations: Array, residual: Array, tol: float) -> SolveInfo:
-    return SolveInfo(iterations.astype(jnp.int32), residual, residual <= tol)
+    converged = jnp.isfinite(error) & (error <= limit)
+    return SolveInfo(jnp.asarray(1, jnp.int32), residual_norm / safe_norm(b), error, converged)
 
 
 def identity_solution(b: Array) -> Solution:
-    """The relaxation's :class:`Solution`: ``x = b``, 0 iterations, residual 0, converged."""
-    info = SolveInfo(jnp.asarray(0, jnp.int32), jnp.zeros((), b.dtype), jnp.asarray(True))
-    return Solution(b, info)
+    """The relaxation's :class:`Solution`: ``x = b``, 0 iterations, residual and backward
+    error 0, converged."""
+    zero = jnp.zeros((), b.dtype)
+    return Solution(b, SolveInfo(jnp.asarray(0, jnp.int32), zero, zero, jnp.asarray(True)))
 
 
 def inverse(
@@ -189,8 +201,11 @@ def inverse(
     start = None if x0 is None else jax.lax.stop_gradient(x0)
 
     def krylov(_, b):
-        x, iterations, residual = method(operator.matvec, b, solver.tol, solver.maxiter, start)
-        return x, _krylov_info(iterations, residual, solver.tol)
+        x, iterations, residual, error = method(
+            operator.matvec, b, solver.tol, solver.maxiter, start
+        )
+        tested = residual if isinstance(solver, CG) else error
+        return x, SolveInfo(iterations.astype(jnp.int32), residual, error, tested <= solver.tol)
 
     def apply(b: Array) -> Solution:
         x, info = jax.lax.custom_linear_solve(
@@ -218,7 +233,7 @@ def _direct_inverse(operator: LinearOperator, solver: Cholesky | LU):
             symmetric=transposed is None,
         )
         fixed_x, fixed_b = jax.lax.stop_gradient(x), jax.lax.stop_gradient(b)
-        return Solution(x, _direct_info(operator.matvec, fixed_x, fixed_b, solver.tol))
+        return Solution(x, _direct_info(operator, fixed_x, fixed_b, solver.tol))
 
     return apply
 
