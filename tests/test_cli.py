@@ -97,6 +97,8 @@ def test_switches_make_a_custom_fpo_and_reach_the_run():
         (("run", "--seed", "-3"), "--seed must be an integer in [0, 2**63)"),
         (("walk",), "invalid choice: 'walk'"),
         (("bench", "--chunk", "0"), "--chunk must be >= 1"),
+        (("bench", "--neural", "--steps", "0"), "--steps must be >= 1"),
+        (("bench", "--steps", "10"), "--steps applies to --neural only"),
     ],
 )
 def test_user_errors_exit_nonzero_with_one_line_and_no_traceback(args, needle):

@@ -124,6 +124,7 @@ def refused_commands(out: str):
         [
             *(option(f, ["1", *BAD_INTS]) for f in ("--batch", "--numpy-runs", "--seeds")),
             option("--chunk", ["1", *BAD_INTS]),
+            option("--steps", ["1", *BAD_INTS]),
             option("--devices", ["1", "0", "1000"]),
             st.sampled_from([["--sweep"], ["--scale"], ["--neural"], ["--json"]]),
         ],

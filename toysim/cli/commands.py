@@ -16,22 +16,27 @@ def bench_command(args: argparse.Namespace) -> int:
     from toysim import bench
 
     chunk = {} if args.chunk is None else {"chunk": args.chunk}
-    if min(args.batch, args.numpy_runs, args.repeats, args.seeds, *chunk.values()) < 1:
-        raise UserError(
-            "toysim bench: --batch, --numpy-runs, --repeats, --seeds and --chunk must be >= 1"
-        )
+    repeats = args.repeats if args.repeats is not None else (3 if args.neural else 5)
+    steps = {} if args.steps is None else {"steps": args.steps}
+    counts = {"--batch": args.batch, "--numpy-runs": args.numpy_runs, "--repeats": repeats}
+    counts.update({"--seeds": args.seeds, "--chunk": args.chunk, "--steps": args.steps})
+    for flag, value in counts.items():
+        if value is not None and value < 1:
+            raise UserError(f"toysim bench: {flag} must be >= 1; got {value}")
+    if steps and not args.neural:
+        raise UserError("toysim bench: --steps applies to --neural only")
     if args.sweep:
-        results = bench.run_sweep_benchmark(args.seeds, args.numpy_runs, args.repeats, **chunk)
+        results = bench.run_sweep_benchmark(args.seeds, args.numpy_runs, repeats, **chunk)
         report = bench.format_sweep_report
     elif args.scale:
         results, report = bench.run_scale_benchmark(), bench.format_scale_report
     elif args.neural:
         from toysim import bench_neural
 
-        results = bench_neural.run_neural_benchmark()
+        results = bench_neural.run_neural_benchmark(repeats=repeats, **steps)
         report = bench_neural.format_neural_report
     else:
-        results = bench.run_benchmark(args.batch, args.numpy_runs, args.repeats, **chunk)
+        results = bench.run_benchmark(args.batch, args.numpy_runs, repeats, **chunk)
         report = bench.format_report
     return emit(results, args.json, report)
 

@@ -128,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="time NumPy vs jit vs vmapped trajectories")
     bench.add_argument("--batch", type=int, default=1024, help="seeds in the vmapped batch")
     bench.add_argument("--numpy-runs", type=int, default=3, help="NumPy runs per method")
-    bench.add_argument("--repeats", type=int, default=5, help="timed repeats (best is kept)")
+    bench.add_argument(
+        "--repeats", type=int, help="timed repeats, the best kept (default 5; 3 with --neural)"
+    )
     bench.add_argument("--json", action="store_true", help="print one JSON object per row")
     bench.add_argument(
         "--sweep", action="store_true", help="sweep throughput, FLOPs and peak fraction instead"
@@ -139,6 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="paper-nn: rlhf, fpo-relaxed and every curvature rung, float64 and float32, "
         "one run and a 16-seed batch each (tens of minutes)",
+    )
+    bench.add_argument(
+        "--steps", type=int, help="--neural: outer iterations (default the preset's 4,000)"
     )
     bench.add_argument("--seeds", type=int, default=4096, help="seeds in the --sweep benchmark")
     bench.add_argument(
