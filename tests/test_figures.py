@@ -163,3 +163,16 @@ def test_committed_figures_match_a_fresh_run(fresh_figures):
         _assert_close(_without_versions(stored), _without_versions(fresh), name)
     for table in ("ladder_tables.md", "goodhart_tables.md"):
         assert (fresh_figures / table).read_text() == committed(f"figures/{table}"), table
+
+
+def test_styles_tell_every_label_apart_from_the_methods_beside_it():
+    """The curvature ladder's labels: five rungs beside rlhf, fpo-relaxed and fpo-practical;
+    no two share a colour and marker, and the methods keep their own styles."""
+    from toysim.plots.style import STYLES, styles_for
+
+    labels = [f"hessian={h}" for h in ("exact", "damped", "gauss-newton", "diagonal", "identity")]
+    labels += ["rlhf", "fpo-relaxed", "fpo-practical"]
+    styles = styles_for(labels)
+    pairs = {(s["color"], s["marker"]) for s in styles.values()}
+    assert len(pairs) == len(labels)
+    assert all(styles[m] == STYLES[m] for m in ("rlhf", "fpo-relaxed", "fpo-practical"))

@@ -109,7 +109,8 @@ def neural_ladder_figure(result: NeuralLadder):
         f"Hessian, pseudo-inverse on |lambda| > {result.cutoff_of_weight_decay:g} wd) every "
         f"{result.every} iterations, median over seeds 0-{result.cosine_seeds - 1}. Right: "
         "curvature solves that met their tolerance, mean iterations and seconds per run "
-        "(one jit(vmap) batch after compilation)."
+        "(one jit(vmap) batch after compilation). The sidecar holds every seed's final "
+        "utility and every checkpoint's cosines and smallest Hessian eigenvalue."
     )
     meta = {
         "caption": caption,
@@ -120,5 +121,20 @@ def neural_ladder_figure(result: NeuralLadder):
         "cosine_seeds": result.cosine_seeds,
         "config": {label: runs.config for label, runs in result.runs.items()},
         "summary": rows,
+        "checkpoints": checkpoint_iterations(result.steps, result.every).tolist(),
+        "per_seed_final_utility": {
+            label: np.asarray(runs.trajectory.utility[:, -1]).tolist()
+            for label, runs in result.runs.items()
+        },
+        "checkpoint_cosines": {
+            label: runs.cosines.tolist()
+            for label, runs in result.runs.items()
+            if runs.cosines is not None
+        },
+        "checkpoint_smallest_eigenvalue": {
+            label: runs.smallest_eigenvalue.tolist()
+            for label, runs in result.runs.items()
+            if runs.smallest_eigenvalue is not None
+        },
     }
     return fig, meta

@@ -34,19 +34,26 @@ CYCLE = [  # styles for labels that are not a method, in order
     dict(color=OKABE_ITO["orange"], linestyle=":", marker="D"),
     dict(color=OKABE_ITO["vermillion"], linestyle=(0, (3, 1, 1, 1, 1, 1)), marker="o"),
     dict(color=OKABE_ITO["black"], linestyle="-", marker="X"),
+    dict(color=OKABE_ITO["sky"], linestyle=(0, (1, 1)), marker="h"),
+    dict(color=OKABE_ITO["purple"], linestyle=(0, (5, 2, 1, 2)), marker="*"),
 ]
 BACKGROUND_CMAP = "Greys"
 SEQUENTIAL_CMAP = "cividis"
 
 
 def styles_for(labels) -> dict[str, dict]:
-    """A distinct (colour, line style, marker) per label; the four methods keep theirs."""
+    """A distinct (colour, line style, marker) per label; the four methods keep theirs, and
+    the other labels take :data:`CYCLE` in order, skipping any entry with the colour and
+    marker of a method among ``labels``."""
+    labels = list(labels)
+    taken = {(STYLES[x]["color"], STYLES[x]["marker"]) for x in labels if x in STYLES}
+    free = [c for c in CYCLE if (c["color"], c["marker"]) not in taken]
     out, i = {}, 0
     for label in labels:
         if label in STYLES:
             out[label] = STYLES[label]
         else:
-            out[label] = CYCLE[i % len(CYCLE)]
+            out[label] = free[i % len(free)]
             i += 1
     return out
 
