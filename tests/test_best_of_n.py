@@ -19,6 +19,13 @@ from toysim.game.best_of_n import (
     select_best,
     validate_best_of_n,
 )
+from toysim.game.best_of_n_neural import (
+    NeuralBestOfNHParams,
+    make_neural_best_of_n_trajectory,
+    validate_neural_best_of_n,
+)
+from toysim.game.neural import make_neural_trajectory
+from toysim.game.sampled import NeuralHParams, NeuralSpec
 from toysim.presets import build
 
 
@@ -140,13 +147,6 @@ def test_bad_best_of_n_sizes_are_refused_by_name():
 
 
 def test_neural_expert_iteration_with_no_step_stays_and_its_kl_is_the_spread_term():
-    from toysim.game.best_of_n_neural import (
-        NeuralBestOfNHParams,
-        make_neural_best_of_n_trajectory,
-        validate_neural_best_of_n,
-    )
-    from toysim.game.neural import NeuralHParams, NeuralSpec
-
     spec = BestOfNSpec(NeuralSpec(dim=3, signal_dims=1, hidden=(4,), steps=6), max_n=4, groups=2)
     hp = NeuralBestOfNHParams(NeuralHParams(gamma=0.0), 4.0, 0.0)  # rlhf: no steering
     validate_neural_best_of_n(spec, hp)
@@ -159,3 +159,25 @@ def test_neural_expert_iteration_with_no_step_stays_and_its_kl_is_the_spread_ter
     np.testing.assert_array_equal(run.theta, 0.0)
     np.testing.assert_allclose(run.kl, gaussian_kl(run.theta, run.sigma, jnp.zeros(3), 0.1))
     assert float(jnp.linalg.norm(moved.theta[-1])) > 0
+
+
+@pytest.mark.parametrize(
+    ("reward_model", "data"), [("mlp", "points"), ("linear", "pairs"), ("mlp", "pairs")]
+)
+def test_expert_iteration_trains_the_games_follower(data, reward_model):
+    """With the policy held at 0 (no expert step; no leader step), expert iteration and the
+    game draw the same blocks (points, or Bradley-Terry labelled pairs) from the same keys,
+    so their reward models, and so their proxies, agree."""
+    game = NeuralSpec(
+        dim=3, signal_dims=1, hidden=(4,), steps=6, reward_model=reward_model, data=data
+    )
+    hp = NeuralHParams(gamma=0.0, lr_start=0.0, lr_end=0.0, sigma_start=0.3, label_noise=0.1)
+    with jax.numpy_dtype_promotion("standard"):
+        game_run = jax.jit(make_neural_trajectory(game))(jax.random.key(5), hp)
+        expert = jax.jit(make_neural_best_of_n_trajectory(BestOfNSpec(game, max_n=4, groups=2)))
+        held = expert(jax.random.key(5), NeuralBestOfNHParams(hp, 4.0, 0.0))
+        moved = expert(jax.random.key(5), NeuralBestOfNHParams(hp, 4.0, 0.5))
+    np.testing.assert_array_equal(game_run.theta, 0.0)
+    np.testing.assert_array_equal(held.theta, 0.0)
+    np.testing.assert_allclose(held.proxy_reward, game_run.proxy_reward, rtol=1e-12, atol=1e-12)
+    assert np.all(np.isfinite(moved.proxy_reward)) and np.linalg.norm(moved.theta[-1]) > 0

@@ -1,4 +1,6 @@
-"""Goodhart curves' fits and the calibration map."""
+"""Goodhart curves' fits, the sampled-buffer presets' curves and the calibration map."""
+
+import dataclasses
 
 import jax.numpy as jnp
 import numpy as np
@@ -6,12 +8,17 @@ import pytest
 
 from toysim.experiments.calibration import calibration_error, split_directions
 from toysim.experiments.goodhart import (
+    NEURAL_GOODHART,
     GoodhartCurve,
     curve_fit,
     fit_goodhart,
     goodhart_form,
+    goodhart_runs,
     goodhart_table,
+    kept_iterations,
+    neural_curves,
 )
+from toysim.game.pairwise import pairwise_nn
 from toysim.game.trajectory import utility_of
 from toysim.model.utility import utility
 from toysim.presets import build
@@ -81,3 +88,48 @@ def test_split_directions_fall_back_to_a_block_axis_at_zero():
     a, b = split_directions(jnp.zeros(5), 2)
     np.testing.assert_array_equal(a, [1.0, 0, 0, 0, 0])
     np.testing.assert_array_equal(b, [0, 0, 1.0, 0, 0])
+
+
+@pytest.mark.parametrize("steps", [130, 140, 1000, 1500, 4000])
+def test_kept_iterations_are_the_first_100_then_every_20th(steps):
+    keep = kept_iterations(steps)
+    np.testing.assert_array_equal(keep[:100], np.arange(100))
+    np.testing.assert_array_equal(np.diff(keep[100:]), 20)
+    assert keep[100] == 119 and steps - 20 <= keep[-1] < steps
+    assert (keep[-1] == steps - 1) == (steps % 20 == 0)  # the presets' last iteration is kept
+    assert len(kept_iterations(4000)) == 295  # paper-nn's points per seed, as before
+
+
+def short_pairwise_nn(method):
+    spec, hp = pairwise_nn(method)
+    return dataclasses.replace(spec, steps=140, hidden=(8,)), hp
+
+
+def assert_goodhart_curves(curves, steps, leaders):
+    assert set(curves) == {*leaders, "expert iteration n=4", "expert iteration n=16", "best-of-n"}
+    points = len(kept_iterations(steps))
+    for label, c in curves.items():
+        for values in (c.d, c.gold, c.proxy, c.gold0):
+            assert np.all(np.isfinite(values)), label
+        assert np.all(c.d >= 0), label
+        if label == "best-of-n":
+            np.testing.assert_array_equal(c.d[:, 0], 0.0)  # n = 1 is the initial policy
+            continue
+        assert c.form == "rl" and c.d.shape == (c.gold0.size, points), label
+        assert np.all(c.d[:, 0] < 1.0), label  # one iteration from the initial policy
+
+
+@pytest.mark.slow
+def test_neural_curves_follow_the_presets_steps_on_pairs():
+    curves, config, spread = neural_curves(short_pairwise_nn, ("rlhf",), 2)
+    assert_goodhart_curves(curves, 140, ("rlhf",))
+    assert spread == 0.3 and config["rlhf"]
+
+
+@pytest.mark.slow
+def test_pairwise_linear_goodhart_runs_quick():
+    runs = goodhart_runs("pairwise-linear", quick=True)
+    builder, leaders = NEURAL_GOODHART["pairwise-linear"]
+    assert "fpo-exact" in leaders
+    assert_goodhart_curves(runs.curves, builder("rlhf")[0].steps, leaders)
+    assert all(np.isfinite([f.alpha, f.beta, f.rmse]).all() for f in runs.fits.values())

@@ -6,7 +6,8 @@ For one preset (docs/results/goodhart.md):
   ``KL(pi_t || pi_0)`` of the Gaussian policy in closed form
   (:func:`toysim.game.best_of_n.gaussian_kl`);
 * expert iteration (best-of-n as a leader, :mod:`toysim.game.best_of_n`,
-  :mod:`toysim.game.best_of_n_neural`) for a few ``n``, along its runs;
+  :mod:`toysim.game.best_of_n_neural`) for a few ``n``, along its runs (on the
+  pairwise presets with the same pairwise follower as the leaders);
 * best-of-n sampling from the initial policy and reward model over ``n``, with
   ``KL = log n - (n - 1)/n``.
 
@@ -20,6 +21,7 @@ for the leaders that iterate.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -41,19 +43,36 @@ from toysim.game.best_of_n_neural import (
     make_neural_best_of_n_trajectory,
     validate_neural_best_of_n,
 )
-from toysim.game.neural import network_model, neural_utility, paper_nn
+from toysim.game.neural import paper_nn
+from toysim.game.pairwise import pairwise_linear, pairwise_nn
 from toysim.game.policy import GaussianPolicy, PointPolicy
+from toysim.game.sampled import (
+    NeuralHParams,
+    NeuralSpec,
+    initial_reward_params,
+    network_model,
+    neural_utility,
+)
 from toysim.game.trajectory import initial_reward_weights, utility_of
 from toysim.model.utility import utility
 from toysim.presets import build
 from toysim.provenance import describe
 
-GOODHART_PRESETS = ("paper-linear", "population", "paper-nn")
+GOODHART_PRESETS = ("paper-linear", "population", "paper-nn", "pairwise-linear", "pairwise-nn")
 """The presets with a Goodhart figure."""
 RL_METHODS = ("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact")
 """The RL-style leaders drawn along their runs."""
 NEURAL_RL_METHODS = ("rlhf", "fpo-relaxed", "fpo-practical")
-"""paper-nn's leaders: its fpo-exact (a CG solve per iteration) is left out for its cost."""
+"""The MLP presets' leaders: their fpo-exact (a MINRES solve per iteration) is left out for
+its cost."""
+NEURAL_GOODHART = {
+    "paper-nn": (paper_nn, NEURAL_RL_METHODS),
+    "pairwise-linear": (pairwise_linear, RL_METHODS),
+    "pairwise-nn": (pairwise_nn, NEURAL_RL_METHODS),
+}
+"""The sampled-buffer presets: ``name -> (builder, leaders)``. pairwise-linear keeps
+fpo-exact: its reward model's loss is strictly convex (logistic plus ridge) and 16 seeds
+take about 25 s."""
 BEST_OF_N = tuple(2**i for i in range(13))
 """``n`` of best-of-n sampling from the initial policy: 1 to 4096 (``d`` up to 2.7)."""
 EXPERT_NS = (4, 16)
@@ -64,8 +83,6 @@ POINT_SPREAD = 0.3
 """The sampling spread of a point-policy preset (the population preset's ``sigma``)."""
 REPEATS = 256
 """Monte Carlo repeats per ``n`` and seed of best-of-n sampling."""
-NEURAL_KEEP = np.concatenate([np.arange(100), np.arange(119, 4000, 20)])
-"""paper-nn's iterations kept: the first 100 (the policy moves fast), then every 20th."""
 
 
 class GoodhartCurve(NamedTuple):
@@ -156,7 +173,8 @@ def standard_promotion(factory):
 
 
 neural_expert_trajectory = standard_promotion(make_neural_best_of_n_trajectory)
-"""Expert iteration's ``spec -> run`` on paper-nn (one object: compiled once per spec)."""
+"""Expert iteration's ``spec -> run`` on a sampled-buffer preset (one object: compiled once
+per spec)."""
 
 
 class GoodhartRuns(NamedTuple):
@@ -241,42 +259,59 @@ def curve(kl, gold, proxy, gold0, form: str) -> GoodhartCurve:
     return GoodhartCurve(d, gold, np.asarray(proxy), start, form)
 
 
-def neural_curves(seeds: int) -> tuple[dict, dict, float]:
-    """paper-nn's curves: its leaders and expert iteration (the first 100 iterations, then
-    every 20th), and best-of-n sampling."""
+def kept_iterations(steps: int) -> np.ndarray:
+    """``0, 1, ..., 99, 119, 139, ... < steps``: the first 100 iterations (the policy moves
+    fast), then every 20th, which ends at the last iteration when ``steps`` is a multiple of 20
+    (paper-nn's 4,000, pairwise-linear's 1,000, pairwise-nn's 1,500)."""
+    return np.concatenate([np.arange(min(100, steps)), np.arange(119, steps, 20)])
+
+
+def neural_curves(
+    builder: Callable[[str], tuple[NeuralSpec, NeuralHParams]], methods: tuple[str, ...], seeds: int
+) -> tuple[dict, dict, float]:
+    """A sampled-buffer preset's curves: its leaders and expert iteration (at
+    :func:`kept_iterations`), and best-of-n sampling from the initial policy and reward model.
+
+    Args:
+      builder: the preset, ``method -> (NeuralSpec, NeuralHParams)``
+        (:func:`~toysim.game.neural.paper_nn`, :func:`~toysim.game.pairwise.pairwise_linear`,
+        :func:`~toysim.game.pairwise.pairwise_nn`).
+      methods: the RL-style leaders.
+      seeds: the number of seeds.
+    """
     curves, config = {}, {}
-    for method in NEURAL_RL_METHODS:
-        spec, hp = paper_nn(method)
+    base_spec, base_hp = builder("rlhf")
+    keep = kept_iterations(base_spec.steps)
+    u = neural_utility(base_spec, base_hp)
+    gold0 = float(utility(u, jnp.zeros(base_spec.dim)))
+    for method in methods:
+        spec, hp = builder(method)
         run = run_seeds(spec, hp, seeds, standard_promotion_trajectory)
-        keep = NEURAL_KEEP
         theta, sigma = run.theta[:, keep], run.sigma[:, keep]
         kl = gaussian_kl(theta, sigma, jnp.zeros(spec.dim), hp.sigma_start)
-        u = neural_utility(spec, hp)
-        gold0 = float(utility(u, jnp.zeros(spec.dim)))
         curves[method] = curve(kl, run.utility[:, keep], run.proxy_reward[:, keep], gold0, "rl")
         config[method] = describe(spec, hp)
-    expert = BestOfNSpec(paper_nn("rlhf")[0], max_n=max(EXPERT_NS), groups=EXPERT_GROUPS)
+    expert = BestOfNSpec(base_spec, max_n=max(EXPERT_NS), groups=EXPERT_GROUPS)
     for n in EXPERT_NS:
-        bh = NeuralBestOfNHParams(paper_nn("rlhf")[1], float(n), EXPERT_STEP)
+        bh = NeuralBestOfNHParams(base_hp, float(n), EXPERT_STEP)
         validate_neural_best_of_n(expert, bh)
         run = run_seeds(expert, bh, seeds, neural_expert_trajectory)
-        keep = NEURAL_KEEP
         curves[f"expert iteration n={n}"] = curve(
             run.kl[:, keep], run.utility[:, keep], run.proxy_reward[:, keep], gold0, "rl"
         )
     config["expert iteration"] = {
-        **describe(*paper_nn("rlhf")),
+        **describe(base_spec, base_hp),
         "best_of_n": dict(ns=list(EXPERT_NS), groups=EXPERT_GROUPS, step=EXPERT_STEP),
     }
-    model = network_model(spec)
+    model = network_model(base_spec)
 
     def one_shot(key):
-        init_key, _ = jax.random.split(key)
-        phi = [(hp.init_scale * w, b) for w, b in model.init(init_key, jnp.result_type(float))]
+        init_key, _ = jax.random.split(key)  # the runs' initial reward model of this seed
+        phi = initial_reward_params(model, base_hp, init_key, jnp.result_type(float))
         return best_of_n_curve(
             jax.random.fold_in(key, 2),
-            jnp.zeros(spec.dim),
-            hp.sigma_start,
+            jnp.zeros(base_spec.dim),
+            base_hp.sigma_start,
             BEST_OF_N,
             REPEATS,
             lambda y: model.reward(phi, y),
@@ -286,14 +321,14 @@ def neural_curves(seeds: int) -> tuple[dict, dict, float]:
     with jax.numpy_dtype_promotion("standard"):  # the network mixes weak scalars in
         bon = jax.jit(jax.vmap(one_shot))(seed_keys(seeds))
     curves["best-of-n"] = curve(bon.kl, bon.gold, bon.proxy, None, "best-of-n")
-    return curves, config, float(hp.sigma_start)
+    return curves, config, float(base_hp.sigma_start)
 
 
 def goodhart_runs(preset: str, quick: bool = False) -> GoodhartRuns:
     """Every Goodhart curve of ``preset`` over 16 seeds (4 with ``quick``), and their fits."""
     seeds = 4 if quick else 16
-    if preset == "paper-nn":
-        curves, config, spread = neural_curves(seeds)
+    if preset in NEURAL_GOODHART:
+        curves, config, spread = neural_curves(*NEURAL_GOODHART[preset], seeds)
     else:
         curves, config, spread = linear_curves(preset, seeds)
     fits = {label: curve_fit(c) for label, c in curves.items()}

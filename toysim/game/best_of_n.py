@@ -102,8 +102,9 @@ class BestOfNSpec:
 
     Attributes:
       game: the game whose follower, utility and horizon are used (its method is
-        ignored): a linear-RM :class:`~toysim.config.GameSpec`, or paper-nn's
-        :class:`~toysim.game.neural.NeuralSpec` (:mod:`toysim.game.best_of_n_neural`).
+        ignored): a linear-RM :class:`~toysim.config.GameSpec`, or a sampled-buffer
+        preset's :class:`~toysim.game.neural.NeuralSpec` (paper-nn, pairwise-linear,
+        pairwise-nn; :mod:`toysim.game.best_of_n_neural`).
       max_n: draws per group; the traced ``n`` uses the first ``n`` of them.
       groups: independent groups of ``n`` per iteration, whose kept outputs are averaged.
     """

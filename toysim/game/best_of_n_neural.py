@@ -1,13 +1,16 @@
-"""Expert iteration on paper-nn: best-of-n as the leader against the MLP reward model.
+"""Expert iteration on the sampled-buffer game: best-of-n as the leader against its
+reward model (paper-nn's MLP, or the pairwise presets' models on pairs).
 
 The loop of :func:`toysim.game.neural.make_neural_trajectory` with the leader's
 15 gradient steps replaced by one expert-iteration step
 (:mod:`toysim.game.best_of_n`): ``groups`` groups of ``n`` draws from
 ``N(theta, sigma_t^2 I)`` (the preset's spread schedule), the best of each by
-the current network, ``theta += lr (mean(y_best) - theta)``. The follower is
-unchanged: the policy emits ``samples_per_step`` samples into the buffer and
-the network takes one Adam step on it. The network starts from the same draw
-as paper-nn's run of the same seed.
+the current reward model, ``theta += lr (mean(y_best) - theta)``. The follower
+is unchanged: the policy emits ``samples_per_step`` samples (pairs with a
+Bradley-Terry label, with ``data = pairs``;
+:func:`toysim.game.sampled.policy_block`) into the buffer of the spec's data
+regime and the reward model takes one Adam step on it. The reward model starts
+from the same draw as the preset's run of the same seed.
 """
 
 from __future__ import annotations
@@ -27,17 +30,25 @@ from toysim.game.followers import (
     buffer_insert,
     empty_buffer,
     optimizer_step,
+    regime_blocks,
 )
-from toysim.game.neural import NeuralHParams, network_model, neural_utility, schedule
-from toysim.model.sampling import standard_normal
+from toysim.game.sampled import (
+    NeuralHParams,
+    initial_reward_params,
+    network_model,
+    neural_utility,
+    policy_block,
+    schedule,
+)
+from toysim.model.interface import pairwise
 from toysim.model.utility import utility
 
 
 class NeuralBestOfNHParams(NamedTuple):
-    """Expert iteration's numbers on paper-nn (all traced).
+    """Expert iteration's numbers on the sampled-buffer game (all traced).
 
     Attributes:
-      game: paper-nn's hyperparameters (the leader's step sizes, clip and gamma are unused).
+      game: the preset's hyperparameters (the leader's step sizes, clip and gamma are unused).
       n: the number of draws per group, ``1 <= n <= spec.max_n``.
       step: ``lr`` in ``theta += lr (mean(y_best) - theta)``, in ``[0, 1]``.
     """
@@ -52,7 +63,7 @@ class NeuralBestOfNHParams(NamedTuple):
 
 
 def validate_neural_best_of_n(spec: BestOfNSpec, hp: NeuralBestOfNHParams) -> None:
-    """Check ``spec``, paper-nn's numbers and the ranges of ``n`` and ``step``.
+    """Check ``spec``, the game's numbers and the ranges of ``n`` and ``step``.
 
     Raises:
         ConfigError: naming the first invalid field and what is allowed.
@@ -91,7 +102,10 @@ def make_neural_best_of_n_trajectory(
     spec.validate()
     game = spec.game
     model = network_model(game)
-    blocks = game.buffer_size // game.samples_per_step
+    pairs = game.data == "pairs"
+    follower_model = pairwise(model) if pairs else model
+    window = game.buffer_size // game.samples_per_step
+    blocks = regime_blocks(game.regime, window, game.steps)
 
     def run(key: Array, hp: NeuralBestOfNHParams) -> NeuralBestOfNTrajectory:
         g = as_float_arrays(hp.game)
@@ -99,16 +113,16 @@ def make_neural_best_of_n_trajectory(
         dtype = jnp.result_type(float)
         u = neural_utility(game, g)
         init_key, loop_key = jax.random.split(key)
-        phi = [(g.init_scale * w, b) for w, b in model.init(init_key, dtype)]
+        phi = initial_reward_params(model, g, init_key, dtype)
         optimizer = adam_l2_optimizer(g.follower_lr, g.weight_decay)
-        buffer = empty_buffer(blocks, game.dim, dtype, game.samples_per_step)
+        buffer = empty_buffer(blocks, game.dim, dtype, game.samples_per_step, pairs)
         state = (jnp.zeros(game.dim, dtype), phi, optimizer.init(phi), buffer)
 
         def outer(carry, inputs):
             theta, phi, opt_state, buffer = carry
             t, step_key = inputs
             sigma = schedule(g.sigma_start, g.sigma_end, t, game.steps)
-            draw_key, sample_key = jax.random.split(step_key)
+            draw_key, sample_key, *label_key = jax.random.split(step_key, 3 if pairs else 2)
 
             def score(y):
                 return model.reward(phi, y)
@@ -117,11 +131,11 @@ def make_neural_best_of_n_trajectory(
                 jax.random.split(draw_key, spec.groups)
             )
             theta = theta + step * (jnp.mean(kept, axis=0) - theta)
-            samples = theta + sigma * standard_normal(
-                sample_key, (game.samples_per_step, game.dim), dtype
+            block = policy_block(
+                game, g, u, theta, sigma, sample_key, label_key[0] if pairs else sample_key
             )
-            buffer = buffer_insert(buffer, samples, utility(u, samples))
-            data = BufferData(model, buffer, None)
+            buffer = buffer_insert(buffer, *block)
+            data = BufferData(follower_model, buffer, None)
             _, phi, opt_state = optimizer_step(optimizer, data.loss, phi, opt_state)
             return (theta, phi, opt_state, buffer), (theta, model.reward(phi, theta), sigma)
 

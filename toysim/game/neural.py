@@ -67,10 +67,11 @@ from toysim.game.followers import (
 from toysim.game.sampled import (
     NeuralHParams,
     NeuralSpec,
-    block_labels,
+    initial_reward_params,
     leader_reward,
     network_model,
     neural_utility,
+    policy_block,
     schedule,
 )
 from toysim.game.steering import reward_gradient, sample_steering
@@ -219,7 +220,7 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
         dtype = jnp.result_type(float)
         u = neural_utility(spec, hp)
         init_key, loop_key = jax.random.split(key)
-        phi = jax.tree.map(lambda x: hp.init_scale * x, model.init(init_key, dtype))
+        phi = initial_reward_params(model, hp, init_key, dtype)
         optimizer = adam_l2_optimizer(hp.follower_lr, hp.weight_decay)
         buffer = empty_buffer(blocks, spec.dim, dtype, spec.samples_per_step, pairs)
         previous = jnp.zeros_like(ravel_pytree(phi)[0])
@@ -251,11 +252,10 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
             eps = standard_normal(inner_key, (spec.inner_steps, *sample_shape), dtype)
             theta, _ = jax.lax.scan(inner, theta, eps)
 
-            samples = theta + sigma * standard_normal(
-                sample_key, (spec.samples_per_step, *sample_shape), dtype
+            block = policy_block(
+                spec, hp, u, theta, sigma, sample_key, label_key[0] if pairs else sample_key
             )
-            labels = block_labels(spec, hp, u, samples, label_key[0] if pairs else sample_key)
-            buffer = buffer_insert(buffer, samples, labels)
+            buffer = buffer_insert(buffer, *block)
             data = BufferData(follower_model, buffer, None)
             loss, phi, opt_state = optimizer_step(optimizer, data.loss, phi, opt_state)
             record = (theta, model.reward(phi, theta), sigma, loss, *solution.info)

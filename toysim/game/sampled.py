@@ -5,7 +5,10 @@ numbers) configure the loop of :func:`toysim.game.neural.make_neural_trajectory`
 (paper-nn and the pairwise presets, docs/theory/neural.md and
 docs/theory/pairwise.md); :func:`network_model` builds its reward model,
 :func:`block_labels` labels the block of samples the policy emits each
-iteration and :func:`leader_reward` is the reward the leader climbs.
+iteration and :func:`leader_reward` is the reward the leader climbs;
+:func:`initial_reward_params` and :func:`policy_block` are the start of the
+reward model and the block of data the policy emits, shared by every leader of
+the game (:mod:`toysim.game.neural`, :mod:`toysim.game.best_of_n_neural`).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
+from jax.typing import DTypeLike
 
 from toysim import linalg
 from toysim.config import ConfigError, Method, check_steps, integers_as_int
@@ -28,6 +33,7 @@ from toysim.model.interface import (
     mlp_reward_model,
 )
 from toysim.model.preference import preference_probability, sample_labels
+from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
 from toysim.rules import NEURAL_HPARAM_RULES, check_numbers
 
@@ -219,3 +225,46 @@ def block_labels(spec: NeuralSpec, hp: NeuralHParams, u: Utility, y: Array, key:
         return values
     p = preference_probability(values[..., 0], values[..., 1], hp.beta, hp.label_noise)
     return sample_labels(key, p) if spec.labels == "sampled" else p
+
+
+def initial_reward_params(
+    model: RewardModel, hp: NeuralHParams, key: Array, dtype: DTypeLike
+) -> RewardParams:
+    """``phi_0 = init_scale * model.init(key)``: the reward model a run starts from.
+
+    Args:
+      model: the reward model (:func:`network_model`, unit-scale initial weights).
+      hp: the game's numbers; ``init_scale`` scales every parameter (the MLP's
+        biases start at 0).
+      key: the ``jax.random`` key of the draw.
+      dtype: the parameters' dtype.
+    """
+    return jax.tree.map(lambda x: hp.init_scale * x, model.init(key, dtype))
+
+
+def policy_block(
+    spec: NeuralSpec,
+    hp: NeuralHParams,
+    u: Utility,
+    theta: Array,
+    sigma: Array,
+    sample_key: Array,
+    label_key: Array,
+) -> tuple[Array, Array]:
+    """``(y, labels)``: ``y = theta + sigma eps`` for the ``samples_per_step`` new samples of
+    one iteration (``[n, d]``, or pairs ``[n, 2, d]`` with ``data = pairs``) and their
+    :func:`block_labels`.
+
+    Args:
+      spec: the game's structure (``dim``, ``samples_per_step``, ``data``, ``labels``).
+      hp: the game's numbers (the pairs' labeller).
+      u: the utility that labels the samples.
+      theta: the policy's mean, ``[d]``.
+      sigma: the policy's spread.
+      sample_key: the ``jax.random`` key of ``eps``.
+      label_key: the key of the Bernoulli labels of pairs (unused for points).
+    """
+    pair = (2,) if spec.data == "pairs" else ()
+    shape = (spec.samples_per_step, *pair, spec.dim)
+    y = theta + sigma * standard_normal(sample_key, shape, jnp.result_type(float))
+    return y, block_labels(spec, hp, u, y, label_key)
