@@ -52,7 +52,8 @@ def band_against_d(ax, d, values, style, label, markers: bool = False) -> None:
 
 
 def fitted_line(ax, runs: GoodhartRuns, label: str) -> None:
-    """The fitted Gao et al. form of ``label``'s gold, over its ``d`` range (thin black)."""
+    """The fitted Gao et al. form of ``label``'s gold, over its ``d`` range (thin black), left
+    out of the y autoscaling so that a poor fit does not squash the data."""
     c, f = runs.curves[label], runs.fits[label]
     d = np.linspace(0.0, float(np.max(c.d)), 100)
     ax.plot(
@@ -62,6 +63,7 @@ def fitted_line(ax, runs: GoodhartRuns, label: str) -> None:
         lw=0.9,
         linestyle=(0, (1, 1.5)),
         zorder=5,
+        scaley=False,
     )
 
 
