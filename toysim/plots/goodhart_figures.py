@@ -52,8 +52,7 @@ def band_against_d(ax, d, values, style, label, markers: bool = False) -> None:
 
 
 def fitted_line(ax, runs: GoodhartRuns, label: str) -> None:
-    """The fitted Gao et al. form of ``label``'s gold, over its ``d`` range (thin black), left
-    out of the y autoscaling so that a poor fit does not squash the data."""
+    """The fitted Gao et al. form of ``label``'s gold, over its ``d`` range (thin black)."""
     c, f = runs.curves[label], runs.fits[label]
     d = np.linspace(0.0, float(np.max(c.d)), 100)
     ax.plot(
@@ -63,7 +62,6 @@ def fitted_line(ax, runs: GoodhartRuns, label: str) -> None:
         lw=0.9,
         linestyle=(0, (1, 1.5)),
         zorder=5,
-        scaley=False,
     )
 
 
@@ -85,8 +83,11 @@ def goodhart_figure(runs: GoodhartRuns):
                 c = runs.curves[label]
                 markers = label == "best-of-n"
                 band_against_d(ax, c.d, getattr(c, field), styles[label], label, markers)
-                if field == "gold":
+            if field == "gold":  # the fits within the data's y range: a poor fit can run off
+                limits = ax.get_ylim()
+                for label in labels:
                     fitted_line(ax, runs, label)
+                ax.set_ylim(limits)
     fit_key = plt.Line2D([], [], color="black", lw=0.9, ls=(0, (1, 1.5)))
     for col in range(len(groups)):
         handles, labels = axes[0, col].get_legend_handles_labels()
