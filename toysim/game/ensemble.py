@@ -212,7 +212,7 @@ def ensemble_model(model: RewardModel, members: int, how: str) -> RewardModel:
         return jax.tree.map(lambda *p: jnp.stack(p), *(model.init(k, dtype) for k in keys))
 
     def each(phis: RewardParams, f: Callable[[RewardParams], Array]) -> Array:
-        return jnp.stack([f(jax.tree.map(lambda p: p[i], phis)) for i in range(members)])
+        return jnp.stack([f(jax.tree.map(lambda p, i=i: p[i], phis)) for i in range(members)])
 
     def reward(phis: RewardParams, y: Array) -> Array:
         return aggregate_rewards(each(phis, lambda phi: model.reward(phi, y)), how)
