@@ -56,7 +56,7 @@ noise of standard deviation 1 (a tenth of ``A``), patience 3 checks."""
 ENSEMBLE_MEMBERS = 5
 COLLAPSE_DROP = 0.2
 NO_STOP = StopParams(patience=float("inf"), every=1.0, label_noise=0.0)
-NEURAL_LEASH_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
+NEURAL_LEASH_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 """The sampled-buffer presets' leash grid: these multiples of the preset's ``c``."""
 NEURAL_STOP_CHECKS = 30
 """Early stopping on a sampled-buffer preset checks every ``T / 30`` iterations, the linear
@@ -151,13 +151,12 @@ def neural_outcome(variant: Variant, seeds: int) -> tuple:
     return tuple(np.asarray(x) for x in (gold, t.proxy_reward, t.stopped, t.gold_spent))
 
 
-def best_action_cost(setting: Setting, seeds: int) -> float:
-    """The ``c`` of ``setting.leash_grid`` with the highest median final gold utility of RLHF."""
+def leash_medians(setting: Setting, seeds: int) -> list[float]:
+    """RLHF's median final gold utility for each ``c`` of ``setting.leash_grid``."""
     base = single(*setting.build("rlhf"))
-    medians = [
-        np.median(setting.run(leashed(base, c), seeds)[0][:, -1]) for c in setting.leash_grid
+    return [
+        float(np.median(setting.run(leashed(base, c), seeds)[0][:, -1])) for c in setting.leash_grid
     ]
-    return float(setting.leash_grid[int(np.argmax(medians))])
 
 
 def leashed(variant: Variant, c: float) -> Variant:
@@ -190,7 +189,8 @@ def variants(setting: Setting, best_c: float) -> dict[str, Variant]:
 
 def comparison_runs(setting: Setting, seeds: int) -> MitigationRuns:
     """Every variant of ``setting`` over ``seeds`` seeds."""
-    best_c = best_action_cost(setting, seeds)
+    medians = leash_medians(setting, seeds)
+    best_c = float(setting.leash_grid[int(np.argmax(medians))])
     gold, proxy, stopped, spent, config = {}, {}, {}, {}, {}
     for label, variant in variants(setting, best_c).items():
         gold[label], proxy[label], stopped[label], spent[label] = setting.run(variant, seeds)
@@ -206,6 +206,7 @@ def comparison_runs(setting: Setting, seeds: int) -> MitigationRuns:
         "preset": setting.preset,
         "kl_best_c": best_c,
         "kl_grid": list(setting.leash_grid),
+        "kl_grid_medians": medians,
         "variants": config,
     }
     return MitigationRuns(gold, proxy, stopped, spent, config, seeds, amplitude, setting.ideal)

@@ -37,6 +37,12 @@ local influence the solve sits inside ``S(y)`` and is differentiated through
 The new data are ``samples_per_step`` samples in a buffer of ``buffer_size``,
 so ``omega = samples_per_step / buffer_size`` and ``gamma = 2 omega`` is the
 exact weight.
+
+The same loop (:func:`sampled_buffer_loop`) runs the mitigations of
+docs/results/mitigations.md: an ensemble of reward models whose aggregate the
+leader climbs (:func:`toysim.game.ensemble.ensemble_model`) and early stopping
+on a held-out gold budget (:mod:`toysim.game.early_stop`), through
+:func:`make_mitigated_neural_trajectory`.
 """
 
 from __future__ import annotations
