@@ -9,7 +9,7 @@ import pytest
 
 from toysim.config import ConfigError
 from toysim.experiments.goodhart import standard_promotion
-from toysim.experiments.mitigations import NO_STOP
+from toysim.experiments.mitigations import NO_STOP, mitigation_table, neural_mitigation_runs
 from toysim.experiments.runner import run_seeds
 from toysim.game.early_stop import StopParams
 from toysim.game.ensemble import MitigationParams, MitigationSpec, ensemble_model
@@ -108,3 +108,15 @@ def test_bad_configurations_are_named(members, aggregate, budget, method, field)
     bad = MitigationSpec(spec, members=members, aggregate=aggregate, gold_budget=budget)
     with pytest.raises(ConfigError, match=field):
         make_mitigated_neural_trajectory(bad)
+
+
+@pytest.mark.slow
+def test_quick_comparison_on_pairwise_linear_fills_every_row():
+    runs = neural_mitigation_runs("pairwise-linear", quick=True)
+    rows = {r["variant"]: r for r in mitigation_table(runs)}
+    assert "fpo-exact" in rows and len(rows) == 9
+    assert runs.gold["rlhf"].shape == (3, 100)
+    assert runs.config["kl_best_c"] in runs.config["kl_grid"]
+    assert runs.config["variants"]["early stopping"]["stop"]["every"] == 100 // 30
+    assert rows["early stopping"]["gold_spent"] > 0 and rows["rlhf"]["gold_spent"] == 0
+    assert 0 < runs.ideal < runs.amplitude
