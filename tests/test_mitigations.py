@@ -176,6 +176,7 @@ def test_table_against_numpy():
         config={},
         seeds=3,
         amplitude=10.0,
+        ideal=10.0,
     )
     rows = {r["variant"]: r for r in mitigation_table(runs)}
     for label, t in trajectories.items():

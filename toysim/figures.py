@@ -40,7 +40,7 @@ from toysim.experiments.goodhart import (
 )
 from toysim.experiments.kl_leash import kl_leash_runs
 from toysim.experiments.ladder import LadderRuns, format_ladder_table, ladder_runs, ladder_table
-from toysim.experiments.mitigations import mitigation_runs
+from toysim.experiments.mitigations import mitigation_runs, neural_mitigation_runs
 from toysim.experiments.neural import NeuralRuns, neural_diagnostics, neural_runs
 from toysim.experiments.neural_ladder import (
     NeuralLadder,
@@ -338,6 +338,14 @@ _figure(
     "KL leash, RM ensembles, early stopping and FPO at matched leader steps (paper-linear)",
     _unshared(mitigation_runs, mitigations_figure),
 )
+for _preset in ("paper-nn", "pairwise-linear", "pairwise-nn"):
+    _figure(
+        f"mitigations_{_preset.replace('-', '_')}",
+        f"{_preset}: KL leash, RM ensembles, early stopping and FPO at matched leader steps "
+        "(long: made only when named)",
+        lambda runs, preset=_preset: mitigations_figure(neural_mitigation_runs(preset, runs.quick)),
+        default=False,
+    )
 
 _figure(
     "data_regimes",

@@ -17,20 +17,35 @@ others take exactly ``T``. The gold utility is ``E_{y~pi}[U(y)]`` (``U(theta)``
 for a point policy); the proxy is the aggregated reward model's score of the
 policy; a run has collapsed when its final gold is below 0.8 times its peak
 (the sweeps' rule, docs/results/sweeps.md).
+
+:func:`neural_mitigation_runs` runs the same comparison on a sampled-buffer
+preset (paper-nn, pairwise-linear, pairwise-nn) through
+:func:`toysim.game.neural.make_mitigated_neural_trajectory`: the leash grid is
+:data:`NEURAL_LEASH_FACTORS` times the preset's ``c``, the early-stopping rule
+checks :data:`NEURAL_STOP_CHECKS` times per run, and fpo-exact runs on
+pairwise-linear only (a MINRES solve per iteration makes it too slow on the MLP
+presets). The gold is ``E[U(y)]`` under ``N(theta_t, sigma_t^2 I)``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import NamedTuple
 
+import jax
 import numpy as np
 
 from toysim.analysis import summarise
 from toysim.config import GameSpec, HParams
+from toysim.experiments.goodhart import standard_promotion
 from toysim.experiments.runner import run_seeds
 from toysim.game.early_stop import StopParams
 from toysim.game.ensemble import MitigationParams, MitigationSpec, make_mitigated_trajectory
+from toysim.game.neural import make_mitigated_neural_trajectory
+from toysim.game.pairwise import NEURAL_PRESETS
+from toysim.game.policy import GaussianPolicy
+from toysim.game.sampled import neural_utility
 from toysim.presets import RECIPES, build
 from toysim.provenance import describe
 from toysim.sweep import parse_grid
@@ -41,6 +56,15 @@ noise of standard deviation 1 (a tenth of ``A``), patience 3 checks."""
 ENSEMBLE_MEMBERS = 5
 COLLAPSE_DROP = 0.2
 NO_STOP = StopParams(patience=float("inf"), every=1.0, label_noise=0.0)
+NEURAL_LEASH_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+"""The sampled-buffer presets' leash grid: these multiples of the preset's ``c``."""
+NEURAL_STOP_CHECKS = 30
+"""Early stopping on a sampled-buffer preset checks every ``T / 30`` iterations, the linear
+comparison's 30 checks per run (:data:`EARLY_STOP`'s other numbers unchanged)."""
+NEURAL_FPO = {"pairwise-linear": ("fpo-relaxed", "fpo-practical", "fpo-exact")}
+"""The FPO leaders per sampled-buffer preset (default: relaxed and practical)."""
+neural_mitigated_trajectory = standard_promotion(make_mitigated_neural_trajectory)
+"""The mitigated sampled-buffer game's ``spec -> run`` (one object: compiled once per spec)."""
 
 
 class Variant(NamedTuple):
@@ -61,6 +85,8 @@ class MitigationRuns(NamedTuple):
       config: the preset, each variant's game, members, aggregate and stopping rule.
       seeds: the number of seeds.
       amplitude: ``A = U(m)``, the ideal gold utility.
+      ideal: the best final gold a policy can reach: ``A`` for a point policy,
+        ``E[U(y)]`` under ``N(m, sigma_T^2 I)`` for a Gaussian one.
     """
 
     gold: dict[str, np.ndarray]
@@ -70,6 +96,7 @@ class MitigationRuns(NamedTuple):
     config: dict
     seeds: int
     amplitude: float
+    ideal: float
 
 
 def single(spec: GameSpec, hp: HParams) -> Variant:
@@ -82,15 +109,54 @@ def run_variant(variant: Variant, seeds: int):
     return run_seeds(variant.spec, variant.params, seeds, make_mitigated_trajectory)
 
 
-def best_action_cost(preset: str, seeds: int) -> float:
-    """The ``kl-leash`` recipe's ``c`` with the highest median final gold utility of RLHF."""
-    name, grid = parse_grid(RECIPES["kl-leash"].grid[0])
-    base = single(*build(preset, "rlhf"))
-    medians = [
-        np.median(np.asarray(run_variant(leashed(base, c), seeds).expected_utility)[:, -1])
-        for c in grid
+class Setting(NamedTuple):
+    """One preset's comparison: how its variants are built and run.
+
+    Attributes:
+      preset: the preset's name.
+      build: ``method -> (spec, hp)``, the preset with that leader.
+      run: ``(variant, seeds) -> (gold, proxy, stopped, gold_spent)``, each ``[seeds, T]``.
+      leash_grid: the action costs ``c`` tried for the best leash.
+      stop: the early-stopping rule.
+      fpo: the FPO leaders compared.
+      ideal: the best final gold a policy can reach (:attr:`MitigationRuns.ideal`).
+    """
+
+    preset: str
+    build: Callable[[str], tuple]
+    run: Callable[[Variant, int], tuple]
+    leash_grid: tuple[float, ...]
+    stop: StopParams
+    fpo: tuple[str, ...]
+    ideal: float
+
+
+def linear_outcome(variant: Variant, seeds: int) -> tuple:
+    """``(gold, proxy, stopped, gold_spent)`` of a linear-game variant (:func:`run_variant`)."""
+    t = run_variant(variant, seeds)
+    return tuple(
+        np.asarray(x) for x in (t.expected_utility, t.proxy_reward, t.stopped, t.gold_spent)
+    )
+
+
+def neural_outcome(variant: Variant, seeds: int) -> tuple:
+    """``(gold, proxy, stopped, gold_spent)`` of a sampled-buffer variant, the gold
+    ``E[U(y)]`` under ``N(theta_t, sigma_t^2 I)`` (closed form,
+    :class:`~toysim.game.policy.GaussianPolicy`)."""
+    t = run_seeds(variant.spec, variant.params, seeds, neural_mitigated_trajectory)
+    u = neural_utility(variant.spec.game, variant.params.game)
+    gold = jax.vmap(jax.vmap(lambda th, s: GaussianPolicy(s).expected_utility(th, u)))(
+        t.theta, t.sigma
+    )
+    return tuple(np.asarray(x) for x in (gold, t.proxy_reward, t.stopped, t.gold_spent))
+
+
+def leash_medians(setting: Setting, seeds: int) -> list[float]:
+    """RLHF's median final gold utility for each ``c`` of ``setting.leash_grid``."""
+    base = single(*setting.build("rlhf"))
+    return [
+        float(np.median(setting.run(leashed(base, c), seeds)[0][:, -1])) for c in setting.leash_grid
     ]
-    return float(grid[int(np.argmax(medians))])
 
 
 def leashed(variant: Variant, c: float) -> Variant:
@@ -99,10 +165,9 @@ def leashed(variant: Variant, c: float) -> Variant:
     return variant._replace(params=params)
 
 
-def variants(preset: str, best_c: float) -> dict[str, Variant]:
-    """Every variant of the comparison on ``preset`` (see the module docstring)."""
-    rlhf = single(*build(preset, "rlhf"))
-    stop = StopParams(EARLY_STOP["patience"], EARLY_STOP["every"], EARLY_STOP["label_noise"])
+def variants(setting: Setting, best_c: float) -> dict[str, Variant]:
+    """Every variant of the comparison on ``setting`` (see the module docstring)."""
+    rlhf = single(*setting.build("rlhf"))
     ensemble = {
         f"ensemble k={ENSEMBLE_MEMBERS} ({how})": rlhf._replace(
             spec=dataclasses.replace(rlhf.spec, members=ENSEMBLE_MEMBERS, aggregate=how)
@@ -116,23 +181,19 @@ def variants(preset: str, best_c: float) -> dict[str, Variant]:
         **ensemble,
         "early stopping": Variant(
             dataclasses.replace(rlhf.spec, gold_budget=EARLY_STOP["gold_budget"]),
-            rlhf.params._replace(stop=stop),
+            rlhf.params._replace(stop=setting.stop),
         ),
-        **{m: single(*build(preset, m)) for m in ("fpo-relaxed", "fpo-practical", "fpo-exact")},
+        **{m: single(*setting.build(m)) for m in setting.fpo},
     }
 
 
-def mitigation_runs(quick: bool = False, preset: str = "paper-linear") -> MitigationRuns:
-    """Every variant on ``preset`` over 16 seeds (4 if quick), the preset's ``T`` iterations."""
-    seeds = 4 if quick else 16
-    best_c = best_action_cost(preset, seeds)
+def comparison_runs(setting: Setting, seeds: int) -> MitigationRuns:
+    """Every variant of ``setting`` over ``seeds`` seeds."""
+    medians = leash_medians(setting, seeds)
+    best_c = float(setting.leash_grid[int(np.argmax(medians))])
     gold, proxy, stopped, spent, config = {}, {}, {}, {}, {}
-    for label, variant in variants(preset, best_c).items():
-        t = run_variant(variant, seeds)
-        gold[label] = np.asarray(t.expected_utility)
-        proxy[label] = np.asarray(t.proxy_reward)
-        stopped[label] = np.asarray(t.stopped)
-        spent[label] = np.asarray(t.gold_spent)
+    for label, variant in variants(setting, best_c).items():
+        gold[label], proxy[label], stopped[label], spent[label] = setting.run(variant, seeds)
         config[label] = {
             **describe(variant.spec.game, variant.params.game),
             "members": variant.spec.members,
@@ -140,9 +201,51 @@ def mitigation_runs(quick: bool = False, preset: str = "paper-linear") -> Mitiga
             "gold_budget": variant.spec.gold_budget,
             "stop": {k: float(v) for k, v in variant.params.stop._asdict().items()},
         }
-    amplitude = float(build(preset)[1].amplitude)
-    config = {"preset": preset, "kl_best_c": best_c, "variants": config}
-    return MitigationRuns(gold, proxy, stopped, spent, config, seeds, amplitude)
+    amplitude = float(setting.build("rlhf")[1].amplitude)
+    config = {
+        "preset": setting.preset,
+        "kl_best_c": best_c,
+        "kl_grid": list(setting.leash_grid),
+        "kl_grid_medians": medians,
+        "variants": config,
+    }
+    return MitigationRuns(gold, proxy, stopped, spent, config, seeds, amplitude, setting.ideal)
+
+
+def mitigation_runs(quick: bool = False, preset: str = "paper-linear") -> MitigationRuns:
+    """Every variant on ``preset`` over 16 seeds (4 if quick), the preset's ``T`` iterations."""
+    _, grid = parse_grid(RECIPES["kl-leash"].grid[0])
+    stop = StopParams(EARLY_STOP["patience"], EARLY_STOP["every"], EARLY_STOP["label_noise"])
+    fpo = ("fpo-relaxed", "fpo-practical", "fpo-exact")
+    amplitude = float(build(preset)[1].amplitude)  # a point policy: the ideal gold is A
+    setting = Setting(
+        preset, lambda m: build(preset, m), linear_outcome, tuple(grid), stop, fpo, amplitude
+    )
+    return comparison_runs(setting, 4 if quick else 16)
+
+
+def neural_mitigation_runs(preset: str, quick: bool = False) -> MitigationRuns:
+    """Every variant on the sampled-buffer ``preset`` over 16 seeds, its ``T`` iterations
+    (quick: 3 seeds, ``T / 10`` iterations).
+
+    The leash grid is :data:`NEURAL_LEASH_FACTORS` times the preset's ``c``; early
+    stopping checks every ``T / NEURAL_STOP_CHECKS`` iterations; the FPO leaders are
+    :data:`NEURAL_FPO`'s (relaxed and practical by default).
+    """
+
+    def preset_game(method: str) -> tuple:
+        spec, hp = NEURAL_PRESETS[preset](method)
+        return (dataclasses.replace(spec, steps=spec.steps // 10), hp) if quick else (spec, hp)
+
+    spec, hp = preset_game("rlhf")
+    grid = tuple(float(f * hp.action_cost) for f in NEURAL_LEASH_FACTORS)
+    every = float(spec.steps // NEURAL_STOP_CHECKS)
+    stop = StopParams(EARLY_STOP["patience"], every, EARLY_STOP["label_noise"])
+    fpo = NEURAL_FPO.get(preset, ("fpo-relaxed", "fpo-practical"))
+    u = neural_utility(spec, hp)
+    ideal = float(GaussianPolicy(hp.sigma_end).expected_utility(u.ideal, u))
+    setting = Setting(preset, preset_game, neural_outcome, grid, stop, fpo, ideal)
+    return comparison_runs(setting, 3 if quick else 16)
 
 
 def mitigation_table(runs: MitigationRuns) -> list[dict]:

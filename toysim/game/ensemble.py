@@ -53,7 +53,9 @@ from toysim.game.early_stop import (
 from toysim.game.followers import make_follower
 from toysim.game.leader import leader_gradient
 from toysim.game.policy import GaussianPolicy, PointPolicy
+from toysim.game.sampled import NeuralHParams, NeuralSpec
 from toysim.game.trajectory import SCAN_UNROLL, initial_reward_weights, utility_of
+from toysim.model.interface import RewardModel, RewardParams
 from toysim.model.metrics import block_signal_noise
 from toysim.model.utility import utility
 
@@ -67,13 +69,16 @@ class MitigationSpec:
     """The static structure of a mitigated game: changing any field recompiles.
 
     Attributes:
-      game: the underlying game (preset structure and leader method).
+      game: the underlying game (preset structure and leader method): the linear game's
+        :class:`~toysim.config.GameSpec` (:func:`make_mitigated_trajectory`) or the
+        sampled-buffer game's :class:`~toysim.game.sampled.NeuralSpec`
+        (:func:`toysim.game.neural.make_mitigated_neural_trajectory`).
       members: ``k >= 1``, the reward models in the ensemble.
       aggregate: ``mean`` or ``min`` over the members' rewards.
       gold_budget: ``b``, gold labels per early-stopping check (0: no early stopping).
     """
 
-    game: GameSpec
+    game: GameSpec | NeuralSpec
     members: int = 1
     aggregate: str = "mean"
     gold_budget: int = 0
@@ -110,12 +115,13 @@ class MitigationParams(NamedTuple):
     """The game's hyperparameters and the stopping rule's (all traced).
 
     Attributes:
-      game: the game's :class:`~toysim.config.HParams`.
+      game: the game's :class:`~toysim.config.HParams` (or
+        :class:`~toysim.game.sampled.NeuralHParams`).
       stop: the early-stopping rule's :class:`~toysim.game.early_stop.StopParams`
         (unused when ``gold_budget = 0``).
     """
 
-    game: HParams
+    game: HParams | NeuralHParams
     stop: StopParams
 
     def validate(self, spec: MitigationSpec) -> None:
@@ -181,6 +187,40 @@ def aggregate_gradients(gradients: Array, rewards: Array, how: str) -> Array:
     if how == "mean":
         return jnp.mean(gradients, axis=0)
     return gradients[jnp.argmin(rewards)]
+
+
+def ensemble_model(model: RewardModel, members: int, how: str) -> RewardModel:
+    """``r_Phi(y) = agg_i r_{phi_i}(y)`` and ``l(Phi; y) = sum_i l(phi_i; y)``: ``members``
+    copies of ``model`` as one model whose parameters ``Phi`` stack theirs on a leading axis.
+
+    ``init(key)`` draws member 0 from ``key`` (the single model of the same key) and member
+    ``i >= 1`` from ``fold_in(key, i)``. The summed loss's gradient in ``phi_i`` is member
+    ``i``'s own, so an elementwise optimizer (Adam) on ``Phi`` trains every member on the same
+    data with its own state. ``agg`` is :func:`aggregate_rewards`: with ``min``, the gradient
+    in ``y`` is the lowest member's (Danskin). The members are unrolled (``k`` is static and
+    small) rather than vmapped: the ops of an ensemble of one are then the single model's, so
+    its run is the single model's bit for bit (a vmapped batch of one rounds differently).
+
+    Args:
+      model: one member's reward model.
+      members: ``k >= 1``.
+      how: ``mean`` or ``min``.
+    """
+
+    def init(key: Array, dtype) -> RewardParams:
+        keys = [key] + [jax.random.fold_in(key, i) for i in range(1, members)]
+        return jax.tree.map(lambda *p: jnp.stack(p), *(model.init(k, dtype) for k in keys))
+
+    def each(phis: RewardParams, f: Callable[[RewardParams], Array]) -> Array:
+        return jnp.stack([f(jax.tree.map(lambda p, i=i: p[i], phis)) for i in range(members)])
+
+    def reward(phis: RewardParams, y: Array) -> Array:
+        return aggregate_rewards(each(phis, lambda phi: model.reward(phi, y)), how)
+
+    def sample_loss(phis: RewardParams, y: Array, label: Array) -> Array:
+        return jnp.sum(each(phis, lambda phi: model.sample_loss(phi, y, label)), axis=0)
+
+    return RewardModel(init, reward, sample_loss)
 
 
 def member_weights(key: Array, spec: MitigationSpec, hp: HParams) -> Array:

@@ -37,6 +37,12 @@ local influence the solve sits inside ``S(y)`` and is differentiated through
 The new data are ``samples_per_step`` samples in a buffer of ``buffer_size``,
 so ``omega = samples_per_step / buffer_size`` and ``gamma = 2 omega`` is the
 exact weight.
+
+The same loop (:func:`sampled_buffer_loop`) runs the mitigations of
+docs/results/mitigations.md: an ensemble of reward models whose aggregate the
+leader climbs (:func:`toysim.game.ensemble.ensemble_model`) and early stopping
+on a held-out gold budget (:mod:`toysim.game.early_stop`), through
+:func:`make_mitigated_neural_trajectory`.
 """
 
 from __future__ import annotations
@@ -52,8 +58,15 @@ from jax import Array
 from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
-from toysim.config import Method, as_float_arrays
+from toysim.config import ConfigError, Method, as_float_arrays
 from toysim.game.curvature import DEFAULT_SOLVERS, curvature_inverse, network_curvature
+from toysim.game.early_stop import (
+    StopParams,
+    check_and_update,
+    gold_estimate,
+    initial_stop_state,
+)
+from toysim.game.ensemble import GOLD_STREAM, MitigationParams, MitigationSpec, ensemble_model
 from toysim.game.followers import (
     BufferData,
     SampleBuffer,
@@ -163,15 +176,20 @@ def network_inverse(
     return curvature_inverse(m, solver, x0)
 
 
+SOLVE_FIELDS = ("solve_iterations", "solve_residual", "solve_backward_error", "solve_converged")
+"""The :class:`NeuralTrajectory` fields of an iteration's :class:`toysim.linalg.SolveInfo`."""
+
+
 class NeuralTrajectory(NamedTuple):
     """Per outer iteration (leading axis ``T``, after any vmapped axes).
 
     Attributes:
       theta: the policy mean, ``[T, d]``.
-      utility: ``U(theta)``; proxy_reward: ``r_phi(theta)``, ``[T]``.
+      utility: ``U(theta)``; proxy_reward: ``r_phi(theta)`` (an ensemble's aggregate), ``[T]``.
       signal, noise: ``||theta[:k]||`` and ``||theta[k:]||``, ``[T]``.
       sigma: the policy's spread at that iteration, ``[T]``.
-      buffer_loss: the follower's mean squared error on its buffer before its step, ``[T]``.
+      buffer_loss: the follower's mean loss on its buffer before its step (an ensemble's
+        summed over members), ``[T]``.
       solve_iterations, solve_residual, solve_backward_error, solve_converged: iterations,
         relative residual, normwise backward error and convergence flag of that
         iteration's curvature solve (global influence with a ``hessian`` other than
@@ -179,6 +197,10 @@ class NeuralTrajectory(NamedTuple):
       rm_params, buffer: with ``spec.record_state``, the flat RM parameters
         (``[T, P]``) and the buffer the leader saw at each iteration (for the
         non-convexity diagnostics, :mod:`toysim.game.nonconvexity`); ``None`` otherwise.
+      climb, stopped, gold_spent, gold_estimate: a mitigated run's
+        (:func:`make_mitigated_neural_trajectory`) climb ``C``, 1.0 once stopped, gold labels
+        spent and the latest gold estimate (:mod:`toysim.game.early_stop`; 0 without a gold
+        budget), ``[T]``; ``None`` otherwise.
     """
 
     theta: Array
@@ -194,6 +216,10 @@ class NeuralTrajectory(NamedTuple):
     solve_converged: Array
     rm_params: Array | None = None
     buffer: SampleBuffer | None = None
+    climb: Array | None = None
+    stopped: Array | None = None
+    gold_spent: Array | None = None
+    gold_estimate: Array | None = None
 
 
 def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams], NeuralTrajectory]:
@@ -206,29 +232,77 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
     (:func:`toysim.model.preference.steering_view`), its global direction
     taken at the pair ``(theta, theta)``.
     """
+    loop = sampled_buffer_loop(spec, None, "mean", 0)
+    return lambda key, hp: loop(key, hp, None)
+
+
+def make_mitigated_neural_trajectory(
+    spec: MitigationSpec,
+) -> Callable[[Array, MitigationParams], NeuralTrajectory]:
+    """A pure ``run(key, params) -> NeuralTrajectory`` of the sampled-buffer game
+    ``spec.game`` with an ensemble of ``spec.members`` reward models and early stopping on a
+    gold budget of ``spec.gold_budget`` (:func:`sampled_buffer_loop`).
+
+    Raises:
+      ConfigError: a field of ``spec`` is invalid, or ``members > 1`` with a foresight
+        method (the ensemble runs under leaders without a steering term).
+    """
+    spec.validate()
+    if spec.members > 1 and spec.method.foresight:
+        raise ConfigError(
+            f"members must be 1 with a foresight method (the sampled-buffer ensemble has no "
+            f"steering term); got members = {spec.members} with method {spec.method.name!r}"
+        )
+    loop = sampled_buffer_loop(spec.game, spec.members, spec.aggregate, spec.gold_budget)
+    return lambda key, params: loop(key, params.game, params.stop)
+
+
+def sampled_buffer_loop(
+    spec: NeuralSpec, members: int | None, aggregate: str, gold_budget: int
+) -> Callable[[Array, NeuralHParams, StopParams | None], NeuralTrajectory]:
+    """The sampled-buffer game's ``run(key, hp, stop)``, one ``lax.scan`` over ``T``.
+
+    Args:
+      spec: the game (validated here).
+      members: ``None`` for the single reward model; ``k >= 1`` for the ensemble
+        :func:`toysim.game.ensemble.ensemble_model` (member 0 the single model's draw, a
+        leading member axis even for ``k = 1``), which also records the stopping fields.
+      aggregate: ``mean`` or ``min``, the ensemble's aggregate reward the leader ascends.
+      gold_budget: ``b``, gold labels per early-stopping check (0: no early stopping); with
+        ``b > 0`` ``theta`` is frozen once :func:`toysim.game.early_stop.check_and_update`
+        stops, the climb ``C`` summing ``r_phi(theta_{t+1}) - r_phi(theta_t)`` under the
+        reward model the leader ascended, the gold estimate drawn from ``N(theta, sigma_t^2 I)``
+        with the key ``fold_in(fold_in(key, GOLD_STREAM), t)``.
+    """
     spec.validate()
     method = spec.method
     model = network_model(spec)
     pairs = spec.data == "pairs"
     follower_model = pairwise(model) if pairs else model
+    if members is not None:
+        model, follower_model = (
+            ensemble_model(m, members, aggregate) for m in (model, follower_model)
+        )
     window = spec.buffer_size // spec.samples_per_step
     blocks = regime_blocks(spec.regime, window, spec.steps)
     sample_shape = (2, spec.dim) if pairs else (spec.dim,)
 
-    def run(key: Array, hp: NeuralHParams) -> NeuralTrajectory:
+    def run(key: Array, hp: NeuralHParams, stop_p: StopParams | None) -> NeuralTrajectory:
         hp = as_float_arrays(hp)
         dtype = jnp.result_type(float)
         u = neural_utility(spec, hp)
         init_key, loop_key = jax.random.split(key)
+        gold_key = jax.random.fold_in(key, GOLD_STREAM)
         phi = initial_reward_params(model, hp, init_key, dtype)
         optimizer = adam_l2_optimizer(hp.follower_lr, hp.weight_decay)
         buffer = empty_buffer(blocks, spec.dim, dtype, spec.samples_per_step, pairs)
         previous = jnp.zeros_like(ravel_pytree(phi)[0])
-        state = (jnp.zeros(spec.dim, dtype), phi, optimizer.init(phi), buffer, previous)
+        stop0 = (initial_stop_state(dtype), jnp.zeros((), dtype))
+        state = (jnp.zeros(spec.dim, dtype), phi, optimizer.init(phi), buffer, previous, stop0)
 
         def outer(carry, inputs):
-            theta, phi, opt_state, buffer, previous = carry
-            seen_phi, seen_buffer = phi, buffer
+            start, phi, opt_state, buffer, previous, (stop, climb) = carry
+            seen_buffer = buffer
             t, step_key = inputs
             sigma = schedule(hp.sigma_start, hp.sigma_end, t, spec.steps)
             lr = schedule(hp.lr_start, hp.lr_end, t, spec.steps)
@@ -236,10 +310,10 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
             curvature_key = jax.random.fold_in(step_key, 1)  # leaves the split keys unchanged
             x0 = previous if spec.curvature.warm_start else None
             inverse = network_inverse(spec, hp, follower_model, phi, buffer, curvature_key, x0)
-            steer_model, point = model, theta
+            steer_model, point = model, start
             if pairs:
                 steer_model = steering_view(model, hp.beta, hp.label_noise)
-                point = jnp.stack([theta, theta])
+                point = jnp.stack([start, start])
             penalty, solution = network_steering(method, steer_model, phi, inverse, point, u)
 
             def objective(y):
@@ -250,29 +324,45 @@ def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams],
                 return theta + lr * jnp.clip(grad, -hp.clip, hp.clip), None
 
             eps = standard_normal(inner_key, (spec.inner_steps, *sample_shape), dtype)
-            theta, _ = jax.lax.scan(inner, theta, eps)
+            theta, _ = jax.lax.scan(inner, start, eps)
+            if gold_budget:
+                theta = jnp.where(stop.stopped, start, theta)
+                climb = climb + model.reward(phi, theta) - model.reward(phi, start)
 
             block = policy_block(
                 spec, hp, u, theta, sigma, sample_key, label_key[0] if pairs else sample_key
             )
             buffer = buffer_insert(buffer, *block)
             data = BufferData(follower_model, buffer, None)
-            loss, phi, opt_state = optimizer_step(optimizer, data.loss, phi, opt_state)
-            record = (theta, model.reward(phi, theta), sigma, loss, *solution.info)
+            loss, new_phi, opt_state = optimizer_step(optimizer, data.loss, phi, opt_state)
+            if gold_budget:
+                draw = jax.random.fold_in(gold_key, t.astype(jnp.int32))
+                gold = gold_estimate(draw, theta, sigma, u, gold_budget, stop_p.label_noise)
+                stop = check_and_update(stop, t + 1, gold, climb, gold_budget, stop_p)
+            record = dict(
+                theta=theta,
+                proxy_reward=model.reward(new_phi, theta),
+                sigma=sigma,
+                buffer_loss=loss,
+                **dict(zip(SOLVE_FIELDS, solution.info, strict=True)),
+            )
             if spec.record_state:  # what the leader saw at this iteration
-                record = (*record, ravel_pytree(seen_phi)[0], seen_buffer)
-            return (theta, phi, opt_state, buffer, solution.x), record
+                record.update(rm_params=ravel_pytree(phi)[0], buffer=seen_buffer)
+            if members is not None:
+                record.update(
+                    climb=climb,
+                    stopped=stop.stopped.astype(dtype),
+                    gold_spent=stop.spent,
+                    gold_estimate=stop.last_gold,
+                )
+            return (theta, new_phi, opt_state, buffer, solution.x, (stop, climb)), record
 
         steps = jnp.arange(spec.steps, dtype=dtype)
         keys = jax.random.split(loop_key, spec.steps)
         _, records = jax.lax.scan(outer, state, (steps, keys))
-        theta, proxy = records[:2]
-        state_record = records[8:] if spec.record_state else (None, None)
-        signal_noise = block_signal_noise(theta, spec.signal_dims)
-        solves = records[2:8]  # sigma, loss, and the solve's SolveInfo
-        return NeuralTrajectory(
-            theta, utility(u, theta), proxy, *signal_noise, *solves, *state_record
-        )
+        theta = records["theta"]
+        signal, noise = block_signal_noise(theta, spec.signal_dims)
+        return NeuralTrajectory(utility=utility(u, theta), signal=signal, noise=noise, **records)
 
     return run
 

@@ -30,15 +30,16 @@ def mitigations_figure(runs: MitigationRuns):
     rows = mitigation_table(runs)
     styles = {**STYLES, **VARIANT_STYLES}
     fig, (left, right) = plt.subplots(
-        1, 2, figsize=(12, 4.6), layout="constrained", gridspec_kw={"width_ratios": [1.35, 1]}
+        1, 2, figsize=(12, 5.4), layout="constrained", gridspec_kw={"width_ratios": [1.35, 1]}
     )
     for label, gold in runs.gold.items():
         seed_band(left, np.arange(1, gold.shape[1] + 1), gold, styles[label], label)
-    left.axhline(runs.amplitude, color="black", linestyle="--", lw=1.2, label="ideal, U(m) = A")
+    ideal = "U(m) = A" if runs.ideal == runs.amplitude else "E[U] at theta = m"
+    left.axhline(runs.ideal, color="black", linestyle="--", lw=1.2, label=f"ideal, {ideal}")
     left.set_xlabel("iteration (leader steps, matched)")
     left.set_ylabel("gold utility E[U(y)]")
-    left.set_ylim(0, 1.08 * runs.amplitude)
-    left.legend(frameon=False, fontsize=8, ncol=2, loc="lower right")
+    left.set_ylim(0, 1.08 * runs.ideal)
+    left.legend(frameon=False, fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.16))
     for i, row in enumerate(rows):
         style = styles[row["variant"]]
         y = len(rows) - 1 - i
@@ -63,9 +64,11 @@ def mitigations_figure(runs: MitigationRuns):
             fontsize=8,
         )
     right.set_yticks(range(len(rows)), [r["variant"] for r in reversed(rows)], fontsize=9)
-    right.axvline(runs.amplitude, color="black", linestyle="--", lw=1.2)
-    right.set_xlim(0, 1.25 * runs.amplitude)
+    right.axvline(runs.ideal, color="black", linestyle="--", lw=1.2)
+    right.set_xlim(0, 1.25 * runs.ideal)
     right.set_xlabel(f"final gold utility at iteration {runs.gold['rlhf'].shape[1]}")
+    stop = runs.config["variants"]["early stopping"]["stop"]
+    grid = runs.config["kl_grid"]
     title = f"Mitigations beside FPO ({runs.config['preset']}, {runs.seeds} seeds)"
     fig = finish_panels(fig, (left, right), title)
     meta = {
@@ -73,11 +76,12 @@ def mitigations_figure(runs: MitigationRuns):
             f"{runs.config['preset']}, every variant run for the same number of iterations on "
             f"seeds 0-{runs.seeds - 1}: gold utility (median and IQR over seeds) against "
             "iterations (left) and at the end (right, with the fraction of seeds whose final "
-            "gold fell below 0.8 times their peak). KL leash: the kl-leash recipe's best c on "
-            f"these seeds (c = {runs.config['kl_best_c']:.3g}) and twice it; ensembles: five "
+            "gold fell below 0.8 times their peak). KL leash: the best c on these seeds of "
+            f"{len(grid)} values from {min(grid):.3g} to {max(grid):.3g} "
+            f"(c = {runs.config['kl_best_c']:.3g}) and twice it; ensembles: five "
             "reward models from different initialisations; early stopping: "
-            f"{EARLY_STOP['gold_budget']} noisy gold labels every {EARLY_STOP['every']:.0f} "
-            f"iterations, patience {EARLY_STOP['patience']:.0f}."
+            f"{EARLY_STOP['gold_budget']} noisy gold labels every {stop['every']:.0f} "
+            f"iterations, patience {stop['patience']:.0f}."
         ),
         "table": rows,
         "table_markdown": format_mitigation_table(rows),

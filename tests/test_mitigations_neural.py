@@ -1,0 +1,122 @@
+"""The mitigations on the sampled-buffer game: ensembles and early stopping
+(:func:`toysim.game.neural.make_mitigated_neural_trajectory`)."""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from toysim.config import ConfigError
+from toysim.experiments.goodhart import standard_promotion
+from toysim.experiments.mitigations import NO_STOP, mitigation_table, neural_mitigation_runs
+from toysim.experiments.runner import run_seeds
+from toysim.game.early_stop import StopParams
+from toysim.game.ensemble import MitigationParams, MitigationSpec, ensemble_model
+from toysim.game.neural import make_mitigated_neural_trajectory, make_neural_trajectory
+from toysim.game.pairwise import NEURAL_PRESETS
+from toysim.game.sampled import network_model
+
+plain = standard_promotion(make_neural_trajectory)
+mitigated = standard_promotion(make_mitigated_neural_trajectory)
+
+
+def game(preset="pairwise-nn", method="rlhf", steps=30):
+    spec, hp = NEURAL_PRESETS[preset](method)
+    return dataclasses.replace(spec, steps=steps), hp
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", ["paper-nn", "pairwise-linear"])
+def test_ensemble_of_one_equals_the_single_model(preset):
+    spec, hp = game(preset)
+    single = run_seeds(spec, hp, 2, plain)
+    one = run_seeds(MitigationSpec(spec, members=1), MitigationParams(hp, NO_STOP), 2, mitigated)
+    for field in ("theta", "proxy_reward", "buffer_loss", "utility"):
+        np.testing.assert_array_equal(getattr(one, field), getattr(single, field), err_msg=field)
+    assert not np.any(one.stopped) and not np.any(one.gold_spent)
+
+
+def test_mean_of_identical_members_equals_one_member():
+    spec, hp = game("pairwise-nn")
+    model = network_model(spec)
+    same = model._replace(init=lambda key, dtype: model.init(jax.random.PRNGKey(7), dtype))
+    y = jax.random.normal(jax.random.PRNGKey(1), (4, spec.dim))
+    label = jax.random.normal(jax.random.PRNGKey(2), (4,))
+    ens = ensemble_model(same, 3, "mean")
+    phis, phi = ens.init(jax.random.PRNGKey(0), y.dtype), same.init(None, y.dtype)
+    np.testing.assert_allclose(ens.reward(phis, y), same.reward(phi, y), rtol=1e-14)
+    np.testing.assert_allclose(
+        ens.sample_loss(phis, y, label), 3 * same.sample_loss(phi, y, label), rtol=1e-14
+    )
+    grad = jax.grad(lambda x: ens.reward(phis, x).sum())(y)
+    np.testing.assert_allclose(grad, jax.grad(lambda x: same.reward(phi, x).sum())(y), rtol=1e-13)
+
+
+def test_min_aggregation_follows_the_lowest_member():
+    spec, _ = game("paper-nn")
+    model = network_model(spec)
+    ens = ensemble_model(model, 4, "min")
+    phis = ens.init(jax.random.PRNGKey(0), float)
+    y = jax.random.normal(jax.random.PRNGKey(1), (spec.dim,))
+    rewards = jax.vmap(model.reward, in_axes=(0, None))(phis, y)
+    low = jax.tree.map(lambda p: p[int(np.argmin(rewards))], phis)
+    np.testing.assert_allclose(ens.reward(phis, y), rewards.min())
+    np.testing.assert_allclose(
+        jax.grad(lambda x: ens.reward(phis, x))(y), jax.grad(lambda x: model.reward(low, x))(y)
+    )
+
+
+@pytest.mark.slow
+def test_infinite_patience_never_stops_and_equals_the_plain_run():
+    spec, hp = game("pairwise-linear")
+    never = StopParams(patience=float("inf"), every=5.0, label_noise=1.0)
+    run = run_seeds(
+        MitigationSpec(spec, members=1, gold_budget=8), MitigationParams(hp, never), 2, mitigated
+    )
+    base = run_seeds(spec, hp, 2, plain)
+    np.testing.assert_array_equal(run.theta, base.theta)
+    assert not np.any(run.stopped)
+    np.testing.assert_array_equal(run.gold_spent[:, -1], 8 * (spec.steps // 5))
+
+
+@pytest.mark.slow
+def test_early_stopping_freezes_theta():
+    spec, hp = game("pairwise-linear", steps=60)
+    eager = StopParams(patience=1.0, every=2.0, label_noise=1.0)
+    run = run_seeds(
+        MitigationSpec(spec, members=1, gold_budget=2), MitigationParams(hp, eager), 4, mitigated
+    )
+    stopped = np.asarray(run.stopped, bool)
+    assert stopped[:, -1].any()
+    for s in np.flatnonzero(stopped[:, -1]):
+        first = int(np.argmax(stopped[s]))
+        np.testing.assert_array_equal(run.theta[s, first:] - run.theta[s, first], 0.0)
+
+
+@pytest.mark.parametrize(
+    ("members", "aggregate", "budget", "method", "field"),
+    [
+        (0, "mean", 0, "rlhf", "members"),
+        (2, "median", 0, "rlhf", "aggregate"),
+        (1, "mean", -1, "rlhf", "gold_budget"),
+        (3, "mean", 0, "fpo-relaxed", "members"),
+    ],
+)
+def test_bad_configurations_are_named(members, aggregate, budget, method, field):
+    spec, _ = game(method=method)
+    bad = MitigationSpec(spec, members=members, aggregate=aggregate, gold_budget=budget)
+    with pytest.raises(ConfigError, match=field):
+        make_mitigated_neural_trajectory(bad)
+
+
+@pytest.mark.slow
+def test_quick_comparison_on_pairwise_linear_fills_every_row():
+    runs = neural_mitigation_runs("pairwise-linear", quick=True)
+    rows = {r["variant"]: r for r in mitigation_table(runs)}
+    assert "fpo-exact" in rows and len(rows) == 9
+    assert runs.gold["rlhf"].shape == (3, 100)
+    assert runs.config["kl_best_c"] in runs.config["kl_grid"]
+    assert runs.config["variants"]["early stopping"]["stop"]["every"] == 100 // 30
+    assert rows["early stopping"]["gold_spent"] > 0 and rows["rlhf"]["gold_spent"] == 0
+    assert 0 < runs.ideal < runs.amplitude
