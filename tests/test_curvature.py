@@ -140,10 +140,9 @@ def test_each_rung_solves_like_a_dense_solve_of_an_independent_matrix(name, seed
     maxiter=st.sampled_from([1, 3, 30, 400]),
     mu=st.sampled_from([0.1, 30.0]),
 )
-def test_converged_exactly_when_the_residual_meets_the_tolerance_and_the_rung_is_definite(
-    seed, maxiter, mu
-):
-    """For every Krylov rung: ``converged == (residual <= tol) and well_posed``, and a fixed
+def test_converged_exactly_when_the_solvers_test_is_met_and_the_rung_is_definite(seed, maxiter, mu):
+    """For every Krylov rung: ``converged == (tested <= tol) and well_posed``, ``tested`` the
+    backward error for MINRES (exact) and the relative residual for CG (damped), and a fixed
     ``mu`` at most ``-lambda_min`` is never reported converged."""
     for name in ("exact", "damped-spectral", "damped-fixed"):
         m, solver, reference = build_rung(name, seed, jnp.asarray(mu))
@@ -152,7 +151,8 @@ def test_converged_exactly_when_the_residual_meets_the_tolerance_and_the_rung_is
         smallest = np.linalg.eigvalsh(np.asarray(reference))[0]
         if name == "damped-fixed":
             assert bool(m.well_posed) == (smallest > 0)
-        assert bool(info.converged) == ((float(info.residual) <= 1e-9) and bool(m.well_posed))
+        tested = info.backward_error if isinstance(solver, linalg.MINRES) else info.residual
+        assert bool(info.converged) == ((float(tested) <= 1e-9) and bool(m.well_posed))
 
 
 def linear_buffer(rng, d, blocks, axis_aligned):

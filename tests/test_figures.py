@@ -153,11 +153,10 @@ def committed(relative: str) -> str:
 def test_committed_figures_match_a_fresh_run(fresh_figures):
     """``figures/`` at ``HEAD`` holds what ``python -m toysim figures`` makes now: every
     sidecar's numbers and configuration, and every table."""
-    sidecars = sorted(path.name for path in fresh_figures.glob("*.json"))
-    assert {name.removesuffix(".json") for name in sidecars} == {
-        name for name in default_figures() if not name.endswith("_tables")
-    }
-    for name in sidecars:
+    made = {path.name.removesuffix(".json") for path in fresh_figures.glob("*.json")}
+    expected = {name for name in default_figures() if not name.endswith("_tables")}
+    assert expected <= made  # CI's figures step writes into figures/, beside the opt-in ones
+    for name in sorted(f"{name}.json" for name in expected):
         fresh = json.loads((fresh_figures / name).read_text())
         stored = json.loads(committed(f"figures/{name}"))
         _assert_close(_without_versions(stored), _without_versions(fresh), name)
