@@ -163,9 +163,9 @@ def checkpoint_cosines(
     seen = jnp.concatenate([jnp.zeros_like(theta[:, :1]), theta[:, :-1]], axis=1)[:, iterations]
     state = jax.tree.map(lambda x: x[:seeds], (trajectory.rm_params, trajectory.buffer))
 
-    # One compiled state at a time, nothing batched: batching these solves over seeds and
-    # checkpoints (vmap, or lax.map over vmap) deadlocked XLA's CPU runtime (jax 0.10.2,
-    # 2 cores) on gauss-newton: every worker idle, the result never ready.
+    # One compiled state at a time, nothing batched: batched over seeds and checkpoints these
+    # solves deadlocked on jax 0.10.2 (2 cores), whose batched LAPACK calls wait on threads
+    # of the pool they occupy; pyproject.toml now excludes those versions.
     with jax.numpy_dtype_promotion("standard"):  # as the trajectory (the network mixes scalars)
         one = jax.jit(at)
         cosines, smallest = np.zeros(seen.shape[:2]), np.zeros(seen.shape[:2])
