@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from tests.helpers import EXACT, point_game, population_game
 from toysim import linalg
-from toysim.config import METHODS, GameSpec, Method
+from toysim.analysis import ladder_gamma
+from toysim.config import METHODS, ConfigError, GameSpec, Method
 from toysim.game.followers import FollowerState, best_response, follower_loss, make_follower
 from toysim.game.leader import leader_gradient, steering_penalty
 from toysim.model.reward import linear_reward
@@ -125,6 +126,26 @@ def test_identity_relaxation_is_exact_to_first_order_for_a_one_step_follower(rng
     assert errors[0] < 0.5
     for coarse, fine in zip(errors, errors[1:], strict=False):
         assert fine < coarse / 5, errors
+
+
+def test_ladder_gamma_gives_gauss_newton_the_exact_weight_and_refuses_what_has_none(rng):
+    """``gauss-newton`` is the linear model's Hessian, so its weight and its steering are the
+    exact rung's; ``identity``'s weight is divided by ``lambda``; damped and diagonal have none."""
+    spec, follower, state, theta, hp, u, _, policy = point_game(rng, 6, 3, 2, "ridge")
+    gauss_newton = Method("fpo", hessian="gauss-newton")
+    exact = ladder_gamma(spec, hp, EXACT)
+    assert exact == 2.0 * spec.new_sample_weight == ladder_gamma(spec, hp, gauss_newton)
+    identity = ladder_gamma(spec, hp, Method("fpo", hessian="identity"))
+    assert identity == pytest.approx(exact / float(hp.lam), rel=1e-12)
+
+    def steering(method):
+        weighted = hp._replace(gamma=jnp.asarray(ladder_gamma(spec, hp, method)))
+        return leader_gradient(method, policy, follower, state, theta, weighted, u).steering
+
+    chex.assert_trees_all_close(steering(gauss_newton), steering(EXACT), rtol=1e-9, atol=1e-12)
+    for hessian in ("damped", "diagonal"):
+        with pytest.raises(ConfigError, match=f"hessian must be .* got '{hessian}'"):
+            ladder_gamma(spec, hp, Method("fpo", hessian=hessian))
 
 
 @pytest.mark.parametrize("buffer_size", [1, 4])

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from toysim.config import GameSpec, HParams, Method, as_float_arrays
+from toysim.config import ConfigError, GameSpec, HParams, Method, as_float_arrays
 
 LADDER: tuple[tuple[str, Method], ...] = (
     ("exact", Method("fpo-exact")),
@@ -46,9 +46,24 @@ SINGLE_SWITCHES: tuple[tuple[str, Method], ...] = (
 
 
 def ladder_gamma(spec: GameSpec, hp: HParams, method: Method) -> float:
-    """``2 omega`` with the exact Hessian, ``2 omega / lambda`` with ``H -> I``."""
+    """``2 omega`` when ``M = H``, ``2 omega / lambda`` when ``M = I``: the steering weight
+    of the exact one-step lookahead on the linear game, rescaled for ``H -> I``.
+
+    ``M = H`` for ``hessian = exact`` and ``gauss-newton`` (the Gauss-Newton matrix of the
+    linear reward model's squared loss is its Hessian); ``M = I`` for ``identity``.
+
+    Raises:
+        ConfigError: for ``damped`` and ``diagonal``, whose ``M`` is neither.
+    """
     exact = 2.0 * spec.new_sample_weight
-    return exact if method.hessian == "exact" else exact / float(hp.lam)
+    if method.hessian in ("exact", "gauss-newton"):
+        return exact
+    if method.hessian == "identity":
+        return exact / float(hp.lam)
+    raise ConfigError(
+        "ladder_gamma: hessian must be exact, gauss-newton or identity (damped and "
+        f"diagonal have no lookahead weight); got {method.hessian!r}"
+    )
 
 
 def rung_spec(spec: GameSpec, method: Method, probes: tuple[Method, ...] = ()) -> GameSpec:
