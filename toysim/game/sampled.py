@@ -155,8 +155,8 @@ class NeuralHParams(NamedTuple):
       damping: for ``hessian = damped``, ``mu`` in ``H + mu I`` (``spec.curvature.damping
         = fixed``) or the margin of ``mu = max(margin - lambda_min, 0)`` (``spectral``).
         The undamped ``H`` is indefinite along paper-nn runs (docs/theory/neural.md
-        gives its spectrum): with a fixed ``mu = 1`` CG converged on 88% of iterations
-        over seeds 0-15.
+        gives its spectrum): with a fixed ``mu = 1`` CG converged on 81% of iterations
+        over seeds 0-15 (``toysim reproduce --neural --seeds 16``).
       beta, label_noise: the pairs' labeller, Bradley-Terry on ``U`` with inverse
         temperature ``beta``, each label flipped with probability ``label_noise``.
     """
