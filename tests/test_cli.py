@@ -1,9 +1,11 @@
 """The command line: the comparison table, one JSON object per run, one-line user errors."""
 
 import json
+import os
 import subprocess
 import sys
 
+import jax
 import pytest
 
 JSON_FIELDS = {
@@ -120,3 +122,25 @@ def test_run_paper_nn_from_the_command_line():
     assert row["preset"] == "paper-nn" and row["gamma"] == 0.005 and row["steps"] == 30
     out = toysim("run", "--preset", "paper-nn", "--method", "fpo", "--params", "optimum")
     assert out.returncode == 2 and "params must be current" in out.stderr
+
+
+@pytest.mark.parametrize(("argv", "widths"), [([], (64, 32)), (["--precision", "32"], (32,))])
+def test_bench_neural_times_both_widths_unless_precision_names_one(argv, widths, monkeypatch):
+    from toysim import bench_neural
+    from toysim.cli import main
+
+    asked = {}
+
+    def fake(repeats, steps=None, precisions=bench_neural.PRECISIONS):
+        asked.update(precisions=precisions, steps=steps)
+        return []
+
+    monkeypatch.setattr(bench_neural, "run_neural_benchmark", fake)
+    monkeypatch.setattr(bench_neural, "format_neural_report", lambda rows: "")
+    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))  # restored after
+    x64 = jax.config.jax_enable_x64
+    try:
+        assert main(["bench", "--neural", "--steps", "7", "--devices", "1", *argv]) == 0
+    finally:
+        jax.config.update("jax_enable_x64", x64)
+    assert asked == {"precisions": widths, "steps": 7}

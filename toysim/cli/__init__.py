@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # sweep: the resume command
-        _set_precision(args.precision)
+        _set_precision(args.precision or 64)  # bench --neural leaves it unset: both widths
         if getattr(args, "devices", None) is not None:
             _set_host_devices(args.devices)
         commands = {

@@ -33,7 +33,8 @@ def bench_command(args: argparse.Namespace) -> int:
     elif args.neural:
         from toysim import bench_neural
 
-        results = bench_neural.run_neural_benchmark(repeats=repeats, **steps)
+        widths = {} if args.precision is None else {"precisions": (args.precision,)}
+        results = bench_neural.run_neural_benchmark(repeats=repeats, **steps, **widths)
         report = bench_neural.format_neural_report
     else:
         results = bench.run_benchmark(args.batch, args.numpy_runs, repeats, **chunk)

@@ -157,7 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.cpu_count(),
         help="expose N host CPU devices (XLA flag); default: one per core",
     )
-    bench.add_argument("--precision", type=int, choices=(32, 64), default=64)
+    bench.add_argument(
+        "--precision",
+        type=int,
+        choices=(32, 64),
+        help="float width (default 64); --neural: time only this width (default both)",
+    )
     explorer = sub.add_parser(
         "explorer-data", help="the (gamma, c) sweep behind the docs' browser explorer"
     )
