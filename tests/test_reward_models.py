@@ -250,3 +250,28 @@ def test_paper_nn_objective_is_the_one_its_adam_step_follows():
 
     independent = jax.hessian(mean_squared_error)(flat) + weight_decay * jnp.eye(flat.shape[0])
     assert_close(jax.hessian(lambda x: objective(unravel(x)))(flat), independent)
+
+
+@pytest.mark.parametrize(
+    ("name", "model"),
+    [
+        ("linear", linear_reward_model(4)),
+        ("mlp 4-1", mlp_reward_model((4, 1))),
+        ("mlp 4-3-1", mlp_reward_model((4, 3, 1))),
+        ("mlp 4-6-5-1", mlp_reward_model((4, 6, 5, 1))),
+    ],
+)
+@pytest.mark.parametrize("seed", range(3))
+def test_gradient_gram_is_the_gram_of_the_per_sample_gradients(name, model, seed):
+    """``gradient_gram(phi, ys)`` (the layer structure) equals ``J J^T`` with ``J`` the
+    per-sample gradients formed by autodiff, biases included."""
+    key_phi, key_y, key_b = jax.random.split(jax.random.key(seed), 3)
+    phi = model.init(key_phi, jnp.float64)
+    if isinstance(phi, list):  # non-zero biases, so that their terms count
+        keys = jax.random.split(key_b, len(phi))
+        phi = [(w, jax.random.normal(k, b.shape)) for k, (w, b) in zip(keys, phi, strict=True)]
+    ys = jax.random.normal(key_y, (7, 4), jnp.float64)
+    jacobian = jax.vmap(lambda y: reward_gradient(model, phi, y))(ys)
+    np.testing.assert_allclose(
+        model.gradient_gram(phi, ys), jacobian @ jacobian.T, rtol=1e-12, atol=1e-12
+    )

@@ -36,7 +36,7 @@ from jax.flatten_util import ravel_pytree
 from toysim import linalg
 from toysim.config import ConfigError
 from toysim.game.followers import FollowerData, SampleBuffer, SampleData
-from toysim.game.steering import reward_gradient
+from toysim.game.steering import flat_gradient
 from toysim.model.interface import RewardModel, RewardParams, linear_reward_model
 
 DAMPING = ("spectral", "fixed")
@@ -127,8 +127,40 @@ def gauss_newton_factor(
       ``C``, shape ``[B * n, P]``.
     """
     samples = buffer.y.reshape((-1, *buffer.y.shape[2:]))
-    jacobian = jax.vmap(lambda y: reward_gradient(model, phi, y))(samples)
-    return jnp.sqrt(2.0 * sample_weights(buffer, weight))[:, None] * jacobian
+    root = jnp.sqrt(2.0 * sample_weights(buffer, weight))
+
+    def row(y: Array, scale: Array) -> Array:  # scaled inside: 2x faster than rows * root
+        return flat_gradient(lambda p, x: scale * model.reward(p, x), phi, y)
+
+    return jax.vmap(row)(samples, root)
+
+
+def gauss_newton_operator(
+    model: RewardModel, phi: RewardParams, buffer: SampleBuffer, weight: Array | None, reg: Array
+) -> linalg.LowRankPlusDiagonal:
+    """``M = lambda I + C^T C`` with ``C`` of :func:`gauss_newton_factor`.
+
+    With the model's ``gradient_gram``, ``C C^T = (root root^T) * G`` (``root_i =
+    sqrt(2 omega_i)``) comes from the model's structure, so the Woodbury solve skips the
+    ``n^2 P`` product.
+
+    Args:
+      model: the reward model (squared-error loss).
+      phi: the parameters.
+      buffer: the samples.
+      weight: ``omega``, or ``None`` for the mean over the filled samples.
+      reg: ``lambda``.
+
+    Returns:
+      The :class:`~toysim.linalg.LowRankPlusDiagonal`.
+    """
+    factor = gauss_newton_factor(model, phi, buffer, weight)
+    if model.gradient_gram is None:
+        return linalg.LowRankPlusDiagonal(reg, factor)
+    root = jnp.sqrt(2.0 * sample_weights(buffer, weight))
+    samples = buffer.y.reshape((-1, *buffer.y.shape[2:]))
+    gram = root[:, None] * root[None, :] * model.gradient_gram(phi, samples)
+    return linalg.LowRankPlusDiagonal(reg, factor, gram)
 
 
 def network_curvature(
@@ -168,8 +200,7 @@ def network_curvature(
             damping = jnp.maximum(damping - smallest, 0.0)
         return Curvature(linalg.damped(exact, damping), damping + smallest > 0)
     if hessian == "gauss-newton":
-        factor = gauss_newton_factor(model, phi, buffer, None)
-        return Curvature(linalg.LowRankPlusDiagonal(reg, factor), reg > 0)
+        return Curvature(gauss_newton_operator(model, phi, buffer, None, reg), reg > 0)
     diagonal = linalg.hutchinson_diagonal(exact, key, options.probes)
     return Curvature(linalg.DiagonalOperator(jnp.maximum(diagonal, reg)), reg > 0)
 
@@ -227,8 +258,6 @@ def follower_curvature(
     if hessian == "gauss-newton":
         if isinstance(data, SampleData):
             model = linear_reward_model(w.shape[-1])
-            return linalg.LowRankPlusDiagonal(
-                lam, gauss_newton_factor(model, w, data.buffer, data.weight)
-            )
+            return gauss_newton_operator(model, w, data.buffer, data.weight, lam)
         return exact
     return linalg.DiagonalOperator(jnp.maximum(linalg.basis_diagonal(exact), lam))

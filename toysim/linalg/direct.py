@@ -88,7 +88,7 @@ def low_rank_of(operator: LinearOperator) -> LowRankPlusDiagonal | None:
     if isinstance(operator, DampedOperator):
         inner = low_rank_of(operator.operator)
         if inner is not None:
-            return LowRankPlusDiagonal(inner.alpha + operator.damping, inner.factor)
+            return inner._replace(alpha=inner.alpha + operator.damping)
     return None
 
 
@@ -107,7 +107,7 @@ def cholesky_map(operator: LinearOperator) -> LinearMap:
     if low_rank is not None and low_rank.factor.shape[0] < low_rank.factor.shape[1]:
         alpha, c = low_rank.alpha, low_rank.factor
         n = c.shape[0]
-        gram_solve = dense_cholesky_map(alpha * jnp.eye(n, dtype=c.dtype) + c @ c.T)
+        gram_solve = dense_cholesky_map(alpha * jnp.eye(n, dtype=c.dtype) + low_rank.factor_gram())
         return lambda v: (v - c.T @ gram_solve(c @ v)) / alpha
     return dense_cholesky_map(operator.dense())
 

@@ -72,10 +72,18 @@ class LowRankPlusDiagonal(NamedTuple):
     Attributes:
       alpha: the scalar ``alpha``.
       factor: ``C``, shape ``[n, d]``.
+      gram: ``C C^T`` (``[n, n]``) when the caller has it more cheaply than the ``n^2 d``
+        product (e.g. :func:`toysim.model.mlp.mlp_gradient_gram`), else ``None``; the
+        Woodbury solve and :func:`frobenius_norm` use it.
     """
 
     alpha: Array
     factor: Array
+    gram: Array | None = None
+
+    def factor_gram(self) -> Array:
+        """``C C^T``: ``gram`` if given, else the product."""
+        return self.factor @ self.factor.T if self.gram is None else self.gram
 
     @property
     def size(self) -> int:
@@ -84,7 +92,7 @@ class LowRankPlusDiagonal(NamedTuple):
 
     def matvec(self, v: Array) -> Array:
         """``A v = alpha v + C^T (C v)``."""
-        return self.alpha * v + self.factor.T @ (self.factor @ v)
+        return self.alpha * v + (self.factor @ v) @ self.factor  # faster than C.T @ on XLA:CPU
 
     def dense(self) -> Array:
         """The ``[d, d]`` matrix ``alpha I + C^T C``."""
@@ -195,7 +203,7 @@ def damped(operator: LinearOperator, damping: Array | float) -> DampedOperator:
 def frobenius_norm(operator: LinearOperator) -> Array:
     """``||A||_F``, from the structure where there is one.
 
-    ``||alpha I + C^T C||_F^2 = d alpha^2 + 2 alpha ||C||_F^2 + ||C C^T||_F^2`` (the
+    ``||alpha I + C^T C||_F^2 = d alpha^2 + 2 alpha tr(C C^T) + ||C C^T||_F^2`` (the
     ``n x n`` Gram matrix, not the ``d x d`` one); ``||diag(a)||_F = ||a||``; any other
     operator is formed (``dense()``).
 
@@ -206,9 +214,9 @@ def frobenius_norm(operator: LinearOperator) -> Array:
       The scalar ``||A||_F``.
     """
     if isinstance(operator, LowRankPlusDiagonal):
-        alpha, factor = operator.alpha, operator.factor
-        squares = operator.size * alpha**2 + 2.0 * alpha * jnp.sum(factor**2)
-        return jnp.sqrt(squares + jnp.sum((factor @ factor.T) ** 2))
+        alpha, gram = operator.alpha, operator.factor_gram()
+        squares = operator.size * alpha**2 + 2.0 * alpha * jnp.trace(gram)  # ||C||_F^2 = tr C C^T
+        return jnp.sqrt(squares + jnp.sum(gram**2))
     if isinstance(operator, DiagonalOperator):
         return jnp.linalg.norm(operator.diagonal)
     return jnp.linalg.norm(operator.dense())

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from jax import Array
 from jax.typing import DTypeLike
 
-from toysim.model.mlp import mlp_init, mlp_reward
+from toysim.model.mlp import mlp_gradient_gram, mlp_init, mlp_reward
 from toysim.model.reward import linear_reward
 from toysim.model.sampling import standard_normal
 
@@ -55,11 +55,17 @@ class RewardModel(NamedTuple):
     with ``s`` the logistic function; ``reward`` still scores single outputs.
     The follower's buffer and the steering term index samples only by their
     leading axes, so either shape fits.
+
+    Optional: ``gradient_gram``, ``(phi, ys) -> G`` with ``G_ij = grad_phi r(y_i) .
+    grad_phi r(y_j)`` for single outputs ``ys`` of shape ``[n, d]``, from the model's
+    structure; ``None`` (the default): the Gauss-Newton rung forms the per-sample
+    gradients and multiplies them (:func:`toysim.game.curvature.gauss_newton_operator`).
     """
 
     init: Callable[[Array, DTypeLike], RewardParams]
     reward: Callable[[RewardParams, Array], Array]
     sample_loss: Callable[[RewardParams, Array, Array], Array]
+    gradient_gram: Callable[[RewardParams, Array], Array] | None = None
 
 
 def squared_error(
@@ -83,7 +89,12 @@ def linear_reward_model(dim: int) -> RewardModel:
     def init(key: Array, dtype: DTypeLike) -> Array:
         return standard_normal(key, (dim,), dtype)
 
-    return RewardModel(init=init, reward=linear_reward, sample_loss=squared_error(linear_reward))
+    return RewardModel(
+        init=init,
+        reward=linear_reward,
+        sample_loss=squared_error(linear_reward),
+        gradient_gram=lambda w, ys: ys @ ys.T,  # grad_w (w . y) = y
+    )
 
 
 def mlp_reward_model(sizes: Sequence[int], scale: float = 1.0) -> RewardModel:
@@ -99,7 +110,12 @@ def mlp_reward_model(sizes: Sequence[int], scale: float = 1.0) -> RewardModel:
     def init(key: Array, dtype: DTypeLike) -> RewardParams:
         return mlp_init(key, sizes, scale, dtype)
 
-    return RewardModel(init=init, reward=mlp_reward, sample_loss=squared_error(mlp_reward))
+    return RewardModel(
+        init=init,
+        reward=mlp_reward,
+        sample_loss=squared_error(mlp_reward),
+        gradient_gram=mlp_gradient_gram,
+    )
 
 
 def bradley_terry_loss(

@@ -1,7 +1,9 @@
 """A small MLP reward model as a pure ``init``/``apply`` pair (docs/theory/neural.md).
 
 ``r_phi(y) = W_L softplus(... softplus(W_1 y + b_1) ...) + b_L``, with
-parameters ``phi`` a list of ``(W, b)`` pairs (a pytree): no framework beyond JAX.
+parameters ``phi`` a list of ``(W, b)`` pairs (a pytree): no framework beyond JAX;
+:func:`mlp_gradient_gram` gives the Gram matrix of its per-sample gradients from the
+layer structure, for the Gauss-Newton rung's Woodbury solve.
 :func:`toysim.model.interface.mlp_reward_model` wraps it as a reward model.
 The published network is 10 -> 32 -> 32 -> 1 with softplus activations,
 weights drawn from ``N(0, 0.1^2)`` and zero biases.
@@ -37,3 +39,35 @@ def mlp_reward(phi: MLPParams, y: Array) -> Array:
         h = jax.nn.softplus(h @ w + b)
     w, b = phi[-1]
     return (h @ w + b)[..., 0]
+
+
+def mlp_gradient_gram(phi: MLPParams, ys: Array) -> Array:
+    """``G_ij = grad_phi r(y_i) . grad_phi r(y_j) = sum_l (h_li . h_lj + 1)(delta_li . delta_lj)``.
+
+    The Gram matrix of the per-sample gradients, from the layer structure: the gradient of
+    ``r(y_i)`` in layer ``l``'s ``(W_l, b_l)`` is ``(h_li delta_li^T, delta_li)``, with
+    ``h_li`` the layer's input and ``delta_li = dr(y_i)/dz_li`` the gradient at its
+    pre-activation ``z_li = h_li W_l + b_l``. That costs ``n^2 sum_l (in_l + out_l)``
+    instead of the ``n^2 P`` of ``J J^T`` with the Jacobian ``J`` formed (the trick behind
+    per-sample gradient norms in differentially private training).
+
+    Args:
+      phi: the parameters.
+      ys: the samples, ``[n, d]``.
+
+    Returns:
+      ``G``, ``[n, n]``.
+    """
+
+    def reward_sum(shifts: list[Array]) -> tuple[Array, list[Array]]:
+        h, inputs = ys, []
+        for (w, b), shift in zip(phi[:-1], shifts[:-1], strict=True):
+            inputs.append(h)
+            h = jax.nn.softplus(h @ w + b + shift)
+        inputs.append(h)
+        w, b = phi[-1]
+        return jnp.sum(h @ w + b + shifts[-1]), inputs
+
+    shifts = [jnp.zeros((ys.shape[0], w.shape[1]), ys.dtype) for w, _ in phi]
+    deltas, inputs = jax.grad(reward_sum, has_aux=True)(shifts)
+    return sum((h @ h.T + 1.0) * (d @ d.T) for h, d in zip(inputs, deltas, strict=True))
