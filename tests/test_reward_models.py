@@ -259,6 +259,7 @@ def test_paper_nn_objective_is_the_one_its_adam_step_follows():
         ("mlp 4-1", mlp_reward_model((4, 1))),
         ("mlp 4-3-1", mlp_reward_model((4, 3, 1))),
         ("mlp 4-6-5-1", mlp_reward_model((4, 6, 5, 1))),
+        ("mlp 4-3-2 (reward: output 0)", mlp_reward_model((4, 3, 2))),
     ],
 )
 @pytest.mark.parametrize("seed", range(3))

@@ -73,8 +73,9 @@ class LowRankPlusDiagonal(NamedTuple):
       alpha: the scalar ``alpha``.
       factor: ``C``, shape ``[n, d]``.
       gram: ``C C^T`` (``[n, n]``) when the caller has it more cheaply than the ``n^2 d``
-        product (e.g. :func:`toysim.model.mlp.mlp_gradient_gram`), else ``None``; the
-        Woodbury solve and :func:`frobenius_norm` use it.
+        product (e.g. :func:`toysim.model.mlp.mlp_gradient_gram`), else ``None``. It must
+        equal ``C C^T`` (nothing checks it): the Woodbury solve and :func:`frobenius_norm`
+        use it, ``matvec`` and ``dense`` use ``factor`` only.
     """
 
     alpha: Array

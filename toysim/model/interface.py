@@ -58,8 +58,10 @@ class RewardModel(NamedTuple):
 
     Optional: ``gradient_gram``, ``(phi, ys) -> G`` with ``G_ij = grad_phi r(y_i) .
     grad_phi r(y_j)`` for single outputs ``ys`` of shape ``[n, d]``, from the model's
-    structure; ``None`` (the default): the Gauss-Newton rung forms the per-sample
-    gradients and multiplies them (:func:`toysim.game.curvature.gauss_newton_operator`).
+    structure. The Gauss-Newton rung (:func:`toysim.game.curvature.gauss_newton_operator`)
+    forms the per-sample gradients either way (its Woodbury solve needs them); with
+    ``gradient_gram`` it skips their ``n^2 P`` product, with ``None`` (the default) it
+    multiplies them.
     """
 
     init: Callable[[Array, DTypeLike], RewardParams]

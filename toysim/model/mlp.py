@@ -66,7 +66,7 @@ def mlp_gradient_gram(phi: MLPParams, ys: Array) -> Array:
             h = jax.nn.softplus(h @ w + b + shift)
         inputs.append(h)
         w, b = phi[-1]
-        return jnp.sum(h @ w + b + shifts[-1]), inputs
+        return jnp.sum((h @ w + b + shifts[-1])[..., 0]), inputs  # r is output 0
 
     shifts = [jnp.zeros((ys.shape[0], w.shape[1]), ys.dtype) for w, _ in phi]
     deltas, inputs = jax.grad(reward_sum, has_aux=True)(shifts)
