@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
-from toysim.config import method_from_name
+from toysim.config import ConfigError, method_from_name
 from toysim.game.curvature import (
     CurvatureOptions,
     curvature_inverse,
     follower_curvature,
+    gauss_newton_diagonal,
     network_curvature,
 )
 from toysim.game.followers import (
@@ -74,10 +75,11 @@ def reference_matrix(rung, flat, buffer, wd, mu, key, options):
         if options.damping == "spectral":
             mu = max(mu - np.linalg.eigvalsh(np.asarray(hessian))[0], 0.0)
         return hessian + mu * jnp.eye(size)
-    if rung == "gauss-newton":
+    if rung in ("gauss-newton", "diagonal"):
         ys = buffer.y[:2].reshape(-1, 3)
         jac = jax.jacfwd(lambda x: mlp_reward(UNRAVEL(x), ys))(flat)
-        return 2.0 / ys.shape[0] * jac.T @ jac + wd * jnp.eye(size)
+        gauss_newton = 2.0 / ys.shape[0] * jac.T @ jac + wd * jnp.eye(size)
+        return gauss_newton if rung == "gauss-newton" else jnp.diag(jnp.diag(gauss_newton))
     z = jax.random.rademacher(key, (options.probes, size), flat.dtype)
     return jnp.diag(jnp.maximum(jnp.mean(z * (z @ hessian), axis=0), wd))
 
@@ -95,7 +97,12 @@ RUNGS = {
         linalg.CG(tol=1e-11, maxiter=400),
     ),
     "gauss-newton": ("gauss-newton", CurvatureOptions(), linalg.Cholesky()),
-    "diagonal": ("diagonal", CurvatureOptions(probes=8), linalg.Cholesky()),
+    "diagonal": ("diagonal", CurvatureOptions(), linalg.Cholesky()),
+    "diagonal-hutchinson": (
+        "diagonal",
+        CurvatureOptions(diagonal="hutchinson", probes=8),
+        linalg.Cholesky(),
+    ),
 }
 
 
@@ -107,6 +114,54 @@ def build_rung(name, seed, mu):
     m = network_curvature(hessian, objective, MODEL, phi, buffer, wd, mu, options, key)
     flat = ravel_pytree(phi)[0]
     return m, solver, reference_matrix(name, flat, buffer, wd, mu, key, options)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_gauss_newton_diagonal_without_the_model_structure_is_the_same(seed):
+    """The diagonal from the MLP's ``gradient_square_sum`` equals the column sums of squares
+    of the scaled per-sample gradients (the route for a model without it)."""
+    phi, buffer, _ = network_problem(seed)
+    generic = MODEL._replace(gradient_square_sum=None)
+    np.testing.assert_allclose(
+        gauss_newton_diagonal(MODEL, phi, buffer, None),
+        gauss_newton_diagonal(generic, phi, buffer, None),
+        rtol=1e-12,
+        atol=1e-15,
+    )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (CurvatureOptions(damping="adaptive"), r"damping must be one of spectral, fixed"),
+        (CurvatureOptions(diagonal="kfac"), r"diagonal must be one of gauss-newton, hutchinson"),
+        (CurvatureOptions(probes=0), r"probes must be an integer >= 1; got 0"),
+    ],
+)
+def test_bad_curvature_options_are_refused_by_name(options, message):
+    spec = NeuralSpec(method=method_from_name("fpo", hessian="diagonal", params="current"))
+    with pytest.raises(ConfigError, match=message):
+        dataclasses.replace(spec, curvature=options).validate()
+
+
+@pytest.mark.parametrize(
+    ("hessian", "options", "message"),
+    [
+        ("gauss-newton", CurvatureOptions(), r"hessian must be exact, damped, diagonal or"),
+        ("diagonal", CurvatureOptions(), r"curvature.diagonal must be 'hutchinson' with data"),
+    ],
+)
+def test_the_squared_loss_rungs_are_refused_for_pairs(hessian, options, message):
+    """Gauss-Newton and its diagonal are the squared loss's; the Hessian's diagonal is allowed."""
+    method = method_from_name("fpo", hessian=hessian, params="current")
+    spec = NeuralSpec(method=method, data="pairs", curvature=options)
+    with pytest.raises(ConfigError, match=message):
+        spec.validate()
+    dataclasses.replace(
+        spec,
+        method=method_from_name("fpo", hessian="diagonal", params="current"),
+        curvature=CurvatureOptions(diagonal="hutchinson"),
+    ).validate()
 
 
 @pytest.mark.parametrize("name", RUNGS)

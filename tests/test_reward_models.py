@@ -263,16 +263,20 @@ def test_paper_nn_objective_is_the_one_its_adam_step_follows():
     ],
 )
 @pytest.mark.parametrize("seed", range(3))
-def test_gradient_gram_is_the_gram_of_the_per_sample_gradients(name, model, seed):
-    """``gradient_gram(phi, ys)`` (the layer structure) equals ``J J^T`` with ``J`` the
-    per-sample gradients formed by autodiff, biases included."""
-    key_phi, key_y, key_b = jax.random.split(jax.random.key(seed), 3)
+def test_structured_gradient_products_match_the_per_sample_gradients(name, model, seed):
+    """``gradient_gram(phi, ys)`` equals ``J J^T`` and ``gradient_square_sum(phi, ys, c)``
+    equals ``c^T (J * J)``, with ``J`` the per-sample gradients formed by autodiff, biases
+    included and the weights ``c`` unequal."""
+    key_phi, key_y, key_b, key_c = jax.random.split(jax.random.key(seed), 4)
     phi = model.init(key_phi, jnp.float64)
     if isinstance(phi, list):  # non-zero biases, so that their terms count
         keys = jax.random.split(key_b, len(phi))
         phi = [(w, jax.random.normal(k, b.shape)) for k, (w, b) in zip(keys, phi, strict=True)]
     ys = jax.random.normal(key_y, (7, 4), jnp.float64)
+    weights = jax.random.uniform(key_c, (7,), jnp.float64)
     jacobian = jax.vmap(lambda y: reward_gradient(model, phi, y))(ys)
     np.testing.assert_allclose(
         model.gradient_gram(phi, ys), jacobian @ jacobian.T, rtol=1e-12, atol=1e-12
     )
+    square_sum = ravel_pytree(model.gradient_square_sum(phi, ys, weights))[0]
+    np.testing.assert_allclose(square_sum, weights @ jacobian**2, rtol=1e-12, atol=1e-12)

@@ -16,9 +16,12 @@ for the follower's objective ``L(phi) = data loss + (lambda/2) ||phi||^2``:
   equal to ``H`` for the linear reward model. A
   :class:`~toysim.linalg.LowRankPlusDiagonal` over the buffer, solved exactly
   by Woodbury (``n x n`` with ``n`` the buffer's samples).
-* ``diagonal``: ``M = diag(H)`` clipped below at ``lambda``; exact from basis
-  products (the linear game) or Hutchinson's estimate with ``probes`` Rademacher
-  vectors (the network, from an explicit key).
+* ``diagonal``: for the linear game ``M = diag(H)``, exact from basis products. For a
+  network (``CurvatureOptions.diagonal``) the Gauss-Newton matrix's diagonal
+  ``sum_i 2 omega_i (grad_phi r(y_i))^2 + lambda`` (``gauss-newton``, the default:
+  exact, positive, no random draws; ``diag H`` for the linear model) or Hutchinson's
+  estimate of ``diag(H)`` from ``probes`` Rademacher vectors (``hutchinson``, from an
+  explicit key), clipped below at ``lambda``.
 * ``identity``: ``M = I`` (the relaxation).
 """
 
@@ -42,6 +45,10 @@ from toysim.model.interface import RewardModel, RewardParams, linear_reward_mode
 DAMPING = ("spectral", "fixed")
 """How ``damped`` picks ``mu``: from the Lanczos estimate of ``lambda_min``, or fixed."""
 
+DIAGONALS = ("gauss-newton", "hutchinson")
+"""Whose diagonal the network's ``diagonal`` rung takes: the Gauss-Newton matrix's (exact)
+or the Hessian's (Hutchinson's estimate)."""
+
 DEFAULT_SOLVERS = {
     "exact": linalg.MINRES(tol=1e-6, maxiter=100),
     "damped": linalg.CG(tol=1e-6, maxiter=100),
@@ -60,12 +67,15 @@ class CurvatureOptions:
       damping: ``spectral`` (``mu = max(hp.damping - lambda_min, 0)``, ``hp.damping``
         the margin) or ``fixed`` (``mu = hp.damping``).
       lanczos_steps: Hessian-vector products of the Lanczos estimate of ``lambda_min``.
+      diagonal: ``gauss-newton`` (the Gauss-Newton matrix's diagonal, exact) or
+        ``hutchinson`` (the Hessian's, estimated) for the ``diagonal`` rung.
       probes: Rademacher probes of Hutchinson's diagonal estimate.
       warm_start: start each iteration's Krylov solve from the previous solution.
     """
 
     damping: str = "spectral"
     lanczos_steps: int = 20
+    diagonal: str = "gauss-newton"
     probes: int = 16
     warm_start: bool = True
 
@@ -77,6 +87,10 @@ class CurvatureOptions:
         """
         if self.damping not in DAMPING:
             raise ConfigError(f"damping must be one of {', '.join(DAMPING)}; got {self.damping!r}")
+        if self.diagonal not in DIAGONALS:
+            raise ConfigError(
+                f"diagonal must be one of {', '.join(DIAGONALS)}; got {self.diagonal!r}"
+            )
         for field in ("lanczos_steps", "probes"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -163,6 +177,30 @@ def gauss_newton_operator(
     return linalg.LowRankPlusDiagonal(reg, factor, gram)
 
 
+def gauss_newton_diagonal(
+    model: RewardModel, phi: RewardParams, buffer: SampleBuffer, weight: Array | None
+) -> Array:
+    """``diag(C^T C) = sum_i 2 omega_i (grad_phi r(y_i))^2``, the Gauss-Newton matrix's diagonal.
+
+    From the model's ``gradient_square_sum`` (the MLP's layer structure), else the column
+    sums of squares of :func:`gauss_newton_factor`.
+
+    Args:
+      model: the reward model (squared-error loss).
+      phi: the parameters.
+      buffer: the samples.
+      weight: ``omega``, or ``None`` for the mean over the filled samples.
+
+    Returns:
+      The diagonal, flat, shape ``[P]``.
+    """
+    if model.gradient_square_sum is None:
+        return jnp.sum(gauss_newton_factor(model, phi, buffer, weight) ** 2, axis=0)
+    samples = buffer.y.reshape((-1, *buffer.y.shape[2:]))
+    weights = 2.0 * sample_weights(buffer, weight)
+    return ravel_pytree(model.gradient_square_sum(phi, samples, weights))[0]
+
+
 def network_curvature(
     hessian: str,
     objective: Callable[[RewardParams], Array],
@@ -201,6 +239,9 @@ def network_curvature(
         return Curvature(linalg.damped(exact, damping), damping + smallest > 0)
     if hessian == "gauss-newton":
         return Curvature(gauss_newton_operator(model, phi, buffer, None, reg), reg > 0)
+    if options.diagonal == "gauss-newton":
+        diagonal = gauss_newton_diagonal(model, phi, buffer, None) + reg
+        return Curvature(linalg.DiagonalOperator(diagonal), reg > 0)
     diagonal = linalg.hutchinson_diagonal(exact, key, options.probes)
     return Curvature(linalg.DiagonalOperator(jnp.maximum(diagonal, reg)), reg > 0)
 

@@ -137,6 +137,14 @@ class NeuralSpec:
                 "Gauss-Newton rung is the squared loss's (docs/theory/pairwise.md); got "
                 "'gauss-newton'"
             )
+        gauss_newton_diagonal = self.method.hessian == "diagonal" and (
+            self.curvature.diagonal == "gauss-newton"
+        )
+        if self.data == "pairs" and self.method.foresight and gauss_newton_diagonal:
+            raise ConfigError(
+                "curvature.diagonal must be 'hutchinson' with data = pairs and hessian = "
+                "diagonal: the Gauss-Newton diagonal is the squared loss's; got 'gauss-newton'"
+            )
 
 
 class NeuralHParams(NamedTuple):

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from jax import Array
 from jax.typing import DTypeLike
 
-from toysim.model.mlp import mlp_gradient_gram, mlp_init, mlp_reward
+from toysim.model.mlp import mlp_gradient_gram, mlp_gradient_square_sum, mlp_init, mlp_reward
 from toysim.model.reward import linear_reward
 from toysim.model.sampling import standard_normal
 
@@ -61,13 +61,17 @@ class RewardModel(NamedTuple):
     structure. The Gauss-Newton rung (:func:`toysim.game.curvature.gauss_newton_operator`)
     forms the per-sample gradients either way (its Woodbury solve needs them); with
     ``gradient_gram`` it skips their ``n^2 P`` product, with ``None`` (the default) it
-    multiplies them.
+    multiplies them. ``gradient_square_sum``, ``(phi, ys, c) -> sum_i c_i (grad_phi
+    r(y_i))^2`` (elementwise, shaped like ``phi``): the diagonal of the Gauss-Newton matrix
+    for the diagonal rung (:func:`toysim.game.curvature.gauss_newton_diagonal`), which
+    otherwise forms the per-sample gradients.
     """
 
     init: Callable[[Array, DTypeLike], RewardParams]
     reward: Callable[[RewardParams, Array], Array]
     sample_loss: Callable[[RewardParams, Array, Array], Array]
     gradient_gram: Callable[[RewardParams, Array], Array] | None = None
+    gradient_square_sum: Callable[[RewardParams, Array, Array], RewardParams] | None = None
 
 
 def squared_error(
@@ -96,6 +100,7 @@ def linear_reward_model(dim: int) -> RewardModel:
         reward=linear_reward,
         sample_loss=squared_error(linear_reward),
         gradient_gram=lambda w, ys: ys @ ys.T,  # grad_w (w . y) = y
+        gradient_square_sum=lambda w, ys, c: c @ ys**2,
     )
 
 
@@ -117,6 +122,7 @@ def mlp_reward_model(sizes: Sequence[int], scale: float = 1.0) -> RewardModel:
         reward=mlp_reward,
         sample_loss=squared_error(mlp_reward),
         gradient_gram=mlp_gradient_gram,
+        gradient_square_sum=mlp_gradient_square_sum,
     )
 
 

@@ -2,8 +2,9 @@
 
 ``r_phi(y) = W_L softplus(... softplus(W_1 y + b_1) ...) + b_L``, with
 parameters ``phi`` a list of ``(W, b)`` pairs (a pytree): no framework beyond JAX;
-:func:`mlp_gradient_gram` gives the Gram matrix of its per-sample gradients from the
-layer structure, for the Gauss-Newton rung's Woodbury solve.
+:func:`mlp_gradient_gram` and :func:`mlp_gradient_square_sum` give the Gram matrix and the
+weighted sum of squares of its per-sample gradients from the layer structure, for the
+Gauss-Newton rung's Woodbury solve and the diagonal rung.
 :func:`toysim.model.interface.mlp_reward_model` wraps it as a reward model.
 The published network is 10 -> 32 -> 32 -> 1 with softplus activations,
 weights drawn from ``N(0, 0.1^2)`` and zero biases.
@@ -41,22 +42,19 @@ def mlp_reward(phi: MLPParams, y: Array) -> Array:
     return (h @ w + b)[..., 0]
 
 
-def mlp_gradient_gram(phi: MLPParams, ys: Array) -> Array:
-    """``G_ij = grad_phi r(y_i) . grad_phi r(y_j) = sum_l (h_li . h_lj + 1)(delta_li . delta_lj)``.
+def mlp_layer_gradients(phi: MLPParams, ys: Array) -> tuple[list[Array], list[Array]]:
+    """``(h_l, delta_l)`` per layer: each layer's inputs and ``delta_li = dr(y_i)/dz_li``.
 
-    The Gram matrix of the per-sample gradients, from the layer structure: the gradient of
-    ``r(y_i)`` in layer ``l``'s ``(W_l, b_l)`` is ``(h_li delta_li^T, delta_li)``, with
-    ``h_li`` the layer's input and ``delta_li = dr(y_i)/dz_li`` the gradient at its
-    pre-activation ``z_li = h_li W_l + b_l``. That costs ``n^2 sum_l (in_l + out_l)``
-    instead of the ``n^2 P`` of ``J J^T`` with the Jacobian ``J`` formed (the trick behind
-    per-sample gradient norms in differentially private training).
+    The gradient of ``r(y_i)`` in layer ``l``'s ``(W_l, b_l)`` is ``(h_li delta_li^T,
+    delta_li)``, with ``z_li = h_li W_l + b_l`` the pre-activation; one batched forward and
+    backward pass gives every sample's factors without forming its ``P`` gradient entries.
 
     Args:
       phi: the parameters.
       ys: the samples, ``[n, d]``.
 
     Returns:
-      ``G``, ``[n, n]``.
+      Two lists over layers of ``[n, in_l]`` and ``[n, out_l]`` arrays.
     """
 
     def reward_sum(shifts: list[Array]) -> tuple[Array, list[Array]]:
@@ -70,4 +68,43 @@ def mlp_gradient_gram(phi: MLPParams, ys: Array) -> Array:
 
     shifts = [jnp.zeros((ys.shape[0], w.shape[1]), ys.dtype) for w, _ in phi]
     deltas, inputs = jax.grad(reward_sum, has_aux=True)(shifts)
+    return inputs, deltas
+
+
+def mlp_gradient_gram(phi: MLPParams, ys: Array) -> Array:
+    """``G_ij = grad_phi r(y_i) . grad_phi r(y_j) = sum_l (h_li . h_lj + 1)(delta_li . delta_lj)``.
+
+    The Gram matrix of the per-sample gradients from the layer structure
+    (:func:`mlp_layer_gradients`). That costs ``n^2 sum_l (in_l + out_l)`` instead of the
+    ``n^2 P`` of ``J J^T`` with the Jacobian ``J`` formed (the trick behind per-sample
+    gradient norms in differentially private training).
+
+    Args:
+      phi: the parameters.
+      ys: the samples, ``[n, d]``.
+
+    Returns:
+      ``G``, ``[n, n]``.
+    """
+    inputs, deltas = mlp_layer_gradients(phi, ys)
     return sum((h @ h.T + 1.0) * (d @ d.T) for h, d in zip(inputs, deltas, strict=True))
+
+
+def mlp_gradient_square_sum(phi: MLPParams, ys: Array, weights: Array) -> MLPParams:
+    """``sum_i c_i (grad_phi r(y_i))^2`` (elementwise square), shaped like ``phi``.
+
+    In layer ``l`` the sum is ``((h_l^2)^T (c delta_l^2), c^T delta_l^2)`` for the weights
+    and the bias (:func:`mlp_layer_gradients`): ``n sum_l in_l out_l`` multiply-adds, the
+    diagonal of ``J^T diag(c) J`` without the ``[n, P]`` Jacobian.
+
+    Args:
+      phi: the parameters.
+      ys: the samples, ``[n, d]``.
+      weights: ``c``, ``[n]``.
+
+    Returns:
+      A pytree like ``phi``.
+    """
+    inputs, deltas = mlp_layer_gradients(phi, ys)
+    squares = [weights[:, None] * d**2 for d in deltas]
+    return [(h.T**2 @ s, jnp.sum(s, axis=0)) for h, s in zip(inputs, squares, strict=True)]
