@@ -47,7 +47,8 @@ class Method:
       foresight: False for myopic RLHF (no steering term at all).
       hessian: the curvature ``M`` in ``M^{-1} g`` (docs/theory/exact-fpo.md): ``exact``
         (the follower's Hessian ``H``), ``damped`` (``H + mu I``), ``gauss-newton``
-        (``J^T J`` term plus the regulariser), ``diagonal`` (``diag H``) or ``identity``.
+        (``J^T J`` term plus the regulariser), ``diagonal`` (``diag H``; on a network by
+        default the Gauss-Newton matrix's diagonal) or ``identity``.
       influence: ``global`` (``g_bar = E_pi[grad_phi r]``) or ``local`` (``grad_phi r(y)``).
       params: ``optimum`` (``phi*``, the follower's best response) or ``current`` (``phi_t``).
       oracle: ``true`` (``grad_phi l`` uses ``U(y)``) or ``none`` (``r - U`` -> 1).

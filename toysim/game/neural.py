@@ -26,8 +26,8 @@ switch picks a rung of the curvature ladder (:mod:`toysim.game.curvature`,
 docs/theory/exact-fpo.md) for ``M`` in ``S``: the exact ``H`` (the Hessian of the
 follower's objective, buffer MSE plus the L2 term ``(wd/2)||phi||^2``, at its
 current parameters; MINRES on Hessian-vector products, since ``H`` is
-indefinite), ``H + mu I`` (CG), Gauss-Newton (Woodbury over the buffer), the
-diagonal (Hutchinson) or the identity. With global influence,
+indefinite), ``H + mu I`` (CG), Gauss-Newton (Woodbury over the buffer), its
+diagonal (or Hutchinson's estimate of ``diag H``) or the identity. With global influence,
 ``g = E_pi[grad_phi r] ~ grad_phi r(theta)`` (the policy's spread is at most
 0.1) and ``v = M^{-1} g`` is solved once per outer iteration (warm-started from
 the previous one), its iterations, residual and convergence recorded; with

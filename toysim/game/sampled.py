@@ -59,7 +59,8 @@ class NeuralSpec:
         (:data:`toysim.game.curvature.DEFAULT_SOLVERS`: MINRES for ``exact``, CG for
         ``damped``, both at relative tolerance ``1e-6``; direct for the others).
       curvature: how the rungs are built (:class:`toysim.game.curvature.CurvatureOptions`:
-        spectral or fixed damping, Lanczos steps, Hutchinson probes, warm starts).
+        spectral or fixed damping, Lanczos steps, the diagonal rung's Gauss-Newton or
+        Hutchinson diagonal, Hutchinson probes, warm starts).
       record_state: also record the RM parameters and buffer at every iteration.
       reward_model: ``mlp`` (``hidden`` layers) or ``linear`` (``r_w(y) = w . y``).
       data: ``points`` (outputs labelled ``U(y)``, squared error) or ``pairs``
