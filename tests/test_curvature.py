@@ -21,6 +21,8 @@ from toysim.game.curvature import (
     curvature_inverse,
     follower_curvature,
     gauss_newton_diagonal,
+    gauss_newton_factor,
+    gauss_newton_products,
     network_curvature,
 )
 from toysim.game.followers import (
@@ -128,6 +130,21 @@ def test_the_gauss_newton_diagonal_without_the_model_structure_is_the_same(seed)
         rtol=1e-12,
         atol=1e-15,
     )
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_gauss_newton_products_are_those_of_the_formed_factor(seed):
+    """``C v`` (forward mode) and ``C^T u`` (reverse mode) of the matrix-free factor equal the
+    products with the per-sample gradients formed row by row."""
+    phi, buffer, _ = network_problem(seed)
+    rng = np.random.default_rng(seed)
+    formed = gauss_newton_factor(MODEL, phi, buffer, None)
+    products = gauss_newton_products(MODEL, phi, buffer, None)
+    assert products.shape == formed.shape
+    v = jnp.asarray(rng.normal(size=formed.shape[1]))
+    u = jnp.asarray(rng.normal(size=formed.shape[0]))
+    np.testing.assert_allclose(products.apply(v), formed @ v, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(products.apply_transpose(u), formed.T @ u, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize(

@@ -149,6 +149,33 @@ def test_woodbury_path_equals_the_dense_path(seed, d, n):
     )
 
 
+@pytest.mark.parametrize("with_gram", [False, True], ids=["gram formed", "gram given"])
+@pytest.mark.parametrize("seed", range(3))
+def test_a_factor_given_by_its_products_is_the_same_operator(seed, with_gram):
+    """``alpha I + C^T C`` with ``C`` as :class:`linalg.FactorProducts` (closures over ``C``)
+    applies, forms, measures and solves (Woodbury, CG) like the same operator with ``C`` an
+    array."""
+    rng = np.random.default_rng(seed)
+    h = low_rank(rng, 5, 12)
+    c = h.factor
+    gram = c @ c.T if with_gram else None
+    products = linalg.LowRankPlusDiagonal(
+        h.alpha, linalg.FactorProducts(lambda v: c @ v, lambda u: c.T @ u, c.shape), gram
+    )
+    v = jnp.asarray(rng.normal(size=12))
+    assert products.size == 12
+    chex.assert_trees_all_close(products.factor.dense(), c, rtol=1e-14)
+    chex.assert_trees_all_close(products.matvec(v), h.matvec(v), rtol=1e-12)
+    chex.assert_trees_all_close(products.dense(), h.dense(), rtol=1e-12)
+    chex.assert_trees_all_close(
+        linalg.frobenius_norm(products), jnp.linalg.norm(h.dense()), rtol=1e-12
+    )
+    for solver in (linalg.Cholesky(), ITERATIVE[0]):
+        sol = linalg.solve(products, v, solver)
+        chex.assert_trees_all_close(sol.x, jnp.linalg.solve(h.dense(), v), rtol=1e-9)
+        assert bool(sol.info.converged)
+
+
 def test_inverse_factors_once_and_serves_many_right_hand_sides_and_batches():
     rng = np.random.default_rng(3)
     h = low_rank(rng, 3, 7)

@@ -15,7 +15,8 @@ for the follower's objective ``L(phi) = data loss + (lambda/2) ||phi||^2``:
   ``2 omega_i (r_i - U_i) hess r_i``: positive definite for ``lambda > 0``, and
   equal to ``H`` for the linear reward model. A
   :class:`~toysim.linalg.LowRankPlusDiagonal` over the buffer, solved exactly
-  by Woodbury (``n x n`` with ``n`` the buffer's samples).
+  by Woodbury (``n x n`` with ``n`` the buffer's samples); on a network its
+  factor ``J`` is applied by forward- and reverse-mode products, never formed.
 * ``diagonal``: for the linear game ``M = diag(H)``, exact from basis products. For a
   network (``CurvatureOptions.diagonal``) the Gauss-Newton matrix's diagonal
   ``sum_i 2 omega_i (grad_phi r(y_i))^2 + lambda`` (``gauss-newton``, the default:
@@ -124,6 +125,11 @@ def sample_weights(buffer: SampleBuffer, weight: Array | None) -> Array:
     return jnp.repeat(per_block, buffer.label.shape[-1])
 
 
+def buffer_samples(buffer: SampleBuffer) -> Array:
+    """The buffer's samples with its blocks flattened, ``[B * n, ...]``."""
+    return buffer.y.reshape((-1, *buffer.y.shape[2:]))
+
+
 def gauss_newton_factor(
     model: RewardModel, phi: RewardParams, buffer: SampleBuffer, weight: Array | None
 ) -> Array:
@@ -140,23 +146,56 @@ def gauss_newton_factor(
     Returns:
       ``C``, shape ``[B * n, P]``.
     """
-    samples = buffer.y.reshape((-1, *buffer.y.shape[2:]))
     root = jnp.sqrt(2.0 * sample_weights(buffer, weight))
 
     def row(y: Array, scale: Array) -> Array:  # scaled inside: 2x faster than rows * root
         return flat_gradient(lambda p, x: scale * model.reward(p, x), phi, y)
 
-    return jax.vmap(row)(samples, root)
+    return jax.vmap(row)(buffer_samples(buffer), root)
+
+
+def gauss_newton_products(
+    model: RewardModel, phi: RewardParams, buffer: SampleBuffer, weight: Array | None
+) -> linalg.FactorProducts:
+    """``C`` of :func:`gauss_newton_factor` by its products, without forming it.
+
+    ``C v = root * (d/dt) r_{phi + t v}(y_i)`` (forward mode) and ``C^T u = grad_phi
+    sum_i root_i u_i r_phi(y_i)`` (reverse mode, the forward pass shared by every call),
+    ``root_i = sqrt(2 omega_i)``: about one pass through the model each.
+    """
+    samples = buffer_samples(buffer)
+    root = jnp.sqrt(2.0 * sample_weights(buffer, weight))
+    flat, unravel = ravel_pytree(phi)
+
+    def rewards(p: RewardParams) -> Array:
+        return model.reward(p, samples)
+
+    _, pullback = jax.vjp(rewards, phi)
+
+    def apply(v: Array) -> Array:
+        return root * jax.jvp(rewards, (phi,), (unravel(v),))[1]
+
+    def apply_transpose(u: Array) -> Array:
+        return ravel_pytree(pullback(root * u)[0])[0]
+
+    return linalg.FactorProducts(apply, apply_transpose, (samples.shape[0], flat.shape[0]))
 
 
 def gauss_newton_operator(
-    model: RewardModel, phi: RewardParams, buffer: SampleBuffer, weight: Array | None, reg: Array
+    model: RewardModel,
+    phi: RewardParams,
+    buffer: SampleBuffer,
+    weight: Array | None,
+    reg: Array,
+    products: bool = False,
 ) -> linalg.LowRankPlusDiagonal:
     """``M = lambda I + C^T C`` with ``C`` of :func:`gauss_newton_factor`.
 
     With the model's ``gradient_gram``, ``C C^T = (root root^T) * G`` (``root_i =
     sqrt(2 omega_i)``) comes from the model's structure, so the Woodbury solve skips the
-    ``n^2 P`` product.
+    ``n^2 P`` product; with ``products`` as well, ``C`` is given by its products
+    (:func:`gauss_newton_products`) and the ``[n, P]`` Jacobian is never formed (a
+    network's choice; the linear model's ``C`` is its scaled samples).
 
     Args:
       model: the reward model (squared-error loss).
@@ -164,16 +203,19 @@ def gauss_newton_operator(
       buffer: the samples.
       weight: ``omega``, or ``None`` for the mean over the filled samples.
       reg: ``lambda``.
+      products: give ``C`` by its products (needs ``model.gradient_gram``).
 
     Returns:
       The :class:`~toysim.linalg.LowRankPlusDiagonal`.
     """
-    factor = gauss_newton_factor(model, phi, buffer, weight)
     if model.gradient_gram is None:
-        return linalg.LowRankPlusDiagonal(reg, factor)
+        return linalg.LowRankPlusDiagonal(reg, gauss_newton_factor(model, phi, buffer, weight))
     root = jnp.sqrt(2.0 * sample_weights(buffer, weight))
-    samples = buffer.y.reshape((-1, *buffer.y.shape[2:]))
-    gram = root[:, None] * root[None, :] * model.gradient_gram(phi, samples)
+    gram = root[:, None] * root[None, :] * model.gradient_gram(phi, buffer_samples(buffer))
+    if products:
+        factor = gauss_newton_products(model, phi, buffer, weight)
+    else:
+        factor = gauss_newton_factor(model, phi, buffer, weight)
     return linalg.LowRankPlusDiagonal(reg, factor, gram)
 
 
@@ -196,9 +238,8 @@ def gauss_newton_diagonal(
     """
     if model.gradient_square_sum is None:
         return jnp.sum(gauss_newton_factor(model, phi, buffer, weight) ** 2, axis=0)
-    samples = buffer.y.reshape((-1, *buffer.y.shape[2:]))
     weights = 2.0 * sample_weights(buffer, weight)
-    return ravel_pytree(model.gradient_square_sum(phi, samples, weights))[0]
+    return ravel_pytree(model.gradient_square_sum(phi, buffer_samples(buffer), weights))[0]
 
 
 def network_curvature(
@@ -238,7 +279,8 @@ def network_curvature(
             damping = jnp.maximum(damping - smallest, 0.0)
         return Curvature(linalg.damped(exact, damping), damping + smallest > 0)
     if hessian == "gauss-newton":
-        return Curvature(gauss_newton_operator(model, phi, buffer, None, reg), reg > 0)
+        products = model.gradient_gram is not None
+        return Curvature(gauss_newton_operator(model, phi, buffer, None, reg, products), reg > 0)
     if options.diagonal == "gauss-newton":
         diagonal = gauss_newton_diagonal(model, phi, buffer, None) + reg
         return Curvature(linalg.DiagonalOperator(diagonal), reg > 0)

@@ -10,7 +10,8 @@
     linalg.solve(op, b, linalg.MINRES(tol=1e-8, maxiter=500))
 
 Operators (:mod:`toysim.linalg.operators`): :class:`DenseOperator`,
-:class:`LowRankPlusDiagonal`, :class:`DiagonalOperator`, :func:`hessian_operator`,
+:class:`LowRankPlusDiagonal` (its factor an array or :class:`FactorProducts`),
+:class:`DiagonalOperator`, :func:`hessian_operator`,
 :func:`damped`, :func:`frobenius_norm`. From products alone (:mod:`toysim.linalg.spectral`): Lanczos
 estimates of the extreme eigenvalues (:func:`extreme_eigenvalues`), the exact or
 Hutchinson diagonal (:func:`basis_diagonal`, :func:`hutchinson_diagonal`).
@@ -39,6 +40,7 @@ from toysim.linalg.operators import (
     DampedOperator,
     DenseOperator,
     DiagonalOperator,
+    FactorProducts,
     HessianOperator,
     LinearOperator,
     LowRankPlusDiagonal,
@@ -80,6 +82,7 @@ __all__ = [
     "DampedOperator",
     "DenseOperator",
     "DiagonalOperator",
+    "FactorProducts",
     "HessianOperator",
     "Identity",
     "LinearMap",

@@ -105,10 +105,15 @@ def cholesky_map(operator: LinearOperator) -> LinearMap:
         return lambda b: b / operator.diagonal
     low_rank = low_rank_of(operator)
     if low_rank is not None and low_rank.factor.shape[0] < low_rank.factor.shape[1]:
-        alpha, c = low_rank.alpha, low_rank.factor
-        n = c.shape[0]
-        gram_solve = dense_cholesky_map(alpha * jnp.eye(n, dtype=c.dtype) + low_rank.factor_gram())
-        return lambda v: (v - c.T @ gram_solve(c @ v)) / alpha
+        alpha, gram = low_rank.alpha, low_rank.factor_gram()
+        gram_solve = dense_cholesky_map(alpha * jnp.eye(gram.shape[0], dtype=gram.dtype) + gram)
+
+        def woodbury(v: Array) -> Array:
+            return (
+                v - low_rank.apply_factor_transpose(gram_solve(low_rank.apply_factor(v)))
+            ) / alpha
+
+        return woodbury
     return dense_cholesky_map(operator.dense())
 
 

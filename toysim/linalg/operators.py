@@ -7,7 +7,8 @@ solvers and by tests). All are symmetric except a general
 
 * :class:`DenseOperator`: a matrix;
 * :class:`LowRankPlusDiagonal`: ``alpha I + C^T C`` with ``C`` of shape
-  ``[n, d]``, the linear reward model's follower Hessian
+  ``[n, d]`` (an array, or its products: :class:`FactorProducts`), the linear
+  reward model's follower Hessian and the Gauss-Newton matrix
   (docs/theory/exact-fpo.md); the Cholesky solver factors its ``n x n`` Gram
   matrix (Woodbury) when ``n < d``;
 * :class:`HessianOperator`: ``v -> hess f(x) v`` by forward-over-reverse
@@ -66,12 +67,34 @@ class DenseOperator(NamedTuple):
         return self.matrix
 
 
+class FactorProducts(NamedTuple):
+    """A matrix ``C`` of shape ``[n, d]`` given by its products, not its entries.
+
+    For a Jacobian, ``C v`` is a forward-mode and ``C^T u`` a reverse-mode product, each
+    about one pass through the model, where forming ``C`` costs ``n`` passes and
+    ``n d`` memory.
+
+    Attributes:
+      apply: ``v -> C v``, ``[d] -> [n]``.
+      apply_transpose: ``u -> C^T u``, ``[n] -> [d]``.
+      shape: ``(n, d)``.
+    """
+
+    apply: Callable[[Array], Array]
+    apply_transpose: Callable[[Array], Array]
+    shape: tuple[int, int]
+
+    def dense(self) -> Array:
+        """``C`` as an ``[n, d]`` matrix, row ``i`` being ``C^T e_i``."""
+        return jax.vmap(self.apply_transpose)(jnp.eye(self.shape[0]))
+
+
 class LowRankPlusDiagonal(NamedTuple):
     """``A = alpha I + C^T C`` (symmetric, positive definite when ``alpha > 0``).
 
     Attributes:
       alpha: the scalar ``alpha``.
-      factor: ``C``, shape ``[n, d]``.
+      factor: ``C``, shape ``[n, d]``: an array, or its products (:class:`FactorProducts`).
       gram: ``C C^T`` (``[n, n]``) when the caller has it more cheaply than the ``n^2 d``
         product (e.g. :func:`toysim.model.mlp.mlp_gradient_gram`), else ``None``. It must
         equal ``C C^T`` (nothing checks it): the Woodbury solve and :func:`frobenius_norm`
@@ -79,12 +102,31 @@ class LowRankPlusDiagonal(NamedTuple):
     """
 
     alpha: Array
-    factor: Array
+    factor: Array | FactorProducts
     gram: Array | None = None
+
+    def factor_matrix(self) -> Array:
+        """``C`` as an ``[n, d]`` array (formed if ``factor`` gives its products)."""
+        return self.factor.dense() if isinstance(self.factor, FactorProducts) else self.factor
 
     def factor_gram(self) -> Array:
         """``C C^T``: ``gram`` if given, else the product."""
-        return self.factor @ self.factor.T if self.gram is None else self.gram
+        if self.gram is not None:
+            return self.gram
+        c = self.factor_matrix()
+        return c @ c.T
+
+    def apply_factor(self, v: Array) -> Array:
+        """``C v``."""
+        if isinstance(self.factor, FactorProducts):
+            return self.factor.apply(v)
+        return self.factor @ v
+
+    def apply_factor_transpose(self, u: Array) -> Array:
+        """``C^T u``."""
+        if isinstance(self.factor, FactorProducts):
+            return self.factor.apply_transpose(u)
+        return self.factor.T @ u
 
     @property
     def size(self) -> int:
@@ -93,11 +135,14 @@ class LowRankPlusDiagonal(NamedTuple):
 
     def matvec(self, v: Array) -> Array:
         """``A v = alpha v + C^T (C v)``."""
+        if isinstance(self.factor, FactorProducts):
+            return self.alpha * v + self.apply_factor_transpose(self.apply_factor(v))
         return self.alpha * v + (self.factor @ v) @ self.factor  # faster than C.T @ on XLA:CPU
 
     def dense(self) -> Array:
         """The ``[d, d]`` matrix ``alpha I + C^T C``."""
-        return self.alpha * jnp.eye(self.size) + self.factor.T @ self.factor
+        c = self.factor_matrix()
+        return self.alpha * jnp.eye(self.size) + c.T @ c
 
 
 class DiagonalOperator(NamedTuple):
