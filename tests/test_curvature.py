@@ -38,7 +38,7 @@ from toysim.game.leader import leader_gradient
 from toysim.game.neural import NeuralHParams, NeuralSpec, make_neural_trajectory, network_objective
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.game.steering import sample_steering
-from toysim.model.interface import linear_reward_model, mlp_reward_model
+from toysim.model.interface import linear_reward_model, mlp_reward_model, pairwise
 from toysim.model.mlp import mlp_init, mlp_reward
 from toysim.model.utility import Utility, utility
 from toysim.presets import build
@@ -99,7 +99,7 @@ RUNGS = {
         linalg.CG(tol=1e-11, maxiter=400),
     ),
     "gauss-newton": ("gauss-newton", CurvatureOptions(), linalg.Cholesky()),
-    "diagonal": ("diagonal", CurvatureOptions(), linalg.Cholesky()),
+    "diagonal": ("diagonal", CurvatureOptions(diagonal="gauss-newton"), linalg.Cholesky()),
     "diagonal-hutchinson": (
         "diagonal",
         CurvatureOptions(diagonal="hutchinson", probes=8),
@@ -132,15 +132,28 @@ def test_the_gauss_newton_diagonal_without_the_model_structure_is_the_same(seed)
     )
 
 
+@pytest.mark.parametrize("weight", [None, 0.3], ids=["mean", "omega"])
+@pytest.mark.parametrize("reward_model", ["mlp", "linear"])
 @pytest.mark.parametrize("seed", range(3))
-def test_the_gauss_newton_products_are_those_of_the_formed_factor(seed):
+def test_the_gauss_newton_products_are_those_of_the_formed_factor(seed, reward_model, weight):
     """``C v`` (forward mode) and ``C^T u`` (reverse mode) of the matrix-free factor equal the
-    products with the per-sample gradients formed row by row."""
+    products with the per-sample gradients formed row by row; so does the Gauss-Newton
+    diagonal from the model's structure, for the mean loss and a fixed weight ``omega``."""
     phi, buffer, _ = network_problem(seed)
+    model = MODEL
+    if reward_model == "linear":
+        model, phi = linear_reward_model(3), jnp.asarray([0.4, -1.1, 0.7])
+    weight = None if weight is None else jnp.asarray(weight)
     rng = np.random.default_rng(seed)
-    formed = gauss_newton_factor(MODEL, phi, buffer, None)
-    products = gauss_newton_products(MODEL, phi, buffer, None)
+    formed = gauss_newton_factor(model, phi, buffer, weight)
+    products = gauss_newton_products(model, phi, buffer, weight)
     assert products.shape == formed.shape
+    np.testing.assert_allclose(
+        gauss_newton_diagonal(model, phi, buffer, weight),
+        jnp.sum(formed**2, axis=0),
+        rtol=1e-12,
+        atol=1e-15,
+    )
     v = jnp.asarray(rng.normal(size=formed.shape[1]))
     u = jnp.asarray(rng.normal(size=formed.shape[0]))
     np.testing.assert_allclose(products.apply(v), formed @ v, rtol=1e-12, atol=1e-15)
@@ -151,7 +164,10 @@ def test_the_gauss_newton_products_are_those_of_the_formed_factor(seed):
     ("options", "message"),
     [
         (CurvatureOptions(damping="adaptive"), r"damping must be one of spectral, fixed"),
-        (CurvatureOptions(diagonal="kfac"), r"diagonal must be one of gauss-newton, hutchinson"),
+        (
+            CurvatureOptions(diagonal="kfac"),
+            r"diagonal must be one of auto, gauss-newton, hutchinson",
+        ),
         (CurvatureOptions(probes=0), r"probes must be an integer >= 1; got 0"),
     ],
 )
@@ -165,7 +181,11 @@ def test_bad_curvature_options_are_refused_by_name(options, message):
     ("hessian", "options", "message"),
     [
         ("gauss-newton", CurvatureOptions(), r"hessian must be exact, damped, diagonal or"),
-        ("diagonal", CurvatureOptions(), r"curvature.diagonal must be 'hutchinson' with data"),
+        (
+            "diagonal",
+            CurvatureOptions(diagonal="gauss-newton"),
+            r"curvature.diagonal must be auto or hutchinson with data",
+        ),
     ],
 )
 def test_the_squared_loss_rungs_are_refused_for_pairs(hessian, options, message):
@@ -174,11 +194,35 @@ def test_the_squared_loss_rungs_are_refused_for_pairs(hessian, options, message)
     spec = NeuralSpec(method=method, data="pairs", curvature=options)
     with pytest.raises(ConfigError, match=message):
         spec.validate()
-    dataclasses.replace(
-        spec,
-        method=method_from_name("fpo", hessian="diagonal", params="current"),
-        curvature=CurvatureOptions(diagonal="hutchinson"),
-    ).validate()
+    for diagonal in ("auto", "hutchinson"):
+        dataclasses.replace(
+            spec,
+            method=method_from_name("fpo", hessian="diagonal", params="current"),
+            curvature=CurvatureOptions(diagonal=diagonal),
+        ).validate()
+
+
+@pytest.mark.parametrize("data", ["points", "pairs"])
+def test_the_automatic_diagonal_is_gauss_newtons_for_points_and_hutchinsons_for_pairs(data):
+    """``diagonal = auto`` (the default) solves like the explicit choice for the spec's loss."""
+    from toysim.game.neural import network_inverse
+
+    method = method_from_name("fpo", hessian="diagonal", params="current")
+    spec = NeuralSpec(method=method, data=data, dim=3, hidden=(4, 4), signal_dims=2)
+    chosen = "gauss-newton" if data == "points" else "hutchinson"
+    explicit = dataclasses.replace(spec, curvature=CurvatureOptions(diagonal=chosen))
+    phi, buffer, _ = network_problem(0)
+    if data == "pairs":
+        buffer = buffer._replace(y=jnp.stack([buffer.y, -buffer.y], axis=2))
+    follower = pairwise(MODEL) if data == "pairs" else MODEL
+    b = jnp.asarray(np.random.default_rng(0).normal(size=ravel_pytree(phi)[0].shape))
+    hp, key = NeuralHParams(), jax.random.key(1)
+    solved = [network_inverse(s, hp, follower, phi, buffer, key)(b).x for s in (spec, explicit)]
+    np.testing.assert_array_equal(solved[0], solved[1])
+    if data == "points":  # and not Hutchinson's
+        hutchinson = dataclasses.replace(spec, curvature=CurvatureOptions(diagonal="hutchinson"))
+        other = network_inverse(hutchinson, hp, follower, phi, buffer, key)(b).x
+        assert not np.allclose(solved[0], other)
 
 
 @pytest.mark.parametrize("name", RUNGS)

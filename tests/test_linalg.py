@@ -160,7 +160,7 @@ def test_a_factor_given_by_its_products_is_the_same_operator(seed, with_gram):
     c = h.factor
     gram = c @ c.T if with_gram else None
     products = linalg.LowRankPlusDiagonal(
-        h.alpha, linalg.FactorProducts(lambda v: c @ v, lambda u: c.T @ u, c.shape), gram
+        h.alpha, linalg.FactorProducts(lambda v: c @ v, lambda u: c.T @ u, c.shape, c.dtype), gram
     )
     v = jnp.asarray(rng.normal(size=12))
     assert products.size == 12

@@ -15,14 +15,16 @@ for the follower's objective ``L(phi) = data loss + (lambda/2) ||phi||^2``:
   ``2 omega_i (r_i - U_i) hess r_i``: positive definite for ``lambda > 0``, and
   equal to ``H`` for the linear reward model. A
   :class:`~toysim.linalg.LowRankPlusDiagonal` over the buffer, solved exactly
-  by Woodbury (``n x n`` with ``n`` the buffer's samples); on a network its
+  by Woodbury (``n x n`` with ``n`` the buffer's samples); in the sampled-buffer
+  game, for a model with ``gradient_gram`` (the MLP's, the linear model's), its
   factor ``J`` is applied by forward- and reverse-mode products, never formed.
 * ``diagonal``: for the linear game ``M = diag(H)``, exact from basis products. For a
   network (``CurvatureOptions.diagonal``) the Gauss-Newton matrix's diagonal
-  ``sum_i 2 omega_i (grad_phi r(y_i))^2 + lambda`` (``gauss-newton``, the default:
-  exact, positive, no random draws; ``diag H`` for the linear model) or Hutchinson's
-  estimate of ``diag(H)`` from ``probes`` Rademacher vectors (``hutchinson``, from an
-  explicit key), clipped below at ``lambda``.
+  ``sum_i 2 omega_i (grad_phi r(y_i))^2 + lambda`` (``gauss-newton``, the default for
+  the squared loss: exact, positive, no random draws; ``diag H`` for the linear model)
+  or Hutchinson's estimate of ``diag(H)`` from ``probes`` Rademacher vectors
+  (``hutchinson``, from an explicit key, the default for pairs), clipped below at
+  ``lambda``.
 * ``identity``: ``M = I`` (the relaxation).
 """
 
@@ -46,9 +48,10 @@ from toysim.model.interface import RewardModel, RewardParams, linear_reward_mode
 DAMPING = ("spectral", "fixed")
 """How ``damped`` picks ``mu``: from the Lanczos estimate of ``lambda_min``, or fixed."""
 
-DIAGONALS = ("gauss-newton", "hutchinson")
-"""Whose diagonal the network's ``diagonal`` rung takes: the Gauss-Newton matrix's (exact)
-or the Hessian's (Hutchinson's estimate)."""
+DIAGONALS = ("auto", "gauss-newton", "hutchinson")
+"""Whose diagonal the network's ``diagonal`` rung takes: the Gauss-Newton matrix's (exact;
+the squared loss's) or the Hessian's (Hutchinson's estimate, any loss); ``auto`` is the
+first for the squared loss and the second otherwise (:meth:`CurvatureOptions.for_loss`)."""
 
 DEFAULT_SOLVERS = {
     "exact": linalg.MINRES(tol=1e-6, maxiter=100),
@@ -68,15 +71,16 @@ class CurvatureOptions:
       damping: ``spectral`` (``mu = max(hp.damping - lambda_min, 0)``, ``hp.damping``
         the margin) or ``fixed`` (``mu = hp.damping``).
       lanczos_steps: Hessian-vector products of the Lanczos estimate of ``lambda_min``.
-      diagonal: ``gauss-newton`` (the Gauss-Newton matrix's diagonal, exact) or
-        ``hutchinson`` (the Hessian's, estimated) for the ``diagonal`` rung.
+      diagonal: ``gauss-newton`` (the Gauss-Newton matrix's diagonal, exact; the squared
+        loss's), ``hutchinson`` (the Hessian's, estimated) or ``auto`` (the first for the
+        squared loss, the second for pairs) for the ``diagonal`` rung.
       probes: Rademacher probes of Hutchinson's diagonal estimate.
       warm_start: start each iteration's Krylov solve from the previous solution.
     """
 
     damping: str = "spectral"
     lanczos_steps: int = 20
-    diagonal: str = "gauss-newton"
+    diagonal: str = "auto"
     probes: int = 16
     warm_start: bool = True
 
@@ -98,6 +102,13 @@ class CurvatureOptions:
                 raise ConfigError(f"{field} must be an integer >= 1; got {value!r}")
         if not isinstance(self.warm_start, bool):
             raise ConfigError(f"warm_start must be True or False; got {self.warm_start!r}")
+
+    def for_loss(self, squared: bool) -> CurvatureOptions:
+        """These options with ``diagonal = auto`` resolved: ``gauss-newton`` if the follower's
+        loss is the squared error (``squared``), else ``hutchinson``."""
+        if self.diagonal != "auto":
+            return self
+        return dataclasses.replace(self, diagonal="gauss-newton" if squared else "hutchinson")
 
 
 class Curvature(NamedTuple):
@@ -178,7 +189,8 @@ def gauss_newton_products(
     def apply_transpose(u: Array) -> Array:
         return ravel_pytree(pullback(root * u)[0])[0]
 
-    return linalg.FactorProducts(apply, apply_transpose, (samples.shape[0], flat.shape[0]))
+    shape = (samples.shape[0], flat.shape[0])
+    return linalg.FactorProducts(apply, apply_transpose, shape, flat.dtype)
 
 
 def gauss_newton_operator(
@@ -194,8 +206,9 @@ def gauss_newton_operator(
     With the model's ``gradient_gram``, ``C C^T = (root root^T) * G`` (``root_i =
     sqrt(2 omega_i)``) comes from the model's structure, so the Woodbury solve skips the
     ``n^2 P`` product; with ``products`` as well, ``C`` is given by its products
-    (:func:`gauss_newton_products`) and the ``[n, P]`` Jacobian is never formed (a
-    network's choice; the linear model's ``C`` is its scaled samples).
+    (:func:`gauss_newton_products`) and the ``[n, P]`` Jacobian is never formed (the
+    sampled-buffer game's choice, for any model with ``gradient_gram``; the linear game
+    keeps its ``C``, the scaled samples, as an array).
 
     Args:
       model: the reward model (squared-error loss).
@@ -255,9 +268,15 @@ def network_curvature(
 ) -> Curvature:
     """The rung ``hessian`` (not ``identity``) for a network on the mean loss over ``buffer``.
 
+    ``exact``, ``damped`` and Hutchinson's diagonal take ``objective``'s Hessian, whatever
+    its loss; ``gauss-newton`` and the Gauss-Newton diagonal (``options.diagonal``
+    ``gauss-newton`` or ``auto``) are built from ``model`` and ``buffer`` for the squared
+    loss and ignore ``objective`` (:class:`~toysim.game.sampled.NeuralSpec` refuses them
+    for pairs).
+
     Args:
       hessian: ``exact``, ``damped``, ``gauss-newton`` or ``diagonal``.
-      objective: ``L``, the follower's objective (mean squared error plus ``(reg/2)||phi||^2``).
+      objective: ``L``, the follower's objective (its mean loss plus ``(reg/2)||phi||^2``).
       model: the reward model.
       phi: where ``L``'s curvature is taken.
       buffer: the follower's samples.
@@ -281,7 +300,7 @@ def network_curvature(
     if hessian == "gauss-newton":
         products = model.gradient_gram is not None
         return Curvature(gauss_newton_operator(model, phi, buffer, None, reg, products), reg > 0)
-    if options.diagonal == "gauss-newton":
+    if options.diagonal != "hutchinson":  # auto: the squared loss's, as for gauss-newton
         diagonal = gauss_newton_diagonal(model, phi, buffer, None) + reg
         return Curvature(linalg.DiagonalOperator(diagonal), reg > 0)
     diagonal = linalg.hutchinson_diagonal(exact, key, options.probes)

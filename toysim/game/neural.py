@@ -169,8 +169,9 @@ def network_inverse(
     if hessian == "identity":
         return linalg.identity_solution
     objective = network_objective(model, buffer, hp.weight_decay)
+    options = spec.curvature.for_loss(squared=spec.data == "points")
     m = network_curvature(
-        hessian, objective, model, phi, buffer, hp.weight_decay, hp.damping, spec.curvature, key
+        hessian, objective, model, phi, buffer, hp.weight_decay, hp.damping, options, key
     )
     solver = DEFAULT_SOLVERS[hessian] if spec.solver is None else spec.solver
     return curvature_inverse(m, solver, x0)

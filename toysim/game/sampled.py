@@ -143,8 +143,8 @@ class NeuralSpec:
         )
         if self.data == "pairs" and self.method.foresight and gauss_newton_diagonal:
             raise ConfigError(
-                "curvature.diagonal must be 'hutchinson' with data = pairs and hessian = "
-                "diagonal: the Gauss-Newton diagonal is the squared loss's; got 'gauss-newton'"
+                "curvature.diagonal must be auto or hutchinson with data = pairs and hessian "
+                "= diagonal: the Gauss-Newton diagonal is the squared loss's; got 'gauss-newton'"
             )
 
 

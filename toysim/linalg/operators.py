@@ -78,15 +78,17 @@ class FactorProducts(NamedTuple):
       apply: ``v -> C v``, ``[d] -> [n]``.
       apply_transpose: ``u -> C^T u``, ``[n] -> [d]``.
       shape: ``(n, d)``.
+      dtype: the float type of ``C``.
     """
 
     apply: Callable[[Array], Array]
     apply_transpose: Callable[[Array], Array]
     shape: tuple[int, int]
+    dtype: jnp.dtype
 
     def dense(self) -> Array:
         """``C`` as an ``[n, d]`` matrix, row ``i`` being ``C^T e_i``."""
-        return jax.vmap(self.apply_transpose)(jnp.eye(self.shape[0]))
+        return jax.vmap(self.apply_transpose)(jnp.eye(self.shape[0], dtype=self.dtype))
 
 
 class LowRankPlusDiagonal(NamedTuple):

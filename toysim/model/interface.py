@@ -60,12 +60,13 @@ class RewardModel(NamedTuple):
     grad_phi r(y_j)`` for single outputs ``ys`` of shape ``[n, d]``, from the model's
     structure. With it the Gauss-Newton rung
     (:func:`toysim.game.curvature.gauss_newton_operator`) skips the ``n^2 P`` product of
-    the per-sample gradients, and on a network never forms them (its Woodbury solve
-    applies them by forward- and reverse-mode products); with ``None`` (the default) it
-    forms and multiplies them. ``gradient_square_sum``, ``(phi, ys, c) -> sum_i c_i (grad_phi
-    r(y_i))^2`` (elementwise, shaped like ``phi``): the diagonal of the Gauss-Newton matrix
-    for the diagonal rung (:func:`toysim.game.curvature.gauss_newton_diagonal`), which
-    otherwise forms the per-sample gradients.
+    the per-sample gradients, and in the sampled-buffer game never forms them (its
+    Woodbury solve applies them by forward- and reverse-mode products); with ``None``
+    (the default) it forms and multiplies them. Optional too: ``gradient_square_sum``,
+    ``(phi, ys, c) -> sum_i c_i (grad_phi r(y_i))^2`` (elementwise, shaped like ``phi``):
+    the diagonal of the Gauss-Newton matrix for the diagonal rung
+    (:func:`toysim.game.curvature.gauss_newton_diagonal`), which otherwise forms the
+    per-sample gradients.
     """
 
     init: Callable[[Array, DTypeLike], RewardParams]
