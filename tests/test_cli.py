@@ -153,3 +153,25 @@ def test_bench_neural_compares_with_the_published_code_per_iteration():
 
     assert speedup_vs_published(1000, 0.25) == pytest.approx(22.0)
     assert speedup_vs_published(4000, 2.0) == pytest.approx(11.0)
+
+
+@pytest.mark.parametrize(
+    ("machine", "flags", "expected"),
+    [
+        ("x86_64", "", "--xla_cpu_max_isa=AVX2"),
+        ("AMD64", "--a", "--a --xla_cpu_max_isa=AVX2"),
+        ("x86_64", "--xla_cpu_max_isa=AVX512", "--xla_cpu_max_isa=AVX512"),  # the user's cap
+        ("arm64", "--a", "--a"),  # not an x86 flag
+    ],
+)
+def test_figures_cap_the_instruction_set_on_x86_only(monkeypatch, machine, flags, expected):
+    """``figures`` caps XLA:CPU at AVX2 on x86-64 (AVX-512 sums round differently, and a
+    chaotic run's figure would differ between machines), keeping a cap the user set."""
+    import platform
+
+    from toysim.cli import _set_portable_codegen
+
+    monkeypatch.setattr(platform, "machine", lambda: machine)
+    monkeypatch.setenv("XLA_FLAGS", flags)
+    _set_portable_codegen()
+    assert os.environ["XLA_FLAGS"] == expected

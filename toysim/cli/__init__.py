@@ -13,6 +13,7 @@ the other commands in :mod:`toysim.cli.commands`.
 from __future__ import annotations
 
 import os
+import platform
 import sys
 
 from toysim.cli.checks import check_devices
@@ -43,6 +44,23 @@ def _set_host_devices(count: int) -> None:
     os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={count}".strip()
 
 
+PORTABLE_ISA = "AVX2"
+"""The widest x86 instruction set ``figures`` lets XLA:CPU use (``--xla_cpu_max_isa``)."""
+
+
+def _set_portable_codegen() -> None:
+    """Cap XLA:CPU at :data:`PORTABLE_ISA` on x86-64, unless ``XLA_FLAGS`` already sets a cap.
+
+    With AVX-512, XLA vectorises sums 8 wide instead of 4, so they round differently; a
+    chaotic run (neural_diagnostics' CG on an indefinite Hessian) then ends elsewhere and a
+    figure made on one x86 machine would not match one made on another. Must run before
+    JAX's backend starts.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if platform.machine().lower() in ("x86_64", "amd64") and "xla_cpu_max_isa" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} --xla_cpu_max_isa={PORTABLE_ISA}".strip()
+
+
 def _set_precision(bits: int) -> None:
     import jax
 
@@ -59,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         _set_precision(args.precision or 64)  # bench --neural leaves it unset: both widths
         if getattr(args, "devices", None) is not None:
             _set_host_devices(args.devices)
+        if args.command == "figures":  # the same numbers on every x86-64 machine
+            _set_portable_codegen()
         commands = {
             "run": run_command,
             "sweep": sweep_command,
