@@ -13,7 +13,6 @@ import pytest
 from toysim import build, linalg, simulate
 from toysim.experiments import runner
 from toysim.experiments.collapse import ideal_norm
-from toysim.game.neural import paper_nn
 from toysim.game.trajectory import NonFiniteTrajectoryError
 from toysim.provenance import describe, git_revision, seed_list, versions
 
@@ -173,7 +172,7 @@ def test_provenance_describes_the_game_and_the_versions():
     config = describe(spec, hp)
     method = {"type": "Method", **dataclasses.asdict(spec.method)}
     assert config["spec"] == {**dataclasses.asdict(spec), "method": method}
-    neural_spec, neural_hp = paper_nn("fpo-exact")
+    neural_spec, neural_hp = build("paper-nn", "fpo-exact")
     neural_spec = dataclasses.replace(neural_spec, solver=linalg.CG(tol=1e-5, maxiter=100))
     solver = describe(neural_spec, neural_hp)["spec"]["solver"]
     assert solver == {"type": "CG", "tol": 1e-5, "maxiter": 100}

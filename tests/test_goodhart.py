@@ -18,7 +18,6 @@ from toysim.experiments.goodhart import (
     kept_iterations,
     neural_curves,
 )
-from toysim.game.pairwise import pairwise_nn
 from toysim.game.trajectory import utility_of
 from toysim.model.utility import utility
 from toysim.presets import build
@@ -101,7 +100,7 @@ def test_kept_iterations_are_the_first_100_then_every_20th(steps):
 
 
 def short_pairwise_nn(method):
-    spec, hp = pairwise_nn(method)
+    spec, hp = build("pairwise-nn", method)
     return dataclasses.replace(spec, steps=140, hidden=(8,)), hp
 
 

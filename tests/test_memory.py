@@ -20,9 +20,9 @@ def test_a_runs_estimate_counts_exactly_what_its_trajectories_hold():
 
 def test_the_neural_estimate_counts_exactly_what_its_trajectory_holds():
     from toysim.experiments.neural import standard_promotion_trajectory as factory
-    from toysim.game.neural import paper_nn
+    from toysim.presets import build
 
-    spec, hp = paper_nn("fpo-relaxed")
+    spec, hp = build("paper-nn", "fpo-relaxed")
     spec = dataclasses.replace(spec, steps=3)
     measured = tree_bytes(run_seed(spec, hp, 0, factory))
     assert trajectory_bytes(factory, spec, hp) == measured

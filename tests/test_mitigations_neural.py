@@ -14,15 +14,15 @@ from toysim.experiments.runner import run_seeds
 from toysim.game.early_stop import StopParams
 from toysim.game.ensemble import MitigationParams, MitigationSpec, ensemble_model
 from toysim.game.neural import make_mitigated_neural_trajectory, make_neural_trajectory
-from toysim.game.pairwise import NEURAL_PRESETS
 from toysim.game.sampled import network_model
+from toysim.presets import build
 
 plain = standard_promotion(make_neural_trajectory)
 mitigated = standard_promotion(make_mitigated_neural_trajectory)
 
 
 def game(preset="pairwise-nn", method="rlhf", steps=30):
-    spec, hp = NEURAL_PRESETS[preset](method)
+    spec, hp = build(preset, method)
     return dataclasses.replace(spec, steps=steps), hp
 
 

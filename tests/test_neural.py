@@ -17,6 +17,7 @@ from toysim.game.steering import reward_gradient, sample_steering
 from toysim.model.interface import mlp_reward_model
 from toysim.model.mlp import mlp_init, mlp_reward
 from toysim.model.utility import Utility, utility
+from toysim.presets import build
 
 IDENTITY = linalg.linear_map(linalg.identity_solution)
 """The relaxation ``H -> I`` as a plain map."""
@@ -188,10 +189,10 @@ def test_damped_exact_fpo_prevents_collapse_without_strong_convexity(standard_pr
 @pytest.mark.slow  # over 12 s; runs in CI's slow step
 def test_nonconvexity_diagnostics_match_an_independent_dense_hessian(standard_promotion):
     from toysim.game.followers import SampleBuffer
-    from toysim.game.neural import network_model, network_objective, paper_nn
+    from toysim.game.neural import network_model, network_objective
     from toysim.game.nonconvexity import nonconvexity_diagnostics
 
-    spec, hp = paper_nn("rlhf")
+    spec, hp = build("paper-nn", "rlhf")
     spec = dataclasses.replace(spec, hidden=(4, 4), steps=40, record_state=True)
     trajectory = jax.jit(make_neural_trajectory(spec))(jax.random.key(2), hp)
     diagnostics = nonconvexity_diagnostics(spec, hp, trajectory, every=10)

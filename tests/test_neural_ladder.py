@@ -16,10 +16,11 @@ from toysim.config import as_float_arrays
 from toysim.experiments import neural_ladder as nl
 from toysim.experiments.runner import run_seeds
 from toysim.game.followers import empty_buffer
-from toysim.game.neural import network_model, network_objective, neural_utility, paper_nn
+from toysim.game.neural import network_model, network_objective, neural_utility
 from toysim.game.steering import sample_steering
 from toysim.linalg import identity_solution, linear_map
 from toysim.model.utility import utility
+from toysim.presets import build
 
 
 def test_pseudo_inverse_solve_equals_the_solve_on_a_definite_matrix(rng):
@@ -48,7 +49,7 @@ def test_a_choice_that_is_exact_on_an_empty_buffer_has_cosine_one(hessian):
     """On an empty buffer the follower's Hessian is ``wd I``: exact and Gauss-Newton
     directions equal the pseudo-inverse one, and that one is the direction of
     ``v = g / wd`` computed by hand."""
-    spec, hp = paper_nn("fpo-exact", hessian=hessian)
+    spec, hp = build("paper-nn", "fpo-exact", hessian=hessian)
     model = network_model(spec)
     phi = [(hp.init_scale * w, bias) for w, bias in model.init(jax.random.key(1), jnp.float64)]
     flat = ravel_pytree(phi)[0]
@@ -97,7 +98,7 @@ def test_summary_matches_a_direct_computation(short_ladder):
 def test_checkpointed_runs_equal_the_plain_runs(short_ladder):
     """Recording and thinning the states changes nothing the run records per iteration."""
     result, _ = short_ladder
-    spec, hp = paper_nn("fpo-exact", hessian="gauss-newton")
+    spec, hp = build("paper-nn", "fpo-exact", hessian="gauss-newton")
     plain = run_seeds(dataclasses.replace(spec, steps=4), hp, 2, nl.CheckpointedTrajectory(4))
     ran = result.runs["hessian=gauss-newton"].trajectory
     np.testing.assert_array_equal(ran.utility, plain.utility)
@@ -109,7 +110,7 @@ def test_checkpoint_cosine_against_a_dense_numpy_pseudo_inverse(short_ladder):
     """The exact direction at the checkpoint, rebuilt with ``jax.hessian`` and NumPy's
     ``eigh``: the cosine of the recorded choice's direction with it is the one reported."""
     result, _ = short_ladder
-    spec, hp = paper_nn("fpo-exact", hessian="gauss-newton")
+    spec, hp = build("paper-nn", "fpo-exact", hessian="gauss-newton")
     spec = dataclasses.replace(spec, steps=4, record_state=True)
     states = run_seeds(spec, hp, 2, nl.CheckpointedTrajectory(4))
     model = network_model(spec)

@@ -28,11 +28,11 @@ from toysim.game.neural import (
     network_objective,
     network_steering,
 )
-from toysim.game.pairwise import NEURAL_PRESETS
 from toysim.game.sampled import NeuralHParams, NeuralSpec
 from toysim.model.interface import linear_reward_model, mlp_reward_model, pairwise
 from toysim.model.preference import preference_probability, sample_labels, steering_view
 from toysim.model.utility import Utility, utility
+from toysim.presets import build
 
 U = Utility(jnp.asarray(10.0), jnp.asarray(0.2), jnp.asarray([1.5, 1.0, 0.0, 0.0]))
 
@@ -280,13 +280,13 @@ def test_spec_refuses_unknown_choices_naming_the_field(field, value):
 def test_pairwise_presets_change_only_the_data_model_and_leash_from_paper_nn():
     for preset in ("pairwise-linear", "pairwise-nn"):
         for method in ("rlhf", "fpo-exact", "fpo-relaxed"):
-            spec, hp = NEURAL_PRESETS[preset](method)
-            base_spec, base_hp = NEURAL_PRESETS["paper-nn"](method)
+            spec, hp = build(preset, method)
+            base_spec, base_hp = build("paper-nn", method)
             assert spec.data == "pairs" and spec.labels == "sampled" and spec.regime == "window"
             assert spec.method == base_spec.method and hp.gamma == base_hp.gamma
             assert (hp.sigma_start, hp.sigma_end, hp.beta, hp.label_noise) == (0.3, 0.3, 1.0, 0.1)
-    assert NEURAL_PRESETS["pairwise-linear"]("rlhf")[0].reward_model == "linear"
-    assert NEURAL_PRESETS["pairwise-nn"]("rlhf")[0].reward_model == "mlp"
+    assert build("pairwise-linear", "rlhf")[0].reward_model == "linear"
+    assert build("pairwise-nn", "rlhf")[0].reward_model == "mlp"
 
 
 def test_run_a_pairwise_preset_from_the_command_line():

@@ -164,9 +164,9 @@ def test_numpy_integers_are_accepted_by_the_neural_spec():
 )
 def test_paper_nn_numbers_are_refused_before_running(field, value, message):
     from toysim.experiments.runner import run_seed
-    from toysim.game.neural import make_neural_trajectory, paper_nn
+    from toysim.game.neural import make_neural_trajectory
 
-    spec, hp = paper_nn("fpo-relaxed")
+    spec, hp = build("paper-nn", "fpo-relaxed")
     spec = dataclasses.replace(spec, steps=2)
     with pytest.raises(ConfigError, match=message):
         run_seed(spec, hp._replace(**{field: value}), 0, make_neural_trajectory)

@@ -37,7 +37,7 @@ PRECISIONS = (64, 32)
 
 
 def neural_rows() -> tuple[tuple[str, str, dict], ...]:
-    """``(label, paper_nn method, switches)`` of each row: rlhf, fpo-relaxed, the ladder."""
+    """``(label, paper-nn method, switches)`` of each row: rlhf, fpo-relaxed, the ladder."""
     rungs = tuple((f"hessian={h}", "fpo-exact", {"hessian": h}) for h in HESSIAN)
     return (("rlhf", "rlhf", {}), ("fpo-relaxed", "fpo-relaxed", {})) + rungs
 
@@ -46,9 +46,10 @@ def time_neural_row(method: str, switches: dict, seeds: int, repeats: int, steps
     """``(steps, compile s, s per run, s per batch of seeds, fraction of the batch's solves
     converged)`` of one row in the current precision."""
     from toysim.experiments.runner import seed_keys
-    from toysim.game.neural import make_neural_trajectory, paper_nn
+    from toysim.game.neural import make_neural_trajectory
+    from toysim.presets import build
 
-    spec, hp = paper_nn(method, **switches)
+    spec, hp = build("paper-nn", method, **switches)
     if steps is not None:
         spec = dataclasses.replace(spec, steps=steps)
     run = make_neural_trajectory(spec)

@@ -1,33 +1,64 @@
-"""Named settings: ``paper-linear``, ``population``, ``sycophancy`` (docs/settings.md).
+"""Every named setting, in one registry (docs/settings.md).
 
-``build(preset, method, ...)`` returns the ``(GameSpec, HParams)`` pair a run needs.
+The linear game (:class:`~toysim.config.GameSpec`, :class:`~toysim.config.HParams`):
+``paper-linear``, ``population``, ``sycophancy``. The sampled-buffer game
+(:class:`~toysim.game.sampled.NeuralSpec`, :class:`~toysim.game.sampled.NeuralHParams`):
+``paper-nn``, ``pairwise-linear``, ``pairwise-nn``.
+
+``build(preset, method, ...)`` returns the ``(spec, hparams)`` pair a run needs, whichever
+game; :func:`toysim.experiments.runner.run_seed` runs it.
 
 Default ``gamma`` (the weight of the steering penalty ``S``):
 
 * ``rlhf``: 0 (no steering term);
-* exact Hessian (``fpo-exact``, or any mix with ``hessian=exact``):
-  ``2 omega``, the weight that makes FPO's objective the exact Stackelberg
-  gradient (``omega`` = weight of the new data in ``L``; see ``toysim.game.leader``);
+* a curvature rung that stands for the Hessian (``fpo-exact``, or any mix with ``hessian``
+  other than ``identity``): ``2 omega``, the weight that makes FPO's objective the exact
+  Stackelberg gradient (``omega`` = weight of the new data in ``L``; see
+  ``toysim.game.leader``);
 * identity Hessian (``fpo-relaxed``, ``fpo-practical``, other mixes): the
-  preset's published weight (0.1 in the linear toy), because with ``H -> I``
-  the scale of ``H^{-1}`` has to go into ``gamma``.
+  preset's published weight (0.1 in the linear toy, 0.005 in paper-nn), because with
+  ``H -> I`` the scale of ``H^{-1}`` has to go into ``gamma``.
+
+In the sampled-buffer game an FPO method whose ``params`` switch is not given evaluates
+at the follower's current parameters (``params = current``): its reward model is trained
+by Adam steps and has no closed-form best response.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import NamedTuple
 
 from toysim.config import ConfigError, GameSpec, HParams, Method, method_from_name
+from toysim.game.sampled import NeuralHParams, NeuralSpec
 from toysim.provenance import describe_differences
+
+Spec = GameSpec | NeuralSpec
+Numbers = HParams | NeuralHParams
 
 
 class Preset(NamedTuple):
-    """A named setting: its static structure, its numbers, the published FPO weight."""
+    """A named setting: its game, static structure and numbers, the published FPO weight.
+
+    Attributes:
+      description: one paragraph for people (``toysim presets`` and the docs).
+      game: the spec type of its game, :class:`~toysim.config.GameSpec` (the linear game)
+        or :class:`~toysim.game.sampled.NeuralSpec` (the sampled-buffer game).
+      spec: the fields of ``game`` the preset sets (the others keep their defaults).
+      hparams: its numbers (``gamma`` is set by :func:`build`).
+      relaxed_gamma: the steering weight with ``hessian = identity``.
+    """
 
     description: str
+    game: type
     spec: dict
-    hparams: HParams
+    hparams: Numbers
     relaxed_gamma: float
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the preset is a sampled-buffer game (its follower trains on samples)."""
+        return self.game is NeuralSpec
 
 
 PAPER_LINEAR = Preset(
@@ -37,6 +68,7 @@ PAPER_LINEAR = Preset(
         "Exact L: squared error on the newest point + proximal (1/(2 eta))||w - w_t||^2, "
         "so lambda = 1/eta = 200 and omega = 1."
     ),
+    game=GameSpec,
     spec=dict(
         dim=50,
         signal_dims=3,
@@ -70,6 +102,7 @@ POPULATION = Preset(
         "distribution with ridge lambda = 0.1: every expectation and gradient in "
         "closed form, no sampling noise."
     ),
+    game=GameSpec,
     spec=dict(PAPER_LINEAR.spec, follower="population", buffer_size=0, anchor="ridge"),
     hparams=PAPER_LINEAR.hparams._replace(follower_lr=0.0, weight_decay=0.0, lam=0.1, sigma=0.3),
     relaxed_gamma=0.1,
@@ -81,9 +114,51 @@ SYCOPHANCY = Preset(
         "features by 0.5 each, as biased preference data (answers matching the user's "
         "view) would make it; `biased_noise` measures how far the policy follows them."
     ),
+    game=GameSpec,
     spec=dict(PAPER_LINEAR.spec, biased_dims=2),
     hparams=PAPER_LINEAR.hparams._replace(rm_init_bias=0.5),
     relaxed_gamma=PAPER_LINEAR.relaxed_gamma,
+)
+
+PAPER_NN = Preset(
+    description=(
+        "The published neural setting: d = 10, k = 2, a Gaussian policy whose spread decays "
+        "from 0.1 to 0.001, an MLP reward model 10-32-32-1 trained by one Adam step per "
+        "iteration (L2 weight 1e-3) on the last 10 blocks of 5 labelled samples, and a "
+        "leader taking 15 clipped steps per iteration; 4,000 iterations."
+    ),
+    game=NeuralSpec,
+    spec={},
+    hparams=NeuralHParams(),
+    relaxed_gamma=NeuralHParams().gamma,
+)
+
+PAIRWISE_HPARAMS = dict(sigma_start=0.3, sigma_end=0.3, beta=1.0, label_noise=0.1)
+"""The numbers both pairwise presets change from paper-nn's: a constant spread of 0.3, so
+that a pair's two outputs differ enough for a comparison to say something, and
+Bradley-Terry labels of inverse temperature 1 with 10% of them flipped."""
+
+PAIRWISE_LINEAR = Preset(
+    description=(
+        "paper-nn's game with comparisons: pairs of the policy's outputs, Bernoulli "
+        "Bradley-Terry labels (beta = 1, 10% flipped), a linear reward model r_w(y) = w . y "
+        "trained by Adam at 1e-2 on the logistic loss, the leash c = 0.05; 1,000 iterations."
+    ),
+    game=NeuralSpec,
+    spec=dict(reward_model="linear", data="pairs", steps=1000),
+    hparams=NeuralHParams(**PAIRWISE_HPARAMS, follower_lr=1e-2, action_cost=0.05),
+    relaxed_gamma=NeuralHParams().gamma,
+)
+
+PAIRWISE_NN = Preset(
+    description=(
+        "paper-nn's MLP reward model on pairs of the policy's outputs with Bernoulli "
+        "Bradley-Terry labels (beta = 1, 10% flipped), the leash c = 0.003; 1,500 iterations."
+    ),
+    game=NeuralSpec,
+    spec=dict(data="pairs", steps=1500),
+    hparams=NeuralHParams(**PAIRWISE_HPARAMS, action_cost=0.003),
+    relaxed_gamma=NeuralHParams().gamma,
 )
 
 DEFAULT_PRESET = "paper-linear"
@@ -93,7 +168,16 @@ PRESETS: dict[str, Preset] = {
     "paper-linear": PAPER_LINEAR,
     "population": POPULATION,
     "sycophancy": SYCOPHANCY,
+    "paper-nn": PAPER_NN,
+    "pairwise-linear": PAIRWISE_LINEAR,
+    "pairwise-nn": PAIRWISE_NN,
 }
+"""Every preset of either game, by name."""
+
+LINEAR_PRESETS = tuple(name for name, p in PRESETS.items() if not p.sampled)
+"""The presets of the linear game (what ``toysim sweep`` and ``toysim animate`` run)."""
+SAMPLED_PRESETS = tuple(name for name, p in PRESETS.items() if p.sampled)
+"""The presets of the sampled-buffer game."""
 
 
 class Recipe(NamedTuple):
@@ -118,7 +202,7 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def default_gamma(preset: Preset, spec: GameSpec, method: Method) -> float:
+def default_gamma(preset: Preset, spec: Spec, method: Method) -> float:
     """0 for RLHF, ``2 omega`` with the exact Hessian or a rung of the curvature ladder that
     stands for it, else (``H -> I``) the preset's published weight."""
     if not method.foresight:
@@ -135,8 +219,8 @@ def build(
     gamma: float | None = None,
     steps: int | None = None,
     **switches: str | None,
-) -> tuple[GameSpec, HParams]:
-    """``(spec, hparams)`` for ``preset`` run with ``method``.
+) -> tuple[Spec, Numbers]:
+    """``(spec, hparams)`` for ``preset`` run with ``method``, whichever game it is.
 
     Args:
       preset: a key of :data:`PRESETS`.
@@ -144,23 +228,30 @@ def build(
       gamma: the steering weight; ``None`` takes :func:`default_gamma`.
       steps: the horizon ``T``; ``None`` keeps the preset's.
       **switches: ``hessian``, ``influence``, ``params``, ``oracle`` overrides.
+
+    Raises:
+      ConfigError: an unknown preset, method or switch value, or a nonzero ``gamma`` with
+        ``rlhf``.
     """
     if preset not in PRESETS:
         raise ConfigError(f"preset must be one of {', '.join(PRESETS)}; got {preset!r}")
     p = PRESETS[preset]
     m = method if isinstance(method, Method) else method_from_name(method, **switches)
+    if p.sampled and not isinstance(method, Method) and m.foresight:
+        if switches.get("params") is None:  # no best response to evaluate at by default
+            m = dataclasses.replace(m, params="current")
     spec_fields = dict(p.spec, method=m)
     if steps is not None:
         spec_fields["steps"] = steps
-    spec = GameSpec(**spec_fields)
+    spec = p.game(**spec_fields)
     if gamma is not None and not m.foresight and gamma != 0:
         raise ConfigError(f"gamma must be 0 for rlhf (it has no steering term); got {gamma!r}")
     g = default_gamma(p, spec, m) if gamma is None else gamma
     return spec, p.hparams._replace(gamma=g)
 
 
-def preset_differences(spec: GameSpec, hp: HParams) -> dict:
-    """Every field of ``(spec, hp)`` that differs from the default preset (paper-linear) run
-    with the same method and its default ``gamma``: ``{field: value}``
+def preset_differences(spec: Spec, hp: Numbers, preset: str = DEFAULT_PRESET) -> dict:
+    """Every field of ``(spec, hp)`` that differs from ``preset`` (by default paper-linear)
+    run with the same method and its default ``gamma``: ``{field: value}``
     (:func:`toysim.provenance.describe_differences`)."""
-    return describe_differences(spec, hp, *build(DEFAULT_PRESET, spec.method))
+    return describe_differences(spec, hp, *build(preset, spec.method))

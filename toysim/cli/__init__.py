@@ -69,7 +69,7 @@ def _set_precision(bits: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    from toysim.game.trajectory import NonFiniteTrajectoryError
+    from toysim import NonFiniteTrajectoryError
 
     try:
         args = build_parser().parse_args(argv)

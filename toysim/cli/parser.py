@@ -22,8 +22,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The ``toysim`` parser; its errors raise :class:`UserError` (one line, no usage block)."""
     import toysim
-    from toysim.game.pairwise import NEURAL_PRESETS
-    from toysim.presets import PRESETS, RECIPES
+    from toysim.presets import LINEAR_PRESETS, PRESETS, RECIPES
 
     parser = _Parser(
         prog="toysim", description="Command line: toysim COMMAND or python -m toysim COMMAND."
@@ -32,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run trajectories and print a comparison table")
-    run.add_argument("--preset", default="paper-linear", choices=[*PRESETS, *NEURAL_PRESETS])
+    run.add_argument("--preset", default="paper-linear", choices=list(PRESETS))
     run.add_argument(
         "--method",
         choices=list(METHODS),
@@ -50,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
     sweep = sub.add_parser("sweep", help="a grid of hyperparameters times seeds, in one compile")
-    sweep.add_argument("--preset", default="paper-linear", choices=list(PRESETS))
+    sweep.add_argument("--preset", default="paper-linear", choices=list(LINEAR_PRESETS))
     sweep.add_argument("--method", default="rlhf", choices=list(METHODS))
     sweep.add_argument(
         "--grid",
@@ -99,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     figures.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
     animate = sub.add_parser("animate", help="the phase-space paths as an animation (GIF or MP4)")
-    animate.add_argument("--preset", default="paper-linear", choices=list(PRESETS))
+    animate.add_argument("--preset", default="paper-linear", choices=list(LINEAR_PRESETS))
     animate.add_argument(
         "--method",
         action="append",

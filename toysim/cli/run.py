@@ -7,7 +7,6 @@ import json
 
 from toysim.cli.checks import check_run_memory, check_seed
 from toysim.cli.parser import UserError
-from toysim.config import validate
 from toysim.presets import DEFAULT_PRESET
 
 DEFAULT_METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical")
@@ -17,8 +16,7 @@ def run_command(args: argparse.Namespace) -> int:
     """``toysim run``: one row per method; returns the exit status."""
     import jax
 
-    from toysim.game.pairwise import NEURAL_PRESETS
-    from toysim.game.trajectory import make_trajectory, simulate
+    from toysim.experiments.runner import run_seed, trajectory_factory, validate_game
     from toysim.presets import build, preset_differences
     from toysim.provenance import describe
 
@@ -30,14 +28,10 @@ def run_command(args: argparse.Namespace) -> int:
     methods = [args.method] if args.method else list(DEFAULT_METHODS)
     rows = []
     for name in methods:
-        if args.preset in NEURAL_PRESETS:
-            spec, hp, trajectory, differences = run_neural(name, args, switches)
-        else:
-            spec, hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
-            validate(spec, hp)
-            check_run_memory(args, make_trajectory, spec, hp)
-            trajectory = simulate(spec, hp, args.seed)
-            differences = preset_differences(spec, hp)
+        spec, hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
+        validate_game(spec, hp)
+        check_run_memory(args, trajectory_factory(spec), spec, hp)
+        trajectory = run_seed(spec, hp, args.seed)
         m = spec.method
         rows.append(
             dict(
@@ -60,11 +54,19 @@ def run_command(args: argparse.Namespace) -> int:
                 unconverged_solves=unconverged_solves(trajectory),
                 precision=args.precision,
                 jax_version=jax.__version__,
-                differences=differences,
+                differences=preset_differences(spec, hp, reference_preset(args.preset)),
                 config=describe(spec, hp),
             )
         )
     return emit(rows, args.json, format_table)
+
+
+def reference_preset(preset: str) -> str:
+    """The preset a run's settings are compared with: a sampled-buffer preset with itself
+    (its game differs from paper-linear's in every field), a linear one with paper-linear."""
+    from toysim.presets import PRESETS
+
+    return preset if PRESETS[preset].sampled else DEFAULT_PRESET
 
 
 def last_value(trajectory, field: str) -> float | None:
@@ -77,28 +79,6 @@ def unconverged_solves(trajectory) -> int | None:
     """How many of the run's curvature solves did not converge (``None`` if it records none)."""
     converged = getattr(trajectory, "solve_converged", None)
     return None if converged is None else int((~converged).sum())
-
-
-def run_neural(name: str, args: argparse.Namespace, switches: dict):
-    """One run of a sampled-buffer preset (paper-nn, pairwise-*): ``(spec, hparams, trajectory,
-    differences)``, the last the fields that differ from the preset's
-    (:func:`toysim.provenance.describe_differences`)."""
-    import dataclasses
-
-    from toysim.experiments.runner import run_seed, validate_game
-    from toysim.game.neural import make_neural_trajectory
-    from toysim.game.pairwise import NEURAL_PRESETS
-    from toysim.provenance import describe_differences
-
-    spec, hp = preset = NEURAL_PRESETS[args.preset](name, **switches)
-    if args.steps is not None:
-        spec = dataclasses.replace(spec, steps=args.steps)
-    if args.gamma is not None:
-        hp = hp._replace(gamma=args.gamma)
-    validate_game(spec, hp)
-    check_run_memory(args, make_neural_trajectory, spec, hp)
-    trajectory = run_seed(spec, hp, args.seed, make_neural_trajectory)
-    return spec, hp, trajectory, describe_differences(spec, hp, *preset)
 
 
 def emit(rows: list[dict], as_json: bool, formatter) -> int:
@@ -145,10 +125,8 @@ def format_table(rows: list[dict]) -> str:
     shown = {"method", "gamma", "steps"}  # columns and header
     changed = {k: v for row in rows for k, v in row["differences"].items() if k not in shown}
     if changed:
-        from toysim.game.pairwise import NEURAL_PRESETS
-
-        neural = first["preset"] in NEURAL_PRESETS
-        reference = f"the {first['preset']} preset" if neural else DEFAULT_PRESET
+        reference = reference_preset(first["preset"])
+        reference = f"the {reference} preset" if reference == first["preset"] else reference
         settings = ", ".join(f"{k} {v}" for k, v in changed.items())
         header += f"\nsettings that differ from {reference}: {settings}"
     warnings = [

@@ -21,6 +21,7 @@ for the leaders that iterate.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -43,8 +44,6 @@ from toysim.game.best_of_n_neural import (
     make_neural_best_of_n_trajectory,
     validate_neural_best_of_n,
 )
-from toysim.game.neural import paper_nn
-from toysim.game.pairwise import pairwise_linear, pairwise_nn
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.game.sampled import (
     NeuralHParams,
@@ -66,9 +65,9 @@ NEURAL_RL_METHODS = ("rlhf", "fpo-relaxed", "fpo-practical")
 """The MLP presets' leaders: their fpo-exact (a MINRES solve per iteration) is left out for
 its cost."""
 NEURAL_GOODHART = {
-    "paper-nn": (paper_nn, NEURAL_RL_METHODS),
-    "pairwise-linear": (pairwise_linear, RL_METHODS),
-    "pairwise-nn": (pairwise_nn, NEURAL_RL_METHODS),
+    "paper-nn": (functools.partial(build, "paper-nn"), NEURAL_RL_METHODS),
+    "pairwise-linear": (functools.partial(build, "pairwise-linear"), RL_METHODS),
+    "pairwise-nn": (functools.partial(build, "pairwise-nn"), NEURAL_RL_METHODS),
 }
 """The sampled-buffer presets: ``name -> (builder, leaders)``. pairwise-linear keeps
 fpo-exact: its reward model's loss is strictly convex (logistic plus ridge) and 16 seeds
@@ -274,8 +273,7 @@ def neural_curves(
 
     Args:
       builder: the preset, ``method -> (NeuralSpec, NeuralHParams)``
-        (:func:`~toysim.game.neural.paper_nn`, :func:`~toysim.game.pairwise.pairwise_linear`,
-        :func:`~toysim.game.pairwise.pairwise_nn`).
+        (:func:`toysim.presets.build` of a sampled-buffer preset).
       methods: the RL-style leaders.
       seeds: the number of seeds.
     """

@@ -43,7 +43,6 @@ from toysim.experiments.runner import run_seeds
 from toysim.game.early_stop import StopParams
 from toysim.game.ensemble import MitigationParams, MitigationSpec, make_mitigated_trajectory
 from toysim.game.neural import make_mitigated_neural_trajectory
-from toysim.game.pairwise import NEURAL_PRESETS
 from toysim.game.policy import GaussianPolicy
 from toysim.game.sampled import neural_utility
 from toysim.presets import RECIPES, build
@@ -234,7 +233,7 @@ def neural_mitigation_runs(preset: str, quick: bool = False) -> MitigationRuns:
     """
 
     def preset_game(method: str) -> tuple:
-        spec, hp = NEURAL_PRESETS[preset](method)
+        spec, hp = build(preset, method)
         return (dataclasses.replace(spec, steps=spec.steps // 10), hp) if quick else (spec, hp)
 
     spec, hp = preset_game("rlhf")

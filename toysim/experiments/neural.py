@@ -11,8 +11,9 @@ import numpy as np
 
 from toysim.experiments.runner import run_seed, run_seeds
 from toysim.game.curvature import CurvatureOptions
-from toysim.game.neural import make_neural_trajectory, paper_nn
+from toysim.game.neural import make_neural_trajectory
 from toysim.game.nonconvexity import nonconvexity_diagnostics
+from toysim.presets import build
 from toysim.provenance import describe
 
 NEURAL_FIGURE_METHODS = ("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact")
@@ -41,11 +42,12 @@ class NeuralRuns(NamedTuple):
 
 
 def figure_game(method: str):
-    """``paper_nn(method)``, except that ``fpo-exact`` is the damped exact FPO these figures
-    have always shown: ``H + mu I`` with a fixed ``mu = 1``, CG from 0 (no warm start)."""
+    """The paper-nn preset run with ``method``, except that ``fpo-exact`` is the damped exact
+    FPO these figures have always shown: ``H + mu I`` with a fixed ``mu = 1``, CG from 0 (no
+    warm start)."""
     if method != "fpo-exact":
-        return paper_nn(method)
-    spec, hp = paper_nn(method, hessian="damped")
+        return build("paper-nn", method)
+    spec, hp = build("paper-nn", method, hessian="damped")
     options = CurvatureOptions(damping="fixed", warm_start=False)
     return dataclasses.replace(spec, curvature=options), hp
 

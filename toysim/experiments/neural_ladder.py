@@ -37,12 +37,12 @@ from toysim.game.neural import (
     network_inverse,
     network_objective,
     network_steering,
-    paper_nn,
 )
 from toysim.game.sampled import NeuralHParams, NeuralSpec, network_model, neural_utility
 from toysim.game.steering import reward_gradient, sample_steering
 from toysim.game.trajectory import raise_if_nonfinite
 from toysim.model.utility import utility
+from toysim.presets import build
 from toysim.provenance import describe
 
 REFERENCES = ("rlhf", "fpo-relaxed", "fpo-practical")
@@ -56,7 +56,7 @@ COLLAPSE_FRACTION = 0.8
 
 
 class Choice(NamedTuple):
-    """One row of the ladder: a label and the ``paper_nn`` method and switches it runs."""
+    """One row of the ladder: a label and the paper-nn method and switches it runs."""
 
     label: str
     method: str
@@ -205,7 +205,7 @@ class NeuralLadder(NamedTuple):
 def run_choice(choice: Choice, seeds: int, steps: int, every: int, cosine_seeds: int) -> ChoiceRuns:
     """One ``jit(vmap)`` batch of ``seeds`` for ``choice`` (compile and run timed apart),
     then its checkpoint cosines on the first ``cosine_seeds``."""
-    spec, hp = paper_nn(choice.method, **choice.switches)
+    spec, hp = build("paper-nn", choice.method, **choice.switches)
     steer = spec.method.foresight
     spec = dataclasses.replace(spec, steps=steps, record_state=steer)
     factory = CheckpointedTrajectory(every)

@@ -11,7 +11,7 @@ import numpy as np
 from toysim.experiments.neural import standard_promotion_trajectory
 from toysim.experiments.runner import run_seeds
 from toysim.game.followers import REGIMES
-from toysim.game.pairwise import NEURAL_PRESETS
+from toysim.presets import build
 from toysim.provenance import describe
 
 REGIME_PRESETS = ("pairwise-linear", "pairwise-nn")
@@ -42,7 +42,7 @@ def regime_runs(quick: bool = False) -> RegimeRuns:
     utility, config = {}, {}
     for preset in REGIME_PRESETS:
         utility[preset], config[preset] = {}, {}
-        spec, hp = NEURAL_PRESETS[preset](REGIME_METHOD)
+        spec, hp = build(preset, REGIME_METHOD)
         for regime in REGIMES:
             game = dataclasses.replace(spec, regime=regime)
             runs = run_seeds(game, hp, seeds, standard_promotion_trajectory)

@@ -16,6 +16,8 @@ from collections.abc import Callable, Hashable, Sequence
 
 import jax
 
+from toysim.game.neural import make_neural_trajectory
+from toysim.game.sampled import NeuralSpec
 from toysim.game.trajectory import make_trajectory, raise_if_nonfinite
 from toysim.provenance import seed_list
 from toysim.seeds import seed_key
@@ -41,6 +43,14 @@ def validate_game(spec, hp: tuple) -> None:
     hp.validate(spec)
 
 
+def trajectory_factory(spec: Hashable) -> TrajectoryFactory:
+    """The trajectory of ``spec``'s game: the sampled-buffer game's
+    :func:`~toysim.game.neural.make_neural_trajectory` for a
+    :class:`~toysim.game.sampled.NeuralSpec`, else the linear game's
+    :func:`~toysim.game.trajectory.make_trajectory`."""
+    return make_neural_trajectory if isinstance(spec, NeuralSpec) else make_trajectory
+
+
 @functools.lru_cache(maxsize=64)
 def compiled_seeds(spec: Hashable, factory: TrajectoryFactory = make_trajectory) -> Callable:
     """``jit(vmap(factory(spec), in_axes=(0, None)))``: keys batched, hyperparameters shared
@@ -59,7 +69,7 @@ def run_seeds(
     spec: Hashable,
     hp: tuple,
     seeds: int | Sequence[int],
-    factory: TrajectoryFactory = make_trajectory,
+    factory: TrajectoryFactory | None = None,
 ) -> tuple:
     """The trajectories of ``spec`` with hyperparameters ``hp`` for each seed, batched.
 
@@ -67,8 +77,8 @@ def run_seeds(
       spec: the game's static structure (hashable; one compile per spec).
       hp: its hyperparameters, a NamedTuple (traced, shared by every seed).
       seeds: a count ``n`` (seeds ``0..n-1``) or the seeds themselves.
-      factory: builds ``run(key, hp)`` from ``spec`` (default: the linear game's
-        :func:`~toysim.game.trajectory.make_trajectory`).
+      factory: builds ``run(key, hp)`` from ``spec`` (default: the trajectory of its game,
+        :func:`trajectory_factory`).
 
     Returns:
       The trajectory (a NamedTuple pytree) with a leading seed axis.
@@ -79,13 +89,14 @@ def run_seeds(
         iteration and the run's index in the batch).
     """
     validate_game(spec, hp)
+    factory = factory or trajectory_factory(spec)
     trajectory = compiled_seeds(spec, factory)(seed_keys(seeds), hp)
     raise_if_nonfinite(trajectory, spec)
     return trajectory
 
 
 def run_seed(
-    spec: Hashable, hp: tuple, seed: int, factory: TrajectoryFactory = make_trajectory
+    spec: Hashable, hp: tuple, seed: int, factory: TrajectoryFactory | None = None
 ) -> tuple:
     """One unbatched trajectory of ``spec`` from the key of ``seed`` (``toysim.seeds.seed_key``).
 
@@ -97,6 +108,7 @@ def run_seed(
         iteration).
     """
     validate_game(spec, hp)
+    factory = factory or trajectory_factory(spec)
     trajectory = compiled_seed(spec, factory)(seed_key(seed), hp)
     raise_if_nonfinite(trajectory, spec)
     return trajectory

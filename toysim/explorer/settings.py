@@ -27,13 +27,14 @@ from toysim.config import (
     method_from_name,
     validate,
 )
-from toysim.presets import PRESETS, build, default_gamma
+from toysim.presets import LINEAR_PRESETS, PRESETS, build, default_gamma
 
 MAX_STEPS = 1000
 """The horizon every explorer program is compiled at; the horizon slider shows a prefix."""
 
-PRESET_NAMES = ("paper-linear", "population", "sycophancy")
-"""The presets offered (``paper-nn`` is too slow to answer a slider at once)."""
+PRESET_NAMES = LINEAR_PRESETS
+"""The presets offered: the linear game's (a sampled-buffer run is too slow to answer a slider
+at once)."""
 
 METHOD_NAMES = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical", "fpo")
 COORDS = ("projection", "block")

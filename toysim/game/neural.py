@@ -47,7 +47,6 @@ on a held-out gold budget (:mod:`toysim.game.early_stop`), through
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from typing import NamedTuple
@@ -366,24 +365,3 @@ def sampled_buffer_loop(
         return NeuralTrajectory(utility=utility(u, theta), signal=signal, noise=noise, **records)
 
     return run
-
-
-def paper_nn(method: str, **switches) -> tuple[NeuralSpec, NeuralHParams]:
-    """The ``paper-nn`` preset (docs/settings.md) with ``method``.
-
-    ``gamma``: 0 for rlhf; the published 0.005 with ``H -> I``; with any other
-    curvature rung (``M`` approximating ``H``), ``2 omega = 2 * 5 / 50 = 0.2``.
-    """
-    from toysim.config import method_from_name
-
-    m = method_from_name(method, **switches)
-    if m.foresight and switches.get("params") is None:
-        m = dataclasses.replace(m, params="current")  # curvature at phi_t here
-    spec = NeuralSpec(method=m)
-    if not m.foresight:
-        gamma = 0.0
-    elif m.hessian != "identity":
-        gamma = 2.0 * spec.samples_per_step / spec.buffer_size
-    else:
-        gamma = NeuralHParams().gamma
-    return spec, NeuralHParams(gamma=gamma)

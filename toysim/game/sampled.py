@@ -92,6 +92,12 @@ class NeuralSpec:
     def __post_init__(self) -> None:
         integers_as_int(self)
 
+    @property
+    def new_sample_weight(self) -> float:
+        """``omega = samples_per_step / buffer_size``, the weight of one iteration's new
+        samples in the follower's buffer loss; ``gamma = 2 omega`` is the exact weight."""
+        return self.samples_per_step / self.buffer_size
+
     def validate(self) -> None:
         """Check the sizes, the buffer, the solver and the method (``params`` must be ``current``).
 
