@@ -13,7 +13,7 @@ import pytest
 from toysim import build, linalg, simulate
 from toysim.experiments import runner
 from toysim.experiments.collapse import ideal_norm
-from toysim.game.trajectory import NonFiniteTrajectoryError
+from toysim.game.records import NonFiniteTrajectoryError
 from toysim.provenance import describe, git_revision, seed_list, versions
 
 PACKAGE = Path(__file__).resolve().parent.parent / "toysim"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from toysim import NonFiniteTrajectoryError, build, make_trajectory, simulate
-from toysim.game.trajectory import first_nonfinite_iteration
+from toysim.game.records import first_nonfinite_iteration
 
 METHODS = ["rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical"]
 

@@ -15,13 +15,8 @@ from toysim.config import (
     validate,
 )
 from toysim.explorer import explore
-from toysim.game.trajectory import (
-    NonFiniteTrajectoryError,
-    Trajectory,
-    first_nonfinite_iteration,
-    make_trajectory,
-    simulate,
-)
+from toysim.game.records import NonFiniteTrajectoryError, Trajectory, first_nonfinite_iteration
+from toysim.game.trajectory import make_trajectory, simulate
 from toysim.presets import PRESETS, build
 
 __all__ = [

@@ -34,7 +34,8 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
 from toysim.config import ConfigError, GameSpec, HParams, validate
-from toysim.game.trajectory import block_size, first_nonfinite_iteration, make_trajectory
+from toysim.game.records import first_nonfinite_iteration
+from toysim.game.trajectory import block_size, make_trajectory
 from toysim.seeds import key_from_data, seed_key_data
 from toysim.sweeps import cluster
 from toysim.sweeps.store import SUMMARY_FIELDS, SweepResult, load_sweep, save_sweep

@@ -10,7 +10,8 @@ import numpy as np
 from toysim.analysis import summarise
 from toysim.config import GameSpec, HParams
 from toysim.experiments.runner import run_seeds
-from toysim.game.trajectory import Trajectory, utility_of
+from toysim.game.records import Trajectory
+from toysim.game.trajectory import utility_of
 from toysim.presets import build
 from toysim.provenance import describe
 

@@ -5,9 +5,10 @@ For one preset (docs/results/goodhart.md):
 * the RL-style leaders (rlhf and the FPO variants) along their runs, with
   ``KL(pi_t || pi_0)`` of the Gaussian policy in closed form
   (:func:`toysim.game.best_of_n.gaussian_kl`);
-* expert iteration (best-of-n as a leader, :mod:`toysim.game.best_of_n`,
-  :mod:`toysim.game.best_of_n_neural`) for a few ``n``, along its runs (on the
-  pairwise presets with the same pairwise follower as the leaders);
+* expert iteration (best-of-n as a leader, :func:`toysim.game.best_of_n.expert_move`,
+  composed with the preset's game by :class:`toysim.game.composition.Composition`) for a
+  few ``n``, along its runs (on the pairwise presets with the same pairwise follower as the
+  leaders);
 * best-of-n sampling from the initial policy and reward model over ``n``, with
   ``KL = log n - (n - 1)/n``.
 
@@ -32,18 +33,10 @@ import numpy as np
 from toysim.experiments.neural import standard_promotion_trajectory
 from toysim.experiments.runner import run_seeds, seed_keys
 from toysim.game.best_of_n import (
-    BestOfNHParams,
-    BestOfNSpec,
     best_of_n_curve,
     gaussian_kl,
-    make_best_of_n_trajectory,
-    validate_best_of_n,
 )
-from toysim.game.best_of_n_neural import (
-    NeuralBestOfNHParams,
-    make_neural_best_of_n_trajectory,
-    validate_neural_best_of_n,
-)
+from toysim.game.composition import Composition, CompositionParams, ExpertParams
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.game.sampled import (
     NeuralHParams,
@@ -155,27 +148,6 @@ def curve_fit(curve: GoodhartCurve) -> GoodhartFit:
     return fit_goodhart(curve.d, curve.gold - curve.gold0[:, None], curve.form)
 
 
-def standard_promotion(factory):
-    """``spec -> run`` of ``factory`` traced under JAX's standard dtype promotion (the network
-    mixes weak Python scalars with its arrays), whatever the caller's setting."""
-
-    def make(spec):
-        run = factory(spec)
-
-        def run_standard(key, hp):
-            with jax.numpy_dtype_promotion("standard"):
-                return run(key, hp)
-
-        return run_standard
-
-    return make
-
-
-neural_expert_trajectory = standard_promotion(make_neural_best_of_n_trajectory)
-"""Expert iteration's ``spec -> run`` on a sampled-buffer preset (one object: compiled once
-per spec)."""
-
-
 class GoodhartRuns(NamedTuple):
     """Every Goodhart curve of one preset.
 
@@ -212,11 +184,10 @@ def linear_curves(preset: str, seeds: int) -> tuple[dict, dict, float]:
         kl = gaussian_kl(run.theta, spread, theta0, spread)
         curves[method] = curve(kl, run.expected_utility, run.proxy_reward, gold0, "rl")
         config[method] = describe(spec, hp)
-    expert = BestOfNSpec(base_spec, max_n=max(EXPERT_NS), groups=EXPERT_GROUPS)
+    expert = Composition(base_spec, "expert", max_n=max(EXPERT_NS), groups=EXPERT_GROUPS)
     for n in EXPERT_NS:
-        bh = BestOfNHParams(base_hp, float(n), spread, EXPERT_STEP)
-        validate_best_of_n(expert, bh)
-        run = run_seeds(expert, bh, seeds, make_best_of_n_trajectory)
+        bh = CompositionParams(base_hp, expert=ExpertParams(float(n), spread, EXPERT_STEP))
+        run = run_seeds(expert, bh, seeds)
         curves[f"expert iteration n={n}"] = curve(
             run.kl, run.expected_utility, run.proxy_reward, gold0, "rl"
         )
@@ -289,11 +260,10 @@ def neural_curves(
         kl = gaussian_kl(theta, sigma, jnp.zeros(spec.dim), hp.sigma_start)
         curves[method] = curve(kl, run.utility[:, keep], run.proxy_reward[:, keep], gold0, "rl")
         config[method] = describe(spec, hp)
-    expert = BestOfNSpec(base_spec, max_n=max(EXPERT_NS), groups=EXPERT_GROUPS)
+    expert = Composition(base_spec, "expert", max_n=max(EXPERT_NS), groups=EXPERT_GROUPS)
     for n in EXPERT_NS:
-        bh = NeuralBestOfNHParams(base_hp, float(n), EXPERT_STEP)
-        validate_neural_best_of_n(expert, bh)
-        run = run_seeds(expert, bh, seeds, neural_expert_trajectory)
+        bh = CompositionParams(base_hp, expert=ExpertParams(float(n), step=EXPERT_STEP))
+        run = run_seeds(expert, bh, seeds, standard_promotion_trajectory)
         curves[f"expert iteration n={n}"] = curve(
             run.kl[:, keep], run.utility[:, keep], run.proxy_reward[:, keep], gold0, "rl"
         )

@@ -16,7 +16,7 @@ from toysim.analysis import LADDER, ladder_gamma, rung_spec, steering_comparison
 from toysim.config import GameSpec, HParams, Method
 from toysim.experiments.collapse import ideal_norm
 from toysim.experiments.runner import run_seeds
-from toysim.game.trajectory import Trajectory
+from toysim.game.records import Trajectory
 from toysim.presets import build
 from toysim.provenance import describe
 

@@ -1,7 +1,8 @@
 """Mitigations beside FPO at a matched number of leader steps (docs/results/mitigations.md).
 
 Every variant runs the preset's ``T`` iterations through
-:func:`toysim.game.ensemble.make_mitigated_trajectory` on the same seeds:
+:func:`toysim.game.trajectory.make_trajectory` of a :class:`~toysim.game.composition.Composition`
+on the same seeds:
 
 * ``rlhf``: myopic RLHF, one reward model;
 * ``kl-leash (best c)``: RLHF with the action cost ``c`` of the ``kl-leash``
@@ -20,7 +21,7 @@ policy; a run has collapsed when its final gold is below 0.8 times its peak
 
 :func:`neural_mitigation_runs` runs the same comparison on a sampled-buffer
 preset (paper-nn, pairwise-linear, pairwise-nn) through
-:func:`toysim.game.neural.make_mitigated_neural_trajectory`: the leash grid is
+:func:`toysim.game.neural.make_neural_trajectory` of a composition: the leash grid is
 :data:`NEURAL_LEASH_FACTORS` times the preset's ``c``, the early-stopping rule
 checks :data:`NEURAL_STOP_CHECKS` times per run, and fpo-exact runs on
 pairwise-linear only (a MINRES solve per iteration makes it too slow on the MLP
@@ -38,11 +39,10 @@ import numpy as np
 
 from toysim.analysis import summarise
 from toysim.config import GameSpec, HParams
-from toysim.experiments.goodhart import standard_promotion
+from toysim.experiments.neural import standard_promotion_trajectory
 from toysim.experiments.runner import run_seeds
+from toysim.game.composition import NO_STOP, Composition, CompositionParams
 from toysim.game.early_stop import StopParams
-from toysim.game.ensemble import MitigationParams, MitigationSpec, make_mitigated_trajectory
-from toysim.game.neural import make_mitigated_neural_trajectory
 from toysim.game.policy import GaussianPolicy
 from toysim.game.sampled import neural_utility
 from toysim.presets import RECIPES, build
@@ -54,7 +54,6 @@ EARLY_STOP = dict(gold_budget=8, every=10.0, patience=3.0, label_noise=1.0)
 noise of standard deviation 1 (a tenth of ``A``), patience 3 checks."""
 ENSEMBLE_MEMBERS = 5
 COLLAPSE_DROP = 0.2
-NO_STOP = StopParams(patience=float("inf"), every=1.0, label_noise=0.0)
 NEURAL_LEASH_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 """The sampled-buffer presets' leash grid: these multiples of the preset's ``c``."""
 NEURAL_STOP_CHECKS = 30
@@ -62,15 +61,13 @@ NEURAL_STOP_CHECKS = 30
 comparison's 30 checks per run (:data:`EARLY_STOP`'s other numbers unchanged)."""
 NEURAL_FPO = {"pairwise-linear": ("fpo-relaxed", "fpo-practical", "fpo-exact")}
 """The FPO leaders per sampled-buffer preset (default: relaxed and practical)."""
-neural_mitigated_trajectory = standard_promotion(make_mitigated_neural_trajectory)
-"""The mitigated sampled-buffer game's ``spec -> run`` (one object: compiled once per spec)."""
 
 
 class Variant(NamedTuple):
     """One row of the comparison: its static structure and its numbers."""
 
-    spec: MitigationSpec
-    params: MitigationParams
+    spec: Composition
+    params: CompositionParams
 
 
 class MitigationRuns(NamedTuple):
@@ -100,12 +97,12 @@ class MitigationRuns(NamedTuple):
 
 def single(spec: GameSpec, hp: HParams) -> Variant:
     """The game as it is: one reward model, no early stopping."""
-    return Variant(MitigationSpec(spec), MitigationParams(hp, NO_STOP))
+    return Variant(Composition(spec), CompositionParams(hp, NO_STOP))
 
 
 def run_variant(variant: Variant, seeds: int):
-    """The variant's :class:`~toysim.game.ensemble.MitigatedTrajectory` over ``seeds`` seeds."""
-    return run_seeds(variant.spec, variant.params, seeds, make_mitigated_trajectory)
+    """The variant's :class:`~toysim.game.records.Trajectory` over ``seeds`` seeds."""
+    return run_seeds(variant.spec, variant.params, seeds)
 
 
 class Setting(NamedTuple):
@@ -142,7 +139,7 @@ def neural_outcome(variant: Variant, seeds: int) -> tuple:
     """``(gold, proxy, stopped, gold_spent)`` of a sampled-buffer variant, the gold
     ``E[U(y)]`` under ``N(theta_t, sigma_t^2 I)`` (closed form,
     :class:`~toysim.game.policy.GaussianPolicy`)."""
-    t = run_seeds(variant.spec, variant.params, seeds, neural_mitigated_trajectory)
+    t = run_seeds(variant.spec, variant.params, seeds, standard_promotion_trajectory)
     u = neural_utility(variant.spec.game, variant.params.game)
     gold = jax.vmap(jax.vmap(lambda th, s: GaussianPolicy(s).expected_utility(th, u)))(
         t.theta, t.sigma

@@ -33,14 +33,13 @@ from toysim.config import HESSIAN, as_float_arrays
 from toysim.experiments.neural import standard_promotion_trajectory
 from toysim.experiments.runner import compiled_seeds, seed_keys
 from toysim.game.neural import (
-    NeuralTrajectory,
     network_inverse,
     network_objective,
     network_steering,
 )
+from toysim.game.records import Trajectory, raise_if_nonfinite
 from toysim.game.sampled import NeuralHParams, NeuralSpec, network_model, neural_utility
 from toysim.game.steering import reward_gradient, sample_steering
-from toysim.game.trajectory import raise_if_nonfinite
 from toysim.model.utility import utility
 from toysim.presets import build
 from toysim.provenance import describe
@@ -83,11 +82,11 @@ class CheckpointedTrajectory:
     every: int
 
     def __call__(self, spec: NeuralSpec):
-        """``run(key, hp) -> NeuralTrajectory`` with ``rm_params`` / ``buffer`` thinned."""
+        """``run(key, hp) -> Trajectory`` with ``rm_params`` / ``buffer`` thinned."""
         run = standard_promotion_trajectory(spec)
         at = checkpoint_iterations(spec.steps, self.every)
 
-        def thinned(key: Array, hp: NeuralHParams) -> NeuralTrajectory:
+        def thinned(key: Array, hp: NeuralHParams) -> Trajectory:
             trajectory = run(key, hp)
             if trajectory.rm_params is None:
                 return trajectory
@@ -142,7 +141,7 @@ def exact_and_choice_directions(spec: NeuralSpec, hp: NeuralHParams):
 
 
 def checkpoint_cosines(
-    spec: NeuralSpec, hp: NeuralHParams, trajectory: NeuralTrajectory, every: int, seeds: int
+    spec: NeuralSpec, hp: NeuralHParams, trajectory: Trajectory, every: int, seeds: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cosine of ``spec.method``'s steering direction with the exact one at each checkpoint.
 
@@ -182,7 +181,7 @@ class ChoiceRuns(NamedTuple):
     cosines (``None`` without steering), its smallest Hessian eigenvalues there, its
     configuration and its compile and run seconds."""
 
-    trajectory: NeuralTrajectory
+    trajectory: Trajectory
     cosines: np.ndarray | None
     smallest_eigenvalue: np.ndarray | None
     config: dict

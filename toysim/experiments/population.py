@@ -12,7 +12,7 @@ from toysim.analysis import POPULATION_FIELD_NAMES, population_gradient
 from toysim.config import GameSpec, HParams
 from toysim.experiments.collapse import final_values, ideal_norm
 from toysim.experiments.runner import run_seed
-from toysim.game.trajectory import Trajectory
+from toysim.game.records import Trajectory
 from toysim.presets import build
 from toysim.provenance import describe
 

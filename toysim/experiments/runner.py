@@ -16,9 +16,11 @@ from collections.abc import Callable, Hashable, Sequence
 
 import jax
 
+from toysim.game.composition import Composition
 from toysim.game.neural import make_neural_trajectory
+from toysim.game.records import raise_if_nonfinite
 from toysim.game.sampled import NeuralSpec
-from toysim.game.trajectory import make_trajectory, raise_if_nonfinite
+from toysim.game.trajectory import make_trajectory
 from toysim.provenance import seed_list
 from toysim.seeds import seed_key
 from toysim.seeds import seed_keys as keys_of
@@ -44,11 +46,13 @@ def validate_game(spec, hp: tuple) -> None:
 
 
 def trajectory_factory(spec: Hashable) -> TrajectoryFactory:
-    """The trajectory of ``spec``'s game: the sampled-buffer game's
+    """The trajectory of ``spec``'s game (``spec`` a game or a
+    :class:`~toysim.game.composition.Composition` of one): the sampled-buffer game's
     :func:`~toysim.game.neural.make_neural_trajectory` for a
     :class:`~toysim.game.sampled.NeuralSpec`, else the linear game's
     :func:`~toysim.game.trajectory.make_trajectory`."""
-    return make_neural_trajectory if isinstance(spec, NeuralSpec) else make_trajectory
+    game = spec.game if isinstance(spec, Composition) else spec
+    return make_neural_trajectory if isinstance(game, NeuralSpec) else make_trajectory
 
 
 @functools.lru_cache(maxsize=64)

@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from toysim.config import HParams, as_float_arrays, validate
-from toysim.game.trajectory import first_nonfinite_iteration, make_trajectory, utility_of
+from toysim.game.records import first_nonfinite_iteration
+from toysim.game.trajectory import make_trajectory, utility_of
 from toysim.model.utility import utility
 from toysim.presets import build
 

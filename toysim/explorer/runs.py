@@ -23,12 +23,8 @@ import numpy as np
 
 from toysim.config import GameSpec, HParams
 from toysim.explorer.settings import MAX_STEPS, Settings, game_of
-from toysim.game.trajectory import (
-    Trajectory,
-    first_nonfinite_iteration,
-    make_trajectory,
-    nonfinite_error,
-)
+from toysim.game.records import Trajectory, first_nonfinite_iteration, nonfinite_error
+from toysim.game.trajectory import make_trajectory
 from toysim.seeds import seed_key
 
 trace_count: Counter[GameSpec] = Counter()

@@ -34,6 +34,10 @@ from jax import Array
 from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
 
+GOLD_STREAM = 0
+"""``fold_in(key, GOLD_STREAM)`` is the key of a run's gold labels (one more ``fold_in`` with
+the iteration gives a check's draws)."""
+
 
 class StopParams(NamedTuple):
     """The stopping rule's numbers (traced: sweeping them does not recompile).

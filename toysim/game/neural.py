@@ -38,18 +38,18 @@ The new data are ``samples_per_step`` samples in a buffer of ``buffer_size``,
 so ``omega = samples_per_step / buffer_size`` and ``gamma = 2 omega`` is the
 exact weight.
 
-The same loop (:func:`sampled_buffer_loop`) runs the mitigations of
-docs/results/mitigations.md: an ensemble of reward models whose aggregate the
-leader climbs (:func:`toysim.game.ensemble.ensemble_model`) and early stopping
-on a held-out gold budget (:mod:`toysim.game.early_stop`), through
-:func:`make_mitigated_neural_trajectory`.
+The same loop (:func:`make_neural_trajectory` of a
+:class:`~toysim.game.composition.Composition`) runs expert iteration in place of
+the gradient leader and the mitigations of docs/results/mitigations.md: an
+ensemble of reward models whose aggregate the leader climbs
+(:func:`toysim.model.ensemble.ensemble_model`) and early stopping on a held-out
+gold budget (:mod:`toysim.game.early_stop`).
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -57,15 +57,11 @@ from jax import Array
 from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
-from toysim.config import ConfigError, Method, as_float_arrays
+from toysim.config import Method, as_float_arrays
+from toysim.game.best_of_n import expert_move, gaussian_kl
+from toysim.game.composition import Composition, CompositionParams
 from toysim.game.curvature import DEFAULT_SOLVERS, curvature_inverse, network_curvature
-from toysim.game.early_stop import (
-    StopParams,
-    check_and_update,
-    gold_estimate,
-    initial_stop_state,
-)
-from toysim.game.ensemble import GOLD_STREAM, MitigationParams, MitigationSpec, ensemble_model
+from toysim.game.early_stop import GOLD_STREAM, check_and_update, gold_estimate, initial_stop_state
 from toysim.game.followers import (
     BufferData,
     SampleBuffer,
@@ -76,6 +72,7 @@ from toysim.game.followers import (
     optimizer_step,
     regime_blocks,
 )
+from toysim.game.records import Trajectory
 from toysim.game.sampled import (
     NeuralHParams,
     NeuralSpec,
@@ -87,6 +84,7 @@ from toysim.game.sampled import (
     schedule,
 )
 from toysim.game.steering import reward_gradient, sample_steering
+from toysim.model.ensemble import ensemble_model
 from toysim.model.interface import RewardModel, RewardParams, pairwise
 from toysim.model.metrics import block_signal_noise
 from toysim.model.preference import steering_view
@@ -177,139 +175,83 @@ def network_inverse(
 
 
 SOLVE_FIELDS = ("solve_iterations", "solve_residual", "solve_backward_error", "solve_converged")
-"""The :class:`NeuralTrajectory` fields of an iteration's :class:`toysim.linalg.SolveInfo`."""
+"""The :class:`~toysim.game.records.Trajectory` fields of an iteration's
+:class:`toysim.linalg.SolveInfo`."""
 
 
-class NeuralTrajectory(NamedTuple):
-    """Per outer iteration (leading axis ``T``, after any vmapped axes).
+def make_neural_trajectory(
+    spec: NeuralSpec | Composition,
+) -> Callable[[Array, NeuralHParams | CompositionParams], Trajectory]:
+    """A pure ``run(key, hparams) -> Trajectory`` for the sampled-buffer game, one
+    ``lax.scan`` over its ``T`` outer iterations.
 
-    Attributes:
-      theta: the policy mean, ``[T, d]``.
-      utility: ``U(theta)``; proxy_reward: ``r_phi(theta)`` (an ensemble's aggregate), ``[T]``.
-      signal, noise: ``||theta[:k]||`` and ``||theta[k:]||``, ``[T]``.
-      sigma: the policy's spread at that iteration, ``[T]``.
-      buffer_loss: the follower's mean loss on its buffer before its step (an ensemble's
-        summed over members), ``[T]``.
-      solve_iterations, solve_residual, solve_backward_error, solve_converged: iterations,
-        relative residual, normwise backward error and convergence flag of that
-        iteration's curvature solve (global influence with a ``hessian`` other than
-        ``identity``; 0, 0, 0 and True otherwise; :class:`toysim.linalg.SolveInfo`), ``[T]``.
-      rm_params, buffer: with ``spec.record_state``, the flat RM parameters
-        (``[T, P]``) and the buffer the leader saw at each iteration (for the
-        non-convexity diagnostics, :mod:`toysim.game.nonconvexity`); ``None`` otherwise.
-      climb, stopped, gold_spent, gold_estimate: a mitigated run's
-        (:func:`make_mitigated_neural_trajectory`) climb ``C``, 1.0 once stopped, gold labels
-        spent and the latest gold estimate (:mod:`toysim.game.early_stop`; 0 without a gold
-        budget), ``[T]``; ``None`` otherwise.
-    """
-
-    theta: Array
-    utility: Array
-    proxy_reward: Array
-    signal: Array
-    noise: Array
-    sigma: Array
-    buffer_loss: Array
-    solve_iterations: Array
-    solve_residual: Array
-    solve_backward_error: Array
-    solve_converged: Array
-    rm_params: Array | None = None
-    buffer: SampleBuffer | None = None
-    climb: Array | None = None
-    stopped: Array | None = None
-    gold_spent: Array | None = None
-    gold_estimate: Array | None = None
-
-
-def make_neural_trajectory(spec: NeuralSpec) -> Callable[[Array, NeuralHParams], NeuralTrajectory]:
-    """A pure ``run(key, hparams) -> NeuralTrajectory`` for the sampled-buffer game.
-
-    paper-nn (points, MLP, a window of 10 blocks) and the pairwise presets
-    (docs/theory/pairwise.md): with ``spec.data = pairs`` each leader step and
-    each of the ``samples_per_step`` new samples is a pair of outputs of the
+    ``spec`` is the game itself (a :class:`~toysim.game.sampled.NeuralSpec`, its gradient
+    leader and one reward model; ``hparams`` a :class:`~toysim.game.sampled.NeuralHParams`)
+    or a :class:`~toysim.game.composition.Composition` of it (``hparams`` a
+    :class:`~toysim.game.composition.CompositionParams`). paper-nn (points, MLP, a window of
+    10 blocks) and the pairwise presets (docs/theory/pairwise.md): with ``data = pairs`` each
+    leader step and each of the ``samples_per_step`` new samples is a pair of outputs of the
     policy, and the steering term sees a pair as one sample
-    (:func:`toysim.model.preference.steering_view`), its global direction
-    taken at the pair ``(theta, theta)``.
-    """
-    loop = sampled_buffer_loop(spec, None, "mean", 0)
-    return lambda key, hp: loop(key, hp, None)
+    (:func:`toysim.model.preference.steering_view`), its global direction taken at the pair
+    ``(theta, theta)``. The pieces:
 
+    * the gradient leader: ``inner_steps`` clipped steps on sampled outputs, its curvature
+      solve's diagnostics recorded (``solve_*``);
+    * expert iteration (:func:`toysim.game.best_of_n.expert_move`) with the spread
+      ``sigma_t``, scored by the (aggregated) reward model, its KL from the initial policy
+      ``N(0, sigma_start^2 I)`` recorded (``kl``);
+    * an ensemble of ``members > 1`` reward models (:func:`toysim.model.ensemble.ensemble_model`,
+      member 0 the single model's draw) whose aggregate the leader climbs;
+    * early stopping on a gold budget ``b > 0``: ``theta`` frozen once
+      :func:`toysim.game.early_stop.check_and_update` stops, the climb ``C`` summing
+      ``r_phi(theta_{t+1}) - r_phi(theta_t)`` under the reward model the leader ascended,
+      the gold estimate drawn from ``N(theta, sigma_t^2 I)`` with the key
+      ``fold_in(fold_in(key, 0), t)``.
 
-def make_mitigated_neural_trajectory(
-    spec: MitigationSpec,
-) -> Callable[[Array, MitigationParams], NeuralTrajectory]:
-    """A pure ``run(key, params) -> NeuralTrajectory`` of the sampled-buffer game
-    ``spec.game`` with an ensemble of ``spec.members`` reward models and early stopping on a
-    gold budget of ``spec.gold_budget`` (:func:`sampled_buffer_loop`).
+    A composition also records the stopping fields (zeros without early stopping).
 
     Raises:
-      ConfigError: a field of ``spec`` is invalid, or ``members > 1`` with a foresight
-        method (the ensemble runs under leaders without a steering term).
+      ConfigError: a field of ``spec`` is invalid (validated here).
     """
     spec.validate()
-    if spec.members > 1 and spec.method.foresight:
-        raise ConfigError(
-            f"members must be 1 with a foresight method (the sampled-buffer ensemble has no "
-            f"steering term); got members = {spec.members} with method {spec.method.name!r}"
-        )
-    loop = sampled_buffer_loop(spec.game, spec.members, spec.aggregate, spec.gold_budget)
-    return lambda key, params: loop(key, params.game, params.stop)
-
-
-def sampled_buffer_loop(
-    spec: NeuralSpec, members: int | None, aggregate: str, gold_budget: int
-) -> Callable[[Array, NeuralHParams, StopParams | None], NeuralTrajectory]:
-    """The sampled-buffer game's ``run(key, hp, stop)``, one ``lax.scan`` over ``T``.
-
-    Args:
-      spec: the game (validated here).
-      members: ``None`` for the single reward model; ``k >= 1`` for the ensemble
-        :func:`toysim.game.ensemble.ensemble_model` (member 0 the single model's draw, a
-        leading member axis even for ``k = 1``), which also records the stopping fields.
-      aggregate: ``mean`` or ``min``, the ensemble's aggregate reward the leader ascends.
-      gold_budget: ``b``, gold labels per early-stopping check (0: no early stopping); with
-        ``b > 0`` ``theta`` is frozen once :func:`toysim.game.early_stop.check_and_update`
-        stops, the climb ``C`` summing ``r_phi(theta_{t+1}) - r_phi(theta_t)`` under the
-        reward model the leader ascended, the gold estimate drawn from ``N(theta, sigma_t^2 I)``
-        with the key ``fold_in(fold_in(key, GOLD_STREAM), t)``.
-    """
-    spec.validate()
-    method = spec.method
-    model = network_model(spec)
-    pairs = spec.data == "pairs"
+    composed = isinstance(spec, Composition)
+    plan = spec if composed else Composition(spec)
+    game = plan.game
+    method = game.method
+    expert = plan.leader == "expert"
+    model = network_model(game)
+    pairs = game.data == "pairs"
     follower_model = pairwise(model) if pairs else model
-    if members is not None:
+    if plan.members > 1:
         model, follower_model = (
-            ensemble_model(m, members, aggregate) for m in (model, follower_model)
+            ensemble_model(m, plan.members, plan.aggregate) for m in (model, follower_model)
         )
-    window = spec.buffer_size // spec.samples_per_step
-    blocks = regime_blocks(spec.regime, window, spec.steps)
-    sample_shape = (2, spec.dim) if pairs else (spec.dim,)
+    window = game.buffer_size // game.samples_per_step
+    blocks = regime_blocks(game.regime, window, game.steps)
+    sample_shape = (2, game.dim) if pairs else (game.dim,)
+    gold_budget = plan.gold_budget
 
-    def run(key: Array, hp: NeuralHParams, stop_p: StopParams | None) -> NeuralTrajectory:
-        hp = as_float_arrays(hp)
+    def run(key: Array, params) -> Trajectory:
+        p = params if composed else CompositionParams(params)
+        hp = as_float_arrays(p.game)
+        stop_p, expert_p = as_float_arrays(p.stop), as_float_arrays(p.expert)
         dtype = jnp.result_type(float)
-        u = neural_utility(spec, hp)
+        u = neural_utility(game, hp)
         init_key, loop_key = jax.random.split(key)
         gold_key = jax.random.fold_in(key, GOLD_STREAM)
         phi = initial_reward_params(model, hp, init_key, dtype)
         optimizer = adam_l2_optimizer(hp.follower_lr, hp.weight_decay)
-        buffer = empty_buffer(blocks, spec.dim, dtype, spec.samples_per_step, pairs)
+        buffer = empty_buffer(blocks, game.dim, dtype, game.samples_per_step, pairs)
         previous = jnp.zeros_like(ravel_pytree(phi)[0])
         stop0 = (initial_stop_state(dtype), jnp.zeros((), dtype))
-        state = (jnp.zeros(spec.dim, dtype), phi, optimizer.init(phi), buffer, previous, stop0)
+        state = (jnp.zeros(game.dim, dtype), phi, optimizer.init(phi), buffer, previous, stop0)
 
-        def outer(carry, inputs):
-            start, phi, opt_state, buffer, previous, (stop, climb) = carry
-            seen_buffer = buffer
-            t, step_key = inputs
-            sigma = schedule(hp.sigma_start, hp.sigma_end, t, spec.steps)
-            lr = schedule(hp.lr_start, hp.lr_end, t, spec.steps)
-            inner_key, sample_key, *label_key = jax.random.split(step_key, 3 if pairs else 2)
+        def gradient_leader(start, phi, buffer, previous, sigma, lr, inner_key, step_key):
+            """``(theta, solution)``: ``inner_steps`` clipped steps up ``F`` on sampled
+            outputs, and the iteration's curvature solve."""
             curvature_key = jax.random.fold_in(step_key, 1)  # leaves the split keys unchanged
-            x0 = previous if spec.curvature.warm_start else None
-            inverse = network_inverse(spec, hp, follower_model, phi, buffer, curvature_key, x0)
+            x0 = previous if game.curvature.warm_start else None
+            inverse = network_inverse(game, hp, follower_model, phi, buffer, curvature_key, x0)
             steer_model, point = model, start
             if pairs:
                 steer_model = steering_view(model, hp.beta, hp.label_noise)
@@ -323,14 +265,32 @@ def sampled_buffer_loop(
                 grad = jax.grad(lambda x: objective(x + sigma * eps))(theta)  # a pair: both
                 return theta + lr * jnp.clip(grad, -hp.clip, hp.clip), None
 
-            eps = standard_normal(inner_key, (spec.inner_steps, *sample_shape), dtype)
+            eps = standard_normal(inner_key, (game.inner_steps, *sample_shape), dtype)
             theta, _ = jax.lax.scan(inner, start, eps)
+            return theta, solution
+
+        def outer(carry, inputs):
+            start, phi, opt_state, buffer, previous, (stop, climb) = carry
+            seen_buffer = buffer
+            t, step_key = inputs
+            sigma = schedule(hp.sigma_start, hp.sigma_end, t, game.steps)
+            lr = schedule(hp.lr_start, hp.lr_end, t, game.steps)
+            inner_key, sample_key, *label_key = jax.random.split(step_key, 3 if pairs else 2)
+            if expert:
+                score = functools.partial(model.reward, phi)
+                theta = expert_move(
+                    inner_key, start, sigma, expert_p, plan.max_n, plan.groups, score
+                )
+                solution = None
+            else:
+                args = (start, phi, buffer, previous, sigma, lr, inner_key, step_key)
+                theta, solution = gradient_leader(*args)
             if gold_budget:
                 theta = jnp.where(stop.stopped, start, theta)
                 climb = climb + model.reward(phi, theta) - model.reward(phi, start)
 
             block = policy_block(
-                spec, hp, u, theta, sigma, sample_key, label_key[0] if pairs else sample_key
+                game, hp, u, theta, sigma, sample_key, label_key[0] if pairs else sample_key
             )
             buffer = buffer_insert(buffer, *block)
             data = BufferData(follower_model, buffer, None)
@@ -344,24 +304,29 @@ def sampled_buffer_loop(
                 proxy_reward=model.reward(new_phi, theta),
                 sigma=sigma,
                 buffer_loss=loss,
-                **dict(zip(SOLVE_FIELDS, solution.info, strict=True)),
             )
-            if spec.record_state:  # what the leader saw at this iteration
+            if solution is not None:
+                record.update(zip(SOLVE_FIELDS, solution.info, strict=True))
+            if game.record_state:  # what the leader saw at this iteration
                 record.update(rm_params=ravel_pytree(phi)[0], buffer=seen_buffer)
-            if members is not None:
+            if composed:
                 record.update(
                     climb=climb,
                     stopped=stop.stopped.astype(dtype),
                     gold_spent=stop.spent,
                     gold_estimate=stop.last_gold,
                 )
-            return (theta, new_phi, opt_state, buffer, solution.x, (stop, climb)), record
+            x = previous if solution is None else solution.x
+            return (theta, new_phi, opt_state, buffer, x, (stop, climb)), record
 
-        steps = jnp.arange(spec.steps, dtype=dtype)
-        keys = jax.random.split(loop_key, spec.steps)
+        steps = jnp.arange(game.steps, dtype=dtype)
+        keys = jax.random.split(loop_key, game.steps)
         _, records = jax.lax.scan(outer, state, (steps, keys))
         theta = records["theta"]
-        signal, noise = block_signal_noise(theta, spec.signal_dims)
-        return NeuralTrajectory(utility=utility(u, theta), signal=signal, noise=noise, **records)
+        signal, noise = block_signal_noise(theta, game.signal_dims)
+        if expert:
+            origin = jnp.zeros(game.dim, dtype)
+            records["kl"] = gaussian_kl(theta, records["sigma"], origin, hp.sigma_start)
+        return Trajectory(utility=utility(u, theta), signal=signal, noise=noise, **records)
 
     return run

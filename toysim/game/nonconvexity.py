@@ -24,13 +24,13 @@ from toysim.config import ConfigError, Method, as_float_arrays
 from toysim.game.neural import (
     NeuralHParams,
     NeuralSpec,
-    NeuralTrajectory,
     network_inverse,
     network_model,
     network_objective,
     network_steering,
     neural_utility,
 )
+from toysim.game.records import Trajectory
 
 RELAXATIONS = (
     ("fpo-relaxed", Method("fpo-relaxed", hessian="identity", influence="local", params="current")),
@@ -65,7 +65,7 @@ class Diagnostics(NamedTuple):
 
 
 def nonconvexity_diagnostics(
-    spec: NeuralSpec, hp: NeuralHParams, trajectory: NeuralTrajectory, every: int
+    spec: NeuralSpec, hp: NeuralHParams, trajectory: Trajectory, every: int
 ) -> Diagnostics:
     """Dense Hessian spectrum and steering cosines every ``every`` iterations of ``trajectory``.
 

@@ -8,7 +8,7 @@ docs/theory/pairwise.md); :func:`network_model` builds its reward model,
 iteration and :func:`leader_reward` is the reward the leader climbs;
 :func:`initial_reward_params` and :func:`policy_block` are the start of the
 reward model and the block of data the policy emits, shared by every leader of
-the game (:mod:`toysim.game.neural`, :mod:`toysim.game.best_of_n_neural`).
+the game (:mod:`toysim.game.neural`).
 """
 
 from __future__ import annotations

@@ -17,17 +17,26 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax import Array
 
 from toysim.config import ConfigError, GameSpec, HParams, as_float_arrays, validate
+from toysim.game.best_of_n import expert_move, gaussian_kl
+from toysim.game.composition import Composition, CompositionParams
+from toysim.game.early_stop import (
+    GOLD_STREAM,
+    StopState,
+    check_and_update,
+    gold_estimate,
+    initial_stop_state,
+)
 from toysim.game.followers import make_follower
 from toysim.game.leader import follower_view, leader_gradient, steering_gradient
 from toysim.game.policy import GaussianPolicy, PointPolicy
+from toysim.game.records import Trajectory, raise_if_nonfinite
+from toysim.model.ensemble import aggregate_gradients, aggregate_rewards, member_keys
 from toysim.model.metrics import block_signal_noise, projection_signal_noise
 from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
@@ -35,45 +44,6 @@ from toysim.seeds import seed_key
 
 SCAN_UNROLL = 2
 """Iterations per loop body: fewer loop round trips (chosen by `python -m toysim bench`)."""
-
-
-class Trajectory(NamedTuple):
-    """Per-iteration record of a run; leading axis ``T`` (plus any vmapped axes before it).
-
-    Attributes:
-      theta: policy point or mean, ``[T, d]`` (``None`` if ``spec.record == "scalars"``).
-      w: RM parameters, ``[T, d]`` (``None`` if ``spec.record == "scalars"``).
-      signal: ``||theta[:k]||`` (published block coordinates), ``[T]``.
-      noise: ``||theta[k:]||``, ``[T]``.
-      signal_proj: ``theta . m/||m||`` (projection coordinates), ``[T]``.
-      noise_proj: ``||theta - signal_proj m/||m|| ||``, ``[T]``.
-      utility: ``U(theta)``, ``[T]``.
-      expected_utility: ``E_{y~pi_theta}[U(y)]`` (equals ``utility`` for a point policy), ``[T]``.
-      proxy_reward: ``E_{y~pi_theta}[r_w(y)] = w . theta``, ``[T]``.
-      overconfidence: ``proxy_reward - expected_utility``, ``[T]``.
-      steering_norm: ``||gamma grad S||``, the norm of the steering term (0 for RLHF), ``[T]``.
-      ideal_reward: ``r_w(m)``, the RM's score of the human ideal (whose true
-        utility is ``A``): where the Goodhart gap opens, ``[T]``.
-      biased_noise: ``||theta`` on the ``spec.biased_dims`` coordinates the
-        initial RM overrates``||`` (the sycophancy of the policy; 0 without them), ``[T]``.
-      probe_steering: ``-grad S`` of each of ``spec.probes`` at the state each
-        iteration starts from, ``[T, P, d]`` (``None`` without probes).
-    """
-
-    theta: Array | None
-    w: Array | None
-    signal: Array
-    noise: Array
-    signal_proj: Array
-    noise_proj: Array
-    utility: Array
-    expected_utility: Array
-    proxy_reward: Array
-    overconfidence: Array
-    steering_norm: Array
-    ideal_reward: Array
-    biased_noise: Array
-    probe_steering: Array | None = None
 
 
 def utility_of(spec: GameSpec, hp: HParams) -> Utility:
@@ -108,30 +78,132 @@ def initial_reward_weights(key: Array, spec: GameSpec, hp: HParams) -> Array:
     )
 
 
-def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
-    """A pure ``run(key, hparams) -> Trajectory`` for the game ``spec``.
+def make_trajectory(
+    spec: GameSpec | Composition,
+) -> Callable[[Array, HParams | CompositionParams], Trajectory]:
+    """A pure ``run(key, hparams) -> Trajectory`` for the linear game ``spec``.
 
-    ``spec`` is validated here; ``hparams`` is traced and validated by
-    :func:`simulate` (it cannot be inspected inside ``jit``).
+    ``spec`` is the game itself (a :class:`~toysim.config.GameSpec`, run by its gradient
+    leader with one reward model; ``hparams`` an :class:`~toysim.config.HParams`) or a
+    :class:`~toysim.game.composition.Composition` of it with a leader, an ensemble and early
+    stopping (``hparams`` a :class:`~toysim.game.composition.CompositionParams`). One
+    ``lax.scan`` runs every combination; the pieces:
+
+    * the gradient leader: ``theta + lr agg_i grad F_i(theta)``, each member's gradient
+      :func:`toysim.game.leader.leader_gradient` (mean, or the lowest member's under
+      ``min``: Danskin), probes recorded for a plain game;
+    * expert iteration (:func:`toysim.game.best_of_n.expert_move`), scoring each draw by
+      the aggregated reward ``agg_i w_i . y``, with keys ``split(fold_in(key, 1), T)``;
+    * the ensemble: member ``i``'s initial weights from
+      :func:`toysim.model.ensemble.member_keys` (member 0 the single model's), the follower
+      ``vmap``-ped over ``k > 1`` members;
+    * early stopping: ``theta`` frozen once :func:`toysim.game.early_stop.check_and_update`
+      stops, the gold estimate of iteration ``t`` drawn from ``fold_in(fold_in(key, 0), t)``.
+
+    ``spec`` is validated here; ``hparams`` is traced and validated by :func:`simulate`
+    or :func:`toysim.experiments.runner.run_seeds` (it cannot be inspected inside ``jit``).
     """
     spec.validate()
-    follower = make_follower(spec)
-    method = spec.method
+    composed = isinstance(spec, Composition)
+    plan = spec if composed else Composition(spec)
+    game = plan.game
+    follower = make_follower(game)
+    ensemble = plan.members > 1
+    if ensemble:
+        follower = follower._replace(
+            init=jax.vmap(follower.init, in_axes=(0, None)),
+            update=jax.vmap(follower.update, in_axes=(0, None, None, None)),
+        )
 
-    def run(key: Array, hp: HParams) -> Trajectory:
-        hp = as_float_arrays(hp)
-        u = utility_of(spec, hp)
-        policy = GaussianPolicy(hp.sigma) if spec.policy == "gaussian" else PointPolicy()
-        theta0 = jnp.zeros(spec.dim, dtype=u.ideal.dtype)
-        state0 = (theta0, follower.init(initial_reward_weights(key, spec, hp), hp))
+    def run(key: Array, params) -> Trajectory:
+        params = as_float_arrays(params) if not composed else params
+        p = CompositionParams(params) if not composed else params
+        hp = as_float_arrays(p.game)
+        stop_p, expert = as_float_arrays(p.stop), as_float_arrays(p.expert)
+        u = utility_of(game, hp)
+        policy = GaussianPolicy(hp.sigma) if game.policy == "gaussian" else PointPolicy()
+        theta0 = jnp.zeros(game.dim, dtype=u.ideal.dtype)
+        weights = [initial_reward_weights(k, game, hp) for k in member_keys(key, plan.members)]
+        fstate0 = follower.init(jnp.stack(weights) if ensemble else weights[0], hp)
+        gold_key = jax.random.fold_in(key, GOLD_STREAM)
 
-        def metrics(theta: Array, w: Array, steering_norm: Array, probes: Array) -> Trajectory:
-            """Every recorded quantity, from ``(theta, w)``; works on ``[d]`` or ``[T, d]``."""
-            signal, noise = block_signal_noise(theta, spec.signal_dims)
+        def rewards(w: Array, theta: Array) -> Array:
+            """Every member's ``E[r_{w_i}(y)]``, ``[k]``."""
+            if ensemble:
+                return jax.vmap(policy.expected_reward, in_axes=(0, None))(w, theta)
+            return policy.expected_reward(w, theta)[None]
+
+        def gradient_leader(theta, fstate, draw_key):
+            """``(theta', ||steering||, probes)``: one step up the aggregated ``F``."""
+            if ensemble:
+                grads = jax.vmap(
+                    lambda st: leader_gradient(game.method, policy, follower, st, theta, hp, u)
+                )(fstate)
+                before = rewards(fstate.w, theta)
+                grad = aggregate_gradients(grads.total, before, plan.aggregate)
+                return theta + hp.leader_lr * grad, None, None
+            grad = leader_gradient(game.method, policy, follower, fstate, theta, hp, u)
+            probes = probe_directions(fstate, theta)
+            return theta + hp.leader_lr * grad.total, jnp.linalg.norm(grad.steering), probes
+
+        def expert_leader(theta, fstate, draw_key):
+            """``(theta', None, None)``: one step of expert iteration on the aggregate."""
+
+            def score(y):
+                scores = y @ fstate.w.T if ensemble else (y @ fstate.w)[None]
+                return aggregate_rewards(scores.T if ensemble else scores, plan.aggregate)
+
+            spread = expert.spread
+            return (
+                expert_move(draw_key, theta, spread, expert, plan.max_n, plan.groups, score),
+                None,
+                None,
+            )
+
+        leader = expert_leader if plan.leader == "expert" else gradient_leader
+
+        def probe_directions(fstate, theta) -> Array | None:
+            """``-grad S`` of every probe method at the current state, ``[P, d]``."""
+            if not game.probes:
+                return None
+            views = (follower_view(pr, follower, fstate, theta, hp, u) for pr in game.probes)
+            return -jnp.stack(
+                [
+                    steering_gradient(probe, policy, view, theta, u)
+                    for probe, view in zip(game.probes, views, strict=True)
+                ]
+            )
+
+        def step(carry, x):
+            theta, fstate, stop, climb = carry
+            t, draw_key = x
+            moved, steering_norm, probes = leader(theta, fstate, draw_key)
+            before = theta
+            theta = jnp.where(stop.stopped, theta, moved) if plan.gold_budget else moved
+            if composed:  # the climb C: the gain in the reward the leader ascended
+                gain = aggregate_rewards(rewards(fstate.w, theta), plan.aggregate)
+                climb = climb + gain - aggregate_rewards(rewards(fstate.w, before), plan.aggregate)
+            fstate = follower.update(fstate, theta, hp, u)
+            if plan.gold_budget:
+                draw = jax.random.fold_in(gold_key, t)
+                gold = gold_estimate(draw, theta, hp.sigma, u, plan.gold_budget, stop_p.label_noise)
+                stop = check_and_update(stop, t + 1, gold, climb, plan.gold_budget, stop_p)
+            if composed:
+                out = composed_record(theta, rewards(fstate.w, theta), climb, stop)
+            elif game.record == "full":  # metrics after the scan, vectorised over T
+                out = (theta, fstate.w, steering_norm, probes)
+            else:  # only scalars leave the loop
+                out = game_record(theta, fstate.w, steering_norm, probes)
+            return (theta, fstate, stop, climb), out
+
+        def game_record(theta: Array, w: Array, steering_norm: Array, probes) -> Trajectory:
+            """Every recorded quantity of a plain game, from ``(theta, w)``; ``[d]`` or
+            ``[T, d]``."""
+            signal, noise = block_signal_noise(theta, game.signal_dims)
             signal_proj, noise_proj = projection_signal_noise(theta, u.ideal)
             expected_u = policy.expected_utility(theta, u)
             proxy = jnp.sum(w * theta, axis=-1)  # E[r_w(y)] = w . theta (linear RM)
-            full = spec.record == "full"
+            full = game.record == "full"
             return Trajectory(
                 theta=theta if full else None,
                 w=w if full else None,
@@ -151,42 +223,37 @@ def make_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
 
         def biased_noise(theta: Array) -> Array:
             """``||theta * biased_mask||``; without biased coordinates, zeros and no pass over d."""
-            if not spec.biased_dims:
+            if not game.biased_dims:
                 return jnp.zeros(theta.shape[:-1], theta.dtype)
-            return jnp.linalg.norm(theta * biased_mask(spec), axis=-1)
+            return jnp.linalg.norm(theta * biased_mask(game), axis=-1)
 
-        def probe_directions(fstate, theta) -> Array | None:
-            """``-grad S`` of every probe method at the current state, ``[P, d]``."""
-            if not spec.probes:
-                return None
-            return -jnp.stack(
-                [
-                    steering_gradient(
-                        probe,
-                        policy,
-                        follower_view(probe, follower, fstate, theta, hp, u),
-                        theta,
-                        u,
-                    )
-                    for probe in spec.probes
-                ]
+        def composed_record(theta, member_rewards, climb, stop: StopState) -> Trajectory:
+            """A composition's scalars at one iteration, and ``theta``."""
+            signal, noise = block_signal_noise(theta, game.signal_dims)
+            return Trajectory(
+                theta=theta,
+                signal=signal,
+                noise=noise,
+                utility=utility(u, theta),
+                expected_utility=policy.expected_utility(theta, u),
+                proxy_reward=aggregate_rewards(member_rewards, plan.aggregate),
+                member_spread=jnp.max(member_rewards) - jnp.min(member_rewards),
+                climb=climb,
+                stopped=stop.stopped.astype(theta.dtype),
+                gold_spent=stop.spent,
+                gold_estimate=stop.last_gold,
             )
 
-        def step(carry, _):
-            theta, fstate = carry
-            grad = leader_gradient(method, policy, follower, fstate, theta, hp, u)
-            probes = probe_directions(fstate, theta)
-            theta = theta + hp.leader_lr * grad.total
-            fstate = follower.update(fstate, theta, hp, u)
-            steering_norm = jnp.linalg.norm(grad.steering)
-            if spec.record == "full":  # metrics after the scan, vectorised over T
-                out = (theta, fstate.w, steering_norm, probes)
-            else:  # only scalars leave the loop
-                out = metrics(theta, fstate.w, steering_norm, probes)
-            return (theta, fstate), out
-
-        _, out = jax.lax.scan(step, state0, length=spec.steps, unroll=SCAN_UNROLL)
-        return metrics(*out) if spec.record == "full" else out
+        carry0 = (theta0, fstate0, initial_stop_state(theta0.dtype), jnp.zeros_like(hp.gamma))
+        draw_keys = None
+        if plan.leader == "expert":
+            draw_keys = jax.random.split(jax.random.fold_in(key, 1), game.steps)
+        xs = (jnp.arange(game.steps, dtype=jnp.int32), draw_keys)
+        _, out = jax.lax.scan(step, carry0, xs, unroll=SCAN_UNROLL)
+        if composed and plan.leader == "expert":
+            kl = gaussian_kl(out.theta, expert.spread, theta0, expert.spread)
+            return out._replace(kl=kl)
+        return game_record(*out) if not composed and game.record == "full" else out
 
     return run
 
@@ -251,32 +318,6 @@ def batched_trajectory(spec: GameSpec, chunk: int | None = None) -> Callable[...
     return run_batch
 
 
-VECTOR_FIELDS = {"theta": 1, "w": 1, "probe_steering": 2, "rm_params": 1}
-"""Record fields with per-iteration vectors: the number of axes after the time axis."""
-
-
-def first_nonfinite_iteration(trajectory: Trajectory) -> Array:
-    """The first iteration (1-based) at which any recorded value is NaN or infinite; 0 if none.
-
-    Works on batched trajectories: the result has the batch shape.
-    """
-    finite_t = None
-    for name, x in trajectory._asdict().items():
-        if not hasattr(x, "dtype"):  # None, or a record of inputs (a buffer)
-            continue
-        ok = jnp.isfinite(x)
-        trailing = VECTOR_FIELDS.get(name, 0)
-        if trailing:
-            ok = jnp.all(ok, axis=tuple(range(-trailing, 0)))
-        finite_t = ok if finite_t is None else finite_t & ok
-    bad = ~finite_t
-    return jnp.where(jnp.any(bad, axis=-1), jnp.argmax(bad, axis=-1) + 1, 0)
-
-
-class NonFiniteTrajectoryError(FloatingPointError):
-    """A trajectory produced NaN or infinite values; the message names the iteration."""
-
-
 @functools.lru_cache(maxsize=64)
 def compiled_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
     """``jax.jit(make_trajectory(spec))``, one per ``spec`` (hyperparameters never recompile)."""
@@ -295,24 +336,3 @@ def simulate(spec: GameSpec, hp: HParams, seed: int) -> Trajectory:
     trajectory = compiled_trajectory(spec)(seed_key(seed), hp)
     raise_if_nonfinite(trajectory, spec)
     return trajectory
-
-
-def raise_if_nonfinite(trajectory: Trajectory, spec: GameSpec) -> None:
-    """Raise :class:`NonFiniteTrajectoryError` if any run in ``trajectory`` went non-finite."""
-    first = np.asarray(first_nonfinite_iteration(trajectory))
-    if np.any(first > 0):
-        runs = np.argwhere(first > 0)
-        where = "" if first.ndim == 0 else f" (run index {tuple(int(i) for i in runs[0])})"
-        it = int(first.ravel()[np.flatnonzero(first.ravel() > 0)[0]])
-        raise nonfinite_error(it, spec, where)
-
-
-def nonfinite_error(iteration: int, spec: GameSpec, where: str = "") -> NonFiniteTrajectoryError:
-    """The error for a run of ``spec`` that went non-finite at ``iteration`` (1-based).
-
-    ``where`` names the run in a batch (e.g. ``" (run index (3,))"``), or is empty.
-    """
-    return NonFiniteTrajectoryError(
-        f"trajectory became non-finite at iteration {iteration} of {spec.steps}{where}, "
-        f"method {spec.method.name!r}: reduce a step size (leader_lr, follower_lr) or gamma"
-    )

@@ -1,0 +1,152 @@
+"""A game with its leader and mitigations composed: the pieces either game's loop plugs in.
+
+A :class:`Composition` wraps a game's structure (the linear game's
+:class:`~toysim.config.GameSpec` or the sampled-buffer game's
+:class:`~toysim.game.sampled.NeuralSpec`) with
+
+* the **leader**: ``gradient``, the game's own gradient leader running ``game.method``
+  (rlhf or FPO with its switches and curvature rung), or ``expert``, expert iteration
+  (best-of-n as a leader, :func:`toysim.game.best_of_n.expert_move`);
+* a **reward-model ensemble** of ``members`` models aggregated by ``mean`` or ``min``
+  (:mod:`toysim.model.ensemble`; one member is the single model);
+* **early stopping** on a gold budget of ``gold_budget`` labels per check
+  (:mod:`toysim.game.early_stop`; 0: none).
+
+Its numbers are a :class:`CompositionParams`: the game's, the stopping rule's and the expert's,
+all traced. :func:`toysim.game.trajectory.make_trajectory` (the linear game) and
+:func:`toysim.game.neural.make_neural_trajectory` (the sampled-buffer game) run one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple
+
+import numpy as np
+
+from toysim.config import ConfigError, GameSpec, HParams, Method
+from toysim.game.early_stop import StopParams
+from toysim.game.sampled import NeuralHParams, NeuralSpec
+from toysim.model.ensemble import AGGREGATES
+
+LEADERS = ("gradient", "expert")
+"""The leaders: the game's gradient leader (its ``method``), or expert iteration."""
+NO_STOP = StopParams(patience=float("inf"), every=1.0, label_noise=0.0)
+"""A stopping rule that never stops (the numbers of a composition without early stopping)."""
+
+
+class ExpertParams(NamedTuple):
+    """Expert iteration's numbers (traced: a sweep over ``n`` compiles once).
+
+    Attributes:
+      n: draws per group, an integer in ``[1, max_n]``.
+      spread: ``s``, the standard deviation the policy samples with in the linear game
+        (``> 0``; the sampled-buffer game samples with its own spread schedule).
+      step: ``lr`` in ``theta += lr (mean(y_best) - theta)``, in ``[0, 1]``.
+    """
+
+    n: float = 1.0
+    spread: float = 1.0
+    step: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Composition:
+    """A game, its leader and its mitigations (static: changing a field recompiles).
+
+    Attributes:
+      game: the game's structure; its ``method`` is the gradient leader's.
+      leader: ``gradient`` or ``expert`` (:data:`LEADERS`).
+      max_n: expert iteration's draws per group (the traced ``n`` uses the first ``n``).
+      groups: expert iteration's groups of ``n`` per iteration, whose kept outputs are averaged.
+      members: ``k >= 1``, the reward models in the ensemble (1: the single model).
+      aggregate: ``mean`` or ``min`` over the members' rewards.
+      gold_budget: ``b``, gold labels per early-stopping check (0: no early stopping).
+    """
+
+    game: GameSpec | NeuralSpec
+    leader: str = "gradient"
+    max_n: int = 64
+    groups: int = 16
+    members: int = 1
+    aggregate: str = "mean"
+    gold_budget: int = 0
+
+    @property
+    def steps(self) -> int:
+        """``T``, the iterations (the game's)."""
+        return self.game.steps
+
+    @property
+    def method(self) -> Method:
+        """The leader's method: the game's, or ``best-of-n`` for expert iteration."""
+        if self.leader == "expert":
+            return Method("best-of-n", foresight=False, params="current")
+        return self.game.method
+
+    def validate(self) -> None:
+        """Check the game, then each field; refuse the combinations that do not exist.
+
+        Raises:
+          ConfigError: naming the first invalid field and what is allowed.
+        """
+        self.game.validate()
+        if self.leader not in LEADERS:
+            raise ConfigError(f"leader must be one of {', '.join(LEADERS)}; got {self.leader!r}")
+        for field, minimum in (("max_n", 1), ("groups", 1), ("members", 1), ("gold_budget", 0)):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise ConfigError(f"{field} must be an integer >= {minimum}; got {value!r}")
+        if self.aggregate not in AGGREGATES:
+            raise ConfigError(
+                f"aggregate must be one of {', '.join(AGGREGATES)}; got {self.aggregate!r}"
+            )
+        steers = self.leader == "gradient" and self.game.method.foresight
+        if isinstance(self.game, NeuralSpec) and self.members > 1 and steers:
+            raise ConfigError(
+                f"members must be 1 with a foresight method (the sampled-buffer ensemble has no "
+                f"steering term); got members = {self.members} with method "
+                f"{self.game.method.name!r}"
+            )
+
+
+class CompositionParams(NamedTuple):
+    """A composition's numbers (all traced).
+
+    Attributes:
+      game: the game's :class:`~toysim.config.HParams` or
+        :class:`~toysim.game.sampled.NeuralHParams`.
+      stop: the early-stopping rule (unused when ``gold_budget = 0``).
+      expert: expert iteration's numbers (unused by the gradient leader).
+    """
+
+    game: HParams | NeuralHParams
+    stop: StopParams = NO_STOP
+    expert: ExpertParams = ExpertParams()
+
+    def validate(self, spec: Composition) -> None:
+        """The game's numbers, then the stopping rule's (``patience > 0``, ``inf`` never
+        stops; ``every >= 1``; ``label_noise >= 0``), then the expert's (``n`` an integer in
+        ``[1, max_n]``, ``spread > 0`` in the linear game, ``step`` in ``[0, 1]``).
+
+        Raises:
+          ConfigError: naming the first bad field, what is allowed and the value.
+        """
+        self.game.validate(spec.game)
+        patience, every, noise = (np.asarray(v, dtype=float) for v in self.stop)
+        checks = [
+            ("patience", patience, ~np.isnan(patience) & (patience > 0), "> 0 (inf: never)"),
+            ("every", every, np.isfinite(every) & (every >= 1), "finite and >= 1"),
+            ("label_noise", noise, np.isfinite(noise) & (noise >= 0), "finite and >= 0"),
+        ]
+        if spec.leader == "expert":
+            n, spread, step = (np.asarray(v, dtype=float) for v in self.expert)
+            integer_n = (n == np.round(n)) & (n >= 1) & (n <= spec.max_n)
+            checks.append(("n", n, integer_n, f"an integer in [1, max_n = {spec.max_n}]"))
+            if isinstance(spec.game, GameSpec):
+                checks.append(("spread", spread, spread > 0, "> 0 (a standard deviation)"))
+            checks.append(("step", step, (step >= 0) & (step <= 1), "in [0, 1]"))
+        for field, value, good, allowed in checks:
+            if not np.all(good):
+                bad = float(np.ravel(value)[np.argmin(np.ravel(good))])
+                raise ConfigError(f"{field} must be {allowed}; got {bad!r}")
