@@ -29,7 +29,7 @@ from toysim.game.neural import (
     network_steering,
 )
 from toysim.game.pairwise import NEURAL_PRESETS
-from toysim.game.sampled import NeuralHParams, NeuralSpec
+from toysim.game.sampled import NeuralHParams, NeuralSpec, block_labels
 from toysim.model.interface import linear_reward_model, mlp_reward_model, pairwise
 from toysim.model.preference import preference_probability, sample_labels, steering_view
 from toysim.model.utility import Utility, utility
@@ -340,3 +340,30 @@ def test_steering_view_scores_a_pair_by_its_mean_and_labels_it_from_the_utilitie
     utilities = jnp.asarray([np.log(3.0) / 2.0, 0.0])
     expected = 0.7 * np.log(1.0 + np.e) + 0.3 * np.log(1.0 + np.exp(-1.0))
     assert float(view.sample_loss(w, pair, utilities)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_block_labels_are_utilities_for_points_and_preferences_for_pairs():
+    """With ``U`` of the module (``A = 10``, ``tau = 0.2``, ``m = (1.5, 1, 0, 0)``): the point
+    ``m`` is labelled 10 and ``m + (1, 0, 0, 0)`` ``10 exp(-0.2)``. The pair ``(m, m + e_0)``
+    with ``beta = 0.5`` and flips 0.1 is labelled, written out in numpy,
+    ``p = 0.9 s + 0.1 (1 - s)`` with ``s = 1 / (1 + exp(-0.5 (10 - 10 exp(-0.2))))``
+    (``labels = expected``), or 0/1 with frequency ``p`` within five binomial standard errors
+    over 20,000 copies of the pair (``labels = sampled``)."""
+    hp = NeuralHParams(beta=0.5, label_noise=0.1)
+    m = U.ideal
+    y = jnp.stack([m, m.at[0].add(1.0)])
+    points = NeuralSpec(dim=4, data="points")
+    np.testing.assert_allclose(
+        block_labels(points, hp, U, y, jax.random.key(0)), [10.0, 10.0 * np.exp(-0.2)], rtol=1e-14
+    )
+    s = 1.0 / (1.0 + np.exp(-0.5 * (10.0 - 10.0 * np.exp(-0.2))))
+    p = 0.9 * s + 0.1 * (1.0 - s)
+    expected = NeuralSpec(dim=4, data="pairs", labels="expected")
+    np.testing.assert_allclose(block_labels(expected, hp, U, y[None], jax.random.key(0)), [p])
+    draws = 20_000
+    sampled = NeuralSpec(dim=4, data="pairs", labels="sampled")
+    labels = np.asarray(
+        block_labels(sampled, hp, U, jnp.broadcast_to(y, (draws, 2, 4)), jax.random.key(1))
+    )
+    assert set(np.unique(labels)) == {0.0, 1.0}
+    assert abs(labels.mean() - p) <= 5 * np.sqrt(p * (1 - p) / draws)
