@@ -31,7 +31,7 @@ from toysim.game.ensemble import (
     aggregate_rewards,
 )
 from toysim.game.trajectory import make_trajectory, utility_of
-from toysim.model.utility import utility
+from toysim.model.utility import Utility, utility
 from toysim.presets import build
 
 STEPS = 60
@@ -194,3 +194,65 @@ def test_table_against_numpy():
         assert row["leader_steps"] == steps[1]
         assert row["gold_spent"] == sorted(np.asarray(t.gold_spent)[:, -1])[1]
     assert format_mitigation_table(list(rows.values())).count("\n") == 3
+
+
+def test_gold_estimate_is_the_mean_of_noisy_labels_of_policy_draws():
+    """``G = (1/b) sum_j (U(y_j) + s eps_j)``, over 4,000 keys with ``b = 4``. Gaussian policy,
+    no label noise: ``U(y) = exp(-y^2/2)`` in 1-D with ``y ~ N(0, 1)`` has
+    ``E[U] = int exp(-y^2) dy / sqrt(2 pi) = 1/sqrt(2)`` and
+    ``E[U^2] = int exp(-3 y^2 / 2) dy / sqrt(2 pi) = 1/sqrt(3)``. Point policy at the ideal
+    (``U = 1``) with ``s = 0.5``: mean 1 and variance ``s^2 / b = 1/16``. Means within five
+    standard errors (the first with the variance ``(E[U^2] - E[U]^2) / b``). In the second case
+    the estimate is exactly Gaussian, so its sample variance over the ``K = 4,000`` keys is
+    within five standard errors of ``1/16``, ``sqrt(2 / (K - 1))`` relative."""
+    u = Utility(jnp.asarray(1.0), jnp.asarray(0.5), jnp.zeros(1))
+    keys = jax.random.split(jax.random.key(3), 4000)
+    theta = jnp.zeros(1)
+
+    def estimates(sigma, noise):
+        return np.asarray(
+            jax.vmap(lambda k: gold_estimate(k, theta, jnp.float64(sigma), u, 4, noise))(keys)
+        )
+
+    g = estimates(1.0, jnp.float64(0.0))
+    mean, var = 1.0 / np.sqrt(2.0), (1.0 / np.sqrt(3.0) - 0.5) / 4
+    assert abs(g.mean() - mean) <= 5 * np.sqrt(var / g.size)
+    g = estimates(0.0, jnp.float64(0.5))
+    assert abs(g.mean() - 1.0) <= 5 * np.sqrt(0.0625 / g.size)
+    assert abs(g.var(ddof=1) / 0.0625 - 1.0) <= 5 * np.sqrt(2.0 / (g.size - 1))
+
+
+def run_checks(golds, climbs, patience, every, budget=3):
+    """:func:`check_and_update` after iterations 1, 2, ... with these estimates."""
+    p = StopParams(jnp.float64(patience), jnp.float64(every), jnp.float64(0.0))
+    state, states = initial_stop_state(jnp.float64), []
+    for t, (g, c) in enumerate(zip(golds, climbs, strict=True)):
+        state = check_and_update(state, jnp.int32(t + 1), jnp.float64(g), jnp.float64(c), budget, p)
+        states.append(state)
+    return states
+
+
+def test_a_tied_gold_estimate_is_no_new_best():
+    """Patience 2, every iteration, golds 1, 1, 1 and a rising climb: check 1 sets the best
+    (over -inf), checks 2 and 3 tie it, so ``since_best`` is 1 then 2 = patience and the climb
+    0.3 > 0.1 (its value at the best): the leader stops after iteration 3, 9 labels spent."""
+    states = run_checks([1.0, 1.0, 1.0], [0.1, 0.2, 0.3], patience=2.0, every=1.0)
+    assert [float(s.since_best) for s in states] == [0.0, 1.0, 2.0]
+    assert [bool(s.stopped) for s in states] == [False, False, True]
+    assert float(states[-1].proxy_at_best) == 0.1 and int(states[-1].spent) == 9
+
+
+def test_checks_happen_every_m_iterations_and_stop_at_patience():
+    """Every 2 iterations, patience 1, budget 3: iteration 1 is no check (state as initial);
+    iteration 2 checks gold 5 (best, since 0, 3 spent); 3 is no check (its gold 9 is ignored);
+    4 checks gold 4 < 5 with the climb 1.0 > 0.2, so since = 1 = patience: stopped, 6 spent;
+    6 would be a check but the leader has stopped: nothing changes."""
+    states = run_checks(
+        [7.0, 5.0, 9.0, 4.0, 8.0, 8.0], [0.0, 0.2, 0.5, 1.0, 2.0, 3.0], patience=1.0, every=2.0
+    )
+    assert float(states[0].best_gold) == -np.inf and int(states[0].spent) == 0
+    assert float(states[1].best_gold) == 5.0 and int(states[1].spent) == 3
+    assert float(states[2].best_gold) == 5.0 and float(states[2].last_gold) == 5.0
+    assert bool(states[3].stopped) and float(states[3].last_gold) == 4.0
+    assert int(states[3].spent) == 6 and float(states[3].since_best) == 1.0
+    assert int(states[-1].spent) == 6 and float(states[-1].best_gold) == 5.0

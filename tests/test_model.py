@@ -12,6 +12,7 @@ from toysim import linalg
 from toysim.game.policy import GaussianPolicy, linear_influence_loss
 from toysim.model import (
     Utility,
+    anchor_penalty,
     block_signal_noise,
     gaussian_utility_moments,
     linear_reward,
@@ -130,3 +131,62 @@ def test_gaussian_moments_broadcast_over_leading_axes(rng):
     one = gaussian_utility_moments(u, thetas[2, 1], sigma)
     for name in ("mean", "mean_y", "mean_sq", "tilted_mean"):
         chex.assert_trees_all_close(getattr(batched, name)[2, 1], getattr(one, name))
+
+
+def test_utility_by_hand():
+    """``U(y) = A exp(-tau ||y - m||^2)`` with ``A = 2``, ``tau = 0.5``, ``m = (1, 0)``:
+    ``U(m) = 2``; at ``y = (1, 2)``, ``||y - m||^2 = 4`` so ``U = 2 exp(-2)``; at
+    ``y = (0, 0)``, ``||y - m||^2 = 1`` so ``U = 2 exp(-0.5)``."""
+    u = Utility(jnp.asarray(2.0), jnp.asarray(0.5), jnp.asarray([1.0, 0.0]))
+    y = jnp.asarray([[1.0, 0.0], [1.0, 2.0], [0.0, 0.0]])
+    np.testing.assert_allclose(utility(u, y), [2.0, 2.0 * np.exp(-2.0), 2.0 * np.exp(-0.5)])
+    # grad U = -2 tau (y - m) U: at (1, 2) that is -(0, 2) 2 exp(-2) = (0, -4 exp(-2))
+    np.testing.assert_allclose(utility_grad(u, y[1]), [0.0, -4.0 * np.exp(-2.0)], atol=1e-15)
+
+
+def test_gaussian_utility_moments_match_quadrature_in_two_dimensions():
+    """``E[U]``, ``E[y U]``, ``E[U^2]`` and the tilted mean and variance under
+    ``N(theta, sigma^2 I)`` in ``R^2``, against a Riemann sum on a fine grid (the integrand is
+    smooth and decays like a Gaussian, so the sum converges far below the tolerance)."""
+    u = Utility(jnp.asarray(3.0), jnp.asarray(0.4), jnp.asarray([1.0, -0.5]))
+    theta, sigma = np.array([0.2, 0.3]), 0.7
+    x = np.linspace(-8.0, 8.0, 801)
+    h = x[1] - x[0]
+    y1, y2 = np.meshgrid(x, x, indexing="ij")
+    y = np.stack([y1, y2], axis=-1)
+    density = np.exp(-np.sum((y - theta) ** 2, axis=-1) / (2 * sigma**2)) / (2 * np.pi * sigma**2)
+    values = 3.0 * np.exp(-0.4 * np.sum((y - np.array([1.0, -0.5])) ** 2, axis=-1))
+    weight = density * h * h
+    mean = np.sum(values * weight)
+    mean_y = np.sum((values * weight)[..., None] * y, axis=(0, 1))
+    mean_sq = np.sum(values**2 * weight)
+    tilted_mean = mean_y / mean
+    tilted_var = np.sum((values * weight) * (y1 - tilted_mean[0]) ** 2) / mean
+    assert np.sum(weight) == pytest.approx(1.0, rel=1e-10)  # the grid holds the Gaussian
+    mom = gaussian_utility_moments(u, jnp.asarray(theta), jnp.asarray(sigma))
+    np.testing.assert_allclose(mom.mean, mean, rtol=1e-9)
+    np.testing.assert_allclose(mom.mean_y, mean_y, rtol=1e-9)
+    np.testing.assert_allclose(mom.mean_sq, mean_sq, rtol=1e-9)
+    np.testing.assert_allclose(mom.tilted_mean, tilted_mean, rtol=1e-9)
+    np.testing.assert_allclose(mom.tilted_var, tilted_var, rtol=1e-9)
+
+
+def test_signal_and_noise_coordinates_by_hand():
+    """Blocks, ``k = 2``: ``y = (3, 4, 12)`` has signal ``||(3, 4)|| = 5`` and noise 12.
+    Projection on ``m = (2, 0, 0)``: ``y = (3, 4, 12)`` has signal ``y . (1, 0, 0) = 3`` and
+    noise ``||(0, 4, 12)|| = sqrt(160)``."""
+    y = jnp.asarray([3.0, 4.0, 12.0])
+    signal, noise = block_signal_noise(y, 2)
+    assert (float(signal), float(noise)) == pytest.approx((5.0, 12.0), rel=1e-15)
+    signal, noise = projection_signal_noise(y, jnp.asarray([2.0, 0.0, 0.0]))
+    assert (float(signal), float(noise)) == pytest.approx((3.0, np.sqrt(160.0)), rel=1e-15)
+
+
+def test_linear_reward_and_anchor_penalty_by_hand():
+    """``w = (1, 2)``: ``r_w((3, -1)) = 3 - 2 = 1``; ``lambda = 0.5``: the ridge penalty is
+    ``0.25 (1 + 4) = 1.25`` and around ``w_bar = (1, 0)`` it is ``0.25 (0 + 4) = 1``."""
+    w = jnp.asarray([1.0, 2.0])
+    assert float(linear_reward(w, jnp.asarray([3.0, -1.0]))) == 1.0
+    assert float(anchor_penalty(w, None, jnp.asarray(0.5))) == pytest.approx(1.25, rel=1e-15)
+    assert float(anchor_penalty(w, jnp.zeros(2), jnp.asarray(0.5))) == pytest.approx(1.25)
+    assert float(anchor_penalty(w, jnp.asarray([1.0, 0.0]), jnp.asarray(0.5))) == pytest.approx(1.0)

@@ -28,7 +28,7 @@ from toysim.game.neural import (
     network_objective,
     network_steering,
 )
-from toysim.game.sampled import NeuralHParams, NeuralSpec
+from toysim.game.sampled import NeuralHParams, NeuralSpec, block_labels
 from toysim.model.interface import linear_reward_model, mlp_reward_model, pairwise
 from toysim.model.preference import preference_probability, sample_labels, steering_view
 from toysim.model.utility import Utility, utility
@@ -301,3 +301,69 @@ def test_run_a_pairwise_preset_from_the_command_line():
     row = json.loads(out.stdout)
     assert row["preset"] == "pairwise-linear" and row["gamma"] == 0.2 and row["steps"] == 5
     assert np.isfinite(row["final_utility"])
+
+
+def test_preference_probability_by_hand():
+    """``beta = 2`` and ``U_0 - U_1 = log(3)/2`` give ``s(log 3) = 3/(3 + 1) = 0.75``; with
+    flip rate 0.1, ``p = 0.9 * 0.75 + 0.1 * 0.25 = 0.7``, and the swapped pair
+    ``p = 0.9 * 0.25 + 0.1 * 0.75 = 0.3``. With no flips ``p = 0.75``; equal utilities give
+    1/2 whatever the flip rate, and a flip rate of 1 inverts the labeller."""
+    gap = np.log(3.0) / 2.0
+    u0, u1 = jnp.asarray([1.0 + gap, 1.0]), jnp.asarray([1.0, 1.0 + gap])
+    np.testing.assert_allclose(preference_probability(u0, u1, 2.0, 0.1), [0.7, 0.3], rtol=1e-14)
+    np.testing.assert_allclose(preference_probability(u0, u1, 2.0, 0.0), [0.75, 0.25], rtol=1e-14)
+    np.testing.assert_allclose(preference_probability(u0, u1, 2.0, 1.0), [0.25, 0.75], rtol=1e-14)
+    same = preference_probability(jnp.asarray(4.0), jnp.asarray(4.0), 2.0, 0.3)
+    assert float(same) == pytest.approx(0.5, rel=1e-15)
+
+
+def test_sampled_labels_are_bernoulli_with_the_given_probability():
+    """Labels are 0 or 1 and their frequency is ``p``, within five binomial standard errors
+    ``sqrt(p (1 - p) / n)``."""
+    p = jnp.asarray([0.05, 0.3, 0.7, 0.95])
+    draws = 40_000
+    labels = np.asarray(sample_labels(jax.random.key(1), jnp.broadcast_to(p, (draws, 4))))
+    assert labels.dtype == np.float64 and set(np.unique(labels)) <= {0.0, 1.0}
+    stderr = np.sqrt(np.asarray(p) * (1 - np.asarray(p)) / draws)
+    assert np.all(np.abs(labels.mean(axis=0) - np.asarray(p)) <= 5 * stderr)
+    np.testing.assert_array_equal(sample_labels(jax.random.key(2), jnp.asarray([0.0, 1.0])), [0, 1])
+
+
+def test_steering_view_scores_a_pair_by_its_mean_and_labels_it_from_the_utilities():
+    """Linear ``w = (1, 2)`` and the pair ``((1, 0), (0, 1))``: rewards 1 and 2, so the pair's
+    reward is 1.5 and the margin ``r_0 - r_1 = -1``. Utilities with ``beta (U_0 - U_1) =
+    log 3`` (``beta = 2``, flip 0.1) label it ``p = 0.7`` (see the test above), so its loss is
+    ``-0.7 log s(-1) - 0.3 log s(1) = 0.7 log(1 + e) + 0.3 log(1 + 1/e)``."""
+    view = steering_view(linear_reward_model(2), 2.0, 0.1)
+    w, pair = jnp.asarray([1.0, 2.0]), jnp.asarray([[1.0, 0.0], [0.0, 1.0]])
+    assert float(view.reward(w, pair)) == pytest.approx(1.5, rel=1e-15)
+    utilities = jnp.asarray([np.log(3.0) / 2.0, 0.0])
+    expected = 0.7 * np.log(1.0 + np.e) + 0.3 * np.log(1.0 + np.exp(-1.0))
+    assert float(view.sample_loss(w, pair, utilities)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_block_labels_are_utilities_for_points_and_preferences_for_pairs():
+    """With ``U`` of the module (``A = 10``, ``tau = 0.2``, ``m = (1.5, 1, 0, 0)``): the point
+    ``m`` is labelled 10 and ``m + (1, 0, 0, 0)`` ``10 exp(-0.2)``. The pair ``(m, m + e_0)``
+    with ``beta = 0.5`` and flips 0.1 is labelled, written out in numpy,
+    ``p = 0.9 s + 0.1 (1 - s)`` with ``s = 1 / (1 + exp(-0.5 (10 - 10 exp(-0.2))))``
+    (``labels = expected``), or 0/1 with frequency ``p`` within five binomial standard errors
+    over 20,000 copies of the pair (``labels = sampled``)."""
+    hp = NeuralHParams(beta=0.5, label_noise=0.1)
+    m = U.ideal
+    y = jnp.stack([m, m.at[0].add(1.0)])
+    points = NeuralSpec(dim=4, data="points")
+    np.testing.assert_allclose(
+        block_labels(points, hp, U, y, jax.random.key(0)), [10.0, 10.0 * np.exp(-0.2)], rtol=1e-14
+    )
+    s = 1.0 / (1.0 + np.exp(-0.5 * (10.0 - 10.0 * np.exp(-0.2))))
+    p = 0.9 * s + 0.1 * (1.0 - s)
+    expected = NeuralSpec(dim=4, data="pairs", labels="expected")
+    np.testing.assert_allclose(block_labels(expected, hp, U, y[None], jax.random.key(0)), [p])
+    draws = 20_000
+    sampled = NeuralSpec(dim=4, data="pairs", labels="sampled")
+    labels = np.asarray(
+        block_labels(sampled, hp, U, jnp.broadcast_to(y, (draws, 2, 4)), jax.random.key(1))
+    )
+    assert set(np.unique(labels)) == {0.0, 1.0}
+    assert abs(labels.mean() - p) <= 5 * np.sqrt(p * (1 - p) / draws)

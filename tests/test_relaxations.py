@@ -1,5 +1,7 @@
 """Each relaxation equals the exact term where its assumption holds (docs/theory/relaxations.md)."""
 
+import dataclasses
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -10,11 +12,12 @@ from hypothesis import strategies as st
 
 from tests.helpers import EXACT, point_game, population_game
 from toysim import linalg
-from toysim.analysis import ladder_gamma
+from toysim.analysis import ladder_gamma, steering_comparison, summarise
 from toysim.config import METHODS, ConfigError, GameSpec, Method
 from toysim.game.followers import FollowerState, best_response, follower_loss, make_follower
 from toysim.game.leader import leader_gradient, steering_penalty
 from toysim.model.reward import linear_reward
+from toysim.presets import build
 
 OPTIMUM_MIXES = [
     Method("fpo", hessian=h, influence=i, params="optimum", oracle=o)
@@ -203,3 +206,27 @@ def test_practical_fpo_is_a_tighter_leash_for_the_linear_rm(gamma):
     spec, hp = build("paper-linear", "rlhf", steps=120)
     leashed = simulate(spec, hp._replace(action_cost=hp.action_cost + gamma), seed=2)
     chex.assert_trees_all_close(practical.theta, leashed.theta, rtol=1e-12, atol=1e-12)
+
+
+def test_ladder_gamma_of_a_buffer_game_by_hand():
+    """A buffer follower weighs its newest sample by ``omega = 1/B``: with ``B = 5``, the exact
+    rung's weight is ``2/5 = 0.4`` and the identity rung's ``0.4 / lambda = 0.4 / 0.05 = 8``."""
+    spec, hp = build("paper-linear", "fpo-exact")
+    spec = dataclasses.replace(spec, buffer_size=5)
+    hp = hp._replace(lam=0.05)
+    assert ladder_gamma(spec, hp, EXACT) == pytest.approx(0.4, rel=1e-15)
+    assert ladder_gamma(spec, hp, Method("fpo", hessian="identity")) == pytest.approx(
+        8.0, rel=1e-14
+    )
+
+
+def test_steering_comparison_and_summary_by_hand():
+    """Exact direction (3, 4) with weight 1, a rung's (0, 2) with weight 5: cosine
+    ``8 / (5 * 2) = 0.8`` and norm ratio ``5 * 2 / (1 * 5) = 2``; a zero first direction gives a
+    NaN ratio and cosine 0. The summary of 1..5 is median 3, quartiles 2 and 4."""
+    directions = jnp.asarray([[[3.0, 4.0], [0.0, 2.0]], [[0.0, 0.0], [1.0, 0.0]]])
+    cosines, ratios = steering_comparison(directions, jnp.asarray([1.0, 5.0]))
+    np.testing.assert_allclose(cosines, [[1.0, 0.8], [0.0, 0.0]], rtol=1e-15)
+    np.testing.assert_allclose(ratios[0], [1.0, 2.0], rtol=1e-15)
+    assert np.all(np.isnan(np.asarray(ratios[1])))
+    assert summarise(np.array([5.0, 1.0, 4.0, 2.0, 3.0])) == dict(median=3.0, q25=2.0, q75=4.0)

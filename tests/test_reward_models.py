@@ -280,3 +280,17 @@ def test_structured_gradient_products_match_the_per_sample_gradients(name, model
     )
     square_sum = ravel_pytree(model.gradient_square_sum(phi, ys, weights))[0]
     np.testing.assert_allclose(square_sum, weights @ jacobian**2, rtol=1e-12, atol=1e-12)
+
+
+def test_mlp_reward_by_hand():
+    """2 -> 2 -> 1 with ``W_1 = I``, ``b_1 = (0, 1)``, ``W_2 = (1, 2)^T``, ``b_2 = 0.5``:
+    ``r(y) = softplus(y_0) + 2 softplus(y_1 + 1) + 0.5`` with ``softplus(x) = log(1 + e^x)``.
+    At ``y = (0, -1)``: ``log 2 + 2 log 2 + 0.5 = 3 log 2 + 0.5``; at ``y = (1, 0)``:
+    ``log(1 + e) + 2 log(1 + e) + 0.5 = 3 log(1 + e) + 0.5``."""
+    phi = [
+        (jnp.eye(2), jnp.asarray([0.0, 1.0])),
+        (jnp.asarray([[1.0], [2.0]]), jnp.asarray([0.5])),
+    ]
+    r = mlp_reward(phi, jnp.asarray([[0.0, -1.0], [1.0, 0.0]]))
+    expected = [3 * np.log(2.0) + 0.5, 3 * np.log(1 + np.e) + 0.5]
+    np.testing.assert_allclose(r, expected, rtol=1e-14)
