@@ -45,8 +45,8 @@ def neural_rows() -> tuple[tuple[str, str, dict], ...]:
 def time_neural_row(method: str, switches: dict, seeds: int, repeats: int, steps: int | None):
     """``(steps, compile s, s per run, s per batch of seeds, fraction of the batch's solves
     converged)`` of one row in the current precision."""
-    from toysim.experiments.runner import seed_keys
     from toysim.game.neural import make_neural_trajectory, paper_nn
+    from toysim.seeds import seed_keys
 
     spec, hp = paper_nn(method, **switches)
     if steps is not None:

@@ -17,18 +17,10 @@ from collections.abc import Callable, Hashable, Sequence
 import jax
 
 from toysim.game.trajectory import make_trajectory, raise_if_nonfinite
-from toysim.provenance import seed_list
-from toysim.seeds import seed_key
-from toysim.seeds import seed_keys as keys_of
+from toysim.seeds import seed_key, seed_keys
 
 TrajectoryFactory = Callable[..., Callable]
 """``factory(spec) -> run(key, hp) -> trajectory``, e.g. :func:`toysim.make_trajectory`."""
-
-
-def seed_keys(seeds: int | Sequence[int]) -> jax.Array:
-    """The PRNG keys of ``seeds`` (:func:`toysim.seeds.seed_keys`), stacked (a count means
-    ``0, ..., seeds - 1``)."""
-    return keys_of(seed_list(seeds))
 
 
 def validate_game(spec, hp: tuple) -> None:
