@@ -36,7 +36,7 @@ PRECISIONS = (64, 32)
 """The float widths every row is timed in."""
 
 
-def neural_rows() -> tuple[tuple[str, str, dict], ...]:
+def benchmark_methods() -> tuple[tuple[str, str, dict], ...]:
     """``(label, paper_nn method, switches)`` of each row: rlhf, fpo-relaxed, the ladder."""
     rungs = tuple((f"hessian={h}", "fpo-exact", {"hessian": h}) for h in HESSIAN)
     return (("rlhf", "rlhf", {}), ("fpo-relaxed", "fpo-relaxed", {})) + rungs
@@ -85,7 +85,7 @@ def run_neural_benchmark(
     for bits in precisions:
         with jax.enable_x64(bits == 64):
             block = []
-            for label, method, switches in neural_rows():
+            for label, method, switches in benchmark_methods():
                 t, compile_s, single_s, batch_s, converged = time_neural_row(
                     method, switches, seeds, repeats, steps
                 )
