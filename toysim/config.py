@@ -350,7 +350,10 @@ def _check_int(field: str, value: object, minimum: int) -> None:
 def validate(spec: GameSpec, hparams: HParams) -> None:
     """Check every field: ``spec.validate()``, then ``hparams.validate(spec)``.
 
-    ``hparams`` fields may be arrays (a sweep): every element is checked.
+    The one check of a game before it runs: the linear game's :class:`GameSpec` and
+    :class:`HParams`, or any other game's spec and hyperparameters (the sampled-buffer
+    game's, best-of-n's) with the same two methods. ``hparams`` fields may be arrays (a
+    sweep): every element is checked.
 
     Raises:
       ConfigError: naming the first bad field and what is allowed.

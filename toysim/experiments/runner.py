@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Sequence
 
 import jax
 
+from toysim.config import validate
 from toysim.game.trajectory import make_trajectory, raise_if_nonfinite
 from toysim.seeds import seed_key, seed_keys
 
@@ -23,14 +24,8 @@ TrajectoryFactory = Callable[..., Callable]
 """``factory(spec) -> run(key, hp) -> trajectory``, e.g. :func:`toysim.make_trajectory`."""
 
 
-def validate_game(spec, hp: tuple) -> None:
-    """``spec.validate()`` then ``hp.validate(spec)``: every field of a linear or neural game.
-
-    Raises:
-      ConfigError: naming the first bad field and what is allowed.
-    """
-    spec.validate()
-    hp.validate(spec)
+validate_game = validate
+"""Another name of :func:`toysim.config.validate`, left while :mod:`toysim.cli.run` imports it."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -70,7 +65,7 @@ def run_seeds(
       NonFiniteTrajectoryError: a run went NaN or infinite (the message names the
         iteration and the run's index in the batch).
     """
-    validate_game(spec, hp)
+    validate(spec, hp)
     trajectory = compiled_seeds(spec, factory)(seed_keys(seeds), hp)
     raise_if_nonfinite(trajectory, spec)
     return trajectory
@@ -88,7 +83,7 @@ def run_seed(
       NonFiniteTrajectoryError: the run went NaN or infinite (the message names the
         iteration).
     """
-    validate_game(spec, hp)
+    validate(spec, hp)
     trajectory = compiled_seed(spec, factory)(seed_key(seed), hp)
     raise_if_nonfinite(trajectory, spec)
     return trajectory
