@@ -28,6 +28,7 @@ from toysim.config import (
     validate,
 )
 from toysim.presets import PRESETS, build, default_gamma
+from toysim.rules import check_choice
 
 EXPLORER_STEPS = 1000
 """The horizon every explorer program is compiled at; the horizon slider shows a prefix."""
@@ -151,12 +152,6 @@ def check_ranges(settings: Settings) -> None:
         *SWITCHES.items(),
     ):
         check_choice(name, getattr(settings, name), allowed)
-
-
-def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    """Raise :class:`ConfigError` naming ``name`` and ``allowed`` unless ``value`` is allowed."""
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
 def check_known(names) -> None:

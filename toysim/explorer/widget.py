@@ -20,7 +20,6 @@ from toysim.explorer.runs import Run, run_settings
 from toysim.explorer.settings import (
     NUMBERS,
     Settings,
-    check_choice,
     check_known,
     check_ranges,
     default_gamma_of,
@@ -29,6 +28,7 @@ from toysim.explorer.settings import (
 )
 from toysim.explorer.surfaces import CANVASES, import_ipywidgets, surface_class
 from toysim.presets import PRESETS
+from toysim.rules import check_choice
 
 
 class Explorer:
