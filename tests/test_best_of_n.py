@@ -5,6 +5,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.scipy.stats import norm
+from toysim.game.best_of_n_neural import (
+    NeuralBestOfNHParams,
+    make_neural_best_of_n_trajectory,
+    validate_neural_best_of_n,
+)
 
 from toysim.config import ConfigError
 from toysim.experiments.runner import run_seeds
@@ -18,11 +23,6 @@ from toysim.game.best_of_n import (
     make_best_of_n_trajectory,
     select_best,
     validate_best_of_n,
-)
-from toysim.game.best_of_n_neural import (
-    NeuralBestOfNHParams,
-    make_neural_best_of_n_trajectory,
-    validate_neural_best_of_n,
 )
 from toysim.game.neural import make_neural_trajectory
 from toysim.game.sampled import NeuralHParams, NeuralSpec

@@ -14,7 +14,8 @@ from toysim import build, linalg, simulate
 from toysim.experiments import runner
 from toysim.experiments.collapse import ideal_norm
 from toysim.game.records import NonFiniteTrajectoryError
-from toysim.provenance import describe, git_revision, seed_list, versions
+from toysim.provenance import describe, git_revision, versions
+from toysim.seeds import seed_list
 
 PACKAGE = Path(__file__).resolve().parent.parent / "toysim"
 
@@ -163,7 +164,7 @@ def test_a_diverging_step_size_raises_naming_the_method():
 def test_seed_list_counts_and_lists_and_refuses_bad_seeds():
     assert seed_list(3) == [0, 1, 2] and seed_list([4, 2]) == [4, 2]
     for bad in (0, -1, [], [1, -2], [0.5]):
-        with pytest.raises(ValueError, match="seeds"):
+        with pytest.raises(ValueError, match="seed"):
             seed_list(bad)
 
 

@@ -15,7 +15,7 @@ pytest.importorskip(
 
 import toysim  # noqa: E402
 from toysim.explorer import (  # noqa: E402
-    MAX_STEPS,
+    EXPLORER_STEPS,
     NUMBERS,
     PRESET_NAMES,
     Explorer,
@@ -176,7 +176,7 @@ def test_the_drawn_trajectory_is_simulate_at_the_same_settings(settings):
         else (expected.signal, expected.noise)
     )
     got = drawn(explorer)
-    assert len(got["utility"]) == settings.steps < MAX_STEPS
+    assert len(got["utility"]) == settings.steps < EXPLORER_STEPS
     np.testing.assert_allclose(got["path_x"], np.r_[0.0, signal], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got["path_y"], np.r_[0.0, noise], rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(got["noise"], noise, rtol=1e-12, atol=1e-12)

@@ -21,7 +21,14 @@ import pytest
 from tests.helpers import strict_site
 from toysim import build, simulate
 from toysim.cli import main
-from toysim.explorer.page_data import COSTS, EVERY, GAMMAS, METHODS, PRESET, round_significant
+from toysim.explorer.page_data import (
+    COSTS,
+    EVERY,
+    PAGE_GAMMAS,
+    PAGE_METHODS,
+    PAGE_PRESET,
+    round_significant,
+)
 from toysim.game.trajectory import utility_of
 from toysim.model.utility import utility
 from toysim.provenance import describe
@@ -40,8 +47,8 @@ def data():
 
 def test_the_committed_data_is_small_and_on_the_grid(data):
     assert DATA.stat().st_size < 1_000_000
-    assert data["grid"] == {"gamma": list(GAMMAS), "c": list(COSTS)}
-    assert list(data["methods"]) == sorted(METHODS)
+    assert data["grid"] == {"gamma": list(PAGE_GAMMAS), "c": list(COSTS)}
+    assert list(data["methods"]) == sorted(PAGE_METHODS)
     assert data["methods"]["rlhf"]["gamma"] == [0.0]  # rlhf ignores gamma: stored once per c
     for method, entry in data["methods"].items():
         assert len(entry["runs"]) == len(entry["gamma"])
@@ -56,13 +63,13 @@ def test_the_committed_data_is_small_and_on_the_grid(data):
 
 
 def test_the_config_and_the_utility_constants_are_the_preset(data):
-    spec, hp = build(PRESET, "rlhf")
-    assert data["preset"] == PRESET and data["versions"]["float64"] is True
+    spec, hp = build(PAGE_PRESET, "rlhf")
+    assert data["preset"] == PAGE_PRESET and data["versions"]["float64"] is True
     assert data["iterations"] == list(range(0, spec.steps + 1, EVERY))
     assert data["utility"]["amplitude"] == hp.amplitude and data["utility"]["tau"] == hp.tau
     np.testing.assert_allclose(data["utility"]["ideal_norm"], hp.ideal_value * np.sqrt(3))
-    for method in METHODS:
-        expected = json.loads(json.dumps(describe(*build(PRESET, method))))
+    for method in PAGE_METHODS:
+        expected = json.loads(json.dumps(describe(*build(PAGE_PRESET, method))))
         assert data["methods"][method]["config"] == expected
         assert data["methods"][method]["default_gamma"] == expected["hparams"]["gamma"]
 
@@ -74,7 +81,7 @@ def test_the_config_and_the_utility_constants_are_the_preset(data):
 def test_the_committed_trajectories_are_what_toysim_computes(data, method, gamma, c):
     entry = data["methods"][method]
     run = entry["runs"][entry["gamma"].index(gamma)][COSTS.index(c)]
-    spec, hp = build(PRESET, method, gamma=gamma)
+    spec, hp = build(PAGE_PRESET, method, gamma=gamma)
     hp = hp._replace(action_cost=c)
     t = simulate(spec, hp, seed=data["seed"])
     start = float(utility(utility_of(spec, hp), jnp.zeros(spec.dim)))
@@ -191,7 +198,7 @@ def test_the_explorer_page_redraws_when_a_slider_moves(site, browser, data):
     assert moved != rlhf
     assert _path(browser, "tx-utility", "rlhf") is not None
 
-    _move(browser, "tx-gamma", GAMMAS.index(2.0))
+    _move(browser, "tx-gamma", PAGE_GAMMAS.index(2.0))
     assert float(root.get_attribute("data-gamma")) == 2.0
     assert _path(browser, "tx-phase", "rlhf") == moved  # rlhf ignores gamma
     assert _path(browser, "tx-phase", "fpo-relaxed") not in (relaxed, None)

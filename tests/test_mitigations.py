@@ -8,6 +8,12 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from toysim.game.ensemble import (
+    MitigationParams,
+    MitigationSpec,
+    aggregate_gradients,
+    aggregate_rewards,
+)
 
 from toysim.config import ConfigError
 from toysim.experiments.mitigations import (
@@ -23,12 +29,6 @@ from toysim.game.early_stop import (
     check_and_update,
     gold_estimate,
     initial_stop_state,
-)
-from toysim.game.ensemble import (
-    MitigationParams,
-    MitigationSpec,
-    aggregate_gradients,
-    aggregate_rewards,
 )
 from toysim.game.trajectory import make_trajectory, utility_of
 from toysim.model.utility import Utility, utility

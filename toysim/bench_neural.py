@@ -36,7 +36,7 @@ PRECISIONS = (64, 32)
 """The float widths every row is timed in."""
 
 
-def neural_rows() -> tuple[tuple[str, str, dict], ...]:
+def benchmark_methods() -> tuple[tuple[str, str, dict], ...]:
     """``(label, paper-nn method, switches)`` of each row: rlhf, fpo-relaxed, the ladder."""
     rungs = tuple((f"hessian={h}", "fpo-exact", {"hessian": h}) for h in HESSIAN)
     return (("rlhf", "rlhf", {}), ("fpo-relaxed", "fpo-relaxed", {})) + rungs
@@ -45,9 +45,9 @@ def neural_rows() -> tuple[tuple[str, str, dict], ...]:
 def time_neural_row(method: str, switches: dict, seeds: int, repeats: int, steps: int | None):
     """``(steps, compile s, s per run, s per batch of seeds, fraction of the batch's solves
     converged)`` of one row in the current precision."""
-    from toysim.experiments.runner import seed_keys
     from toysim.game.neural import make_neural_trajectory
     from toysim.presets import build
+    from toysim.seeds import seed_keys
 
     spec, hp = build("paper-nn", method, **switches)
     if steps is not None:
@@ -86,7 +86,7 @@ def run_neural_benchmark(
     for bits in precisions:
         with jax.enable_x64(bits == 64):
             block = []
-            for label, method, switches in neural_rows():
+            for label, method, switches in benchmark_methods():
                 t, compile_s, single_s, batch_s, converged = time_neural_row(
                     method, switches, seeds, repeats, steps
                 )

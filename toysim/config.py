@@ -21,6 +21,7 @@ from toysim.rules import (
     HPARAM_READS,
     HPARAM_RULES,
     ConfigError,
+    check_choice,
     check_numbers,
     check_read,
     needs_solve,
@@ -68,9 +69,7 @@ class Method:
             ConfigError: naming the first switch whose value is not allowed, and the choices.
         """
         for field, allowed in SWITCHES.items():
-            value = getattr(self, field)
-            if value not in allowed:
-                raise ConfigError(f"{field} must be one of {', '.join(allowed)}; got {value!r}")
+            check_choice(field, getattr(self, field), allowed)
 
     @property
     def is_exact(self) -> bool:
@@ -108,8 +107,7 @@ def method_from_name(
 
     An alias whose switches are overridden is renamed ``fpo`` (a custom mix).
     """
-    if name not in METHODS:
-        raise ConfigError(f"method must be one of {', '.join(METHODS)}; got {name!r}")
+    check_choice("method", name, METHODS)
     base = METHODS[name]
     overrides = {
         k: v
@@ -199,14 +197,9 @@ class GameSpec:
                 f"signal_dims must be an integer with 1 <= signal_dims < dim = {self.dim} "
                 f"(at least one noise dimension); got {self.signal_dims!r}"
             )
-        if self.follower not in FOLLOWERS:
-            raise ConfigError(
-                f"follower must be one of {', '.join(FOLLOWERS)}; got {self.follower!r}"
-            )
-        if self.record not in RECORDS:
-            raise ConfigError(f"record must be one of {', '.join(RECORDS)}; got {self.record!r}")
-        if self.anchor not in ANCHORS:
-            raise ConfigError(f"anchor must be one of {', '.join(ANCHORS)}; got {self.anchor!r}")
+        check_choice("follower", self.follower, FOLLOWERS)
+        check_choice("record", self.record, RECORDS)
+        check_choice("anchor", self.anchor, ANCHORS)
         if self.follower == "population":
             if self.buffer_size != 0:
                 raise ConfigError(
@@ -350,7 +343,10 @@ def _check_int(field: str, value: object, minimum: int) -> None:
 def validate(spec: GameSpec, hparams: HParams) -> None:
     """Check every field: ``spec.validate()``, then ``hparams.validate(spec)``.
 
-    ``hparams`` fields may be arrays (a sweep): every element is checked.
+    The one check of a game before it runs: the linear game's :class:`GameSpec` and
+    :class:`HParams`, or any other game's spec and hyperparameters (the sampled-buffer
+    game's, best-of-n's) with the same two methods. ``hparams`` fields may be arrays (a
+    sweep): every element is checked.
 
     Raises:
       ConfigError: naming the first bad field and what is allowed.

@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import platform
 import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 
 import jax
@@ -58,23 +57,6 @@ def describe_differences(spec: object, hp: tuple, reference_spec: object, refere
         for field, value in ours[part].items()
         if reference[part].get(field) != value
     }
-
-
-def seed_list(seeds: int | Sequence[int]) -> list[int]:
-    """The seeds of a run: ``0, ..., seeds - 1`` for a count, else the given seeds.
-
-    Raises:
-      ValueError: ``seeds`` is a count below 1, or a sequence that is empty or
-        holds a negative or non-integer seed.
-    """
-    if isinstance(seeds, int | np.integer):
-        if seeds < 1:
-            raise ValueError(f"seeds must be an integer >= 1 or a list of seeds; got {seeds!r}")
-        return list(range(int(seeds)))
-    out = list(seeds)
-    if not out or not all(isinstance(s, int | np.integer) and s >= 0 for s in out):
-        raise ValueError(f"seeds must be non-negative integers, at least one; got {seeds!r}")
-    return [int(s) for s in out]
 
 
 @functools.cache

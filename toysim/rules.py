@@ -7,12 +7,13 @@ says which games read a field at all (a field not listed is read by every game),
 sweep over a number the game ignores (``gamma`` with ``rlhf``) is refused instead of
 producing a flat, meaningless axis. The ``validate`` methods of both hyperparameter
 tuples and :func:`check_read` apply them; nothing else hard-codes a field's range.
+:func:`check_choice` is the one check of a field whose value is one of named choices.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import NamedTuple
 
 import numpy as np
@@ -20,6 +21,12 @@ import numpy as np
 
 class ConfigError(ValueError):
     """A configuration field holds a value outside what is allowed."""
+
+
+def check_choice(name: str, value: object, allowed: Collection[str]) -> None:
+    """Raise :class:`ConfigError` naming ``name`` and ``allowed`` unless ``value`` is allowed."""
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
 class Rule(NamedTuple):

@@ -23,7 +23,7 @@ SEED_LIMIT = 2**63
 """Seeds are integers in ``[0, SEED_LIMIT)`` (a signed 64-bit integer)."""
 
 
-def check_seed(seed: object) -> int:
+def checked_seed(seed: object) -> int:
     """``seed`` as a Python int if it is an integer (Python or NumPy) in ``[0, 2**63)``.
 
     Raises:
@@ -50,10 +50,10 @@ def seed_key_data(seeds: Sequence[int] | np.ndarray) -> np.ndarray:
     """
     if isinstance(seeds, np.ndarray) and np.issubdtype(seeds.dtype, np.integer):
         if seeds.size and (seeds.min() < 0 or seeds.max() >= SEED_LIMIT):
-            check_seed(int(seeds.min()) if seeds.min() < 0 else int(seeds.max()))
+            checked_seed(int(seeds.min()) if seeds.min() < 0 else int(seeds.max()))
         values = seeds.astype(np.uint64).reshape(-1)
     else:
-        values = np.asarray([check_seed(s) for s in seeds], dtype=np.uint64).reshape(-1)
+        values = np.asarray([checked_seed(s) for s in seeds], dtype=np.uint64).reshape(-1)
     return np.stack([values >> np.uint64(32), values & np.uint64(0xFFFFFFFF)], axis=-1).astype(
         np.uint32
     )
@@ -64,10 +64,28 @@ def key_from_data(data: jax.Array) -> jax.Array:
     return jax.random.wrap_key_data(data, impl="threefry2x32")
 
 
-def seed_keys(seeds: Sequence[int]) -> jax.Array:
-    """The PRNG keys of ``seeds``, stacked (shape ``[len(seeds)]``): distinct seeds give
-    distinct keys in either precision (see the module docstring)."""
-    return key_from_data(seed_key_data(seeds))
+def seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """The seeds of a run: ``0, ..., seeds - 1`` for a count, else the given seeds, each
+    checked by :func:`checked_seed`.
+
+    Raises:
+      ValueError: ``seeds`` is a count below 1 or an empty sequence.
+      ConfigError: a seed is not an integer in ``[0, 2**63)``.
+    """
+    if isinstance(seeds, int | np.integer):
+        if seeds < 1:
+            raise ValueError(f"seeds must be an integer >= 1 or a list of seeds; got {seeds!r}")
+        return list(range(int(seeds)))
+    out = [checked_seed(s) for s in seeds]
+    if not out:
+        raise ValueError(f"seeds must be non-negative integers, at least one; got {seeds!r}")
+    return out
+
+
+def seed_keys(seeds: int | Sequence[int]) -> jax.Array:
+    """The PRNG keys of ``seeds`` (a count means ``0, ..., seeds - 1``; see :func:`seed_list`),
+    stacked: distinct seeds give distinct keys in either precision (see the module docstring)."""
+    return key_from_data(seed_key_data(seed_list(seeds)))
 
 
 def seed_key(seed: int) -> jax.Array:

@@ -18,10 +18,10 @@ from toysim.config import ConfigError
 
 def check_seed(command: str, seed: int) -> None:
     """``seed`` in ``[0, 2**63)``, the seeds :func:`toysim.seeds.seed_keys` takes."""
-    from toysim.seeds import check_seed as seed_in_range
+    from toysim.seeds import checked_seed
 
     try:
-        seed_in_range(seed)
+        checked_seed(seed)
     except ConfigError as err:
         raise UserError(f"toysim {command}: --{err}") from None
 

@@ -16,7 +16,8 @@ def run_command(args: argparse.Namespace) -> int:
     """``toysim run``: one row per method; returns the exit status."""
     import jax
 
-    from toysim.experiments.runner import run_seed, trajectory_factory, validate_game
+    from toysim.config import validate
+    from toysim.experiments.runner import run_seed, trajectory_factory
     from toysim.presets import build, preset_differences
     from toysim.provenance import describe
 
@@ -29,7 +30,7 @@ def run_command(args: argparse.Namespace) -> int:
     rows = []
     for name in methods:
         spec, hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
-        validate_game(spec, hp)
+        validate(spec, hp)
         check_run_memory(args, trajectory_factory(spec), spec, hp)
         trajectory = run_seed(spec, hp, args.seed)
         m = spec.method

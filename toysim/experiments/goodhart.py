@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from toysim.experiments.neural import standard_promotion_trajectory
-from toysim.experiments.runner import run_seeds, seed_keys
+from toysim.experiments.runner import run_seeds
 from toysim.game.best_of_n import (
     best_of_n_curve,
     gaussian_kl,
@@ -49,6 +49,7 @@ from toysim.game.trajectory import initial_reward_weights, utility_of
 from toysim.model.utility import utility
 from toysim.presets import build
 from toysim.provenance import describe
+from toysim.seeds import seed_keys
 
 GOODHART_PRESETS = ("paper-linear", "population", "paper-nn", "pairwise-linear", "pairwise-nn")
 """The presets with a Goodhart figure."""

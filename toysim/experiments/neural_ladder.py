@@ -31,7 +31,7 @@ from toysim import linalg
 from toysim.analysis import cosine, summarise
 from toysim.config import HESSIAN, as_float_arrays
 from toysim.experiments.neural import standard_promotion_trajectory
-from toysim.experiments.runner import compiled_seeds, seed_keys
+from toysim.experiments.runner import compiled_seeds
 from toysim.game.neural import (
     network_inverse,
     network_objective,
@@ -43,6 +43,7 @@ from toysim.game.steering import reward_gradient, sample_steering
 from toysim.model.utility import utility
 from toysim.presets import build
 from toysim.provenance import describe
+from toysim.seeds import seed_keys
 
 REFERENCES = ("rlhf", "fpo-relaxed", "fpo-practical")
 """The named methods run beside the ladder (rlhf has no steering direction)."""

@@ -16,33 +16,16 @@ from collections.abc import Callable, Hashable, Sequence
 
 import jax
 
+from toysim.config import validate
 from toysim.game.composition import Composition
 from toysim.game.neural import make_neural_trajectory
 from toysim.game.records import raise_if_nonfinite
 from toysim.game.sampled import NeuralSpec
 from toysim.game.trajectory import make_trajectory
-from toysim.provenance import seed_list
-from toysim.seeds import seed_key
-from toysim.seeds import seed_keys as keys_of
+from toysim.seeds import seed_key, seed_keys
 
 TrajectoryFactory = Callable[..., Callable]
 """``factory(spec) -> run(key, hp) -> trajectory``, e.g. :func:`toysim.make_trajectory`."""
-
-
-def seed_keys(seeds: int | Sequence[int]) -> jax.Array:
-    """The PRNG keys of ``seeds`` (:func:`toysim.seeds.seed_keys`), stacked (a count means
-    ``0, ..., seeds - 1``)."""
-    return keys_of(seed_list(seeds))
-
-
-def validate_game(spec, hp: tuple) -> None:
-    """``spec.validate()`` then ``hp.validate(spec)``: every field of a linear or neural game.
-
-    Raises:
-      ConfigError: naming the first bad field and what is allowed.
-    """
-    spec.validate()
-    hp.validate(spec)
 
 
 def trajectory_factory(spec: Hashable) -> TrajectoryFactory:
@@ -92,7 +75,7 @@ def run_seeds(
       NonFiniteTrajectoryError: a run went NaN or infinite (the message names the
         iteration and the run's index in the batch).
     """
-    validate_game(spec, hp)
+    validate(spec, hp)
     factory = factory or trajectory_factory(spec)
     trajectory = compiled_seeds(spec, factory)(seed_keys(seeds), hp)
     raise_if_nonfinite(trajectory, spec)
@@ -111,7 +94,7 @@ def run_seed(
       NonFiniteTrajectoryError: the run went NaN or infinite (the message names the
         iteration).
     """
-    validate_game(spec, hp)
+    validate(spec, hp)
     factory = factory or trajectory_factory(spec)
     trajectory = compiled_seed(spec, factory)(seed_key(seed), hp)
     raise_if_nonfinite(trajectory, spec)

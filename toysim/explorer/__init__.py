@@ -20,7 +20,7 @@ from toysim.explorer.latency import explorer_latency
 from toysim.explorer.page_data import explorer_data, write_explorer_data
 from toysim.explorer.runs import Run, program, run_settings, trace_counts
 from toysim.explorer.settings import (
-    MAX_STEPS,
+    EXPLORER_STEPS,
     NUMBERS,
     PRESET_NAMES,
     Settings,
@@ -31,7 +31,7 @@ from toysim.explorer.settings import (
 from toysim.explorer.widget import Explorer, explore
 
 __all__ = [
-    "MAX_STEPS",
+    "EXPLORER_STEPS",
     "NUMBERS",
     "PRESET_NAMES",
     "Explorer",

@@ -9,7 +9,7 @@ import numpy as np
 from toysim.config import SWITCHES
 from toysim.explorer.settings import COORDS, METHOD_NAMES, NUMBERS, PRESET_NAMES, Settings
 
-LABELS = {
+DESCRIPTIONS = {
     "gamma": "gamma (steering)",
     "action_cost": "c (action cost)",
     "leader_lr": "leader step",
@@ -39,7 +39,7 @@ def make_controls(widgets, settings: Settings) -> dict[str, Any]:
     for name, (kind, low, high, *step) in NUMBERS.items():
         common = dict(
             value=getattr(settings, name),
-            description=LABELS[name],
+            description=DESCRIPTIONS[name],
             continuous_update=True,
             style=style,
             layout=layout,

@@ -27,14 +27,14 @@ from toysim.game.trajectory import make_trajectory, utility_of
 from toysim.model.utility import utility
 from toysim.presets import build
 
-PRESET = "paper-linear"
-METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical")
-GAMMAS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+PAGE_PRESET = "paper-linear"
+PAGE_METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical")
+PAGE_GAMMAS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 COSTS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.6, 1.0)
 SEED = 0
 EVERY = 5
 DIGITS = 4
-SERIES = ("signal", "noise", "utility")
+PAGE_SERIES = ("signal", "noise", "utility")
 
 
 def round_significant(values, digits: int = DIGITS) -> list[float]:
@@ -63,7 +63,7 @@ def method_runs(method: str, gammas, costs, seed: int = SEED, every: int = EVERY
       (projection coordinates and ``U(theta)``), and ``"nonfinite_at"``:
       ``[G, C]``, the first non-finite iteration (0 if none).
     """
-    spec, hp = build(PRESET, method)
+    spec, hp = build(PAGE_PRESET, method)
     if spec.steps % every:
         raise ValueError(f"every must divide the horizon {spec.steps}; got {every}")
     spec = dataclasses.replace(spec, record="scalars")
@@ -89,7 +89,7 @@ def method_runs(method: str, gammas, costs, seed: int = SEED, every: int = EVERY
         name: np.concatenate(
             [np.full((batch.gamma.size, 1), start[name]), np.asarray(out[name])], axis=1
         ).reshape(*shape, -1)
-        for name in SERIES
+        for name in PAGE_SERIES
     }
     result["nonfinite_at"] = np.asarray(out["nonfinite_at"]).reshape(shape)
     return result
@@ -100,23 +100,23 @@ def _run_record(runs: dict, i: int, j: int, every: int) -> dict:
     keeps only its records before ``n`` (every recorded quantity is finite there)."""
     nonfinite_at = int(runs["nonfinite_at"][i, j])
     length = -(-nonfinite_at // every) if nonfinite_at else runs["signal"].shape[-1]
-    record = {name: round_significant(runs[name][i, j, :length]) for name in SERIES}
+    record = {name: round_significant(runs[name][i, j, :length]) for name in PAGE_SERIES}
     record["nonfinite_at"] = nonfinite_at or None
     return record
 
 
 def explorer_data(
-    gammas=GAMMAS, costs=COSTS, seed: int = SEED, every: int = EVERY, methods=METHODS
+    gammas=PAGE_GAMMAS, costs=COSTS, seed: int = SEED, every: int = EVERY, methods=PAGE_METHODS
 ) -> dict:
     """The explorer's JSON document: grids, utility constants, configuration, versions and,
     per method, ``runs[gamma index][c index] = {signal, noise, utility, nonfinite_at}``
     (RLHF: one gamma, 0)."""
     from toysim.provenance import describe, versions
 
-    spec, hp = build(PRESET, "rlhf")
+    spec, hp = build(PAGE_PRESET, "rlhf")
     u = utility_of(spec, hp)
     data = {
-        "preset": PRESET,
+        "preset": PAGE_PRESET,
         "seed": seed,
         "coordinates": "projection: signal = theta . m/||m||, noise = ||theta - signal m/||m|| ||",
         "iterations": list(range(0, spec.steps + 1, every)),
@@ -131,7 +131,7 @@ def explorer_data(
         "versions": versions(),
     }
     for method in methods:
-        method_spec, method_hp = build(PRESET, method)
+        method_spec, method_hp = build(PAGE_PRESET, method)
         method_gammas = gammas if method_spec.method.foresight else (0.0,)
         runs = method_runs(method, method_gammas, costs, seed, every)
         data["methods"][method] = {

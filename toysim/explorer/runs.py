@@ -3,7 +3,7 @@
 A change of a number never recompiles: the numbers are traced
 :class:`~toysim.config.HParams`, the seed enters through the key, and the
 horizon is static, so one program per (preset, method) structure is compiled
-at :data:`~toysim.explorer.settings.MAX_STEPS` iterations and the first ``T``
+at :data:`~toysim.explorer.settings.EXPLORER_STEPS` iterations and the first ``T``
 are shown. That is exact because the linear presets have no schedule depending
 on ``T``: iteration ``t`` is the same whatever the horizon (``make_trajectory``
 uses ``steps`` only as the scan length; ``tests/test_explore.py`` checks the
@@ -22,7 +22,7 @@ import jax
 import numpy as np
 
 from toysim.config import GameSpec, HParams
-from toysim.explorer.settings import MAX_STEPS, Settings, game_of
+from toysim.explorer.settings import EXPLORER_STEPS, Settings, game_of
 from toysim.game.records import Trajectory, first_nonfinite_iteration, nonfinite_error
 from toysim.game.trajectory import make_trajectory
 from toysim.seeds import seed_key
@@ -32,7 +32,7 @@ trace_count: Counter[GameSpec] = Counter()
 
 
 def trace_counts() -> dict[GameSpec, int]:
-    """A copy of :data:`trace_count`: spec (at :data:`MAX_STEPS`) -> number of traces."""
+    """A copy of :data:`trace_count`: spec (at :data:`EXPLORER_STEPS`) -> number of traces."""
     return dict(trace_count)
 
 
@@ -42,8 +42,10 @@ def program(spec: GameSpec):
 
     One per structure: every number is traced, so no value recompiles it.
     """
-    if spec.steps != MAX_STEPS:
-        raise ValueError(f"explorer programs run {MAX_STEPS} steps; got a spec of {spec.steps}")
+    if spec.steps != EXPLORER_STEPS:
+        raise ValueError(
+            f"explorer programs run {EXPLORER_STEPS} steps; got a spec of {spec.steps}"
+        )
     run = make_trajectory(spec)
 
     def counted(key, hp: HParams) -> tuple[Trajectory, jax.Array]:

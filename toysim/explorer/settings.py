@@ -4,7 +4,7 @@
 docs/theory/relaxations.md), the numbers (``gamma``, the action cost ``c``, the
 two step sizes, the horizon ``T``, the seed) and the view (phase-space
 coordinates). :func:`game_of` turns them into ``(GameSpec, HParams)`` at the
-compiled horizon :data:`MAX_STEPS`; :func:`method_of` maps switches to the
+compiled horizon :data:`EXPLORER_STEPS`; :func:`method_of` maps switches to the
 method they make, so equal structures share one compiled program.
 
 ``paper-nn`` is left out: one run of the neural game takes 0.2-4 s (and its
@@ -28,8 +28,9 @@ from toysim.config import (
     validate,
 )
 from toysim.presets import LINEAR_PRESETS, PRESETS, build, default_gamma
+from toysim.rules import check_choice
 
-MAX_STEPS = 1000
+EXPLORER_STEPS = 1000
 """The horizon every explorer program is compiled at; the horizon slider shows a prefix."""
 
 PRESET_NAMES = LINEAR_PRESETS
@@ -45,7 +46,7 @@ NUMBERS = {
     "action_cost": ("linear", 0.0, 1.0, 0.005),
     "leader_lr": ("log", 1e-3, 0.2),
     "follower_lr": ("log", 1e-4, 0.1),
-    "steps": ("int", 10, MAX_STEPS, 10),
+    "steps": ("int", 10, EXPLORER_STEPS, 10),
     "seed": ("int", 0, 63, 1),
 }
 """Each numeric setting's slider: log sliders span ``[min, max]`` in powers of ten."""
@@ -66,7 +67,7 @@ class Settings(NamedTuple):
       follower_lr: the SGD follower's step ``eta``; its exact loss has the
         proximal weight ``lambda = 1/eta`` (see docs/settings.md), so both move
         together. Unused by the population preset (closed-form best response).
-      steps: the horizon ``T`` shown, at most :data:`MAX_STEPS`.
+      steps: the horizon ``T`` shown, at most :data:`EXPLORER_STEPS`.
       seed: draws the RM's random initial weights.
       coords: ``projection`` (on ``m``: the contours are the exact utility) or
         ``block`` (published: ``||y[:k]||``, ``||y[k:]||``; the contours bound it).
@@ -111,7 +112,8 @@ def _switches(method: Method) -> tuple[str, ...]:
 
 
 def game_of(settings: Settings) -> tuple[GameSpec, HParams]:
-    """``(spec, hparams)`` of the settings; ``spec`` has the compiled horizon :data:`MAX_STEPS`.
+    """``(spec, hparams)`` of the settings; ``spec`` has the compiled horizon
+    :data:`EXPLORER_STEPS`.
 
     Raises:
       ConfigError: a setting is outside what is allowed (named in the message).
@@ -119,12 +121,12 @@ def game_of(settings: Settings) -> tuple[GameSpec, HParams]:
     check_choice("preset", settings.preset, PRESET_NAMES)
     check_choice("coords", settings.coords, COORDS)
     steps = settings.steps
-    if not isinstance(steps, int | np.integer) or not 1 <= steps <= MAX_STEPS:
-        raise ConfigError(f"steps must be an integer in [1, {MAX_STEPS}]; got {steps!r}")
+    if not isinstance(steps, int | np.integer) or not 1 <= steps <= EXPLORER_STEPS:
+        raise ConfigError(f"steps must be an integer in [1, {EXPLORER_STEPS}]; got {steps!r}")
     if not isinstance(settings.seed, int | np.integer) or settings.seed < 0:
         raise ConfigError(f"seed must be an integer >= 0; got {settings.seed!r}")
     method = method_of(settings)
-    spec, hp = build(settings.preset, method, steps=MAX_STEPS)
+    spec, hp = build(settings.preset, method, steps=EXPLORER_STEPS)
     gamma = settings.gamma if method.foresight else 0.0
     hp = hp._replace(gamma=gamma, action_cost=settings.action_cost, leader_lr=settings.leader_lr)
     if spec.follower == "sgd":
@@ -151,12 +153,6 @@ def check_ranges(settings: Settings) -> None:
         *SWITCHES.items(),
     ):
         check_choice(name, getattr(settings, name), allowed)
-
-
-def check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    """Raise :class:`ConfigError` naming ``name`` and ``allowed`` unless ``value`` is allowed."""
-    if value not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
 
 def check_known(names) -> None:

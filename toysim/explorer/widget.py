@@ -20,7 +20,6 @@ from toysim.explorer.runs import Run, run_settings
 from toysim.explorer.settings import (
     NUMBERS,
     Settings,
-    check_choice,
     check_known,
     check_ranges,
     default_gamma_of,
@@ -29,6 +28,7 @@ from toysim.explorer.settings import (
 )
 from toysim.explorer.surfaces import CANVASES, import_ipywidgets, surface_class
 from toysim.presets import PRESETS
+from toysim.rules import check_choice
 
 
 class Explorer:
@@ -227,12 +227,12 @@ def explore(
 
     Sliders set ``gamma``, the action cost ``c``, the leader's and the follower's
     step sizes, the horizon ``T`` (up to
-    :data:`~toysim.explorer.settings.MAX_STEPS`) and the seed; buttons choose the
+    :data:`~toysim.explorer.settings.EXPLORER_STEPS`) and the seed; buttons choose the
     preset (``paper-linear``, ``population``, ``sycophancy``), the method
     (``rlhf``, ``fpo-exact``, ``fpo-relaxed``, ``fpo-practical`` or a custom
     ``fpo`` mix), the four FPO switches and the phase-space coordinates. Moving a
     number never recompiles (one program per preset and method structure,
-    compiled at :data:`~toysim.explorer.settings.MAX_STEPS` steps, the first ``T``
+    compiled at :data:`~toysim.explorer.settings.EXPLORER_STEPS` steps, the first ``T``
     shown). ``paper-nn`` is not offered: one run of the neural game takes 0.2-4 s,
     too slow to follow a slider. A bad setting or a run that goes non-finite is shown as a message.
 

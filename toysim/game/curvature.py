@@ -44,6 +44,7 @@ from toysim.config import ConfigError
 from toysim.game.followers import FollowerData, SampleBuffer, SampleData
 from toysim.game.steering import flat_gradient
 from toysim.model.interface import RewardModel, RewardParams, linear_reward_model
+from toysim.rules import check_choice
 
 DAMPING = ("spectral", "fixed")
 """How ``damped`` picks ``mu``: from the Lanczos estimate of ``lambda_min``, or fixed."""
@@ -90,12 +91,8 @@ class CurvatureOptions:
         Raises:
             ConfigError: naming the first invalid field and what is allowed.
         """
-        if self.damping not in DAMPING:
-            raise ConfigError(f"damping must be one of {', '.join(DAMPING)}; got {self.damping!r}")
-        if self.diagonal not in DIAGONALS:
-            raise ConfigError(
-                f"diagonal must be one of {', '.join(DIAGONALS)}; got {self.diagonal!r}"
-            )
+        check_choice("damping", self.damping, DAMPING)
+        check_choice("diagonal", self.diagonal, DIAGONALS)
         for field in ("lanczos_steps", "probes"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -35,7 +35,7 @@ from toysim.model.interface import (
 from toysim.model.preference import preference_probability, sample_labels
 from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
-from toysim.rules import NEURAL_HPARAM_RULES, check_numbers
+from toysim.rules import NEURAL_HPARAM_RULES, check_choice, check_numbers
 
 REWARD_MODELS = ("mlp", "linear")
 DATA_KINDS = ("points", "pairs")
@@ -121,9 +121,7 @@ class NeuralSpec:
             )
         choices = dict(reward_model=REWARD_MODELS, data=DATA_KINDS, labels=LABELS, regime=REGIMES)
         for field, allowed in choices.items():
-            value = getattr(self, field)
-            if value not in allowed:
-                raise ConfigError(f"{field} must be one of {', '.join(allowed)}; got {value!r}")
+            check_choice(field, getattr(self, field), allowed)
         self.method.validate()
         self.curvature.validate()
         solvers = (linalg.CG, linalg.MINRES, linalg.LU, linalg.Cholesky)
