@@ -5,25 +5,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from jax.scipy.stats import norm
-from toysim.game.best_of_n_neural import (
-    NeuralBestOfNHParams,
-    make_neural_best_of_n_trajectory,
-    validate_neural_best_of_n,
-)
 
 from toysim.config import ConfigError
 from toysim.experiments.runner import run_seeds
 from toysim.game.best_of_n import (
-    BestOfNHParams,
-    BestOfNSpec,
     best_of_n_curve,
     best_of_n_draw,
     best_of_n_kl,
     gaussian_kl,
-    make_best_of_n_trajectory,
     select_best,
-    validate_best_of_n,
 )
+from toysim.game.composition import Composition, CompositionParams, ExpertParams
 from toysim.game.neural import make_neural_trajectory
 from toysim.game.sampled import NeuralHParams, NeuralSpec
 from toysim.presets import build
@@ -87,15 +79,20 @@ def test_best_of_n_curve_gold_rises_with_n_when_the_score_is_the_utility():
     np.testing.assert_allclose(curve.kl, best_of_n_kl(jnp.asarray(ns, dtype=float)))
 
 
+def expert_params(hp, n, spread, step):
+    """A composition's numbers with expert iteration's ``n``, ``spread`` and ``step``."""
+    return CompositionParams(hp, expert=ExpertParams(n, spread, step))
+
+
 def expert():
     """paper-linear for 12 iterations; every expert-iteration test shares its compiled run."""
     spec, hp = build("paper-linear", "rlhf", steps=12)
-    return BestOfNSpec(spec, max_n=16, groups=4), hp
+    return Composition(spec, "expert", max_n=16, groups=4), hp
 
 
 def test_expert_iteration_with_no_step_stays_at_the_start():
     spec, hp = expert()
-    run = run_seeds(spec, BestOfNHParams(hp, 16.0, 0.3, 0.0), 4, make_best_of_n_trajectory)
+    run = run_seeds(spec, expert_params(hp, 16.0, 0.3, 0.0), 4)
     np.testing.assert_array_equal(run.theta, 0.0)
     np.testing.assert_array_equal(run.kl, 0.0)
 
@@ -104,13 +101,7 @@ def test_expert_iteration_climbs_the_proxy_faster_with_more_draws():
     """Every n (and step) runs through one compiled program (traced numbers, a mask)."""
     spec, hp = expert()
     proxies = [
-        float(
-            np.median(
-                run_seeds(
-                    spec, BestOfNHParams(hp, n, 0.3, 0.1), 4, make_best_of_n_trajectory
-                ).proxy_reward[:, -1]
-            )
-        )
+        float(np.median(run_seeds(spec, expert_params(hp, n, 0.3, 0.1), 4).proxy_reward[:, -1]))
         for n in (1.0, 16.0)
     ]
     assert proxies[1] > proxies[0] + 0.5
@@ -118,7 +109,7 @@ def test_expert_iteration_climbs_the_proxy_faster_with_more_draws():
 
 def test_expert_iteration_kl_is_the_gaussian_kl_of_its_path():
     spec, hp = expert()
-    run = run_seeds(spec, BestOfNHParams(hp, 4.0, 0.3, 0.2), 4, make_best_of_n_trajectory)
+    run = run_seeds(spec, expert_params(hp, 4.0, 0.3, 0.2), 4)
     np.testing.assert_allclose(run.kl, gaussian_kl(run.theta, 0.3, jnp.zeros(50), 0.3))
 
 
@@ -134,28 +125,29 @@ def test_expert_iteration_kl_is_the_gaussian_kl_of_its_path():
 )
 def test_bad_best_of_n_numbers_are_refused_by_name(field, value, message):
     spec, hp = expert()
-    good = BestOfNHParams(hp, 4.0, 0.3, 0.1)
-    validate_best_of_n(spec, good)
+    good = expert_params(hp, 4.0, 0.3, 0.1)
+    good.validate(spec)
     with pytest.raises(ConfigError, match=message):
-        validate_best_of_n(spec, good._replace(**{field: value}))
+        good._replace(expert=good.expert._replace(**{field: value})).validate(spec)
 
 
 def test_bad_best_of_n_sizes_are_refused_by_name():
     spec, _ = expert()
     with pytest.raises(ConfigError, match="groups must be"):
-        BestOfNSpec(spec.game, groups=0).validate()
+        Composition(spec.game, "expert", groups=0).validate()
 
 
 def test_neural_expert_iteration_with_no_step_stays_and_its_kl_is_the_spread_term():
-    spec = BestOfNSpec(NeuralSpec(dim=3, signal_dims=1, hidden=(4,), steps=6), max_n=4, groups=2)
-    hp = NeuralBestOfNHParams(NeuralHParams(gamma=0.0), 4.0, 0.0)  # rlhf: no steering
-    validate_neural_best_of_n(spec, hp)
+    game = NeuralSpec(dim=3, signal_dims=1, hidden=(4,), steps=6)
+    spec = Composition(game, "expert", max_n=4, groups=2)
+    hp = expert_params(NeuralHParams(gamma=0.0), 4.0, 1.0, 0.0)  # rlhf: no steering
+    hp.validate(spec)
     with pytest.raises(ConfigError, match="step must be"):
-        validate_neural_best_of_n(spec, hp._replace(step=-0.1))
-    expert_run = jax.jit(make_neural_best_of_n_trajectory(spec))  # step is traced: one compile
+        expert_params(NeuralHParams(gamma=0.0), 4.0, 1.0, -0.1).validate(spec)
+    expert_run = jax.jit(make_neural_trajectory(spec))  # step is traced: one compile
     with jax.numpy_dtype_promotion("standard"):
         run = expert_run(jax.random.key(0), hp)
-        moved = expert_run(jax.random.key(0), hp._replace(step=0.5))
+        moved = expert_run(jax.random.key(0), expert_params(hp.game, 4.0, 1.0, 0.5))
     np.testing.assert_array_equal(run.theta, 0.0)
     np.testing.assert_allclose(run.kl, gaussian_kl(run.theta, run.sigma, jnp.zeros(3), 0.1))
     assert float(jnp.linalg.norm(moved.theta[-1])) > 0
@@ -174,9 +166,9 @@ def test_expert_iteration_trains_the_games_follower(data, reward_model):
     hp = NeuralHParams(gamma=0.0, lr_start=0.0, lr_end=0.0, sigma_start=0.3, label_noise=0.1)
     with jax.numpy_dtype_promotion("standard"):
         game_run = jax.jit(make_neural_trajectory(game))(jax.random.key(5), hp)
-        expert = jax.jit(make_neural_best_of_n_trajectory(BestOfNSpec(game, max_n=4, groups=2)))
-        held = expert(jax.random.key(5), NeuralBestOfNHParams(hp, 4.0, 0.0))
-        moved = expert(jax.random.key(5), NeuralBestOfNHParams(hp, 4.0, 0.5))
+        expert = jax.jit(make_neural_trajectory(Composition(game, "expert", max_n=4, groups=2)))
+        held = expert(jax.random.key(5), expert_params(hp, 4.0, 1.0, 0.0))
+        moved = expert(jax.random.key(5), expert_params(hp, 4.0, 1.0, 0.5))
     np.testing.assert_array_equal(game_run.theta, 0.0)
     np.testing.assert_array_equal(held.theta, 0.0)
     np.testing.assert_allclose(held.proxy_reward, game_run.proxy_reward, rtol=1e-12, atol=1e-12)

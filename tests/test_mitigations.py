@@ -8,12 +8,6 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from toysim.game.ensemble import (
-    MitigationParams,
-    MitigationSpec,
-    aggregate_gradients,
-    aggregate_rewards,
-)
 
 from toysim.config import ConfigError
 from toysim.experiments.mitigations import (
@@ -24,6 +18,7 @@ from toysim.experiments.mitigations import (
     run_variant,
     single,
 )
+from toysim.game.composition import Composition, CompositionParams
 from toysim.game.early_stop import (
     StopParams,
     check_and_update,
@@ -31,6 +26,7 @@ from toysim.game.early_stop import (
     initial_stop_state,
 )
 from toysim.game.trajectory import make_trajectory, utility_of
+from toysim.model.ensemble import aggregate_gradients, aggregate_rewards
 from toysim.model.utility import Utility, utility
 from toysim.presets import build
 
@@ -87,8 +83,8 @@ def stopping(patience, every, noise):
     """RLHF with early stopping on 4 gold labels per check."""
     spec, hp = game()
     return Variant(
-        MitigationSpec(spec, gold_budget=4),
-        MitigationParams(hp, StopParams(patience, every, noise)),
+        Composition(spec, gold_budget=4),
+        CompositionParams(hp, StopParams(patience, every, noise)),
     )
 
 
@@ -146,7 +142,7 @@ def test_gold_estimate_of_a_point_policy_without_label_noise_is_the_utility():
 def test_bad_mitigation_fields_are_named(field, value, message):
     spec, _ = game()
     with pytest.raises(ConfigError, match=message):
-        MitigationSpec(spec, **{field: value}).validate()
+        Composition(spec, **{field: value}).validate()
 
 
 @pytest.mark.parametrize(
@@ -155,12 +151,12 @@ def test_bad_mitigation_fields_are_named(field, value, message):
 )
 def test_bad_stopping_numbers_are_named(field, value):
     spec, hp = game()
-    params = MitigationParams(hp, StopParams(3.0, 5.0, 1.0))
-    params.validate(MitigationSpec(spec))  # the defaults pass, infinite patience too
-    MitigationParams(hp, StopParams(np.inf, 5.0, 1.0)).validate(MitigationSpec(spec))
+    params = CompositionParams(hp, StopParams(3.0, 5.0, 1.0))
+    params.validate(Composition(spec))  # the defaults pass, infinite patience too
+    CompositionParams(hp, StopParams(np.inf, 5.0, 1.0)).validate(Composition(spec))
     bad = params._replace(stop=params.stop._replace(**{field: value}))
     with pytest.raises(ConfigError, match=f"{field} must be"):
-        bad.validate(MitigationSpec(spec))
+        bad.validate(Composition(spec))
 
 
 def test_table_against_numpy():

@@ -1,5 +1,6 @@
-"""The mitigations on the sampled-buffer game: ensembles and early stopping
-(:func:`toysim.game.neural.make_mitigated_neural_trajectory`)."""
+"""The mitigations on the sampled-buffer game: ensembles and early stopping composed with
+its gradient leader (:func:`toysim.game.neural.make_neural_trajectory` of a
+:class:`~toysim.game.composition.Composition`)."""
 
 import dataclasses
 
@@ -8,17 +9,17 @@ import numpy as np
 import pytest
 
 from toysim.config import ConfigError
-from toysim.experiments.goodhart import standard_promotion
-from toysim.experiments.mitigations import NO_STOP, mitigation_table, neural_mitigation_runs
+from toysim.experiments.mitigations import mitigation_table, neural_mitigation_runs
+from toysim.experiments.neural import standard_promotion_trajectory
 from toysim.experiments.runner import run_seeds
+from toysim.game.composition import NO_STOP, Composition, CompositionParams
 from toysim.game.early_stop import StopParams
-from toysim.game.ensemble import MitigationParams, MitigationSpec, ensemble_model
-from toysim.game.neural import make_mitigated_neural_trajectory, make_neural_trajectory
+from toysim.game.neural import make_neural_trajectory
 from toysim.game.sampled import network_model
+from toysim.model.ensemble import ensemble_model
 from toysim.presets import build
 
-plain = standard_promotion(make_neural_trajectory)
-mitigated = standard_promotion(make_mitigated_neural_trajectory)
+plain = mitigated = standard_promotion_trajectory
 
 
 def game(preset="pairwise-nn", method="rlhf", steps=30):
@@ -31,7 +32,7 @@ def game(preset="pairwise-nn", method="rlhf", steps=30):
 def test_ensemble_of_one_equals_the_single_model(preset):
     spec, hp = game(preset)
     single = run_seeds(spec, hp, 2, plain)
-    one = run_seeds(MitigationSpec(spec, members=1), MitigationParams(hp, NO_STOP), 2, mitigated)
+    one = run_seeds(Composition(spec, members=1), CompositionParams(hp, NO_STOP), 2, mitigated)
     for field in ("theta", "proxy_reward", "buffer_loss", "utility"):
         np.testing.assert_array_equal(getattr(one, field), getattr(single, field), err_msg=field)
     assert not np.any(one.stopped) and not np.any(one.gold_spent)
@@ -72,7 +73,7 @@ def test_infinite_patience_never_stops_and_equals_the_plain_run():
     spec, hp = game("pairwise-linear")
     never = StopParams(patience=float("inf"), every=5.0, label_noise=1.0)
     run = run_seeds(
-        MitigationSpec(spec, members=1, gold_budget=8), MitigationParams(hp, never), 2, mitigated
+        Composition(spec, members=1, gold_budget=8), CompositionParams(hp, never), 2, mitigated
     )
     base = run_seeds(spec, hp, 2, plain)
     np.testing.assert_array_equal(run.theta, base.theta)
@@ -85,7 +86,7 @@ def test_early_stopping_freezes_theta():
     spec, hp = game("pairwise-linear", steps=60)
     eager = StopParams(patience=1.0, every=2.0, label_noise=1.0)
     run = run_seeds(
-        MitigationSpec(spec, members=1, gold_budget=2), MitigationParams(hp, eager), 4, mitigated
+        Composition(spec, members=1, gold_budget=2), CompositionParams(hp, eager), 4, mitigated
     )
     stopped = np.asarray(run.stopped, bool)
     assert stopped[:, -1].any()
@@ -105,9 +106,9 @@ def test_early_stopping_freezes_theta():
 )
 def test_bad_configurations_are_named(members, aggregate, budget, method, field):
     spec, _ = game(method=method)
-    bad = MitigationSpec(spec, members=members, aggregate=aggregate, gold_budget=budget)
+    bad = Composition(spec, members=members, aggregate=aggregate, gold_budget=budget)
     with pytest.raises(ConfigError, match=field):
-        make_mitigated_neural_trajectory(bad)
+        make_neural_trajectory(bad)
 
 
 @pytest.mark.slow
