@@ -52,12 +52,13 @@ def trajectory_bytes(factory, spec, hp: tuple) -> int:
     """The bytes of one trajectory ``factory(spec)(key, hp)`` returns, ``a + b T`` for the
     horizon ``T = spec.steps``: the shapes of the trajectories of one and two iterations
     (``jax.eval_shape``, nothing computed) give ``a`` and ``b``, so any horizon costs the same."""
+    from toysim.game.composition import with_steps
+
     key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype)
-    hp_shapes = type(hp)(*(jax.ShapeDtypeStruct((), jnp.result_type(float)) for _ in hp))
+    hp_shapes = jax.tree.map(lambda _: jax.ShapeDtypeStruct((), jnp.result_type(float)), hp)
 
     def size(steps: int) -> int:
-        short = dataclasses.replace(spec, steps=steps)
-        return tree_bytes(jax.eval_shape(factory(short), key, hp_shapes))
+        return tree_bytes(jax.eval_shape(factory(with_steps(spec, steps)), key, hp_shapes))
 
     one, two = size(1), size(2)
     return one + (two - one) * (spec.steps - 1)

@@ -27,9 +27,12 @@ by Adam steps and has no closed-form best response.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import NamedTuple
 
 from toysim.config import ConfigError, GameSpec, HParams, Method, method_from_name
+from toysim.game.composition import Composition, CompositionParams, ExpertParams
+from toysim.game.early_stop import StopParams
 from toysim.game.sampled import NeuralHParams, NeuralSpec
 from toysim.provenance import describe_differences
 
@@ -255,3 +258,74 @@ def preset_differences(spec: Spec, hp: Numbers, preset: str = DEFAULT_PRESET) ->
     run with the same method and its default ``gamma``: ``{field: value}``
     (:func:`toysim.provenance.describe_differences`)."""
     return describe_differences(spec, hp, *build(preset, spec.method))
+
+
+EXPERT_DEFAULTS = dict(n=16.0, groups=8, step=0.1, point_spread=0.3)
+"""Expert iteration's numbers unless told otherwise: the best of 16 draws in 8 groups, a tenth
+of the way per iteration; a point policy samples with spread 0.3 (a Gaussian one with its
+own ``sigma``)."""
+MAX_DRAWS = 2**26
+"""The most numbers expert iteration may draw in one iteration (``n x groups x dim``)."""
+STOP_DEFAULTS = StopParams(patience=3.0, every=10.0, label_noise=1.0)
+"""The early-stopping rule unless told otherwise: a check every 10 iterations, each gold label
+with noise of standard deviation 1, stop after 3 checks without a better gold estimate."""
+
+
+def compose(
+    spec: Spec,
+    hp: Numbers,
+    *,
+    leader: str = "gradient",
+    n: float | None = None,
+    groups: int | None = None,
+    spread: float | None = None,
+    step: float | None = None,
+    members: int = 1,
+    aggregate: str = "mean",
+    gold_budget: int = 0,
+    stop: StopParams = STOP_DEFAULTS,
+) -> tuple[Composition, CompositionParams]:
+    """``(Composition, CompositionParams)``: the game ``(spec, hp)`` with a leader, a
+    reward-model ensemble and early stopping (:mod:`toysim.game.composition`).
+
+    Args:
+      spec, hp: the game (from :func:`build`).
+      leader: ``gradient`` (the game's ``method``) or ``expert`` (expert iteration).
+      n, groups, spread, step: expert iteration's draws per group, groups, sampling spread
+        (linear game only; the sampled-buffer game samples with its spread schedule) and
+        step; ``None`` takes :data:`EXPERT_DEFAULTS` (a Gaussian policy's ``sigma`` as the
+        spread). ``max_n`` is ``n``.
+      members, aggregate: the reward-model ensemble (1: the single model).
+      gold_budget, stop: early stopping's labels per check (0: none) and its rule.
+
+    Raises:
+      ConfigError: an expert number given with the gradient leader.
+    """
+    expert_numbers = dict(n=n, groups=groups, spread=spread, step=step)
+    if leader != "expert":
+        given = [name for name, value in expert_numbers.items() if value is not None]
+        if given:
+            raise ConfigError(f"{given[0]} is expert iteration's; it needs leader = expert")
+    n = EXPERT_DEFAULTS["n"] if n is None else n
+    groups = EXPERT_DEFAULTS["groups"] if groups is None else groups
+    if not (math.isfinite(n) and n == int(n) and n >= 1):
+        raise ConfigError(f"n must be an integer >= 1; got {n!r}")
+    if isinstance(groups, int) and groups >= 1 and n * groups * spec.dim > MAX_DRAWS:
+        raise ConfigError(
+            f"n x groups x dim must be at most 2**26 (the draws one iteration holds); got "
+            f"{int(n)} x {groups} x {spec.dim}"
+        )
+    if spread is None:
+        sigma = float(getattr(hp, "sigma", 0.0))
+        spread = sigma if sigma > 0 else EXPERT_DEFAULTS["point_spread"]
+    plan = Composition(
+        spec,
+        leader,
+        max_n=int(n),
+        groups=groups,
+        members=members,
+        aggregate=aggregate,
+        gold_budget=gold_budget,
+    )
+    step = EXPERT_DEFAULTS["step"] if step is None else step
+    return plan, CompositionParams(hp, stop, ExpertParams(float(n), float(spread), float(step)))

@@ -37,10 +37,19 @@ def describe(spec: object, hp: tuple) -> dict:
     for name, value in fields.items():
         if dataclasses.is_dataclass(child := getattr(spec, name)):
             fields[name] = {"type": type(child).__name__, **value}
-    return {
-        "spec": fields,
-        "hparams": {k: float(np.asarray(v)) for k, v in hp._asdict().items()},
-    }
+    return {"spec": fields, "hparams": numbers(hp)}
+
+
+def numbers(hp: tuple, prefix: str = "") -> dict:
+    """``{name: float}`` of every field of the NamedTuple ``hp``; a field that is itself a
+    NamedTuple (a composition's stopping rule, say) gives ``{"stop.patience": ...}``."""
+    out = {}
+    for name, value in hp._asdict().items():
+        if hasattr(value, "_asdict"):
+            out.update(numbers(value, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = float(np.asarray(value))
+    return out
 
 
 def describe_differences(spec: object, hp: tuple, reference_spec: object, reference_hp: tuple):

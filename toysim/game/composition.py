@@ -110,6 +110,13 @@ class Composition:
             )
 
 
+def with_steps(spec: GameSpec | NeuralSpec | Composition, steps: int):
+    """``spec`` (a game or a composition of one) with the horizon ``T = steps``."""
+    if isinstance(spec, Composition):
+        return dataclasses.replace(spec, game=dataclasses.replace(spec.game, steps=steps))
+    return dataclasses.replace(spec, steps=steps)
+
+
 class CompositionParams(NamedTuple):
     """A composition's numbers (all traced).
 
