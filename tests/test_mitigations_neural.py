@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from toysim.config import ConfigError
-from toysim.experiments.goodhart import standard_promotion
 from toysim.experiments.mitigations import NO_STOP, mitigation_table, neural_mitigation_runs
 from toysim.experiments.runner import run_seeds
 from toysim.game.early_stop import StopParams
@@ -17,8 +16,7 @@ from toysim.game.neural import make_mitigated_neural_trajectory, make_neural_tra
 from toysim.game.pairwise import NEURAL_PRESETS
 from toysim.game.sampled import network_model
 
-plain = standard_promotion(make_neural_trajectory)
-mitigated = standard_promotion(make_mitigated_neural_trajectory)
+plain, mitigated = make_neural_trajectory, make_mitigated_neural_trajectory
 
 
 def game(preset="pairwise-nn", method="rlhf", steps=30):

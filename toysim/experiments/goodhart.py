@@ -28,7 +28,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toysim.experiments.neural import standard_promotion_trajectory
 from toysim.experiments.runner import run_seeds, seed_keys
 from toysim.game.best_of_n import (
     BestOfNHParams,
@@ -43,7 +42,7 @@ from toysim.game.best_of_n_neural import (
     make_neural_best_of_n_trajectory,
     validate_neural_best_of_n,
 )
-from toysim.game.neural import paper_nn
+from toysim.game.neural import make_neural_trajectory, paper_nn
 from toysim.game.pairwise import pairwise_linear, pairwise_nn
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.game.sampled import (
@@ -156,27 +155,6 @@ def curve_fit(curve: GoodhartCurve) -> GoodhartFit:
     return fit_goodhart(curve.d, curve.gold - curve.gold0[:, None], curve.form)
 
 
-def standard_promotion(factory):
-    """``spec -> run`` of ``factory`` traced under JAX's standard dtype promotion (the network
-    mixes weak Python scalars with its arrays), whatever the caller's setting."""
-
-    def make(spec):
-        run = factory(spec)
-
-        def run_standard(key, hp):
-            with jax.numpy_dtype_promotion("standard"):
-                return run(key, hp)
-
-        return run_standard
-
-    return make
-
-
-neural_expert_trajectory = standard_promotion(make_neural_best_of_n_trajectory)
-"""Expert iteration's ``spec -> run`` on a sampled-buffer preset (one object: compiled once
-per spec)."""
-
-
 class GoodhartRuns(NamedTuple):
     """Every Goodhart curve of one preset.
 
@@ -286,7 +264,7 @@ def neural_curves(
     gold0 = float(utility(u, jnp.zeros(base_spec.dim)))
     for method in methods:
         spec, hp = builder(method)
-        run = run_seeds(spec, hp, seeds, standard_promotion_trajectory)
+        run = run_seeds(spec, hp, seeds, make_neural_trajectory)
         theta, sigma = run.theta[:, keep], run.sigma[:, keep]
         kl = gaussian_kl(theta, sigma, jnp.zeros(spec.dim), hp.sigma_start)
         curves[method] = curve(kl, run.utility[:, keep], run.proxy_reward[:, keep], gold0, "rl")
@@ -295,7 +273,7 @@ def neural_curves(
     for n in EXPERT_NS:
         bh = NeuralBestOfNHParams(base_hp, float(n), EXPERT_STEP)
         validate_neural_best_of_n(expert, bh)
-        run = run_seeds(expert, bh, seeds, neural_expert_trajectory)
+        run = run_seeds(expert, bh, seeds, make_neural_best_of_n_trajectory)
         curves[f"expert iteration n={n}"] = curve(
             run.kl[:, keep], run.utility[:, keep], run.proxy_reward[:, keep], gold0, "rl"
         )
@@ -318,8 +296,7 @@ def neural_curves(
             lambda y: utility(u, y),
         )
 
-    with jax.numpy_dtype_promotion("standard"):  # the network mixes weak scalars in
-        bon = jax.jit(jax.vmap(one_shot))(seed_keys(seeds))
+    bon = jax.jit(jax.vmap(one_shot))(seed_keys(seeds))
     curves["best-of-n"] = curve(bon.kl, bon.gold, bon.proxy, None, "best-of-n")
     return curves, config, float(base_hp.sigma_start)
 

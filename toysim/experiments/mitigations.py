@@ -38,7 +38,6 @@ import numpy as np
 
 from toysim.analysis import summarise
 from toysim.config import GameSpec, HParams
-from toysim.experiments.goodhart import standard_promotion
 from toysim.experiments.runner import run_seeds
 from toysim.game.early_stop import StopParams
 from toysim.game.ensemble import MitigationParams, MitigationSpec, make_mitigated_trajectory
@@ -63,8 +62,6 @@ NEURAL_STOP_CHECKS = 30
 comparison's 30 checks per run (:data:`EARLY_STOP`'s other numbers unchanged)."""
 NEURAL_FPO = {"pairwise-linear": ("fpo-relaxed", "fpo-practical", "fpo-exact")}
 """The FPO leaders per sampled-buffer preset (default: relaxed and practical)."""
-neural_mitigated_trajectory = standard_promotion(make_mitigated_neural_trajectory)
-"""The mitigated sampled-buffer game's ``spec -> run`` (one object: compiled once per spec)."""
 
 
 class Variant(NamedTuple):
@@ -143,7 +140,7 @@ def neural_outcome(variant: Variant, seeds: int) -> tuple:
     """``(gold, proxy, stopped, gold_spent)`` of a sampled-buffer variant, the gold
     ``E[U(y)]`` under ``N(theta_t, sigma_t^2 I)`` (closed form,
     :class:`~toysim.game.policy.GaussianPolicy`)."""
-    t = run_seeds(variant.spec, variant.params, seeds, neural_mitigated_trajectory)
+    t = run_seeds(variant.spec, variant.params, seeds, make_mitigated_neural_trajectory)
     u = neural_utility(variant.spec.game, variant.params.game)
     gold = jax.vmap(jax.vmap(lambda th, s: GaussianPolicy(s).expected_utility(th, u)))(
         t.theta, t.sigma
