@@ -145,9 +145,8 @@ def test_neural_expert_iteration_with_no_step_stays_and_its_kl_is_the_spread_ter
     with pytest.raises(ConfigError, match="step must be"):
         expert_params(NeuralHParams(gamma=0.0), 4.0, 1.0, -0.1).validate(spec)
     expert_run = jax.jit(make_neural_trajectory(spec))  # step is traced: one compile
-    with jax.numpy_dtype_promotion("standard"):
-        run = expert_run(jax.random.key(0), hp)
-        moved = expert_run(jax.random.key(0), expert_params(hp.game, 4.0, 1.0, 0.5))
+    run = expert_run(jax.random.key(0), hp)
+    moved = expert_run(jax.random.key(0), expert_params(hp.game, 4.0, 1.0, 0.5))
     np.testing.assert_array_equal(run.theta, 0.0)
     np.testing.assert_allclose(run.kl, gaussian_kl(run.theta, run.sigma, jnp.zeros(3), 0.1))
     assert float(jnp.linalg.norm(moved.theta[-1])) > 0
@@ -164,11 +163,10 @@ def test_expert_iteration_trains_the_games_follower(data, reward_model):
         dim=3, signal_dims=1, hidden=(4,), steps=6, reward_model=reward_model, data=data
     )
     hp = NeuralHParams(gamma=0.0, lr_start=0.0, lr_end=0.0, sigma_start=0.3, label_noise=0.1)
-    with jax.numpy_dtype_promotion("standard"):
-        game_run = jax.jit(make_neural_trajectory(game))(jax.random.key(5), hp)
-        expert = jax.jit(make_neural_trajectory(Composition(game, "expert", max_n=4, groups=2)))
-        held = expert(jax.random.key(5), expert_params(hp, 4.0, 1.0, 0.0))
-        moved = expert(jax.random.key(5), expert_params(hp, 4.0, 1.0, 0.5))
+    game_run = jax.jit(make_neural_trajectory(game))(jax.random.key(5), hp)
+    expert = jax.jit(make_neural_trajectory(Composition(game, "expert", max_n=4, groups=2)))
+    held = expert(jax.random.key(5), expert_params(hp, 4.0, 1.0, 0.0))
+    moved = expert(jax.random.key(5), expert_params(hp, 4.0, 1.0, 0.5))
     np.testing.assert_array_equal(game_run.theta, 0.0)
     np.testing.assert_array_equal(held.theta, 0.0)
     np.testing.assert_allclose(held.proxy_reward, game_run.proxy_reward, rtol=1e-12, atol=1e-12)

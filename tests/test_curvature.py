@@ -421,7 +421,7 @@ def test_diagonal_equals_exact_when_the_hessian_is_diagonal(preset, seed, axis, 
     np.testing.assert_allclose(results["diagonal"], results["exact"], rtol=1e-10, atol=1e-14)
 
 
-def test_fpo_curvature_objective_is_what_the_follower_steps_on(standard_promotion):
+def test_fpo_curvature_objective_is_what_the_follower_steps_on():
     """Adam's first moment after one real step of the follower's optimiser is
     ``(1 - b1)`` times the gradient it stepped on: that gradient equals the gradient of
     :func:`network_objective`, whose curvature FPO solves with, at a weight decay large
@@ -448,16 +448,9 @@ def test_fpo_curvature_objective_is_what_the_follower_steps_on(standard_promotio
     assert float(jnp.linalg.norm(wd * flat)) > 0.1 * float(jnp.linalg.norm(stepped_on))
 
 
-@pytest.fixture
-def standard_promotion():
-    """optax's Adam mixes its int32 step count with int64 under x64 (see test_neural.py)."""
-    with jax.numpy_dtype_promotion("standard"):
-        yield
-
-
 @pytest.mark.slow  # over 12 s; runs in CI's slow step
 @pytest.mark.parametrize("rung", ["exact", "damped", "gauss-newton", "diagonal"])
-def test_a_paper_nn_run_whose_solves_cannot_converge_says_so(rung, standard_promotion):
+def test_a_paper_nn_run_whose_solves_cannot_converge_says_so(rung):
     """With one iteration of CG per solve, every solve after the first is reported
     unconverged (at the first the buffer is empty, so every rung's ``M`` is a multiple of
     ``I`` and one CG step solves it exactly); with the rung's own solver, the direct rungs

@@ -19,7 +19,7 @@ def test_a_runs_estimate_counts_exactly_what_its_trajectories_hold():
 
 
 def test_the_neural_estimate_counts_exactly_what_its_trajectory_holds():
-    from toysim.experiments.neural import standard_promotion_trajectory as factory
+    from toysim.game.neural import make_neural_trajectory as factory
     from toysim.presets import build
 
     spec, hp = build("paper-nn", "fpo-relaxed")

@@ -10,7 +10,6 @@ import pytest
 
 from toysim.config import ConfigError
 from toysim.experiments.mitigations import mitigation_table, neural_mitigation_runs
-from toysim.experiments.neural import standard_promotion_trajectory
 from toysim.experiments.runner import run_seeds
 from toysim.game.composition import NO_STOP, Composition, CompositionParams
 from toysim.game.early_stop import StopParams
@@ -18,8 +17,6 @@ from toysim.game.neural import make_neural_trajectory
 from toysim.game.sampled import network_model
 from toysim.model.ensemble import ensemble_model
 from toysim.presets import build
-
-plain = mitigated = standard_promotion_trajectory
 
 
 def game(preset="pairwise-nn", method="rlhf", steps=30):
@@ -31,8 +28,8 @@ def game(preset="pairwise-nn", method="rlhf", steps=30):
 @pytest.mark.parametrize("preset", ["paper-nn", "pairwise-linear"])
 def test_ensemble_of_one_equals_the_single_model(preset):
     spec, hp = game(preset)
-    single = run_seeds(spec, hp, 2, plain)
-    one = run_seeds(Composition(spec, members=1), CompositionParams(hp, NO_STOP), 2, mitigated)
+    single = run_seeds(spec, hp, 2)
+    one = run_seeds(Composition(spec, members=1), CompositionParams(hp, NO_STOP), 2)
     for field in ("theta", "proxy_reward", "buffer_loss", "utility"):
         np.testing.assert_array_equal(getattr(one, field), getattr(single, field), err_msg=field)
     assert not np.any(one.stopped) and not np.any(one.gold_spent)
@@ -72,10 +69,8 @@ def test_min_aggregation_follows_the_lowest_member():
 def test_infinite_patience_never_stops_and_equals_the_plain_run():
     spec, hp = game("pairwise-linear")
     never = StopParams(patience=float("inf"), every=5.0, label_noise=1.0)
-    run = run_seeds(
-        Composition(spec, members=1, gold_budget=8), CompositionParams(hp, never), 2, mitigated
-    )
-    base = run_seeds(spec, hp, 2, plain)
+    run = run_seeds(Composition(spec, members=1, gold_budget=8), CompositionParams(hp, never), 2)
+    base = run_seeds(spec, hp, 2)
     np.testing.assert_array_equal(run.theta, base.theta)
     assert not np.any(run.stopped)
     np.testing.assert_array_equal(run.gold_spent[:, -1], 8 * (spec.steps // 5))
@@ -85,9 +80,7 @@ def test_infinite_patience_never_stops_and_equals_the_plain_run():
 def test_early_stopping_freezes_theta():
     spec, hp = game("pairwise-linear", steps=60)
     eager = StopParams(patience=1.0, every=2.0, label_noise=1.0)
-    run = run_seeds(
-        Composition(spec, members=1, gold_budget=2), CompositionParams(hp, eager), 4, mitigated
-    )
+    run = run_seeds(Composition(spec, members=1, gold_budget=2), CompositionParams(hp, eager), 4)
     stopped = np.asarray(run.stopped, bool)
     assert stopped[:, -1].any()
     for s in np.flatnonzero(stopped[:, -1]):

@@ -23,14 +23,6 @@ IDENTITY = linalg.linear_map(linalg.identity_solution)
 """The relaxation ``H -> I`` as a plain map."""
 
 
-@pytest.fixture
-def standard_promotion():
-    """optax's Adam mixes its int32 step count with int64 under x64, which strict
-    promotion refuses; the trajectories run under JAX's standard promotion."""
-    with jax.numpy_dtype_promotion("standard"):
-        yield
-
-
 def test_mlp_matches_a_hand_written_forward_pass():
     params = mlp_init(jax.random.key(0), (4, 3, 2, 1), scale=0.5)
     y = jnp.asarray(np.random.default_rng(0).normal(size=(7, 4)))
@@ -88,7 +80,7 @@ def test_best_response_params_are_refused_for_the_neural_rm():
         make_neural_trajectory(NeuralSpec(buffer_size=12))
 
 
-def test_same_seed_same_neural_trajectory(standard_promotion):
+def test_same_seed_same_neural_trajectory():
     run = jax.jit(make_neural_trajectory(NeuralSpec(steps=50, method=METHODS["fpo-relaxed"])))
     a, b = run(jax.random.key(3), NeuralHParams()), run(jax.random.key(3), NeuralHParams())
     jax.tree.map(np.testing.assert_array_equal, a, b)
@@ -96,7 +88,7 @@ def test_same_seed_same_neural_trajectory(standard_promotion):
 
 
 @pytest.mark.slow
-def test_paper_nn_reproduces_the_published_outcome_over_seeds(standard_promotion):
+def test_paper_nn_reproduces_the_published_outcome_over_seeds():
     """Published (PyTorch, seeds 0-4): RLHF 2.3 3.5 2.8 5.7 7.6; relaxed 9.7 9.7 9.9 10.0 9.4.
 
     RLHF does not collapse on every seed, so the claim is checked on 32 seeds:
@@ -169,7 +161,7 @@ def test_damped_exact_steering_equals_autodiff_through_an_unrolled_converged_fol
 
 
 @pytest.mark.slow
-def test_damped_exact_fpo_prevents_collapse_without_strong_convexity(standard_promotion):
+def test_damped_exact_fpo_prevents_collapse_without_strong_convexity():
     """paper-nn with the published comparison's exact FPO (damped Hessian, fixed mu = 1,
     gamma = 2 omega = 0.2), 4 seeds: CG meets its tolerance on most solves but not all, and
     a solve counts as converged only where H + mu I is also positive definite."""
@@ -187,7 +179,7 @@ def test_damped_exact_fpo_prevents_collapse_without_strong_convexity(standard_pr
 
 
 @pytest.mark.slow  # over 12 s; runs in CI's slow step
-def test_nonconvexity_diagnostics_match_an_independent_dense_hessian(standard_promotion):
+def test_nonconvexity_diagnostics_match_an_independent_dense_hessian():
     from toysim.game.followers import SampleBuffer
     from toysim.game.neural import network_model, network_objective
     from toysim.game.nonconvexity import nonconvexity_diagnostics
@@ -217,9 +209,7 @@ def test_nonconvexity_diagnostics_match_an_independent_dense_hessian(standard_pr
 
 @pytest.mark.slow  # over 12 s; runs in CI's slow step
 @pytest.mark.parametrize("influence", ["global"])  # local: > 25 min on 2 cores, see below
-def test_cg_and_dense_damped_solves_give_the_same_steering_at_every_state(
-    influence, standard_promotion
-):
+def test_cg_and_dense_damped_solves_give_the_same_steering_at_every_state(influence):
     """The matrix-free CG path against the formed, damped Hessian (LU) on a small network:
     the steering direction at every state a CG run visited, over 8 seeds.
 

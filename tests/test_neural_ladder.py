@@ -55,10 +55,7 @@ def test_a_choice_that_is_exact_on_an_empty_buffer_has_cosine_one(hessian):
     flat = ravel_pytree(phi)[0]
     buffer = empty_buffer(10, spec.dim, jnp.float64, spec.samples_per_step)
     theta = 0.3 * jax.random.normal(jax.random.key(2), (spec.dim,))
-    with jax.numpy_dtype_promotion("standard"):
-        exact, choice, smallest = jax.jit(nl.exact_and_choice_directions(spec, hp))(
-            flat, buffer, theta
-        )
+    exact, choice, smallest = jax.jit(nl.exact_and_choice_directions(spec, hp))(flat, buffer, theta)
     np.testing.assert_allclose(cosine(choice, exact), 1.0, rtol=1e-9)
     np.testing.assert_allclose(smallest, hp.weight_decay, rtol=1e-9)
     assert np.linalg.norm(exact) > 0
@@ -118,27 +115,25 @@ def test_checkpoint_cosine_against_a_dense_numpy_pseudo_inverse(short_ladder):
     flat = states.rm_params[0, 0]
     buffer = jax.tree.map(lambda x: x[0, 0], states.buffer)
     theta = states.theta[0, 2]  # the leader's start at iteration 3
-    with jax.numpy_dtype_promotion("standard"):
-        objective = network_objective(model, buffer, hp.weight_decay)
-        dense = np.asarray(jax.hessian(lambda x: objective(unravel(x)))(flat))
-        ours, choice, _ = nl.exact_and_choice_directions(spec, hp)(flat, buffer, theta)
-        g = jax.grad(lambda x: model.reward(unravel(x), theta))(flat)
+    objective = network_objective(model, buffer, hp.weight_decay)
+    dense = np.asarray(jax.hessian(lambda x: objective(unravel(x)))(flat))
+    ours, choice, _ = nl.exact_and_choice_directions(spec, hp)(flat, buffer, theta)
+    g = jax.grad(lambda x: model.reward(unravel(x), theta))(flat)
     lam, q = np.linalg.eigh(dense)
     keep = np.abs(lam) > nl.CUTOFF_OF_WEIGHT_DECAY * hp.weight_decay
     v = q[:, keep] @ ((q[:, keep].T @ np.asarray(g)) / lam[keep])
     u = neural_utility(spec, as_float_arrays(hp))
-    with jax.numpy_dtype_promotion("standard"):
-        exact = -jax.grad(
-            lambda y: sample_steering(
-                model,
-                unravel(flat),
-                y,
-                lambda s: utility(u, s),
-                linear_map(identity_solution),
-                True,
-                jnp.asarray(v),
-            )
-        )(theta)
+    exact = -jax.grad(
+        lambda y: sample_steering(
+            model,
+            unravel(flat),
+            y,
+            lambda s: utility(u, s),
+            linear_map(identity_solution),
+            True,
+            jnp.asarray(v),
+        )
+    )(theta)
     np.testing.assert_allclose(ours, exact, rtol=1e-8, atol=1e-12 * np.abs(exact).max())
     reported = result.runs["hessian=gauss-newton"].cosines[0, 0]
     np.testing.assert_allclose(cosine(choice, exact), reported, rtol=1e-8)

@@ -37,14 +37,6 @@ from toysim.presets import build
 U = Utility(jnp.asarray(10.0), jnp.asarray(0.2), jnp.asarray([1.5, 1.0, 0.0, 0.0]))
 
 
-@pytest.fixture
-def standard_promotion():
-    """optax's Adam mixes its int32 step count with int64 under x64, which strict
-    promotion refuses; the trajectories run under JAX's standard promotion."""
-    with jax.numpy_dtype_promotion("standard"):
-        yield
-
-
 def random_pairs(seed: int, n: int, dim: int = 4, scale: float = 1.0) -> jax.Array:
     return scale * jnp.asarray(np.random.default_rng(seed).normal(size=(n, 2, dim)))
 
@@ -111,7 +103,7 @@ def test_expected_label_loss_matches_monte_carlo_over_sampled_labels():
     assert abs(float(jnp.mean(per_draw) - expected)) < 5 * error
 
 
-def test_label_flips_at_one_half_carry_no_information_about_the_utility(standard_promotion):
+def test_label_flips_at_one_half_carry_no_information_about_the_utility():
     """At ``eps = 1/2`` every label is 1/2: the data gradient at any phi is the same under
     any utility, its label part ``E[p grad m]`` vanishes over pairs drawn from a policy
     (Monte Carlo, five standard errors), and a linear RM at 0 never leaves it."""
@@ -235,7 +227,7 @@ SHORT = dict(steps=12, inner_steps=3, dim=4, hidden=(5,), buffer_size=4, samples
 
 
 @pytest.mark.parametrize("data", ["points", "pairs"])
-def test_a_window_of_one_block_is_replace_and_a_full_window_is_accumulate(data, standard_promotion):
+def test_a_window_of_one_block_is_replace_and_a_full_window_is_accumulate(data):
     hp = NeuralHParams(sigma_start=0.3, sigma_end=0.3, beta=2.0, label_noise=0.1)
     base = NeuralSpec(data=data, reward_model="linear", **SHORT)
 
@@ -255,7 +247,7 @@ def test_a_window_of_one_block_is_replace_and_a_full_window_is_accumulate(data, 
 
 @pytest.mark.parametrize(("model", "labels"), [("linear", "sampled"), ("mlp", "expected")])
 @pytest.mark.parametrize("method", ["rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical"])
-def test_pairwise_game_runs_every_method_finite(model, method, labels, standard_promotion):
+def test_pairwise_game_runs_every_method_finite(model, method, labels):
     m = method_from_name(method)
     if m.foresight:
         m = dataclasses.replace(m, params="current")

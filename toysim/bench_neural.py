@@ -56,9 +56,8 @@ def time_neural_row(method: str, switches: dict, seeds: int, repeats: int, steps
     keys = seed_keys(seeds)
     key = keys[0]
     batch = sharded_over_devices(jax.vmap(run, in_axes=(0, None)))
-    with jax.numpy_dtype_promotion("standard"):
-        compile_s, single_s = _compile_and_time(run, (key, hp), repeats)
-        compiled = jax.jit(batch).lower(keys, hp).compile()
+    compile_s, single_s = _compile_and_time(run, (key, hp), repeats)
+    compiled = jax.jit(batch).lower(keys, hp).compile()
     batch_s = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()

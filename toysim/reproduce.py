@@ -92,12 +92,13 @@ def neural_rows(seeds: int = 32, methods=("rlhf", "fpo-relaxed", "fpo-practical"
     """paper-nn over seeds: final and peak utility (median, quartiles, min, max) per method
     (``fpo-exact``: the damped exact FPO of the published comparison, fixed ``mu = 1``; the
     whole curvature ladder is docs/results/ladder.md's)."""
-    from toysim.experiments.neural import figure_game, standard_promotion_trajectory
+    from toysim.experiments.neural import figure_game
+    from toysim.game.neural import make_neural_trajectory
 
     rows = []
     for method in methods:
         spec, hp = figure_game(method)
-        trajectory = run_seeds(spec, hp, seeds, standard_promotion_trajectory)
+        trajectory = run_seeds(spec, hp, seeds, make_neural_trajectory)
         final = np.asarray(trajectory.utility[:, -1])
         peak = np.asarray(trajectory.utility.max(axis=1))
         q25, q50, q75 = np.percentile(final, [25, 50, 75])

@@ -30,7 +30,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toysim.experiments.neural import standard_promotion_trajectory
 from toysim.experiments.runner import run_seeds
 from toysim.game.best_of_n import (
     best_of_n_curve,
@@ -256,7 +255,7 @@ def neural_curves(
     gold0 = float(utility(u, jnp.zeros(base_spec.dim)))
     for method in methods:
         spec, hp = builder(method)
-        run = run_seeds(spec, hp, seeds, standard_promotion_trajectory)
+        run = run_seeds(spec, hp, seeds)
         theta, sigma = run.theta[:, keep], run.sigma[:, keep]
         kl = gaussian_kl(theta, sigma, jnp.zeros(spec.dim), hp.sigma_start)
         curves[method] = curve(kl, run.utility[:, keep], run.proxy_reward[:, keep], gold0, "rl")
@@ -264,7 +263,7 @@ def neural_curves(
     expert = Composition(base_spec, "expert", max_n=max(EXPERT_NS), groups=EXPERT_GROUPS)
     for n in EXPERT_NS:
         bh = CompositionParams(base_hp, expert=ExpertParams(float(n), step=EXPERT_STEP))
-        run = run_seeds(expert, bh, seeds, standard_promotion_trajectory)
+        run = run_seeds(expert, bh, seeds)
         curves[f"expert iteration n={n}"] = curve(
             run.kl[:, keep], run.utility[:, keep], run.proxy_reward[:, keep], gold0, "rl"
         )
@@ -287,8 +286,7 @@ def neural_curves(
             lambda y: utility(u, y),
         )
 
-    with jax.numpy_dtype_promotion("standard"):  # the network mixes weak scalars in
-        bon = jax.jit(jax.vmap(one_shot))(seed_keys(seeds))
+    bon = jax.jit(jax.vmap(one_shot))(seed_keys(seeds))
     curves["best-of-n"] = curve(bon.kl, bon.gold, bon.proxy, None, "best-of-n")
     return curves, config, float(base_hp.sigma_start)
 

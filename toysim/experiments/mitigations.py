@@ -39,7 +39,6 @@ import numpy as np
 
 from toysim.analysis import summarise
 from toysim.config import GameSpec, HParams
-from toysim.experiments.neural import standard_promotion_trajectory
 from toysim.experiments.runner import run_seeds
 from toysim.game.composition import NO_STOP, Composition, CompositionParams
 from toysim.game.early_stop import StopParams
@@ -139,7 +138,7 @@ def neural_outcome(variant: Variant, seeds: int) -> tuple:
     """``(gold, proxy, stopped, gold_spent)`` of a sampled-buffer variant, the gold
     ``E[U(y)]`` under ``N(theta_t, sigma_t^2 I)`` (closed form,
     :class:`~toysim.game.policy.GaussianPolicy`)."""
-    t = run_seeds(variant.spec, variant.params, seeds, standard_promotion_trajectory)
+    t = run_seeds(variant.spec, variant.params, seeds)
     u = neural_utility(variant.spec.game, variant.params.game)
     gold = jax.vmap(jax.vmap(lambda th, s: GaussianPolicy(s).expected_utility(th, u)))(
         t.theta, t.sigma

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from typing import NamedTuple
 
-import jax
 import numpy as np
 
 from toysim.experiments.runner import run_seed, run_seeds
@@ -18,19 +17,6 @@ from toysim.provenance import describe
 
 NEURAL_FIGURE_METHODS = ("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact")
 """The methods of the neural figures: rlhf and the three named FPO variants."""
-
-
-def standard_promotion_trajectory(spec):
-    """:func:`~toysim.game.neural.make_neural_trajectory` traced under standard dtype
-    promotion (the network mixes weak Python scalars with its arrays), whatever the caller's
-    setting."""
-    run = make_neural_trajectory(spec)
-
-    def run_standard(key, hp):
-        with jax.numpy_dtype_promotion("standard"):
-            return run(key, hp)
-
-    return run_standard
 
 
 class NeuralRuns(NamedTuple):
@@ -58,7 +44,7 @@ def neural_runs(quick: bool = False) -> NeuralRuns:
     trajectories, config = {}, {}
     for method in NEURAL_FIGURE_METHODS:
         spec, hp = figure_game(method)
-        trajectories[method] = run_seeds(spec, hp, seeds, standard_promotion_trajectory)
+        trajectories[method] = run_seeds(spec, hp, seeds, make_neural_trajectory)
         config[method] = describe(spec, hp)
     return NeuralRuns(trajectories, config, seeds)
 
@@ -85,7 +71,7 @@ def neural_diagnostics(quick: bool = False) -> NeuralDiagnostics:
     exact steering."""
     spec, hp = figure_game("fpo-exact")
     spec = dataclasses.replace(spec, record_state=True)
-    trajectory = run_seed(spec, hp, 0, standard_promotion_trajectory)
+    trajectory = run_seed(spec, hp, 0, make_neural_trajectory)
     every = 400 if quick else 100
     d = nonconvexity_diagnostics(spec, hp, trajectory, every=every)
     return NeuralDiagnostics(d, trajectory, every, describe(spec, hp))

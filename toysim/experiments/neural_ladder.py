@@ -30,9 +30,9 @@ from jax.flatten_util import ravel_pytree
 from toysim import linalg
 from toysim.analysis import cosine, summarise
 from toysim.config import HESSIAN, as_float_arrays
-from toysim.experiments.neural import standard_promotion_trajectory
 from toysim.experiments.runner import compiled_seeds
 from toysim.game.neural import (
+    make_neural_trajectory,
     network_inverse,
     network_objective,
     network_steering,
@@ -77,14 +77,15 @@ def checkpoint_iterations(steps: int, every: int) -> np.ndarray:
 @dataclasses.dataclass(frozen=True)
 class CheckpointedTrajectory:
     """A trajectory factory (for :func:`~toysim.experiments.runner.compiled_seeds`): paper-nn
-    under standard promotion, with the recorded RM parameters and buffer kept only at
-    :func:`checkpoint_iterations` (hashable by value, so compiled once per spec)."""
+    (:func:`~toysim.game.neural.make_neural_trajectory`), with the recorded RM parameters and
+    buffer kept only at :func:`checkpoint_iterations` (hashable by value, so compiled once
+    per spec)."""
 
     every: int
 
     def __call__(self, spec: NeuralSpec):
         """``run(key, hp) -> Trajectory`` with ``rm_params`` / ``buffer`` thinned."""
-        run = standard_promotion_trajectory(spec)
+        run = make_neural_trajectory(spec)
         at = checkpoint_iterations(spec.steps, self.every)
 
         def thinned(key: Array, hp: NeuralHParams) -> Trajectory:
@@ -166,14 +167,13 @@ def checkpoint_cosines(
     # One compiled state at a time, nothing batched: batched over seeds and checkpoints these
     # solves deadlocked on jax 0.10.2 (2 cores), whose batched LAPACK calls wait on threads
     # of the pool they occupy; pyproject.toml now excludes those versions.
-    with jax.numpy_dtype_promotion("standard"):  # as the trajectory (the network mixes scalars)
-        one = jax.jit(at)
-        cosines, smallest = np.zeros(seen.shape[:2]), np.zeros(seen.shape[:2])
-        for s in range(seen.shape[0]):
-            for c in range(seen.shape[1]):
-                flat, buffer = jax.tree.map(lambda x, s=s, c=c: x[s, c], state)
-                exact, choice, lowest = one(flat, buffer, seen[s, c])
-                cosines[s, c], smallest[s, c] = float(cosine(choice, exact)), float(lowest)
+    one = jax.jit(at)
+    cosines, smallest = np.zeros(seen.shape[:2]), np.zeros(seen.shape[:2])
+    for s in range(seen.shape[0]):
+        for c in range(seen.shape[1]):
+            flat, buffer = jax.tree.map(lambda x, s=s, c=c: x[s, c], state)
+            exact, choice, lowest = one(flat, buffer, seen[s, c])
+            cosines[s, c], smallest[s, c] = float(cosine(choice, exact)), float(lowest)
     return cosines, smallest
 
 

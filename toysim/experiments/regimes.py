@@ -8,7 +8,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from toysim.experiments.neural import standard_promotion_trajectory
 from toysim.experiments.runner import run_seeds
 from toysim.game.followers import REGIMES
 from toysim.presets import build
@@ -45,7 +44,7 @@ def regime_runs(quick: bool = False) -> RegimeRuns:
         spec, hp = build(preset, REGIME_METHOD)
         for regime in REGIMES:
             game = dataclasses.replace(spec, regime=regime)
-            runs = run_seeds(game, hp, seeds, standard_promotion_trajectory)
+            runs = run_seeds(game, hp, seeds)
             utility[preset][regime] = np.asarray(runs.utility)
             config[preset][regime] = describe(game, hp)
     return RegimeRuns(utility, config, seeds)

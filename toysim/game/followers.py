@@ -245,8 +245,27 @@ def adam_l2_optimizer(lr: Array, weight_decay: Array) -> optax.GradientTransform
 
     Its step follows the gradient of :func:`follower_loss` with a ridge anchor
     ``lambda = weight_decay``: the decay enters as ``grad (wd/2)||phi||^2 = wd phi``.
+
+    Adam's step count is held in the parameters' float dtype, not optax's int32: its bias
+    correction ``1 - b**count`` (``b`` a Python float) raises a float to the int32 count,
+    which strict dtype promotion refuses. The count is a small integer, exact in either
+    dtype, and XLA converts an integer exponent to the float's dtype anyway, so every step
+    is the same to the bit.
     """
-    return optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(lr))
+    adam = optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(lr))
+
+    def is_adam(state: Any) -> bool:
+        return isinstance(state, optax.ScaleByAdamState)
+
+    def init(phi: RewardParams) -> Any:
+        dtype = jax.tree.leaves(phi)[0].dtype
+
+        def float_count(state: Any) -> Any:
+            return state._replace(count=state.count.astype(dtype)) if is_adam(state) else state
+
+        return jax.tree.map(float_count, adam.init(phi), is_leaf=is_adam)
+
+    return optax.GradientTransformation(init, adam.update)
 
 
 def sgd_optimizer(hp: HParams) -> optax.GradientTransformation:
