@@ -31,9 +31,11 @@ import math
 from typing import NamedTuple
 
 from toysim.config import ConfigError, GameSpec, HParams, Method, method_from_name
-from toysim.game.composition import Composition, CompositionParams, ExpertParams
+from toysim.game.composition import LEADERS, Composition, CompositionParams, ExpertParams
 from toysim.game.early_stop import StopParams
-from toysim.game.sampled import NeuralHParams, NeuralSpec
+from toysim.game.followers import REGIMES
+from toysim.game.sampled import LABELS, NeuralHParams, NeuralSpec
+from toysim.model.ensemble import AGGREGATES
 from toysim.provenance import describe_differences
 
 Spec = GameSpec | NeuralSpec
@@ -260,6 +262,8 @@ def preset_differences(spec: Spec, hp: Numbers, preset: str = DEFAULT_PRESET) ->
     return describe_differences(spec, hp, *build(preset, spec.method))
 
 
+CHOICES = dict(leader=LEADERS, aggregate=AGGREGATES, regime=REGIMES, labels=LABELS)
+"""The allowed values of each named piece a run composes (``toysim run --leader`` ...)."""
 EXPERT_DEFAULTS = dict(n=16.0, groups=8, step=0.1, point_spread=0.3)
 """Expert iteration's numbers unless told otherwise: the best of 16 draws in 8 groups, a tenth
 of the way per iteration; a point policy samples with spread 0.3 (a Gaussian one with its

@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The ``toysim`` parser; its errors raise :class:`UserError` (one line, no usage block)."""
     import toysim
-    from toysim.presets import LINEAR_PRESETS, PRESETS, RECIPES
+    from toysim.presets import CHOICES, LINEAR_PRESETS, PRESETS, RECIPES
 
     parser = _Parser(
         prog="toysim", description="Command line: toysim COMMAND or python -m toysim COMMAND."
@@ -44,6 +44,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gamma", type=float, help="steering weight (default: see README)")
     run.add_argument("--steps", type=int, help="iterations T (default: the preset's)")
     run.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    pieces = run.add_argument_group("leader, mitigations and data (docs/engine.md)")
+    pieces.add_argument(
+        "--leader",
+        choices=CHOICES["leader"],
+        default="gradient",
+        help="gradient: the method's gradient steps (default); expert: expert iteration",
+    )
+    pieces.add_argument("--n", type=int, help="expert iteration: draws per group (default 16)")
+    pieces.add_argument("--groups", type=int, help="expert iteration: groups (default 8)")
+    pieces.add_argument(
+        "--spread", type=float, help="expert iteration, linear game: sampling spread"
+    )
+    pieces.add_argument(
+        "--expert-step", type=float, help="expert iteration: step toward the kept mean (0.1)"
+    )
+    pieces.add_argument("--members", type=int, default=1, help="reward models (default 1)")
+    pieces.add_argument("--aggregate", choices=CHOICES["aggregate"], default="mean")
+    pieces.add_argument(
+        "--gold-budget", type=int, default=0, help="early stopping: gold labels per check"
+    )
+    pieces.add_argument("--patience", type=float, help="early stopping: checks (default 3)")
+    pieces.add_argument("--check-every", type=float, help="early stopping: iterations (10)")
+    pieces.add_argument("--gold-noise", type=float, help="early stopping: label noise (1)")
+    pieces.add_argument(
+        "--regime", choices=CHOICES["regime"], help="sampled-buffer presets: the follower's data"
+    )
+    pieces.add_argument(
+        "--labels", choices=CHOICES["labels"], help="pairwise presets: the label model"
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object per run")
     run.add_argument("--max-memory", type=float, metavar="GB", help=MAX_MEMORY_HELP)
     run.add_argument("--precision", type=int, choices=(32, 64), default=64)

@@ -5,35 +5,57 @@ from __future__ import annotations
 import argparse
 import json
 
-from toysim.cli.checks import check_run_memory, check_seed
+from toysim.cli.checks import check_counts, check_run_memory, check_seed
 from toysim.cli.parser import UserError
 from toysim.presets import DEFAULT_PRESET
 
 DEFAULT_METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical")
 
 
+FLAGS = {
+    "n": "--n",
+    "max_n": "--n",
+    "groups": "--groups",
+    "spread": "--spread",
+    "step": "--expert-step",
+    "members": "--members",
+    "aggregate": "--aggregate",
+    "gold_budget": "--gold-budget",
+    "patience": "--patience",
+    "every": "--check-every",
+    "label_noise": "--gold-noise",
+    "regime": "--regime",
+    "labels": "--labels",
+}
+"""The flag of each composition field, for errors that name the flag."""
+EXPERT_FLAGS = ("n", "groups", "spread", "expert_step")
+STOP_FLAGS = ("patience", "check_every", "gold_noise")
+
+
 def run_command(args: argparse.Namespace) -> int:
-    """``toysim run``: one row per method; returns the exit status."""
+    """``toysim run``: one row per method (or one expert-iteration row); the exit status."""
     import jax
 
     from toysim.config import validate
     from toysim.experiments.runner import run_seed, trajectory_factory
-    from toysim.presets import build, preset_differences
+    from toysim.presets import preset_differences
     from toysim.provenance import describe
 
     switches = dict(hessian=args.hessian, influence=args.influence, params=args.params)
     switches["oracle"] = args.oracle
-    if args.method is None and (args.gamma is not None or any(switches.values())):
-        raise UserError("toysim run: --gamma and the switches need --method (e.g. --method fpo)")
+    check_pieces(args, switches)
     check_seed("run", args.seed)
     methods = [args.method] if args.method else list(DEFAULT_METHODS)
+    if args.leader == "expert":
+        methods = ["rlhf"]  # the game's method is not used: gamma 0, no steering
     rows = []
     for name in methods:
-        spec, hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
+        game, game_hp, spec, hp = run_game(args, name, switches)
         validate(spec, hp)
         check_run_memory(args, trajectory_factory(spec), spec, hp)
         trajectory = run_seed(spec, hp, args.seed)
         m = spec.method
+        stopped = last_value(trajectory, "stopped")
         rows.append(
             dict(
                 preset=args.preset,
@@ -42,9 +64,15 @@ def run_command(args: argparse.Namespace) -> int:
                 influence=m.influence if m.foresight else None,
                 params=m.params,
                 oracle=m.oracle if m.foresight else None,
-                gamma=float(hp.gamma),
+                gamma=float(game_hp.gamma),
+                leader=args.leader,
+                members=args.members,
+                aggregate=args.aggregate,
+                gold_budget=args.gold_budget,
+                regime=getattr(game, "regime", None),
+                labels=game.labels if getattr(game, "data", None) == "pairs" else None,
                 seed=args.seed,
-                steps=spec.steps,
+                steps=game.steps,
                 final_signal=float(trajectory.signal[-1]),
                 final_noise=float(trajectory.noise[-1]),
                 final_utility=float(trajectory.utility[-1]),
@@ -52,14 +80,109 @@ def run_command(args: argparse.Namespace) -> int:
                 final_expected_utility=last_value(trajectory, "expected_utility"),
                 final_proxy_reward=float(trajectory.proxy_reward[-1]),
                 final_steering_norm=last_value(trajectory, "steering_norm"),
+                final_kl=last_value(trajectory, "kl"),
+                stopped=None if stopped is None else bool(stopped),
+                gold_spent=last_value(trajectory, "gold_spent"),
                 unconverged_solves=unconverged_solves(trajectory),
                 precision=args.precision,
                 jax_version=jax.__version__,
-                differences=preset_differences(spec, hp, reference_preset(args.preset)),
+                differences=preset_differences(game, game_hp, reference_preset(args.preset)),
                 config=describe(spec, hp),
             )
         )
     return emit(rows, args.json, format_table)
+
+
+def check_pieces(args: argparse.Namespace, switches: dict) -> None:
+    """Refuse, in one line naming the flag, a combination of ``toysim run``'s flags that
+    does not exist: a flag of one leader, game or rule used without it."""
+    from toysim.presets import PRESETS
+
+    given = lambda flag: getattr(args, flag) is not None  # noqa: E731
+    if args.leader == "expert":
+        chosen = [f for f in ("method", "gamma", *switches) if given(f)]
+        if chosen:
+            raise UserError(
+                f"toysim run: --{chosen[0]} chooses the gradient leader; --leader expert has "
+                "none (expert iteration keeps the best of n draws)"
+            )
+    else:
+        if args.method is None and (args.gamma is not None or any(switches.values())):
+            raise UserError(
+                "toysim run: --gamma and the switches need --method (e.g. --method fpo)"
+            )
+        chosen = [f for f in EXPERT_FLAGS if given(f)]
+        if chosen:
+            flag = "--" + chosen[0].replace("_", "-")
+            raise UserError(f"toysim run: {flag} is expert iteration's; it needs --leader expert")
+    chosen = [f for f in STOP_FLAGS if given(f)]
+    if chosen and not args.gold_budget:
+        flag = "--" + chosen[0].replace("_", "-")
+        raise UserError(f"toysim run: {flag} is early stopping's; it needs --gold-budget > 0")
+    sampled = PRESETS[args.preset].sampled
+    if args.regime is not None and not sampled:
+        raise UserError(
+            "toysim run: --regime applies to the sampled-buffer presets (paper-nn, "
+            f"pairwise-linear, pairwise-nn); {args.preset}'s follower keeps its buffer_size "
+            "newest outputs"
+        )
+    pairs = sampled and PRESETS[args.preset].spec.get("data") == "pairs"
+    if args.labels is not None and not pairs:
+        raise UserError(
+            f"toysim run: --labels applies to the pairwise presets; {args.preset} labels "
+            "outputs with U(y)"
+        )
+    if args.spread is not None and sampled:
+        raise UserError(
+            "toysim run: --spread applies to the linear presets; the sampled-buffer game "
+            "samples with its own spread schedule"
+        )
+    check_counts("run", members=args.members, n=args.n, groups=args.groups)
+    if args.gold_budget < 0:
+        raise UserError(
+            f"toysim run: --gold-budget must be an integer >= 0; got {args.gold_budget}"
+        )
+
+
+def run_game(args: argparse.Namespace, name: str, switches: dict):
+    """``(game, game_hp, spec, hp)``: the preset's game with ``name`` and the data flags, and
+    what runs (a :class:`~toysim.game.composition.Composition` of it when a leader or
+    mitigation flag asks for one, else the game itself)."""
+    import dataclasses
+
+    from toysim.config import ConfigError
+    from toysim.presets import STOP_DEFAULTS, build, compose
+
+    game, game_hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
+    data = {k: getattr(args, k) for k in ("regime", "labels") if getattr(args, k) is not None}
+    if data:
+        game = dataclasses.replace(game, **data)
+    if args.leader == "gradient" and args.members == 1 and not args.gold_budget:
+        return game, game_hp, game, game_hp
+    numbers = dict(patience=args.patience, every=args.check_every, label_noise=args.gold_noise)
+    stop = STOP_DEFAULTS._replace(**{k: v for k, v in numbers.items() if v is not None})
+    expert = dict(n=args.n, groups=args.groups, spread=args.spread, step=args.expert_step)
+    if args.leader != "expert":
+        expert = {}
+    try:
+        spec, hp = compose(
+            game,
+            game_hp,
+            leader=args.leader,
+            members=args.members,
+            aggregate=args.aggregate,
+            gold_budget=args.gold_budget,
+            stop=stop,
+            **expert,
+        )
+        spec.validate()
+        hp.validate(spec)
+    except ConfigError as err:
+        field, _, rest = str(err).partition(" ")
+        if field in FLAGS:
+            raise UserError(f"toysim run: {FLAGS[field]} {rest}") from None
+        raise
+    return game, game_hp, spec, hp
 
 
 def reference_preset(preset: str) -> str:
@@ -123,6 +246,20 @@ def format_table(rows: list[dict]) -> str:
         f"preset {first['preset']}, seed {first['seed']}, {first['steps']} iterations "
         "(final values)"
     )
+    pieces = []
+    if first["leader"] == "expert":
+        pieces.append("expert iteration")
+    if first["members"] > 1:
+        pieces.append(f"an ensemble of {first['members']} ({first['aggregate']})")
+    if first["gold_budget"]:
+        stopped = ", ".join(
+            f"{row['method']} {'stopped' if row['stopped'] else 'ran on'} after "
+            f"{row['gold_spent']:.0f} gold labels"
+            for row in rows
+        )
+        pieces.append(f"early stopping on {first['gold_budget']} gold labels a check ({stopped})")
+    if pieces:
+        header += "\nwith " + "; ".join(pieces)
     shown = {"method", "gamma", "steps"}  # columns and header
     changed = {k: v for row in rows for k, v in row["differences"].items() if k not in shown}
     if changed:
