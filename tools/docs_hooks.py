@@ -280,3 +280,17 @@ def on_page_content(content: str, page, config, files) -> str:
     if name.endswith(".ipynb"):
         return notebook_to_mathml(content, name)
     return arithmatex_to_mathml(content, name)
+
+
+FEATURE_MATRIX = "<!-- feature-matrix -->"
+"""Where a page shows the feature matrix, rendered from the code at build time."""
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    """Put the feature matrix (:func:`toysim.experiments.matrix.matrix_markdown`) where a page
+    says :data:`FEATURE_MATRIX` (mkdocs hook): the table is the code's, never hand-written."""
+    if FEATURE_MATRIX not in markdown:
+        return markdown
+    from toysim.experiments.matrix import feature_matrix, matrix_markdown
+
+    return markdown.replace(FEATURE_MATRIX, matrix_markdown(feature_matrix(steps=2)))

@@ -1,0 +1,112 @@
+"""The feature matrix: every preset x leader x mitigation x data regime x curvature rung x
+label model either runs or is refused up front in one line naming the field."""
+
+import itertools
+import re
+
+import jax
+import numpy as np
+import pytest
+
+from toysim.experiments.matrix import (
+    LEADERS,
+    MITIGATIONS,
+    data_axes,
+    feature_matrix,
+    matrix_markdown,
+)
+from toysim.experiments.runner import run_seed, trajectory_factory
+from toysim.presets import PRESETS
+
+REFUSALS = {
+    "members must be 1 with a foresight method (the sampled-buffer ensemble has no steering term)",
+    "hessian must be exact, damped, diagonal or identity with data = pairs: the Gauss-Newton "
+    "rung is the squared loss's (docs/theory/pairwise.md)",
+}
+"""The only reasons a cell may be refused (a new one must be added here on purpose)."""
+
+
+@pytest.fixture(scope="module")
+def cells():
+    return feature_matrix(steps=2)
+
+
+def test_the_matrix_holds_every_combination_once(cells):
+    expected = sum(len(LEADERS) * len(MITIGATIONS) * len(data_axes(p)) for p in PRESETS)
+    assert len(cells) == expected == 810  # 3 x 45 linear, 45 x 3 paper-nn, 2 x 45 x 6 pairs
+    keys = {(c.preset, c.leader, c.mitigation, c.regime, c.labels) for c in cells}
+    assert len(keys) == len(cells)
+
+
+def test_every_refusal_is_one_line_naming_a_field_for_a_known_reason(cells):
+    refused = [c for c in cells if c.refusal is not None]
+    assert refused and len(refused) < len(cells)
+    for cell in refused:
+        assert "\n" not in cell.refusal
+        assert re.match(r"^[a-z_.]+ must be ", cell.refusal), cell.refusal
+        assert cell.refusal.split("; got")[0] in REFUSALS, cell
+        assert cell.spec is None and cell.hp is None
+
+
+def test_what_is_refused_is_exactly_the_two_known_gaps(cells):
+    """Gauss-Newton on pairs, and an ensemble under a foresight leader in the sampled-buffer
+    game; everything else runs, every linear-game cell included."""
+    for c in cells:
+        sampled = PRESETS[c.preset].sampled
+        pairs = sampled and PRESETS[c.preset].spec.get("data") == "pairs"
+        gauss_newton_on_pairs = pairs and "gauss-newton" in c.leader
+        steers = c.leader not in ("rlhf", "expert iteration")
+        ensemble_steered = sampled and steers and "ensemble" in c.mitigation
+        assert (c.refusal is not None) == (gauss_newton_on_pairs or ensemble_steered), c
+
+
+def test_the_docs_page_is_rendered_from_the_matrix(cells):
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parent.parent / "docs" / "engine.md").read_text()
+    assert "<!-- feature-matrix -->" in page
+    table = matrix_markdown(cells)
+    ran = sum(c.refusal is None for c in cells)
+    assert f"{ran} of 810 cells run" in table
+    for preset in PRESETS:
+        assert f"### {preset}" in table
+
+
+def covering(cells):
+    """Per preset, a subset of the runnable cells in which every leader, every mitigation
+    and every data cell appears at least once."""
+    chosen = []
+    for preset in PRESETS:
+        mine = [c for c in cells if c.preset == preset and c.refusal is None]
+        need = {("leader", c.leader) for c in mine} | {("mitigation", c.mitigation) for c in mine}
+        need |= {("data", (c.regime, c.labels)) for c in mine}
+        for c in itertools.cycle(mine):
+            if not need:
+                break
+            covers = {("leader", c.leader), ("mitigation", c.mitigation)}
+            covers.add(("data", (c.regime, c.labels)))
+            if covers & need:
+                chosen.append(c)
+                need -= covers
+    return chosen
+
+
+@pytest.mark.slow
+def test_every_runnable_cell_traces(cells):
+    key = jax.random.key(0)
+    for c in cells:
+        if c.refusal is None:
+            shapes = jax.eval_shape(trajectory_factory(c.spec)(c.spec), key, c.hp)
+            assert shapes.utility.shape == (2,), c
+
+
+@pytest.mark.slow
+def test_a_covering_subset_runs_finite_and_records_its_pieces(cells):
+    subset = covering(cells)
+    assert len(subset) < 100
+    for c in subset:
+        run = run_seed(c.spec, c.hp, 0)
+        assert np.all(np.isfinite(np.asarray(run.utility))), c
+        composed = c.mitigation != "none" or c.leader == "expert iteration"
+        assert (run.stopped is not None) == composed, c
+        assert (run.kl is not None) == (c.leader == "expert iteration"), c

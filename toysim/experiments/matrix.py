@@ -1,0 +1,137 @@
+"""The feature matrix: every preset x leader x curvature rung x mitigation x data regime x
+label model, each cell either a run or a refusal in one line that names the field.
+
+:func:`feature_matrix` enumerates the cells and builds each one as ``toysim run`` would
+(:func:`toysim.presets.build`, then :func:`toysim.presets.compose`), validating it up front;
+a cell that builds is a :class:`Cell` with its ``(spec, hparams)``, one that is refused
+carries the :class:`~toysim.config.ConfigError` message. :func:`matrix_markdown` renders the
+table the documentation shows, so the page is generated from the code, not written by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from typing import NamedTuple
+
+from toysim.config import HESSIAN, ConfigError, validate
+from toysim.presets import CHOICES, PRESETS, build, compose
+
+LEADERS = (
+    ("rlhf", {}),
+    *((f"fpo-exact, hessian={h}", {"hessian": h}) for h in HESSIAN),
+    ("fpo-relaxed", {}),
+    ("fpo-practical", {}),
+    ("expert iteration", None),
+)
+"""The leaders: rlhf, exact FPO on every curvature rung, the two relaxed FPO methods, and
+expert iteration (``None``: no gradient method)."""
+MITIGATIONS = {
+    "none": {},
+    "ensemble (mean)": dict(members=3, aggregate="mean"),
+    "ensemble (min)": dict(members=3, aggregate="min"),
+    "early stopping": dict(gold_budget=4),
+    "ensemble + early stopping": dict(members=3, gold_budget=4),
+}
+"""The mitigations each leader is composed with (three members, four gold labels a check)."""
+
+
+class Cell(NamedTuple):
+    """One cell of the matrix.
+
+    Attributes:
+      preset, leader, mitigation, regime, labels: the cell's coordinates (``regime`` and
+        ``labels`` are ``-`` where the preset's game has no such axis).
+      spec, hp: what runs (``None`` if refused).
+      refusal: the one-line reason it is refused (``None`` if it runs).
+    """
+
+    preset: str
+    leader: str
+    mitigation: str
+    regime: str
+    labels: str
+    spec: object
+    hp: object
+    refusal: str | None
+
+
+def data_axes(preset: str) -> list[tuple[str, str]]:
+    """The ``(regime, labels)`` pairs of ``preset``: one ``(-, -)`` for the linear game, each
+    regime for the sampled-buffer game, times each label model with pairs."""
+    p = PRESETS[preset]
+    if not p.sampled:
+        return [("-", "-")]
+    labels = CHOICES["labels"] if p.spec.get("data") == "pairs" else ("-",)
+    return list(itertools.product(CHOICES["regime"], labels))
+
+
+def build_cell(preset, leader, mitigation, regime, labels, steps) -> Cell:
+    """The cell's ``(spec, hparams)``, validated, or the refusal's message."""
+    switches = dict(LEADERS)[leader]
+    try:
+        method = "rlhf" if switches is None else leader.split(",")[0]
+        game, hp = build(preset, method, steps=steps, **(switches or {}))
+        data = {k: v for k, v in (("regime", regime), ("labels", labels)) if v != "-"}
+        game = dataclasses.replace(game, **data)
+        pieces = dict(MITIGATIONS[mitigation])
+        if switches is None:
+            pieces["leader"] = "expert"
+        spec, params = (game, hp) if not pieces else compose(game, hp, **pieces)
+        validate(spec, params)
+    except ConfigError as err:
+        return Cell(preset, leader, mitigation, regime, labels, None, None, str(err))
+    return Cell(preset, leader, mitigation, regime, labels, spec, params, None)
+
+
+def feature_matrix(steps: int | None = None) -> list[Cell]:
+    """Every cell of the matrix, in order (``steps``: each run's horizon; ``None``: the
+    preset's)."""
+    return [
+        build_cell(preset, leader, mitigation, regime, labels, steps)
+        for preset in PRESETS
+        for leader, _ in LEADERS
+        for mitigation in MITIGATIONS
+        for regime, labels in data_axes(preset)
+    ]
+
+
+def matrix_markdown(cells: list[Cell]) -> str:
+    """The matrix as Markdown: per preset, a leader x mitigation table whose entry counts the
+    data-axis cells that run (``3/3``) or says ``refused``; then each distinct refusal."""
+    lines = []
+    reasons: dict[str, list[str]] = {}
+    for preset in PRESETS:
+        mine = [c for c in cells if c.preset == preset]
+        data = len(data_axes(preset))
+        axes = "regime x labels" if data > 3 else ("regime" if data > 1 else "")
+        lines += [f"### {preset}", ""]
+        if axes:
+            lines += [f"Each entry counts the {axes} cells that run, of {data}.", ""]
+        lines += ["| leader | " + " | ".join(MITIGATIONS) + " |"]
+        lines += ["| --- " * (len(MITIGATIONS) + 1) + "|"]
+        for leader, _ in LEADERS:
+            row = []
+            for mitigation in MITIGATIONS:
+                group = [c for c in mine if c.leader == leader and c.mitigation == mitigation]
+                runs = sum(c.refusal is None for c in group)
+                for c in group:
+                    if c.refusal is not None:
+                        reason = c.refusal.split("; got")[0]
+                        reasons.setdefault(reason, []).append(f"{preset}: {leader}")
+                if runs == len(group):
+                    row.append("runs" if data == 1 else f"{runs}/{data}")
+                else:
+                    row.append("refused" if runs == 0 else f"{runs}/{data}")
+            lines.append(f"| {leader} | " + " | ".join(row) + " |")
+        lines.append("")
+    ran = sum(c.refusal is None for c in cells)
+    lines += [f"{ran} of {len(cells)} cells run; the others are refused for these reasons:", ""]
+    for reason, where in reasons.items():
+        places = sorted(set(where))
+        lines.append(
+            f"- `{reason}` ({len(where)} cells: {'; '.join(places[:4])}"
+            + (", ..." if len(places) > 4 else "")
+            + ")"
+        )
+    return "\n".join(lines) + "\n"
