@@ -59,7 +59,7 @@ def command(name: str, options: list, required=(), defaults=()):
 
 def run_command():
     options = [
-        option("--preset", [*PRESETS, "paper-nn"]),
+        option("--preset", [*PRESETS, "paper-nn", "pairwise-linear"]),
         option("--method", METHODS),
         *(option(flag, values) for flag, values in SWITCHES.items()),
         option("--gamma", FLOATS),
@@ -68,8 +68,28 @@ def run_command():
         option("--max-memory", FLOATS),
         option("--precision", ["64", "32", "16"]),
         st.just(["--json"]),
+        option("--leader", ["gradient", "expert", "sgd"]),
+        option("--n", ["1", "4", *BAD_INTS]),
+        option("--groups", ["2", *BAD_INTS]),
+        option("--spread", FLOATS),
+        option("--expert-step", FLOATS),
+        option("--members", ["1", "2", *BAD_INTS]),
+        option("--aggregate", ["mean", "min", "max"]),
+        option("--gold-budget", ["0", "2", *BAD_INTS]),
+        option("--patience", FLOATS),
+        option("--check-every", FLOATS),
+        option("--gold-noise", FLOATS),
+        option("--regime", ["replace", "window", "accumulate", "all"]),
+        option("--labels", ["sampled", "expected", "noisy"]),
     ]
-    return command("run", options, defaults=[("--steps", "2"), ("--method", "rlhf")])
+    return command("run", options, defaults=[("--steps", "2")]).map(one_method)
+
+
+def one_method(argv: list[str]) -> list[str]:
+    """``argv`` with ``--method rlhf`` unless it names a method or asks for expert iteration
+    (which refuses one): one compiled program per run, not four."""
+    expert = any(a == "--leader" and b == "expert" for a, b in zip(argv, argv[1:], strict=False))
+    return argv if expert or "--method" in argv else [*argv, "--method", "rlhf"]
 
 
 def sweep_command(out: str):
