@@ -180,9 +180,9 @@ def test_damped_exact_fpo_prevents_collapse_without_strong_convexity():
 
 @pytest.mark.slow  # over 12 s; runs in CI's slow step
 def test_nonconvexity_diagnostics_match_an_independent_dense_hessian():
+    from toysim.experiments.nonconvexity import nonconvexity_diagnostics
     from toysim.game.followers import SampleBuffer
     from toysim.game.neural import network_model, network_objective
-    from toysim.game.nonconvexity import nonconvexity_diagnostics
 
     spec, hp = build("paper-nn", "rlhf")
     spec = dataclasses.replace(spec, hidden=(4, 4), steps=40, record_state=True)

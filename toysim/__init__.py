@@ -14,9 +14,10 @@ from toysim.config import (
     method_from_name,
     validate,
 )
+from toysim.experiments.runner import simulate
 from toysim.explorer import explore
 from toysim.game.records import NonFiniteTrajectoryError, Trajectory, first_nonfinite_iteration
-from toysim.game.trajectory import make_trajectory, simulate
+from toysim.game.trajectory import make_trajectory
 from toysim.presets import PRESETS, build
 
 __all__ = [

@@ -35,8 +35,8 @@ import numpy as np
 
 from toysim.analysis import ladder_gamma
 from toysim.config import ConfigError
+from toysim.experiments.runner import simulate
 from toysim.game.records import NonFiniteTrajectoryError
-from toysim.game.trajectory import simulate
 from toysim.presets import build
 from toysim.sweep import sweep
 

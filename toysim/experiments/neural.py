@@ -8,10 +8,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from toysim.experiments.nonconvexity import nonconvexity_diagnostics
 from toysim.experiments.runner import run_seed, run_seeds
 from toysim.game.curvature import CurvatureOptions
 from toysim.game.neural import make_neural_trajectory
-from toysim.game.nonconvexity import nonconvexity_diagnostics
 from toysim.presets import build
 from toysim.provenance import describe
 
@@ -53,7 +53,7 @@ class NeuralDiagnostics(NamedTuple):
     """The follower's Hessian along the fpo-exact run (seed 0), every ``every`` iterations.
 
     Attributes:
-      diagnostics: :class:`~toysim.game.nonconvexity.Diagnostics` (eigenvalues, cosines).
+      diagnostics: :class:`~toysim.experiments.nonconvexity.Diagnostics` (eigenvalues, cosines).
       trajectory: the fpo-exact run with its recorded states.
       every: the spacing of the diagnosed iterations.
       config: the game.

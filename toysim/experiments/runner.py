@@ -82,6 +82,19 @@ def run_seeds(
     return trajectory
 
 
+def simulate(spec: Hashable, hp: tuple, seed: int) -> tuple:
+    """Validate, run one jit-compiled trajectory of ``spec`` (any game, or a composition of
+    one) from the key of ``seed``, and refuse to return non-finite numbers: :func:`run_seed`
+    with the game's own trajectory, the name the tutorials use (``toysim.simulate``).
+
+    Raises:
+      ConfigError: a field of ``spec`` or ``hp`` is invalid.
+      NonFiniteTrajectoryError: the trajectory went non-finite; the message
+        gives the first iteration at which it did.
+    """
+    return run_seed(spec, hp, seed)
+
+
 def run_seed(
     spec: Hashable, hp: tuple, seed: int, factory: TrajectoryFactory | None = None
 ) -> tuple:

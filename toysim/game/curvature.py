@@ -235,16 +235,8 @@ def gauss_newton_diagonal(
     """``diag(C^T C) = sum_i 2 omega_i (grad_phi r(y_i))^2``, the Gauss-Newton matrix's diagonal.
 
     From the model's ``gradient_square_sum`` (the MLP's layer structure), else the column
-    sums of squares of :func:`gauss_newton_factor`.
-
-    Args:
-      model: the reward model (squared-error loss).
-      phi: the parameters.
-      buffer: the samples.
-      weight: ``omega``, or ``None`` for the mean over the filled samples.
-
-    Returns:
-      The diagonal, flat, shape ``[P]``.
+    sums of squares of :func:`gauss_newton_factor`, whose arguments it takes; the diagonal
+    is flat, shape ``[P]``.
     """
     if model.gradient_square_sum is None:
         return jnp.sum(gauss_newton_factor(model, phi, buffer, weight) ** 2, axis=0)

@@ -65,7 +65,7 @@ class Trajectory(NamedTuple):
         :class:`toysim.linalg.SolveInfo`).
       rm_params, buffer: with ``record_state``, the flat RM parameters (``[T, P]``) and the
         buffer the leader saw at each iteration (for the non-convexity diagnostics,
-        :mod:`toysim.game.nonconvexity`).
+        :mod:`toysim.experiments.nonconvexity`).
 
     Every field a run does not record is ``None``.
     """

@@ -4,7 +4,7 @@
 (purejaxrl's ``make_train`` pattern): the structure in ``spec`` is static, the
 numbers in ``hparams`` are traced, so ``jax.jit(jax.vmap(run))`` over seeds
 or hyperparameter values compiles once. The library never jits; the caller
-does (or uses :func:`simulate`, which also checks finiteness).
+does (or uses :func:`toysim.simulate`, which also checks finiteness).
 
 One iteration ``t`` (as in the published code):
 
@@ -15,14 +15,13 @@ One iteration ``t`` (as in the published code):
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 from jax import Array
 
-from toysim.config import ConfigError, GameSpec, HParams, as_float_arrays, validate
+from toysim.config import ConfigError, GameSpec, HParams, as_float_arrays
 from toysim.game.best_of_n import expert_move, gaussian_kl
 from toysim.game.composition import Composition, CompositionParams
 from toysim.game.early_stop import (
@@ -35,12 +34,11 @@ from toysim.game.early_stop import (
 from toysim.game.followers import make_follower
 from toysim.game.leader import follower_view, leader_gradient, steering_gradient
 from toysim.game.policy import GaussianPolicy, PointPolicy
-from toysim.game.records import Trajectory, raise_if_nonfinite
+from toysim.game.records import Trajectory
 from toysim.model.ensemble import aggregate_gradients, aggregate_rewards, member_keys
 from toysim.model.metrics import block_signal_noise, projection_signal_noise
 from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
-from toysim.seeds import seed_key
 
 SCAN_UNROLL = 2
 """Iterations per loop body: fewer loop round trips (chosen by `python -m toysim bench`)."""
@@ -100,8 +98,9 @@ def make_trajectory(
     * early stopping: ``theta`` frozen once :func:`toysim.game.early_stop.check_and_update`
       stops, the gold estimate of iteration ``t`` drawn from ``fold_in(fold_in(key, 0), t)``.
 
-    ``spec`` is validated here; ``hparams`` is traced and validated by :func:`simulate`
-    or :func:`toysim.experiments.runner.run_seeds` (it cannot be inspected inside ``jit``).
+    ``spec`` is validated here; ``hparams`` is traced and validated by
+    :func:`toysim.simulate` or :func:`toysim.experiments.runner.run_seeds` (it cannot be
+    inspected inside ``jit``).
     """
     spec.validate()
     composed = isinstance(spec, Composition)
@@ -316,23 +315,3 @@ def batched_trajectory(spec: GameSpec, chunk: int | None = None) -> Callable[...
         return jax.lax.map(one, (keys, batched), batch_size=min(size, keys.shape[0]))
 
     return run_batch
-
-
-@functools.lru_cache(maxsize=64)
-def compiled_trajectory(spec: GameSpec) -> Callable[[Array, HParams], Trajectory]:
-    """``jax.jit(make_trajectory(spec))``, one per ``spec`` (hyperparameters never recompile)."""
-    return jax.jit(make_trajectory(spec))
-
-
-def simulate(spec: GameSpec, hp: HParams, seed: int) -> Trajectory:
-    """Validate, run one jit-compiled trajectory, and refuse to return non-finite numbers.
-
-    Raises:
-      ConfigError: a field of ``spec`` or ``hp`` is invalid.
-      NonFiniteTrajectoryError: the trajectory went non-finite; the message
-        gives the first iteration at which it did.
-    """
-    validate(spec, hp)
-    trajectory = compiled_trajectory(spec)(seed_key(seed), hp)
-    raise_if_nonfinite(trajectory, spec)
-    return trajectory
