@@ -102,3 +102,45 @@ def test_a_grid_over_a_field_the_game_reads_runs(cli, tmp_path):
     status, out, err = cli(*SWEEP, "--method", "fpo-exact", "--grid", "gamma=0,1")
     assert status == 0, err
     assert "2 runs" in out and any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (("--n", "4"), "--n is expert iteration's; it needs --leader expert"),
+        (("--leader", "expert", "--method", "rlhf"), "--method chooses the gradient leader"),
+        (("--aggregate", "min"), "--aggregate combines an ensemble's rewards"),
+        (("--patience", "2"), "--patience is early stopping's; it needs --gold-budget > 0"),
+        (("--gold-budget", "2", "--check-every", "2.5"), "--check-every must be an integer"),
+        (("--gold-budget", "2", "--patience", "0"), "--patience must be an integer > 0"),
+        (("--leader", "expert", "--expert-step", "2"), "--expert-step must be in [0, 1]"),
+        (("--members", "0"), "--members must be an integer >= 1"),
+        (("--regime", "window"), "--regime applies to the sampled-buffer presets"),
+        (("--preset", "paper-nn", "--labels", "expected"), "--labels applies to the pairwise"),
+        (("--preset", "pairwise-nn", "--leader", "expert", "--spread", "0.1"), "--spread"),
+    ],
+)
+def test_a_composition_flag_without_its_piece_is_refused_by_name(cli, argv, flag):
+    assert flag in refused(cli, "run", "--steps", "2", *argv)
+
+
+def test_every_row_is_refused_before_any_runs(cli, monkeypatch):
+    """paper-nn's rlhf row would run with an ensemble; fpo-exact's cannot: nothing runs."""
+    import toysim.experiments.runner
+
+    def never(*args):
+        raise AssertionError("a run started before every row was checked")
+
+    monkeypatch.setattr(toysim.experiments.runner, "run_seed", never)
+    line = refused(cli, "run", "--preset", "paper-nn", "--members", "3")
+    assert "--members must be 1 with a foresight method" in line
+
+
+def test_json_writes_an_infinite_patience_as_a_string(cli):
+    import json
+
+    argv = ("run", "--method", "rlhf", "--steps", "3", "--json", "--gold-budget", "2")
+    status, out, _ = cli(*argv, "--patience", "inf")
+    row = json.loads(out)
+    assert status == 0 and row["config"]["hparams"]["stop.patience"] == "inf"
+    assert row["gold_budget"] == 2 and row["leader"] == "gradient"

@@ -42,3 +42,19 @@ def test_an_absurd_horizon_is_estimated_without_running_it():
     spec, hp = build("paper-linear", "rlhf", steps=10**9)
     estimate = run_bytes(make_trajectory, spec, hp, 1)  # shapes only: nothing is allocated
     assert estimate > 10**9 * 8 * (2 * spec.dim)  # theta and w, [T, d] each
+
+
+def test_expert_iterations_draws_are_counted():
+    """``groups x n`` draws in ``R^50``, three arrays of them in float64 (the tests' width):
+    8 x 16 x 50 x 8 x 3 = 153,600 bytes per run beyond what the records take."""
+    from toysim.experiments.runner import trajectory_factory
+    from toysim.memory import run_bytes, trajectory_bytes
+    from toysim.presets import build, compose
+
+    game, hp = build("paper-linear", "rlhf", steps=5)
+    spec, params = compose(game, hp, leader="expert", n=16, groups=8)
+    factory = trajectory_factory(spec)
+    records = trajectory_bytes(factory, spec, params)
+    assert run_bytes(factory, spec, params, 2) - run_bytes(factory, spec, params, 1) == (
+        2 * records + 153_600
+    )

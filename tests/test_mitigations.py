@@ -252,3 +252,18 @@ def test_checks_happen_every_m_iterations_and_stop_at_patience():
     assert bool(states[3].stopped) and float(states[3].last_gold) == 4.0
     assert int(states[3].spent) == 6 and float(states[3].since_best) == 1.0
     assert int(states[-1].spent) == 6 and float(states[-1].best_gold) == 5.0
+
+
+def test_expert_iterations_gold_labels_are_of_its_own_draws():
+    """A point policy's gold labels without noise are ``U(theta)`` exactly; expert iteration
+    samples ``N(theta, s^2 I)``, so its first check's estimate is a mean over its draws."""
+    from toysim.presets import compose
+
+    spec, hp = game()
+    stop = StopParams(np.inf, 5.0, 0.0)
+    for leader, expert in (("gradient", {}), ("expert", dict(spread=0.5, step=0.0))):
+        plan, params = compose(spec, hp, leader=leader, gold_budget=4, stop=stop, **expert)
+        run = jax.jit(make_trajectory(plan))(jax.random.key(0), params)
+        at_first_check = float(run.utility[4])
+        same = float(run.gold_estimate[4]) == pytest.approx(at_first_check, rel=1e-12)
+        assert same == (leader == "gradient")

@@ -345,8 +345,8 @@ def validate(spec: GameSpec, hparams: HParams) -> None:
 
     The one check of a game before it runs: the linear game's :class:`GameSpec` and
     :class:`HParams`, or any other game's spec and hyperparameters (the sampled-buffer
-    game's, best-of-n's) with the same two methods. ``hparams`` fields may be arrays (a
-    sweep): every element is checked.
+    game's, a :class:`~toysim.game.composition.Composition`'s) with the same two methods.
+    ``hparams`` fields may be arrays (a sweep): every element is checked.
 
     Raises:
       ConfigError: naming the first bad field and what is allowed.

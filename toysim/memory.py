@@ -64,10 +64,24 @@ def trajectory_bytes(factory, spec, hp: tuple) -> int:
     return one + (two - one) * (spec.steps - 1)
 
 
+def draw_bytes(spec) -> int:
+    """What one iteration holds that no record shows: expert iteration's ``groups x max_n``
+    draws in ``R^d`` (each with its noise and the pair of outputs a pairwise score may form:
+    three arrays of that size); 0 for any other run."""
+    from toysim.game.composition import Composition
+
+    if not isinstance(spec, Composition) or spec.leader != "expert":
+        return 0
+    itemsize = jnp.dtype(jnp.result_type(float)).itemsize
+    return 3 * spec.groups * spec.max_n * spec.game.dim * itemsize
+
+
 def run_bytes(factory, spec, hp: tuple, seeds: int) -> int:
     """The memory ``seeds`` runs of ``factory(spec)`` need: twice their trajectories (the
-    device's result and the host's copy) and :data:`RUNTIME_BYTES`."""
-    return 2 * seeds * trajectory_bytes(factory, spec, hp) + RUNTIME_BYTES
+    device's result and the host's copy), one iteration's expert draws (:func:`draw_bytes`)
+    per run and :data:`RUNTIME_BYTES`."""
+    per_run = 2 * trajectory_bytes(factory, spec, hp) + draw_bytes(spec)
+    return seeds * per_run + RUNTIME_BYTES
 
 
 def sweep_bytes(spec, hp: tuple, runs: int, chunk: int, devices: int) -> int:

@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--expert-step", type=float, help="expert iteration: step toward the kept mean (0.1)"
     )
     pieces.add_argument("--members", type=int, default=1, help="reward models (default 1)")
-    pieces.add_argument("--aggregate", choices=CHOICES["aggregate"], default="mean")
+    pieces.add_argument(
+        "--aggregate", choices=CHOICES["aggregate"], help="the ensemble's rewards (mean)"
+    )
     pieces.add_argument(
         "--gold-budget", type=int, default=0, help="early stopping: gold labels per check"
     )

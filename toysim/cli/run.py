@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 
 from toysim.cli.checks import check_counts, check_run_memory, check_seed
 from toysim.cli.parser import UserError
@@ -14,7 +15,6 @@ DEFAULT_METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical")
 
 FLAGS = {
     "n": "--n",
-    "max_n": "--n",
     "groups": "--groups",
     "spread": "--spread",
     "step": "--expert-step",
@@ -48,11 +48,12 @@ def run_command(args: argparse.Namespace) -> int:
     methods = [args.method] if args.method else list(DEFAULT_METHODS)
     if args.leader == "expert":
         methods = ["rlhf"]  # the game's method is not used: gamma 0, no steering
-    rows = []
-    for name in methods:
-        game, game_hp, spec, hp = run_game(args, name, switches)
+    games = [run_game(args, name, switches) for name in methods]  # every row refused up front
+    for _, _, spec, hp in games:
         validate(spec, hp)
         check_run_memory(args, trajectory_factory(spec), spec, hp)
+    rows = []
+    for game, game_hp, spec, hp in games:
         trajectory = run_seed(spec, hp, args.seed)
         m = spec.method
         stopped = last_value(trajectory, "stopped")
@@ -67,7 +68,7 @@ def run_command(args: argparse.Namespace) -> int:
                 gamma=float(game_hp.gamma),
                 leader=args.leader,
                 members=args.members,
-                aggregate=args.aggregate,
+                aggregate=args.aggregate or "mean",
                 gold_budget=args.gold_budget,
                 regime=getattr(game, "regime", None),
                 labels=game.labels if getattr(game, "data", None) == "pairs" else None,
@@ -138,6 +139,10 @@ def check_pieces(args: argparse.Namespace, switches: dict) -> None:
             "samples with its own spread schedule"
         )
     check_counts("run", members=args.members, n=args.n, groups=args.groups)
+    if args.aggregate is not None and args.members < 2:
+        raise UserError(
+            "toysim run: --aggregate combines an ensemble's rewards; it needs --members > 1"
+        )
     if args.gold_budget < 0:
         raise UserError(
             f"toysim run: --gold-budget must be an integer >= 0; got {args.gold_budget}"
@@ -170,7 +175,7 @@ def run_game(args: argparse.Namespace, name: str, switches: dict):
             game_hp,
             leader=args.leader,
             members=args.members,
-            aggregate=args.aggregate,
+            aggregate=args.aggregate or "mean",
             gold_budget=args.gold_budget,
             stop=stop,
             **expert,
@@ -206,13 +211,25 @@ def unconverged_solves(trajectory) -> int | None:
 
 
 def emit(rows: list[dict], as_json: bool, formatter) -> int:
-    """Print one JSON object per row, or the formatted report; exit status 0."""
+    """Print one JSON object per row (a non-finite number as the string ``"inf"``, ``"-inf"``
+    or ``"nan"``: JSON has none), or the formatted report; exit status 0."""
     if as_json:
         for row in rows:
-            print(json.dumps(row))
+            print(json.dumps(finite_json(row), allow_nan=False))
     else:
         print(formatter(rows))
     return 0
+
+
+def finite_json(value):
+    """``value`` with every non-finite float replaced by its name (``inf``, ``-inf``, ``nan``)."""
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
 
 
 def format_table(rows: list[dict]) -> str:

@@ -41,7 +41,7 @@ def run_ladder(
     """Trajectories of every rung over seeds ``0..seeds-1`` and how their steering compares.
 
     Returns ``(trajectories, cosines, norm_ratios)``: a dict from rung label to
-    a batched :class:`~toysim.game.trajectory.Trajectory`; the ``[seeds, T, rungs]``
+    a batched :class:`~toysim.game.records.Trajectory`; the ``[seeds, T, rungs]``
     cosines between each rung's steering term and the first rung's (exact);
     and the ratios of their norms, ``gamma`` included. Both are evaluated at
     the states of the *exact* trajectory (:func:`~toysim.analysis.steering_comparison`).

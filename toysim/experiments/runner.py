@@ -5,7 +5,7 @@ Every experiment runs its games through :func:`run_seeds` (a batch of seeds)
 or :func:`run_seed` (one seed, unbatched). Hyperparameters are traced, so each
 (trajectory factory, spec) pair compiles once and is cached: running the same
 game with other numbers reuses the compiled program. A run that went NaN or
-infinite raises :class:`~toysim.game.trajectory.NonFiniteTrajectoryError`
+infinite raises :class:`~toysim.game.records.NonFiniteTrajectoryError`
 naming the first bad iteration.
 """
 

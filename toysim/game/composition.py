@@ -117,6 +117,12 @@ def with_steps(spec: GameSpec | NeuralSpec | Composition, steps: int):
     return dataclasses.replace(spec, steps=steps)
 
 
+def whole(x: np.ndarray) -> np.ndarray:
+    """Where ``x`` is a whole number or infinite (NaN is not)."""
+    with np.errstate(invalid="ignore"):
+        return np.isinf(x) | (np.round(x) == x)
+
+
 class CompositionParams(NamedTuple):
     """A composition's numbers (all traced).
 
@@ -132,8 +138,9 @@ class CompositionParams(NamedTuple):
     expert: ExpertParams = ExpertParams()
 
     def validate(self, spec: Composition) -> None:
-        """The game's numbers, then the stopping rule's (``patience > 0``, ``inf`` never
-        stops; ``every >= 1``; ``label_noise >= 0``), then the expert's (``n`` an integer in
+        """The game's numbers, then the stopping rule's (``patience`` a whole number of
+        checks, ``inf`` never stops; ``every`` a whole number of iterations ``>= 1``;
+        ``label_noise >= 0``), then the expert's (``n`` an integer in
         ``[1, max_n]``, ``spread > 0`` in the linear game, ``step`` in ``[0, 1]``).
 
         Raises:
@@ -142,8 +149,8 @@ class CompositionParams(NamedTuple):
         self.game.validate(spec.game)
         patience, every, noise = (np.asarray(v, dtype=float) for v in self.stop)
         checks = [
-            ("patience", patience, ~np.isnan(patience) & (patience > 0), "> 0 (inf: never)"),
-            ("every", every, np.isfinite(every) & (every >= 1), "finite and >= 1"),
+            ("patience", patience, whole(patience) & (patience > 0), "an integer > 0 or inf"),
+            ("every", every, np.isfinite(every) & whole(every) & (every >= 1), "an integer >= 1"),
             ("label_noise", noise, np.isfinite(noise) & (noise >= 0), "finite and >= 0"),
         ]
         if spec.leader == "expert":

@@ -52,7 +52,9 @@ class Trajectory(NamedTuple):
 
     A run of the sampled-buffer game (:func:`toysim.game.neural.make_neural_trajectory`)
     records ``theta``, ``signal``, ``noise``, ``utility``, ``proxy_reward`` (``r_phi(theta)``
-    after the follower's step, an ensemble's aggregate), a composition's fields above, and:
+    after the follower's step, an ensemble's aggregate), a composition's ``climb`` (0 without
+    early stopping), ``stopped``, ``gold_spent``, ``gold_estimate`` and ``kl`` (no
+    ``member_spread``), and:
 
     Attributes:
       sigma: the policy's spread at that iteration.

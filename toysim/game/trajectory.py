@@ -96,7 +96,8 @@ def make_trajectory(
       :func:`toysim.model.ensemble.member_keys` (member 0 the single model's), the follower
       ``vmap``-ped over ``k > 1`` members;
     * early stopping: ``theta`` frozen once :func:`toysim.game.early_stop.check_and_update`
-      stops, the gold estimate of iteration ``t`` drawn from ``fold_in(fold_in(key, 0), t)``.
+      stops, the gold estimate of iteration ``t`` drawn from ``fold_in(fold_in(key, 0), t)``
+      out of the policy the leader samples from (expert iteration's ``N(theta, s^2 I)``).
 
     ``spec`` is validated here; ``hparams`` is traced and validated by
     :func:`toysim.simulate` or :func:`toysim.experiments.runner.run_seeds` (it cannot be
@@ -115,8 +116,7 @@ def make_trajectory(
         )
 
     def run(key: Array, params) -> Trajectory:
-        params = as_float_arrays(params) if not composed else params
-        p = CompositionParams(params) if not composed else params
+        p = params if composed else CompositionParams(params)
         hp = as_float_arrays(p.game)
         stop_p, expert = as_float_arrays(p.stop), as_float_arrays(p.expert)
         u = utility_of(game, hp)
@@ -142,7 +142,7 @@ def make_trajectory(
                 grad = aggregate_gradients(grads.total, before, plan.aggregate)
                 return theta + hp.leader_lr * grad, None, None
             grad = leader_gradient(game.method, policy, follower, fstate, theta, hp, u)
-            probes = probe_directions(fstate, theta)
+            probes = None if composed else probe_directions(fstate, theta)
             return theta + hp.leader_lr * grad.total, jnp.linalg.norm(grad.steering), probes
 
         def expert_leader(theta, fstate, draw_key):
@@ -185,7 +185,8 @@ def make_trajectory(
             fstate = follower.update(fstate, theta, hp, u)
             if plan.gold_budget:
                 draw = jax.random.fold_in(gold_key, t)
-                gold = gold_estimate(draw, theta, hp.sigma, u, plan.gold_budget, stop_p.label_noise)
+                spread = expert.spread if plan.leader == "expert" else hp.sigma  # its own draws
+                gold = gold_estimate(draw, theta, spread, u, plan.gold_budget, stop_p.label_noise)
                 stop = check_and_update(stop, t + 1, gold, climb, plan.gold_budget, stop_p)
             if composed:
                 out = composed_record(theta, rewards(fstate.w, theta), climb, stop)
