@@ -293,14 +293,21 @@ def compose(
     reward-model ensemble and early stopping (:mod:`toysim.game.composition`).
 
     Args:
-      spec, hp: the game (from :func:`build`).
+      spec: the game's structure (from :func:`build`).
+      hp: the game's numbers.
       leader: ``gradient`` (the game's ``method``) or ``expert`` (expert iteration).
-      n, groups, spread, step: expert iteration's draws per group, groups, sampling spread
-        (linear game only; the sampled-buffer game samples with its spread schedule) and
-        step; ``None`` takes :data:`EXPERT_DEFAULTS` (a Gaussian policy's ``sigma`` as the
-        spread). ``max_n`` is ``n``.
-      members, aggregate: the reward-model ensemble (1: the single model).
-      gold_budget, stop: early stopping's labels per check (0: none) and its rule.
+      n: expert iteration's draws per group (``max_n`` is ``n``).
+      groups: expert iteration's groups per iteration.
+      spread: expert iteration's sampling spread (linear game only; the sampled-buffer game
+        samples with its spread schedule).
+      step: expert iteration's step toward the kept mean.
+      members: the reward models of the ensemble (1: the single model).
+      aggregate: how the members' rewards combine, ``mean`` or ``min``.
+      gold_budget: early stopping's gold labels per check (0: none).
+      stop: early stopping's rule.
+
+    ``None`` for an expert number takes :data:`EXPERT_DEFAULTS` (a Gaussian policy's
+    ``sigma`` as the spread).
 
     Raises:
       ConfigError: an expert number given with the gradient leader.
