@@ -264,11 +264,11 @@ def format_table(rows: list[dict]) -> str:
         "(final values)"
     )
     pieces = []
-    if first["leader"] == "expert":
+    if first.get("leader") == "expert":
         pieces.append("expert iteration")
-    if first["members"] > 1:
+    if first.get("members", 1) > 1:
         pieces.append(f"an ensemble of {first['members']} ({first['aggregate']})")
-    if first["gold_budget"]:
+    if first.get("gold_budget"):
         stopped = ", ".join(
             f"{row['method']} {'stopped' if row['stopped'] else 'ran on'} after "
             f"{row['gold_spent']:.0f} gold labels"
