@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from toysim.experiments.matrix import (
-    LEADERS,
+    MATRIX_LEADERS,
     MITIGATIONS,
     data_axes,
     feature_matrix,
@@ -32,7 +32,7 @@ def cells():
 
 
 def test_the_matrix_holds_every_combination_once(cells):
-    expected = sum(len(LEADERS) * len(MITIGATIONS) * len(data_axes(p)) for p in PRESETS)
+    expected = sum(len(MATRIX_LEADERS) * len(MITIGATIONS) * len(data_axes(p)) for p in PRESETS)
     assert len(cells) == expected == 810  # 3 x 45 linear, 45 x 3 paper-nn, 2 x 45 x 6 pairs
     keys = {(c.preset, c.leader, c.mitigation, c.regime, c.labels) for c in cells}
     assert len(keys) == len(cells)

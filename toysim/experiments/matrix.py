@@ -17,7 +17,7 @@ from typing import NamedTuple
 from toysim.config import HESSIAN, ConfigError, validate
 from toysim.presets import CHOICES, PRESETS, build, compose
 
-LEADERS = (
+MATRIX_LEADERS = (
     ("rlhf", {}),
     *((f"fpo-exact, hessian={h}", {"hessian": h}) for h in HESSIAN),
     ("fpo-relaxed", {}),
@@ -68,7 +68,7 @@ def data_axes(preset: str) -> list[tuple[str, str]]:
 
 def build_cell(preset, leader, mitigation, regime, labels, steps) -> Cell:
     """The cell's ``(spec, hparams)``, validated, or the refusal's message."""
-    switches = dict(LEADERS)[leader]
+    switches = dict(MATRIX_LEADERS)[leader]
     try:
         method = "rlhf" if switches is None else leader.split(",")[0]
         game, hp = build(preset, method, steps=steps, **(switches or {}))
@@ -90,7 +90,7 @@ def feature_matrix(steps: int | None = None) -> list[Cell]:
     return [
         build_cell(preset, leader, mitigation, regime, labels, steps)
         for preset in PRESETS
-        for leader, _ in LEADERS
+        for leader, _ in MATRIX_LEADERS
         for mitigation in MITIGATIONS
         for regime, labels in data_axes(preset)
     ]
@@ -110,7 +110,7 @@ def matrix_markdown(cells: list[Cell]) -> str:
             lines += [f"Each entry counts the {axes} cells that run, of {data}.", ""]
         lines += ["| leader | " + " | ".join(MITIGATIONS) + " |"]
         lines += ["| --- " * (len(MITIGATIONS) + 1) + "|"]
-        for leader, _ in LEADERS:
+        for leader, _ in MATRIX_LEADERS:
             row = []
             for mitigation in MITIGATIONS:
                 group = [c for c in mine if c.leader == leader and c.mitigation == mitigation]
