@@ -3,7 +3,9 @@
 Commands: run, sweep, figures, animate, explorer-data, reproduce, bench.
 
 The command line is an application, not the library: it turns on float64
-(``--precision 64``, the default) before any computation. On a user error it
+(``--precision 64``, the default) and JAX's persistent compilation cache
+(:mod:`toysim.compilation_cache`; ``TOYSIM_CACHE=off`` turns it off) before
+any computation. On a user error it
 prints one line to stderr and exits with status 2, without a traceback.
 
 The parser is in :mod:`toysim.cli.parser`, ``run`` in :mod:`toysim.cli.run`,
@@ -27,6 +29,7 @@ from toysim.cli.commands import (
 )
 from toysim.cli.parser import UserError, build_parser
 from toysim.cli.run import run_command
+from toysim.compilation_cache import enable_compilation_cache
 from toysim.config import ConfigError
 
 __all__ = ["UserError", "main"]
@@ -79,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             _set_host_devices(args.devices)
         if args.command == "figures":  # the same numbers on every x86-64 machine
             _set_portable_codegen()
+        if args.command != "bench":  # bench times compilation itself
+            enable_compilation_cache()
         commands = {
             "run": run_command,
             "sweep": sweep_command,
