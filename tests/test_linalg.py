@@ -306,6 +306,24 @@ def test_a_float32_woodbury_solve_of_an_ill_conditioned_system_counts_as_converg
     assert bool(sol.info.converged)
 
 
+def test_a_direct_solves_verdict_is_the_same_in_float32_and_float64():
+    """The default limit is ``100 d eps`` of the dtype (``d = 300``: about ``3.6e-3`` in
+    float32, ``6.7e-12`` in float64), so one system gets one verdict in both precisions,
+    and its backward error is a comparable multiple of each ``eps``."""
+    assert linalg.direct_tolerance(300, jnp.float32) == pytest.approx(100 * 300 * 2.0**-23)
+    assert linalg.direct_tolerance(300, jnp.float64) == pytest.approx(100 * 300 * 2.0**-52)
+    rng = np.random.default_rng(1)
+    factor = rng.normal(size=(50, 300)) * 3.0
+    rhs = rng.normal(size=300)
+    in_eps = {}
+    for dtype in (jnp.float32, jnp.float64):
+        op = linalg.LowRankPlusDiagonal(jnp.asarray(1e-3, dtype), jnp.asarray(factor, dtype))
+        sol = solve(op, jnp.asarray(rhs, dtype), linalg.Cholesky())
+        assert bool(sol.info.converged), dtype
+        in_eps[dtype] = float(sol.info.backward_error) / float(jnp.finfo(dtype).eps)
+    assert all(0 < units < 100 * 300 for units in in_eps.values()), in_eps
+
+
 def test_minres_converges_where_cg_breaks_down_on_an_indefinite_system():
     """``A = Q diag(1, -1, 2, -2) Q^T``, ``b = Q (1, 1, 1, 1)``: ``b^T A b = 0``, so CG's
     first step divides by (nearly) zero; MINRES solves it."""
