@@ -1,5 +1,6 @@
 """Shared builders for the tests: small random games in float64, runs on several devices."""
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -112,6 +113,15 @@ def run_on_host_devices(code: str, devices: int) -> dict:
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def docs_hooks():
+    """``tools/docs_hooks.py`` (the site's build hooks) as a module."""
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("docs_hooks", root / "tools" / "docs_hooks.py")
+    hooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hooks)
+    return hooks
 
 
 BUILT_SITE_ENV = "TOYSIM_BUILT_SITE"

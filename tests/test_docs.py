@@ -5,13 +5,12 @@ and are skipped without it.
 """
 
 import ast
-import importlib.util
 import re
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import strict_site
+from tests.helpers import docs_hooks, strict_site
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "toysim"
@@ -76,10 +75,7 @@ def test_docs_figures_is_the_repository_folder():
 
 def load_hooks():
     pytest.importorskip("latex2mathml", reason="the docs extra is not installed")
-    spec = importlib.util.spec_from_file_location("docs_hooks", ROOT / "tools" / "docs_hooks.py")
-    hooks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(hooks)
-    return hooks
+    return docs_hooks()
 
 
 def test_latex_becomes_mathml_inline_and_display():

@@ -9,8 +9,8 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
+from tests.helpers import BUILT_SITE_ENV, docs_hooks
 from toysim.figures import FIGURES, NOTEBOOK_FIGURES, SWEEP_FIGURES, default_figures, output_dir
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -85,26 +85,29 @@ def test_notebook_pairs_are_in_sync(notebook):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook", NOTEBOOK_NAMES)
-def test_notebook_runs_from_any_folder_and_writes_its_figures(notebook, tmp_path, monkeypatch):
-    """Run from a working directory outside the repository, a notebook saves its figures
-    into the folder ``toysim.figures.output_dir()`` names: ``figures/`` there by default."""
-    monkeypatch.setenv("TOYSIM_QUICK", "1")
-    monkeypatch.delenv("TOYSIM_FIGURES", raising=False)
-    monkeypatch.setenv("JAX_PLATFORMS", os.environ.get("JAX_PLATFORMS", "cpu"))
-    path = os.pathsep.join(filter(None, [str(NOTEBOOKS.parent), os.environ.get("PYTHONPATH")]))
-    monkeypatch.setenv("PYTHONPATH", path)  # the kernel imports this checkout's toysim
-    nb = nbformat.read(NOTEBOOKS / f"{notebook}.ipynb", as_version=4)
-    client = NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    )
-    client.execute()
+def test_notebook_runs_from_any_folder_and_writes_its_figures(notebook, tmp_path):
+    """Run in quick mode from a working folder outside the repository's notebooks, a
+    notebook saves its figures into ``figures/`` there (``toysim.figures.output_dir()``) and
+    shows each. The docs build executes every notebook so (``tools/docs_hooks.py``): with
+    ``$TOYSIM_BUILT_SITE`` (a site just built from this checkout) this checks that
+    execution, else it executes the notebook the same way itself."""
+    hooks = docs_hooks()
+    source = NOTEBOOKS / f"{notebook}.ipynb"
+    if os.environ.get(BUILT_SITE_ENV):
+        executed, working = hooks.EXECUTED / source.name, hooks.WORKING / notebook
+        assert hooks.is_current(executed, source), "the site was built from another checkout"
+    else:
+        executed, working = tmp_path / source.name, tmp_path / "work"
+        assert hooks.execute_notebook(source, executed, working)
+    nb = nbformat.read(executed, as_version=4)
     saved = NOTEBOOK_FIGURES.get(notebook, ())
-    assert_figures_written(tmp_path / "figures", saved)
+    assert_figures_written(working / "figures", saved)
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
     shown = [o.data["image/png"] for o in outputs if "image/png" in o.get("data", {})]
     assert len(shown) >= len(saved), "every saved figure is also shown in the notebook"
     assert len(set(shown)) == len(shown), "a figure is shown twice"
-    assert {p.name for p in tmp_path.iterdir()} <= {"figures"}, "wrote outside figures/"
+    assert {p.name for p in working.iterdir()} <= {"figures"}, "wrote outside figures/"
 
 
 def test_output_dir_is_the_environment_variable_else_figures_here(tmp_path, monkeypatch):

@@ -5,10 +5,12 @@
 * executes every notebook of ``notebooks/`` before the build, in quick mode
   (``TOYSIM_QUICK=1``: fewer seeds, coarser grids, as CI runs them), into
   ``docs/notebooks/`` (git-ignored), where mkdocs-jupyter renders them with their
-  outputs. The figures the notebooks save go to a temporary folder, never to
-  ``figures/``. A notebook is executed again only when it or toysim's source
-  changed (a hash kept in the executed notebook's metadata), so ``mkdocs serve``
-  does not loop on its own output.
+  outputs. Each runs in its own working folder, ``build/notebooks/NAME/``
+  (git-ignored), so the figures it saves land in ``figures/`` there, never in the
+  repository's ``figures/``; the slow tests check that folder and the executed
+  copy instead of running every notebook a second time. A notebook is executed
+  again only when it or toysim's source changed (a hash kept in the executed
+  notebook's metadata), so ``mkdocs serve`` does not loop on its own output.
 * replaces the math of every page by MathML: ``$...$`` and ``$$...$$`` in
   Markdown pages (through ``pymdownx.arithmatex``) and in the notebooks' Markdown
   cells, converted by ``latex2mathml``. Browsers draw MathML natively, so the
@@ -24,18 +26,18 @@ import html
 import logging
 import os
 import re
-import tempfile
+import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
-
-from latex2mathml.converter import convert
 
 log = logging.getLogger("mkdocs.hooks.toysim")
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 EXECUTED = ROOT / "docs" / "notebooks"
+WORKING = ROOT / "build" / "notebooks"
+"""``WORKING / NAME`` is the working folder notebook ``NAME`` is executed in."""
 NOTEBOOK_TIMEOUT = 900  # seconds per cell
 
 # LaTeX environments latex2mathml lacks, mapped to ones it draws the same way.
@@ -108,6 +110,8 @@ def latex_to_mathml(latex: str, display: bool) -> str:
     Raises:
         MathError: the formula uses a command or layout latex2mathml does not know.
     """
+    from latex2mathml.converter import convert  # the docs extra; notebooks need none of it
+
     source = _ENV.sub(lambda m: f"\\{m[1]}{{{_ENVIRONMENTS[m[2]]}}}", latex.strip())
     source = _MACRO.sub(lambda m: _MACROS[m[1]], source)
     try:
@@ -215,10 +219,15 @@ def source_hash(notebook: Path) -> str:
 
 
 @contextmanager
-def _environment(**values: str):
-    """Set environment variables for the kernels started inside the block, then restore them."""
+def _environment(**values: str | None):
+    """Set (``None``: unset) environment variables for the kernels started inside the block,
+    then restore them."""
     saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         yield
     finally:
@@ -229,12 +238,28 @@ def _environment(**values: str):
                 os.environ[key] = value
 
 
-def execute_notebook(source: Path, target: Path) -> bool:
-    """Execute ``source`` in quick mode into ``target`` unless ``target`` is up to date.
+def is_current(executed: Path, source: Path) -> bool:
+    """Whether ``executed`` is an executed copy of ``source`` as it is now (same
+    :func:`source_hash` of the notebook and of toysim's source)."""
+    import nbformat
+
+    if not executed.is_file():
+        return False
+    stored = nbformat.read(executed, as_version=4).metadata.get("toysim_docs", {})
+    return stored.get("source_hash") == source_hash(source)
+
+
+def execute_notebook(source: Path, target: Path, working: Path) -> bool:
+    """Execute ``source`` in quick mode, in the emptied folder ``working``, into ``target``,
+    unless ``target`` is up to date.
+
+    The kernel imports this checkout's toysim (``PYTHONPATH``) and saves figures
+    where a reader's would: ``figures/`` in its working folder (``TOYSIM_FIGURES`` unset).
 
     Args:
         source: a notebook of ``notebooks/`` (committed without outputs).
         target: where the executed copy goes.
+        working: the kernel's working folder.
 
     Returns:
         Whether the notebook was executed (False: the copy was current).
@@ -242,22 +267,23 @@ def execute_notebook(source: Path, target: Path) -> bool:
     import nbformat
     from nbclient import NotebookClient
 
+    if is_current(target, source):
+        return False
     digest = source_hash(source)
-    if target.is_file():
-        stored = nbformat.read(target, as_version=4).metadata.get("toysim_docs", {})
-        if stored.get("source_hash") == digest:
-            return False
     nb = nbformat.read(source, as_version=4)
-    with tempfile.TemporaryDirectory() as figures:
-        with _environment(TOYSIM_QUICK="1", TOYSIM_FIGURES=figures, JAX_PLATFORMS="cpu"):
-            client = NotebookClient(
-                nb,
-                timeout=NOTEBOOK_TIMEOUT,
-                kernel_name="python3",
-                store_widget_state=False,
-                resources={"metadata": {"path": str(NOTEBOOKS)}},
-            )
-            client.execute()
+    shutil.rmtree(working, ignore_errors=True)
+    working.mkdir(parents=True)
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    environment = dict(TOYSIM_QUICK="1", TOYSIM_FIGURES=None, JAX_PLATFORMS="cpu", PYTHONPATH=path)
+    with _environment(**environment):
+        client = NotebookClient(
+            nb,
+            timeout=NOTEBOOK_TIMEOUT,
+            kernel_name="python3",
+            store_widget_state=False,
+            resources={"metadata": {"path": str(working)}},
+        )
+        client.execute()
     nb.metadata["toysim_docs"] = {"source_hash": digest, "quick": True}
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
@@ -269,7 +295,7 @@ def on_pre_build(config) -> None:
     for source in sorted(NOTEBOOKS.glob("*.ipynb")):
         target = EXECUTED / source.name
         start = time.perf_counter()
-        if execute_notebook(source, target):
+        if execute_notebook(source, target, WORKING / source.stem):
             seconds = time.perf_counter() - start
             log.info("executed %s (quick mode) in %.0f s", source.name, seconds)
 
