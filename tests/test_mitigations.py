@@ -219,7 +219,8 @@ def test_table_against_numpy():
         assert row["collapse_rate"] == pytest.approx(sum(collapsed) / 3)
         gaps = sorted(np.asarray(t.proxy_reward)[:, -1] - gold[:, -1])
         assert row["proxy_gold_gap"] == gaps[1]
-        steps = sorted(STEPS - int(np.sum(np.asarray(t.stopped)[s])) for s in range(3))
+        moved = [np.concatenate([[0.0], np.asarray(t.stopped)[s, :-1]]) == 0 for s in range(3)]
+        steps = sorted(int(np.sum(m)) for m in moved)  # iterations begun before the stop
         assert row["leader_steps"] == steps[1]
         assert row["gold_spent"] == sorted(np.asarray(t.gold_spent)[:, -1])[1]
     assert format_mitigation_table(list(rows.values())).count("\n") == 3
