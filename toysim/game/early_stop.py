@@ -22,7 +22,8 @@ sampled-buffer policy's spread ``sigma_t``). After ``p`` checks (the patience)
 without a new best while the climb has risen past ``C_best``, it stops: from
 the next iteration on it plays ``pi_best`` for the rest of the run (a rollback
 to the best check, :func:`played_policy`) and no more gold is spent; the
-follower keeps training on that policy's outputs. A point policy's draws all
+follower keeps training on that policy's outputs (the recorded climb counts the
+rollback's step, ``theta_t -> theta_best``, like any other). A point policy's draws all
 equal ``theta``, so there the label noise ``s`` is what makes a small budget
 uncertain. The state lives in the scan's carry: no host round trips; nothing
 draws a key, so a run that never stops is the run without early stopping.
