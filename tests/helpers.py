@@ -1,4 +1,5 @@
-"""Shared builders for the tests: small random games in float64, runs on several devices."""
+"""Shared builders for the tests: small random games in float64, runs on several devices, and
+the early-stopping rule by hand."""
 
 import importlib.util
 import json
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from toysim.config import GameSpec, HParams, Method
 from toysim.game.followers import FollowerState, buffer_insert, empty_buffer, make_follower
@@ -149,3 +151,18 @@ def strict_site(out: Path, timeout: float = 1800) -> Path:
     )
     assert done.returncode == 0, done.stderr[-4000:]
     return out
+
+
+def rule_by_hand(golds, climbs, every: int, patience: int) -> tuple[int, int]:
+    """``(stop iteration, best check)`` of the stopping rule, by a plain loop over each
+    iteration's gold estimate and climb (1-based; stop iteration 0 if it never stops)."""
+    best, climb_at_best, since, best_check = -np.inf, np.inf, 0, 0
+    for t in range(every, len(golds) + 1, every):
+        gold, climb = float(golds[t - 1]), float(climbs[t - 1])
+        if gold > best:
+            best, climb_at_best, since, best_check = gold, climb, 0, t
+        else:
+            since += 1
+        if since >= patience and climb > climb_at_best:
+            return t, best_check
+    return 0, best_check

@@ -66,3 +66,29 @@ def test_the_sweep_sidecar_names_the_preset_and_its_differences(cli, tmp_path):
     sidecar = json.loads(next(tmp_path.glob("*.json")).read_text())
     assert sidecar["config"]["preset"] == "sycophancy"
     assert sidecar["config"]["differences"] == {"steps": 3, "biased_dims": 2, "rm_init_bias": 0.5}
+
+
+def test_run_says_where_the_leader_stopped_and_which_check_it_rolled_back_to(cli):
+    """The stop and the best check of :func:`rule_by_hand` on the library's run of the same
+    composition; the final utility is the one at the best check."""
+    from tests.helpers import rule_by_hand
+    from toysim.experiments.runner import run_seed
+    from toysim.game.early_stop import StopParams
+    from toysim.presets import build, compose
+
+    flags = ("--gold-budget", "2", "--patience", "1", "--check-every", "5")
+    argv = ("run", "--method", "rlhf", "--steps", "40", *flags)
+    game, hp = build("paper-linear", "rlhf", steps=40)
+    spec, params = compose(game, hp, gold_budget=2, stop=StopParams(1.0, 5.0, 1.0))
+    run = run_seed(spec, params, 0)
+    stop, best = rule_by_hand(run.gold_estimate, run.climb, every=5, patience=1)
+    assert 0 < best < stop
+    row = json.loads(cli(*argv, "--json"))
+    assert row["stopped"] and (row["stop_iteration"], row["best_check"]) == (stop, best)
+    assert row["final_utility"] == pytest.approx(float(run.utility[best - 1]), rel=1e-12)
+    assert (
+        f"rlhf stopped at iteration {stop} after {2 * stop // 5} gold labels, rolled back "
+        f"to the check at iteration {best}" in cli(*argv)
+    )
+    free = json.loads(cli("run", "--method", "rlhf", "--steps", "3", "--json"))
+    assert free["stop_iteration"] is None and free["best_check"] is None

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.helpers import rule_by_hand
 from toysim.config import ConfigError
 from toysim.experiments.mitigations import (
     MitigationRuns,
@@ -24,6 +25,8 @@ from toysim.game.early_stop import (
     check_and_update,
     gold_estimate,
     initial_stop_state,
+    played_policy,
+    stop_iteration,
 )
 from toysim.game.trajectory import make_trajectory, utility_of
 from toysim.model.ensemble import aggregate_gradients, aggregate_rewards
@@ -91,7 +94,7 @@ def stopping(patience, every, noise):
 def test_infinite_patience_equals_no_stopping():
     stopped = run_variant(stopping(float("inf"), 10.0, 1.0), SEEDS)
     free = run_variant(single(*game()), SEEDS)
-    for field in ("utility", "proxy_reward", "signal", "noise", "climb"):
+    for field in ("theta", "utility", "proxy_reward", "signal", "noise", "climb"):
         np.testing.assert_array_equal(getattr(stopped, field), getattr(free, field))
     np.testing.assert_array_equal(stopped.stopped, 0.0)
     np.testing.assert_array_equal(
@@ -106,8 +109,33 @@ def test_gold_budget_counts_the_checks_made_before_stopping():
     before = np.concatenate([[0.0], stopped[:-1]])  # stopped before iteration t (1-based)
     checks = (np.arange(1, STEPS + 1) % 5 == 0) & (before == 0)
     np.testing.assert_array_equal(out.gold_spent, 4 * np.cumsum(checks))
-    first = int(np.argmax(stopped))
-    np.testing.assert_array_equal(out.utility[first:], out.utility[first])  # theta frozen
+
+
+def test_a_stopped_leader_plays_the_theta_of_its_best_check():
+    """Patience 1, a check every 5 iterations: the stop and the best check found by
+    :func:`rule_by_hand` from the recorded estimates and climbs; from the iteration after
+    the stop on, ``theta`` is the one recorded at the best check (an earlier, different one);
+    up to the stop the run is the never-stopping run of the same keys."""
+    out = run_variant(stopping(1.0, 5.0, 3.0), SEEDS)
+    never = run_variant(stopping(float("inf"), 5.0, 3.0), SEEDS)
+    theta = np.asarray(out.theta)
+    for s in range(len(SEEDS)):
+        stop, best = rule_by_hand(out.gold_estimate[s], out.climb[s], every=5, patience=1)
+        assert 0 < best < stop < STEPS, (s, stop, best)
+        assert int(stop_iteration(out.stopped[s])) == stop and int(out.best_check[s, -1]) == best
+        np.testing.assert_array_equal(
+            theta[s, stop:], np.broadcast_to(theta[s, best - 1], (STEPS - stop, theta.shape[-1]))
+        )
+        assert not np.array_equal(theta[s, best - 1], theta[s, stop - 1])
+        for field in ("theta", "utility", "proxy_reward", "climb", "gold_estimate", "best_check"):
+            np.testing.assert_array_equal(
+                getattr(out, field)[s, :stop], getattr(never, field)[s, :stop], err_msg=field
+            )
+
+
+def test_stop_iteration_is_the_first_stopped_iteration():
+    stopped = np.array([[0, 0, 1, 1], [0, 0, 0, 0], [1, 1, 1, 1]], float)
+    np.testing.assert_array_equal(stop_iteration(stopped), [3, 0, 1])
 
 
 def test_stop_rule_needs_the_climb_to_rise():
@@ -115,15 +143,20 @@ def test_stop_rule_needs_the_climb_to_rise():
     golds = [1.0, 2.0, 1.5, 1.8, 1.9]
 
     def run(climbs):
-        state = initial_stop_state(jnp.float64)
+        state = initial_stop_state(jnp.float64, jnp.zeros(2))
         for t, (g, c) in enumerate(zip(golds, climbs, strict=True)):
-            state = check_and_update(state, jnp.int32(t + 1), jnp.float64(g), jnp.float64(c), 3, p)
+            it, policy = jnp.int32(t + 1), jnp.full(2, 10.0 * (t + 1))
+            state = check_and_update(state, it, jnp.float64(g), jnp.float64(c), 3, p, policy)
         return state
 
     rising = run([0.1, 0.2, 0.3, 0.4, 0.5])
     assert bool(rising.stopped) and float(rising.best_gold) == 2.0 and int(rising.spent) == 12
+    assert int(rising.best_check) == 2
+    np.testing.assert_array_equal(rising.best_policy, [20.0, 20.0])  # the policy of check 2
+    np.testing.assert_array_equal(played_policy(rising, jnp.full(2, -1.0)), [20.0, 20.0])
     flat = run([0.1, 0.2, 0.2, 0.2, 0.2])
     assert not bool(flat.stopped) and int(flat.spent) == 15
+    np.testing.assert_array_equal(played_policy(flat, jnp.full(2, -1.0)), [-1.0, -1.0])
 
 
 def test_gold_estimate_of_a_point_policy_without_label_noise_is_the_utility():
@@ -186,7 +219,8 @@ def test_table_against_numpy():
         assert row["collapse_rate"] == pytest.approx(sum(collapsed) / 3)
         gaps = sorted(np.asarray(t.proxy_reward)[:, -1] - gold[:, -1])
         assert row["proxy_gold_gap"] == gaps[1]
-        steps = sorted(STEPS - int(np.sum(np.asarray(t.stopped)[s])) for s in range(3))
+        moved = [np.concatenate([[0.0], np.asarray(t.stopped)[s, :-1]]) == 0 for s in range(3)]
+        steps = sorted(int(np.sum(m)) for m in moved)  # iterations begun before the stop
         assert row["leader_steps"] == steps[1]
         assert row["gold_spent"] == sorted(np.asarray(t.gold_spent)[:, -1])[1]
     assert format_mitigation_table(list(rows.values())).count("\n") == 3
@@ -221,9 +255,10 @@ def test_gold_estimate_is_the_mean_of_noisy_labels_of_policy_draws():
 def run_checks(golds, climbs, patience, every, budget=3):
     """:func:`check_and_update` after iterations 1, 2, ... with these estimates."""
     p = StopParams(jnp.float64(patience), jnp.float64(every), jnp.float64(0.0))
-    state, states = initial_stop_state(jnp.float64), []
+    state, states = initial_stop_state(jnp.float64, jnp.float64(0.0)), []
     for t, (g, c) in enumerate(zip(golds, climbs, strict=True)):
-        state = check_and_update(state, jnp.int32(t + 1), jnp.float64(g), jnp.float64(c), budget, p)
+        it, policy = jnp.int32(t + 1), jnp.float64(t + 1)  # the policy: its iteration
+        state = check_and_update(state, it, jnp.float64(g), jnp.float64(c), budget, p, policy)
         states.append(state)
     return states
 
@@ -242,7 +277,8 @@ def test_checks_happen_every_m_iterations_and_stop_at_patience():
     """Every 2 iterations, patience 1, budget 3: iteration 1 is no check (state as initial);
     iteration 2 checks gold 5 (best, since 0, 3 spent); 3 is no check (its gold 9 is ignored);
     4 checks gold 4 < 5 with the climb 1.0 > 0.2, so since = 1 = patience: stopped, 6 spent;
-    6 would be a check but the leader has stopped: nothing changes."""
+    6 would be a check but the leader has stopped: nothing changes. The best check is 2
+    throughout, and its policy (here the iteration's number) 2."""
     states = run_checks(
         [7.0, 5.0, 9.0, 4.0, 8.0, 8.0], [0.0, 0.2, 0.5, 1.0, 2.0, 3.0], patience=1.0, every=2.0
     )
@@ -252,6 +288,8 @@ def test_checks_happen_every_m_iterations_and_stop_at_patience():
     assert bool(states[3].stopped) and float(states[3].last_gold) == 4.0
     assert int(states[3].spent) == 6 and float(states[3].since_best) == 1.0
     assert int(states[-1].spent) == 6 and float(states[-1].best_gold) == 5.0
+    assert [int(s.best_check) for s in states] == [0, 2, 2, 2, 2, 2]
+    assert [float(s.best_policy) for s in states] == [0.0, 2.0, 2.0, 2.0, 2.0, 2.0]
 
 
 def test_expert_iterations_gold_labels_are_of_its_own_draws():

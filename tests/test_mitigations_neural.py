@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import pytest
 
+from tests.helpers import rule_by_hand
 from toysim.config import ConfigError
 from toysim.experiments.mitigations import mitigation_table, neural_mitigation_runs
 from toysim.experiments.runner import run_seeds
@@ -76,16 +77,33 @@ def test_infinite_patience_never_stops_and_equals_the_plain_run():
     np.testing.assert_array_equal(run.gold_spent[:, -1], 8 * (spec.steps // 5))
 
 
-@pytest.mark.slow
-def test_early_stopping_freezes_theta():
-    spec, hp = game("pairwise-linear", steps=60)
+def test_a_stopped_leader_plays_the_policy_of_its_best_check():
+    """pairwise-linear, 30 iterations with the spread decaying from 0.3 to 0.1, 2 gold labels
+    every 2 iterations, patience 1, two seeds (both stop): the stop and the best check found
+    by :func:`rule_by_hand` from the recorded estimates and climbs; from the iteration after
+    the stop on, ``theta`` and ``sigma`` are those recorded at the best check; up to the stop
+    the run is the never-stopping run."""
+    spec, hp = game("pairwise-linear", steps=30)
+    hp = hp._replace(sigma_end=0.1)
+    plan = Composition(spec, members=1, gold_budget=2)
     eager = StopParams(patience=1.0, every=2.0, label_noise=1.0)
-    run = run_seeds(Composition(spec, members=1, gold_budget=2), CompositionParams(hp, eager), 4)
-    stopped = np.asarray(run.stopped, bool)
-    assert stopped[:, -1].any()
-    for s in np.flatnonzero(stopped[:, -1]):
-        first = int(np.argmax(stopped[s]))
-        np.testing.assert_array_equal(run.theta[s, first:] - run.theta[s, first], 0.0)
+    run = run_seeds(plan, CompositionParams(hp, eager), 2)
+    never = run_seeds(plan, CompositionParams(hp, eager._replace(patience=float("inf"))), 2)
+    for s in range(2):
+        stop, best = rule_by_hand(run.gold_estimate[s], run.climb[s], every=2, patience=1)
+        assert 0 < best < stop < spec.steps, (s, stop, best)
+        assert int(run.best_check[s, -1]) == best
+        np.testing.assert_array_equal(run.stopped[s], np.arange(1, spec.steps + 1) >= stop)
+        after = spec.steps - stop
+        np.testing.assert_array_equal(
+            run.theta[s, stop:], np.tile(run.theta[s, best - 1], (after, 1))
+        )
+        np.testing.assert_array_equal(run.sigma[s, stop:], run.sigma[s, best - 1])
+        assert run.sigma[s, best - 1] > never.sigma[s, stop]  # the spread of the best check
+        for field in ("theta", "sigma", "proxy_reward", "buffer_loss", "climb", "gold_estimate"):
+            np.testing.assert_array_equal(
+                getattr(run, field)[s, :stop], getattr(never, field)[s, :stop], err_msg=field
+            )
 
 
 @pytest.mark.parametrize(

@@ -56,7 +56,7 @@ def run_command(args: argparse.Namespace) -> int:
     for game, game_hp, spec, hp in games:
         trajectory = run_seed(spec, hp, args.seed)
         m = spec.method
-        stopped = last_value(trajectory, "stopped")
+        stopping = stop_fields(trajectory)
         rows.append(
             dict(
                 preset=args.preset,
@@ -82,8 +82,7 @@ def run_command(args: argparse.Namespace) -> int:
                 final_proxy_reward=float(trajectory.proxy_reward[-1]),
                 final_steering_norm=last_value(trajectory, "steering_norm"),
                 final_kl=last_value(trajectory, "kl"),
-                stopped=None if stopped is None else bool(stopped),
-                gold_spent=last_value(trajectory, "gold_spent"),
+                **stopping,
                 unconverged_solves=unconverged_solves(trajectory),
                 precision=args.precision,
                 jax_version=jax.__version__,
@@ -204,6 +203,24 @@ def last_value(trajectory, field: str) -> float | None:
     return None if values is None else float(values[-1])
 
 
+def stop_fields(trajectory) -> dict:
+    """A run's early stopping: ``stopped``, ``gold_spent``, ``stop_iteration`` (the iteration
+    whose check stopped the leader, else ``None``) and ``best_check`` (the iteration of the
+    check with the best gold estimate: once stopped, the one the leader rolled back to;
+    ``None`` before any check); all ``None`` for a run that records no stopping."""
+    from toysim.game.early_stop import stop_iteration
+
+    if getattr(trajectory, "stopped", None) is None:
+        return dict(stopped=None, gold_spent=None, stop_iteration=None, best_check=None)
+    stop, best = int(stop_iteration(trajectory.stopped)), int(trajectory.best_check[-1])
+    return dict(
+        stopped=stop > 0,
+        gold_spent=last_value(trajectory, "gold_spent"),
+        stop_iteration=stop or None,
+        best_check=best or None,
+    )
+
+
 def unconverged_solves(trajectory) -> int | None:
     """How many of the run's curvature solves did not converge (``None`` if it records none)."""
     converged = getattr(trajectory, "solve_converged", None)
@@ -230,6 +247,18 @@ def finite_json(value):
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
+
+
+def stop_summary(row: dict) -> str:
+    """One row's early stopping in words: where it stopped and which check it rolled back to,
+    or that it ran on."""
+    spent = f"{row['gold_spent']:.0f} gold labels"
+    if not row["stopped"]:
+        return f"{row['method']} ran on after {spent}"
+    return (
+        f"{row['method']} stopped at iteration {row['stop_iteration']} after {spent}, rolled "
+        f"back to the check at iteration {row['best_check']}"
+    )
 
 
 def format_table(rows: list[dict]) -> str:
@@ -269,11 +298,7 @@ def format_table(rows: list[dict]) -> str:
     if first.get("members", 1) > 1:
         pieces.append(f"an ensemble of {first['members']} ({first['aggregate']})")
     if first.get("gold_budget"):
-        stopped = ", ".join(
-            f"{row['method']} {'stopped' if row['stopped'] else 'ran on'} after "
-            f"{row['gold_spent']:.0f} gold labels"
-            for row in rows
-        )
+        stopped = ", ".join(stop_summary(row) for row in rows)
         pieces.append(f"early stopping on {first['gold_budget']} gold labels a check ({stopped})")
     if pieces:
         header += "\nwith " + "; ".join(pieces)

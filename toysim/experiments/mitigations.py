@@ -13,11 +13,11 @@ on the same seeds:
 * ``early stopping``: RLHF that stops on a held-out gold budget (:data:`EARLY_STOP`);
 * ``fpo-relaxed``, ``fpo-practical``, ``fpo-exact``: FPO with the preset's default ``gamma``.
 
-Early stopping freezes ``theta``, so it takes at most ``T`` leader steps; the
-others take exactly ``T``. The gold utility is ``E_{y~pi}[U(y)]`` (``U(theta)``
-for a point policy); the proxy is the aggregated reward model's score of the
-policy; a run has collapsed when its final gold is below 0.8 times its peak
-(the sweeps' rule, docs/results/sweeps.md).
+Early stopping takes leader steps up to the check that stops it (at most ``T``), then
+plays the policy of its best check (a rollback); the others take exactly ``T``. The gold
+utility is ``E_{y~pi}[U(y)]`` (``U(theta)`` for a point policy); the proxy is the
+aggregated reward model's score of the policy; a run has collapsed when its final gold is
+below 0.8 times its peak (the sweeps' rule, docs/results/sweeps.md).
 
 :func:`neural_mitigation_runs` runs the same comparison on a sampled-buffer
 preset (paper-nn, pairwise-linear, pairwise-nn) through
@@ -41,7 +41,7 @@ from toysim.analysis import summarise
 from toysim.config import GameSpec, HParams
 from toysim.experiments.runner import run_seeds
 from toysim.game.composition import NO_STOP, Composition, CompositionParams
-from toysim.game.early_stop import StopParams
+from toysim.game.early_stop import StopParams, stop_iteration
 from toysim.game.policy import GaussianPolicy
 from toysim.game.sampled import neural_utility
 from toysim.presets import RECIPES, build
@@ -245,11 +245,13 @@ def neural_mitigation_runs(preset: str, quick: bool = False) -> MitigationRuns:
 
 def mitigation_table(runs: MitigationRuns) -> list[dict]:
     """Per variant: final gold (median, quartiles), collapse rate, final proxy - gold gap
-    (median), leader steps taken and gold labels spent (medians over seeds)."""
+    (median), leader steps taken (``T``, or the iteration whose check stopped the leader)
+    and gold labels spent (medians over seeds)."""
     rows = []
     for label, gold in runs.gold.items():
         final = gold[:, -1]
-        steps = gold.shape[1] - runs.stopped[label].sum(axis=1)
+        stop = np.asarray(stop_iteration(runs.stopped[label]))
+        steps = np.where(stop > 0, stop, gold.shape[1])
         rows.append(
             {
                 "variant": label,

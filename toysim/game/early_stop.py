@@ -1,4 +1,5 @@
-"""Early stopping on a held-out gold budget: the leader freezes when proxy and gold diverge.
+"""Early stopping on a held-out gold budget: the leader rolls back to its best check when
+proxy and gold diverge.
 
 Every ``every`` iterations the leader spends ``b`` gold labels: it draws ``b``
 outputs from its policy (an explicit key), has each labelled with the true
@@ -15,17 +16,22 @@ model of that step (what an RL trainer's reward curve shows). The proxy of
 the *current* reward model at the *current* policy would not do: in
 paper-linear the follower refits to each new output, so that proxy tracks the
 gold and falls with it (docs/results/mitigations.md). The leader keeps the
-best gold estimate so far, ``G_best``, and its climb ``C_best`` at the check
-that set it. After ``p`` checks (the patience) without a new best while the
-climb has risen past ``C_best``, it stops: ``theta`` is frozen for the rest
-of the run and no more gold is spent. A point policy's draws all equal
-``theta``, so there the label noise ``s`` is what makes a small budget
-uncertain. The state lives in the scan's carry: no host round trips.
+best gold estimate so far, ``G_best``, the iteration of the check that set it,
+its climb ``C_best`` there and its policy ``pi_best`` there (``theta``, and a
+sampled-buffer policy's spread ``sigma_t``). After ``p`` checks (the patience)
+without a new best while the climb has risen past ``C_best``, it stops: from
+the next iteration on it plays ``pi_best`` for the rest of the run (a rollback
+to the best check, :func:`played_policy`) and no more gold is spent; the
+follower keeps training on that policy's outputs (the recorded climb counts the
+rollback's step, ``theta_t -> theta_best``, like any other). A point policy's draws all
+equal ``theta``, so there the label noise ``s`` is what makes a small budget
+uncertain. The state lives in the scan's carry: no host round trips; nothing
+draws a key, so a run that never stops is the run without early stopping.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -64,6 +70,10 @@ class StopState(NamedTuple):
       since_best: checks since ``G_best`` was last improved.
       spent: gold labels spent so far.
       last_gold: the latest gold estimate (0 before the first check).
+      best_check: the iteration (1-based) of the check that set ``G_best`` (0 before the
+        first check).
+      best_policy: the policy's parameters at that check (a pytree: ``theta``, or
+        ``(theta, sigma)``; the initial policy before the first check).
     """
 
     stopped: Array
@@ -72,10 +82,13 @@ class StopState(NamedTuple):
     since_best: Array
     spent: Array
     last_gold: Array
+    best_check: Array
+    best_policy: Any
 
 
-def initial_stop_state(dtype) -> StopState:
-    """No check made yet, nothing spent, not stopped."""
+def initial_stop_state(dtype, policy: Any) -> StopState:
+    """No check made yet, nothing spent, not stopped; ``policy`` the initial policy's
+    parameters (a pytree, kept as ``best_policy`` until the first check)."""
     return StopState(
         stopped=jnp.zeros((), bool),
         best_gold=jnp.full((), -jnp.inf, dtype),
@@ -83,6 +96,8 @@ def initial_stop_state(dtype) -> StopState:
         since_best=jnp.zeros((), dtype),
         spent=jnp.zeros((), jnp.int32),
         last_gold=jnp.zeros((), dtype),
+        best_check=jnp.zeros((), jnp.int32),
+        best_policy=policy,
     )
 
 
@@ -98,22 +113,56 @@ def gold_estimate(key: Array, theta: Array, sigma: Array, u: Utility, budget: in
 
 
 def check_and_update(
-    state: StopState, iteration: Array, gold: Array, proxy: Array, budget: int, p: StopParams
+    state: StopState,
+    iteration: Array,
+    gold: Array,
+    proxy: Array,
+    budget: int,
+    p: StopParams,
+    policy: Any,
 ) -> StopState:
     """The stopping rule after iteration ``iteration`` (1-based), given this check's estimates.
 
-    ``gold`` is this check's :func:`gold_estimate` and ``proxy`` the climb ``C`` now.
+    ``gold`` is this check's :func:`gold_estimate` of the policy ``policy`` (its parameters,
+    the pytree of :func:`initial_stop_state`) and ``proxy`` the climb ``C`` now.
 
     Nothing changes unless ``iteration`` is a multiple of ``every`` and the
     leader has not stopped; then ``budget`` labels are counted as spent, the
-    best estimate updated, and the leader stops if ``since_best >= patience``
-    while ``proxy > proxy_at_best``.
+    best estimate updated (with its iteration, climb and policy), and the leader
+    stops if ``since_best >= patience`` while ``proxy > proxy_at_best``.
     """
     active = (jnp.mod(iteration.astype(p.every.dtype), p.every) == 0) & ~state.stopped
     improved = gold > state.best_gold
-    best = jnp.where(improved, gold, state.best_gold)
-    proxy_at_best = jnp.where(improved, proxy, state.proxy_at_best)
+
+    def best(new, old):
+        return jax.tree.map(lambda n, o: jnp.where(improved, n, o), new, old)
+
+    proxy_at_best = best(proxy, state.proxy_at_best)
     since = jnp.where(improved, 0.0, state.since_best + 1.0)
-    stop = (since >= p.patience) & (proxy > proxy_at_best)
-    checked = StopState(stop, best, proxy_at_best, since, state.spent + budget, gold)
+    checked = StopState(
+        stopped=(since >= p.patience) & (proxy > proxy_at_best),
+        best_gold=best(gold, state.best_gold),
+        proxy_at_best=proxy_at_best,
+        since_best=since,
+        spent=state.spent + budget,
+        last_gold=gold,
+        best_check=best(iteration.astype(jnp.int32), state.best_check),
+        best_policy=best(policy, state.best_policy),
+    )
     return jax.tree.map(lambda new, old: jnp.where(active, new, old), checked, state)
+
+
+def played_policy(state: StopState, policy: Any) -> Any:
+    """``pi_best`` once the leader has stopped, else ``policy`` (the leader's move).
+
+    The rollback: a stopped leader plays the policy of the check that set ``G_best``.
+    ``policy`` and ``state.best_policy`` are pytrees of one structure.
+    """
+    return jax.tree.map(lambda b, x: jnp.where(state.stopped, b, x), state.best_policy, policy)
+
+
+def stop_iteration(stopped: Array) -> Array:
+    """The iteration (1-based) whose check stopped the leader, from a record's ``stopped``
+    ``[..., T]``: the first with ``stopped = 1``; 0 where it never stopped."""
+    stopped = jnp.asarray(stopped) > 0
+    return jnp.where(jnp.any(stopped, axis=-1), jnp.argmax(stopped, axis=-1) + 1, 0)

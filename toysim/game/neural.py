@@ -61,7 +61,13 @@ from toysim.config import Method, as_float_arrays
 from toysim.game.best_of_n import expert_move, gaussian_kl
 from toysim.game.composition import Composition, CompositionParams
 from toysim.game.curvature import DEFAULT_SOLVERS, curvature_inverse, network_curvature
-from toysim.game.early_stop import GOLD_STREAM, check_and_update, gold_estimate, initial_stop_state
+from toysim.game.early_stop import (
+    GOLD_STREAM,
+    check_and_update,
+    gold_estimate,
+    initial_stop_state,
+    played_policy,
+)
 from toysim.game.followers import (
     BufferData,
     SampleBuffer,
@@ -202,8 +208,11 @@ def make_neural_trajectory(
       ``N(0, sigma_start^2 I)`` recorded (``kl``);
     * an ensemble of ``members > 1`` reward models (:func:`toysim.model.ensemble.ensemble_model`,
       member 0 the single model's draw) whose aggregate the leader climbs;
-    * early stopping on a gold budget ``b > 0``: ``theta`` frozen once
-      :func:`toysim.game.early_stop.check_and_update` stops, the climb ``C`` summing
+    * early stopping on a gold budget ``b > 0``: once
+      :func:`toysim.game.early_stop.check_and_update` stops, the policy ``(theta, sigma_t)``
+      rolled back to the one of the check of the best gold estimate for the rest of the run
+      (:func:`toysim.game.early_stop.played_policy`; the buffer's new samples are drawn
+      from it), the climb ``C`` summing
       ``r_phi(theta_{t+1}) - r_phi(theta_t)`` under the reward model the leader ascended,
       the gold estimate drawn from ``N(theta, sigma_t^2 I)`` with the key
       ``fold_in(fold_in(key, 0), t)``.
@@ -243,8 +252,9 @@ def make_neural_trajectory(
         optimizer = adam_l2_optimizer(hp.follower_lr, hp.weight_decay)
         buffer = empty_buffer(blocks, game.dim, dtype, game.samples_per_step, pairs)
         previous = jnp.zeros_like(ravel_pytree(phi)[0])
-        stop0 = (initial_stop_state(dtype), jnp.zeros((), dtype))
-        state = (jnp.zeros(game.dim, dtype), phi, optimizer.init(phi), buffer, previous, stop0)
+        theta0 = jnp.zeros(game.dim, dtype)
+        stop0 = (initial_stop_state(dtype, (theta0, hp.sigma_start)), jnp.zeros((), dtype))
+        state = (theta0, phi, optimizer.init(phi), buffer, previous, stop0)
 
         def gradient_leader(start, phi, buffer, previous, sigma, lr, inner_key, step_key):
             """``(theta, solution)``: ``inner_steps`` clipped steps up ``F`` on sampled
@@ -286,7 +296,7 @@ def make_neural_trajectory(
                 args = (start, phi, buffer, previous, sigma, lr, inner_key, step_key)
                 theta, solution = gradient_leader(*args)
             if gold_budget:
-                theta = jnp.where(stop.stopped, start, theta)
+                theta, sigma = played_policy(stop, (theta, sigma))
                 climb = climb + model.reward(phi, theta) - model.reward(phi, start)
 
             block = policy_block(
@@ -298,7 +308,8 @@ def make_neural_trajectory(
             if gold_budget:
                 draw = jax.random.fold_in(gold_key, t.astype(jnp.int32))
                 gold = gold_estimate(draw, theta, sigma, u, gold_budget, stop_p.label_noise)
-                stop = check_and_update(stop, t + 1, gold, climb, gold_budget, stop_p)
+                policy = (theta, sigma)
+                stop = check_and_update(stop, t + 1, gold, climb, gold_budget, stop_p, policy)
             record = dict(
                 theta=theta,
                 proxy_reward=model.reward(new_phi, theta),
@@ -315,6 +326,7 @@ def make_neural_trajectory(
                     stopped=stop.stopped.astype(dtype),
                     gold_spent=stop.spent,
                     gold_estimate=stop.last_gold,
+                    best_check=stop.best_check,
                 )
             x = previous if solution is None else solution.x
             return (theta, new_phi, opt_state, buffer, x, (stop, climb)), record

@@ -45,15 +45,20 @@ class Trajectory(NamedTuple):
       member_spread: ``max_i - min_i`` of the members' proxy rewards (0 for one member).
       climb: ``C``, the leader's summed per-step gains in the reward it ascends
         (:mod:`toysim.game.early_stop`).
-      stopped: 1.0 once the leader has stopped (0 throughout without early stopping).
+      stopped: 1.0 once the leader has stopped (0 throughout without early stopping): the
+        first 1 is at the iteration whose check stopped it
+        (:func:`toysim.game.early_stop.stop_iteration`).
       gold_spent: gold labels spent so far.
       gold_estimate: the latest check's gold estimate (0 before the first check).
+      best_check: the iteration (1-based) of the check with the best gold estimate so far
+        (0 before the first check): once stopped, the check whose policy the leader rolled
+        back to and plays from the next iteration on.
       kl: expert iteration's ``KL(N(theta, s^2 I) || N(theta_0, s^2 I))``.
 
     A run of the sampled-buffer game (:func:`toysim.game.neural.make_neural_trajectory`)
     records ``theta``, ``signal``, ``noise``, ``utility``, ``proxy_reward`` (``r_phi(theta)``
     after the follower's step, an ensemble's aggregate), a composition's ``climb`` (0 without
-    early stopping), ``stopped``, ``gold_spent``, ``gold_estimate`` and ``kl`` (no
+    early stopping), ``stopped``, ``gold_spent``, ``gold_estimate``, ``best_check`` and ``kl`` (no
     ``member_spread``), and:
 
     Attributes:
@@ -91,6 +96,7 @@ class Trajectory(NamedTuple):
     stopped: Array | None = None
     gold_spent: Array | None = None
     gold_estimate: Array | None = None
+    best_check: Array | None = None
     kl: Array | None = None
     sigma: Array | None = None
     buffer_loss: Array | None = None

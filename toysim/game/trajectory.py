@@ -30,6 +30,7 @@ from toysim.game.early_stop import (
     check_and_update,
     gold_estimate,
     initial_stop_state,
+    played_policy,
 )
 from toysim.game.followers import make_follower
 from toysim.game.leader import follower_view, leader_gradient, steering_gradient
@@ -95,9 +96,11 @@ def make_trajectory(
     * the ensemble: member ``i``'s initial weights from
       :func:`toysim.model.ensemble.member_keys` (member 0 the single model's), the follower
       ``vmap``-ped over ``k > 1`` members;
-    * early stopping: ``theta`` frozen once :func:`toysim.game.early_stop.check_and_update`
-      stops, the gold estimate of iteration ``t`` drawn from ``fold_in(fold_in(key, 0), t)``
-      out of the policy the leader samples from (expert iteration's ``N(theta, s^2 I)``).
+    * early stopping: once :func:`toysim.game.early_stop.check_and_update` stops, ``theta``
+      rolled back to its value at the check of the best gold estimate for the rest of the
+      run (:func:`toysim.game.early_stop.played_policy`), the gold estimate of iteration
+      ``t`` drawn from ``fold_in(fold_in(key, 0), t)`` out of the policy the leader samples
+      from (expert iteration's ``N(theta, s^2 I)``).
 
     ``spec`` is validated here; ``hparams`` is traced and validated by
     :func:`toysim.simulate` or :func:`toysim.experiments.runner.run_seeds` (it cannot be
@@ -178,7 +181,7 @@ def make_trajectory(
             t, draw_key = x
             moved, steering_norm, probes = leader(theta, fstate, draw_key)
             before = theta
-            theta = jnp.where(stop.stopped, theta, moved) if plan.gold_budget else moved
+            theta = played_policy(stop, moved) if plan.gold_budget else moved
             if composed:  # the climb C: the gain in the reward the leader ascended
                 gain = aggregate_rewards(rewards(fstate.w, theta), plan.aggregate)
                 climb = climb + gain - aggregate_rewards(rewards(fstate.w, before), plan.aggregate)
@@ -187,7 +190,8 @@ def make_trajectory(
                 draw = jax.random.fold_in(gold_key, t)
                 spread = expert.spread if plan.leader == "expert" else hp.sigma  # its own draws
                 gold = gold_estimate(draw, theta, spread, u, plan.gold_budget, stop_p.label_noise)
-                stop = check_and_update(stop, t + 1, gold, climb, plan.gold_budget, stop_p)
+                budget = plan.gold_budget
+                stop = check_and_update(stop, t + 1, gold, climb, budget, stop_p, theta)
             if composed:
                 out = composed_record(theta, rewards(fstate.w, theta), climb, stop)
             elif game.record == "full":  # metrics after the scan, vectorised over T
@@ -242,9 +246,11 @@ def make_trajectory(
                 stopped=stop.stopped.astype(theta.dtype),
                 gold_spent=stop.spent,
                 gold_estimate=stop.last_gold,
+                best_check=stop.best_check,
             )
 
-        carry0 = (theta0, fstate0, initial_stop_state(theta0.dtype), jnp.zeros_like(hp.gamma))
+        stop0 = initial_stop_state(theta0.dtype, theta0)
+        carry0 = (theta0, fstate0, stop0, jnp.zeros_like(hp.gamma))
         draw_keys = None
         if plan.leader == "expert":
             draw_keys = jax.random.split(jax.random.fold_in(key, 1), game.steps)

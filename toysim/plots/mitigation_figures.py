@@ -81,7 +81,8 @@ def mitigations_figure(runs: MitigationRuns):
             f"(c = {runs.config['kl_best_c']:.3g}) and twice it; ensembles: five "
             "reward models from different initialisations; early stopping: "
             f"{EARLY_STOP['gold_budget']} noisy gold labels every {stop['every']:.0f} "
-            f"iterations, patience {stop['patience']:.0f}."
+            f"iterations, patience {stop['patience']:.0f}, the stopped leader rolled back to the "
+            "policy of its best check."
         ),
         "table": rows,
         "table_markdown": format_mitigation_table(rows),
