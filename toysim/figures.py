@@ -19,8 +19,6 @@ and every hyperparameter are the same.
 from __future__ import annotations
 
 import functools
-import json
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -66,6 +64,10 @@ from toysim.plots.goodhart_figures import calibration_figure, goodhart_figure
 from toysim.plots.mitigation_figures import mitigations_figure
 from toysim.plots.neural_figures import neural_diagnostics_figure, neural_pca, neural_utility_bands
 from toysim.plots.neural_ladder_figures import neural_ladder_figure
+from toysim.plots.output import FIGURES_ENV as FIGURES_ENV  # re-exported: the notebooks' folder
+from toysim.plots.output import output_dir as output_dir
+from toysim.plots.output import save as save
+from toysim.plots.output import write_sidecar
 from toysim.plots.regime_figures import data_regimes_figure
 from toysim.plots.sweep_figures import (
     collapse_vs_dimension_figure,
@@ -73,8 +75,7 @@ from toysim.plots.sweep_figures import (
     phase_gamma_c_figure,
     sycophancy_figure,
 )
-from toysim.provenance import versions
-from toysim.safeio import atomic_path, write_text
+from toysim.safeio import write_text
 
 NOTEBOOK_FIGURES = {
     "01_alignment_collapse": (
@@ -92,36 +93,7 @@ NOTEBOOK_FIGURES = {
 """The figures each notebook saves (``NAME.png``, ``NAME.pdf``, ``NAME.json``)."""
 
 SWEEP_FIGURES = ("phase_gamma_c", "collapse_vs_dimension", "kl_leash", "sycophancy")
-"""The phase diagrams and sweep figures (issue: sweeps at scale)."""
-
-
-def save(fig, name: str, out: str | Path, meta: dict) -> list[Path]:
-    """Write ``NAME.png``, ``NAME.pdf`` and the ``NAME.json`` sidecar into ``out``, each
-    atomically (:func:`toysim.safeio.atomic_path`)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{name}.png", out / f"{name}.pdf", out / f"{name}.json"]
-    with atomic_path(paths[0]) as png, atomic_path(paths[1]) as pdf:
-        fig.savefig(png, dpi=150)
-        fig.savefig(pdf, metadata={"CreationDate": None, "ModDate": None})
-    sidecar = {"figure": name, **meta, "versions": versions()}
-    write_text(paths[2], json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
-    return paths
-
-
-FIGURES_ENV = "TOYSIM_FIGURES"
-"""The environment variable that names the notebooks' output folder."""
-
-
-def output_dir() -> Path:
-    """The folder the notebooks save their figures into.
-
-    Returns:
-      ``$TOYSIM_FIGURES`` if that environment variable is set and not empty,
-      else ``figures/`` in the current working directory (absolute either way;
-      :func:`save` creates it).
-    """
-    return Path(os.environ.get(FIGURES_ENV) or "figures").resolve()
+"""The phase diagrams and sweep figures."""
 
 
 # --- the registry: every figure by name -----------------------------------------------
@@ -193,6 +165,17 @@ def _unshared(experiment: Callable, figure: Callable) -> Callable:
     return lambda runs: figure(experiment(runs.quick))
 
 
+def _table(name: str, description: str, render, default: bool = True) -> None:
+    """Register ``render(shared_runs) -> markdown``, written as ``name.md``."""
+
+    @_register(name, description, default)
+    def write(runs: SharedRuns, out: Path) -> list[Path]:
+        path = Path(out) / f"{name}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text(path, render(runs))
+        return [path]
+
+
 def _figure(name: str, description: str, make, default: bool = True) -> None:
     """Register ``make(shared_runs) -> (fig, meta)``, saved by :func:`save` as ``name``."""
     import matplotlib.pyplot as plt
@@ -253,25 +236,22 @@ _figure(
 )
 
 
-@_register("ladder_tables", "the ladder, single switches and the paper-linear ladder (Markdown)")
-def _ladder_tables(runs: SharedRuns, out: Path) -> list[Path]:
-    single = ladder_runs(runs.quick, rungs=SINGLE_SWITCHES)
-    point = ladder_runs(runs.quick, setting="paper-linear")
+def _ladder_tables(runs: SharedRuns) -> str:
     tables = {
         "ladder_population": ladder_table(runs.ladder),
-        "single_switch_population": ladder_table(single),
-        "ladder_paper_linear": ladder_table(point),
+        "single_switch_population": ladder_table(ladder_runs(runs.quick, rungs=SINGLE_SWITCHES)),
+        "ladder_paper_linear": ladder_table(ladder_runs(runs.quick, setting="paper-linear")),
     }
-    path = Path(out) / "ladder_tables.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(
-        path,
-        "\n\n".join(f"### {name}\n\n{format_ladder_table(rows)}" for name, rows in tables.items())
-        + "\n",
+    return "\n\n".join(
+        f"### {name}\n\n{format_ladder_table(rows)}" for name, rows in tables.items()
     )
-    return [path]
 
 
+_table(
+    "ladder_tables",
+    "the ladder, single switches and the paper-linear ladder (Markdown)",
+    lambda runs: _ladder_tables(runs) + "\n",
+)
 _figure(
     "population_field",
     "the population game: myopic and exact Stackelberg gradient fields",
@@ -301,16 +281,12 @@ _figure(
 )
 
 
-@_register(
+_table(
     "neural_ladder_table",
     "neural RM: the curvature ladder's table (Markdown; made only when named)",
+    lambda runs: format_neural_ladder_table(runs.neural_ladder) + "\n",
     default=False,
 )
-def _neural_ladder_table(runs: SharedRuns, out: Path) -> list[Path]:
-    path = Path(out) / "neural_ladder_table.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text(path, format_neural_ladder_table(runs.neural_ladder) + "\n")
-    return [path]
 
 
 _figure(
@@ -362,12 +338,11 @@ for _preset in GOODHART_PRESETS:
     )
 
 
-@_register("goodhart_tables", "the fitted Goodhart coefficients of every preset (Markdown)")
-def _goodhart_tables(runs: SharedRuns, out: Path) -> list[Path]:
-    path = Path(out) / "goodhart_tables.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(goodhart_table([runs.goodhart(p) for p in GOODHART_PRESETS]))
-    return [path]
+_table(
+    "goodhart_tables",
+    "the fitted Goodhart coefficients of every preset (Markdown)",
+    lambda runs: goodhart_table([runs.goodhart(p) for p in GOODHART_PRESETS]),
+)
 
 
 _figure(
@@ -380,10 +355,8 @@ _figure(
 @_register("collapse_animation", "the four methods' paths growing in phase space (GIF), seed 0")
 def _collapse_animation(runs: SharedRuns, out: Path) -> list[Path]:
     gif, meta = animate_phase_space(Path(out) / "collapse_animation.gif")
-    sidecar = gif.with_suffix(".json")
-    meta = {"figure": "collapse_animation", **meta, "versions": versions()}
-    write_text(sidecar, json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n")
-    return [gif, sidecar]
+    write_sidecar(gif.with_suffix(".json"), "collapse_animation", meta)
+    return [gif, gif.with_suffix(".json")]
 
 
 def make_figures(
