@@ -190,3 +190,12 @@ def test_ideal_norm_follows_the_preset():
     assert ideal_norm(spec, hp) == pytest.approx(float(hp.ideal_value) * np.sqrt(3.0), rel=1e-15)
     wider = dataclasses.replace(spec, signal_dims=5)
     assert ideal_norm(wider, hp._replace(ideal_value=1.5)) == pytest.approx(1.5 * np.sqrt(5.0))
+
+
+def test_markdown_table_writes_header_rule_and_rows():
+    from toysim.experiments.tables import markdown_table
+
+    table = markdown_table(("a", "b c"), [("1", "x"), ("2", "y")])
+    assert table == "| a | b c |\n| --- | --- |\n| 1 | x |\n| 2 | y |"
+    with pytest.raises(ValueError, match="3 cells, its header 2"):
+        markdown_table(("a", "b"), [("1", "2", "3")])

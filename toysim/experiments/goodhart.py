@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from toysim.experiments.runner import run_seeds
+from toysim.experiments.tables import markdown_table
 from toysim.game.best_of_n import (
     best_of_n_curve,
     gaussian_kl,
@@ -326,16 +327,14 @@ def goodhart_summary(runs: GoodhartRuns) -> dict:
 
 def goodhart_table(all_runs: list[GoodhartRuns]) -> str:
     """The fitted coefficients of every curve of every preset, as a Markdown table."""
-    lines = [
-        "| preset | curve | form | alpha | beta | fit RMSE | points | peak median gold |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    header = ("preset", "curve", "form", "alpha", "beta", "fit RMSE", "points", "peak median gold")
+    cells = []
     for runs in all_runs:
         for label, f in runs.fits.items():
             peak = float(np.max(np.median(runs.curves[label].gold, axis=0)))
             form = "d(alpha - beta d)" if f.form == "best-of-n" else "d(alpha - beta log d)"
-            lines.append(
-                f"| {runs.preset} | {label} | {form} | {f.alpha:.4g} | {f.beta:.4g} | "
-                f"{f.rmse:.3g} | {f.points} | {peak:.3f} |"
+            cells.append(
+                (runs.preset, label, form, f"{f.alpha:.4g}", f"{f.beta:.4g}", f"{f.rmse:.3g}")
+                + (str(f.points), f"{peak:.3f}")
             )
-    return "\n".join(lines) + "\n"
+    return markdown_table(header, cells) + "\n"

@@ -16,6 +16,7 @@ from toysim.analysis import LADDER, ladder_gamma, rung_spec, steering_comparison
 from toysim.config import GameSpec, HParams, Method
 from toysim.experiments.collapse import ideal_norm
 from toysim.experiments.runner import run_seeds
+from toysim.experiments.tables import markdown_table
 from toysim.game.records import Trajectory
 from toysim.presets import build
 from toysim.provenance import describe
@@ -130,15 +131,25 @@ def ladder_table(runs: LadderRuns) -> list[dict]:
 
 def format_ladder_table(rows: list[dict]) -> str:
     """A Markdown table of :func:`ladder_table`."""
-    lines = [
-        "| rung | gamma | final U(theta) | final E[U] | final noise | cos(steering, exact) "
-        "| norm / exact |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['rung']} | {r['gamma']:.3g} | {r['final_utility']:.3f} | "
-            f"{r['final_expected_utility']:.3f} | {r['final_noise']:.3f} | "
-            f"{r['cosine_with_exact']:.3f} | {r['norm_ratio_to_exact']:.3g} |"
+    header = (
+        "rung",
+        "gamma",
+        "final U(theta)",
+        "final E[U]",
+        "final noise",
+        "cos(steering, exact)",
+        "norm / exact",
+    )
+    cells = [
+        (
+            r["rung"],
+            f"{r['gamma']:.3g}",
+            f"{r['final_utility']:.3f}",
+            f"{r['final_expected_utility']:.3f}",
+            f"{r['final_noise']:.3f}",
+            f"{r['cosine_with_exact']:.3f}",
+            f"{r['norm_ratio_to_exact']:.3g}",
         )
-    return "\n".join(lines)
+        for r in rows
+    ]
+    return markdown_table(header, cells)

@@ -40,6 +40,7 @@ import numpy as np
 from toysim.analysis import summarise
 from toysim.config import GameSpec, HParams
 from toysim.experiments.runner import run_seeds
+from toysim.experiments.tables import markdown_table
 from toysim.game.composition import NO_STOP, Composition, CompositionParams
 from toysim.game.early_stop import StopParams, stop_iteration
 from toysim.game.policy import GaussianPolicy
@@ -267,16 +268,23 @@ def mitigation_table(runs: MitigationRuns) -> list[dict]:
 
 def format_mitigation_table(rows: list[dict]) -> str:
     """A Markdown table of :func:`mitigation_table`."""
-    lines = [
-        "| variant | final gold, median [IQR] | collapse rate | proxy - gold | leader steps "
-        "| gold labels |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['variant']} | {r['final_gold_median']:.3f} "
-            f"[{r['final_gold_q25']:.3f}, {r['final_gold_q75']:.3f}] | "
-            f"{r['collapse_rate']:.2f} | {r['proxy_gold_gap']:.3f} | "
-            f"{r['leader_steps']:.0f} | {r['gold_spent']:.0f} |"
+    header = (
+        "variant",
+        "final gold, median [IQR]",
+        "collapse rate",
+        "proxy - gold",
+        "leader steps",
+        "gold labels",
+    )
+    cells = [
+        (
+            r["variant"],
+            f"{r['final_gold_median']:.3f} [{r['final_gold_q25']:.3f}, {r['final_gold_q75']:.3f}]",
+            f"{r['collapse_rate']:.2f}",
+            f"{r['proxy_gold_gap']:.3f}",
+            f"{r['leader_steps']:.0f}",
+            f"{r['gold_spent']:.0f}",
         )
-    return "\n".join(lines)
+        for r in rows
+    ]
+    return markdown_table(header, cells)

@@ -31,6 +31,7 @@ from toysim import linalg
 from toysim.analysis import cosine, summarise
 from toysim.config import HESSIAN, as_float_arrays
 from toysim.experiments.runner import compiled_seeds
+from toysim.experiments.tables import markdown_table
 from toysim.game.neural import (
     make_neural_trajectory,
     network_inverse,
@@ -297,19 +298,32 @@ def format_neural_ladder_table(result: NeuralLadder) -> str:
         f"|lambda| > {result.cutoff_of_weight_decay:g} wd) every {result.every} iterations "
         f"on seeds 0-{result.cosine_seeds - 1}",
         "",
-        "| choice | gamma | final utility: median [IQR] | collapsed | solves converged "
-        "| mean iterations | backward error (median) | cosine to exact (median) | s per run "
-        "| compile s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for r in rows:
-        f = r["final"]
-        lines.append(
-            f"| {r['choice']} | {r['gamma']:.3g} | {f['median']:.2f} [{f['q25']:.2f}, "
-            f"{f['q75']:.2f}] | {r['collapsed_fraction']:.0%} | "
-            f"{_or_dash(r['converged_fraction'], '.1%')} | {_or_dash(r['mean_iterations'], '.1f')} "
-            f"| {_or_dash(r['median_backward_error'], '.1e')} "
-            f"| {_or_dash(r['median_cosine'], '.3f')} | {r['s_per_run']:.3f} | "
-            f"{r['compile_s']:.1f} |"
+    header = (
+        "choice",
+        "gamma",
+        "final utility: median [IQR]",
+        "collapsed",
+        "solves converged",
+        "mean iterations",
+        "backward error (median)",
+        "cosine to exact (median)",
+        "s per run",
+        "compile s",
+    )
+    cells = [
+        (
+            r["choice"],
+            f"{r['gamma']:.3g}",
+            f"{r['final']['median']:.2f} [{r['final']['q25']:.2f}, {r['final']['q75']:.2f}]",
+            f"{r['collapsed_fraction']:.0%}",
+            _or_dash(r["converged_fraction"], ".1%"),
+            _or_dash(r["mean_iterations"], ".1f"),
+            _or_dash(r["median_backward_error"], ".1e"),
+            _or_dash(r["median_cosine"], ".3f"),
+            f"{r['s_per_run']:.3f}",
+            f"{r['compile_s']:.1f}",
         )
-    return "\n".join(lines)
+        for r in rows
+    ]
+    return "\n".join(lines) + "\n" + markdown_table(header, cells)
