@@ -1,10 +1,43 @@
-"""Every collapse count uses one rule, :func:`toysim.model.metrics.collapsed`."""
+"""The story the README and the theory pages tell, checked on actual runs.
+
+README.md, docs/index.md and docs/theory/game.md say what myopic RLHF does on
+``paper-linear`` (seed 0): the true utility peaks and falls, and the proxy reward,
+the retrained reward model's score of the policy, peaks and falls with it. Every
+collapse count uses one rule, :func:`toysim.model.metrics.collapsed`.
+"""
+
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+import toysim
 from toysim.experiments.regimes import RegimeRuns, regime_summary
 from toysim.model.metrics import COLLAPSE_DROP, collapsed
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def rlhf_seed_0():
+    spec, hp = toysim.build("paper-linear", "rlhf")
+    run = toysim.simulate(spec, hp, seed=0)
+    return np.asarray(run.proxy_reward), np.asarray(run.utility)
+
+
+def test_rlhf_proxy_peaks_and_falls_with_the_true_utility(rlhf_seed_0):
+    """The pages' numbers: the proxy peaks at about 7.00 near iteration 103 and ends at
+    about 4.13, never more than 0.55 from the true utility, which peaks at 6.65 and ends
+    at 4.13."""
+    proxy, utility = rlhf_seed_0
+    assert proxy.max() == pytest.approx(7.00, abs=0.005)
+    assert int(np.argmax(proxy)) + 1 == 103
+    assert proxy[-1] == pytest.approx(4.13, abs=0.005)
+    assert proxy[-1] < 0.6 * proxy.max()  # the proxy does not keep rising
+    assert np.max(np.abs(proxy - utility)) < 0.55  # it tracks the utility the whole run
+    assert utility.max() == pytest.approx(6.65, abs=0.005)
+    assert utility[-1] == pytest.approx(4.13, abs=0.005)
 
 
 def test_collapse_rule_on_hand_values():
