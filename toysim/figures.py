@@ -92,7 +92,8 @@ NOTEBOOK_FIGURES = {
 """The figures each notebook saves (``NAME.png``, ``NAME.pdf``, ``NAME.json``)."""
 
 SWEEP_FIGURES = ("phase_gamma_c", "collapse_vs_dimension", "kl_leash", "sycophancy")
-"""The phase diagrams and sweep figures (issue: sweeps at scale)."""
+"""The figures made by sweeps (docs/results/sweeps.md): the phase diagram, collapse against the
+dimension, the KL leash, sycophancy."""
 
 
 def save(fig, name: str, out: str | Path, meta: dict) -> list[Path]:

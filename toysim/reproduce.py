@@ -92,7 +92,7 @@ NEURAL_PUBLISHED = {
 def neural_rows(seeds: int = 32, methods=("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact")):
     """paper-nn over seeds: final and peak utility (median, quartiles, min, max) per method
     (``fpo-exact``: the damped exact FPO of the published comparison, fixed ``mu = 1``; the
-    whole curvature ladder is docs/results/ladder.md's)."""
+    whole curvature ladder is docs/results/neural-ladder.md's)."""
     from toysim.experiments.neural import figure_game
     from toysim.game.neural import make_neural_trajectory
 
