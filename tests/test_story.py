@@ -2,10 +2,12 @@
 
 README.md, docs/index.md and docs/theory/game.md say what myopic RLHF does on
 ``paper-linear`` (seed 0): the true utility peaks and falls, and the proxy reward,
-the retrained reward model's score of the policy, peaks and falls with it. Every
-collapse count uses one rule, :func:`toysim.model.metrics.collapsed`.
+the retrained reward model's score of the policy, peaks and falls with it. The
+README shows the output of ``python -m toysim run``. Every collapse count uses one
+rule, :func:`toysim.model.metrics.collapsed`.
 """
 
+import re
 from pathlib import Path
 
 import jax.numpy as jnp
@@ -13,6 +15,7 @@ import numpy as np
 import pytest
 
 import toysim
+from toysim.cli import main
 from toysim.experiments.regimes import RegimeRuns, regime_summary
 from toysim.model.metrics import COLLAPSE_DROP, collapsed
 
@@ -38,6 +41,20 @@ def test_rlhf_proxy_peaks_and_falls_with_the_true_utility(rlhf_seed_0):
     assert np.max(np.abs(proxy - utility)) < 0.55  # it tracks the utility the whole run
     assert utility.max() == pytest.approx(6.65, abs=0.005)
     assert utility[-1] == pytest.approx(4.13, abs=0.005)
+
+
+def shown_run_output(page: Path) -> str:
+    """The output ``page`` shows under a ``$ python -m toysim run`` console prompt."""
+    found = re.search(r"```console\n\$ python -m toysim run\n(.*?)```", page.read_text(), re.S)
+    assert found, f"{page.name} shows the output of python -m toysim run in a console block"
+    return found.group(1)
+
+
+def test_the_readme_and_the_home_page_show_what_python_m_toysim_run_prints(capsys):
+    assert main(["run"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == shown_run_output(ROOT / "README.md")
+    assert printed == shown_run_output(ROOT / "docs" / "index.md")
 
 
 def test_collapse_rule_on_hand_values():
