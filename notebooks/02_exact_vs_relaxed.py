@@ -38,6 +38,8 @@
 # | `oracle` | the residual `r - U` | the constant 1 |
 #
 # All four relaxed with the oracle is **relaxed FPO**; without it, **practical FPO**.
+# (`hessian` also has three rungs between its two ends, `damped`, `gauss-newton` and
+# `diagonal`: cheaper matrices that stand for `H`, docs/theory/exact-fpo.md.)
 #
 # **Where figures go.** The notebook runs from any folder. It saves each figure
 # (PNG, PDF and a JSON sidecar) into `toysim.figures.output_dir()`: the folder named

@@ -27,7 +27,10 @@
 #
 # `fpo-exact` here solves with the **damped** Hessian `H + mu I` (`mu = 1`) of the
 # RM's loss at its current parameters, by conjugate gradients on Hessian-vector
-# products: no Hessian is ever formed inside the trajectory.
+# products: no Hessian is ever formed inside the trajectory. (That is the published
+# comparison's choice, which these figures keep; the preset's own `fpo-exact` solves
+# the undamped `H` by MINRES, and docs/results/neural-ladder.md runs every curvature
+# rung.)
 #
 # **Where figures go.** The notebook runs from any folder. It saves each figure
 # (PNG, PDF and a JSON sidecar) into `toysim.figures.output_dir()`: the folder named

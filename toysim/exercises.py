@@ -61,7 +61,8 @@ ACTION_COSTS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 """Candidate action costs c (exercises ``kl_leash`` and ``leash_failure``)."""
 
 OUTCOMES = ("collapse", "stall", "holds")
-"""``collapse``: most seeds lose more than 20% of their peak utility (the sweep's rule);
+"""``collapse``: most seeds lose more than 20% of their peak utility
+(:func:`toysim.model.metrics.collapsed`);
 ``stall``: otherwise, with a median peak utility below a fifth of the ideal value;
 ``holds``: neither."""
 

@@ -93,7 +93,8 @@ NOTEBOOK_FIGURES = {
 """The figures each notebook saves (``NAME.png``, ``NAME.pdf``, ``NAME.json``)."""
 
 SWEEP_FIGURES = ("phase_gamma_c", "collapse_vs_dimension", "kl_leash", "sycophancy")
-"""The phase diagrams and sweep figures."""
+"""The figures made by sweeps (docs/results/sweeps.md): the phase diagram, collapse against the
+dimension, the KL leash, sycophancy."""
 
 
 # --- the registry: every figure by name -----------------------------------------------

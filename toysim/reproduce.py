@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from toysim.experiments.runner import run_seeds
+from toysim.model.metrics import collapsed
 from toysim.presets import build
 from toysim.reference_numpy import run_published
 
@@ -91,7 +92,7 @@ NEURAL_PUBLISHED = {
 def neural_rows(seeds: int = 32, methods=("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact")):
     """paper-nn over seeds: final and peak utility (median, quartiles, min, max) per method
     (``fpo-exact``: the damped exact FPO of the published comparison, fixed ``mu = 1``; the
-    whole curvature ladder is docs/results/ladder.md's)."""
+    whole curvature ladder is docs/results/neural-ladder.md's)."""
     from toysim.experiments.neural import figure_game
     from toysim.game.neural import make_neural_trajectory
 
@@ -112,7 +113,7 @@ def neural_rows(seeds: int = 32, methods=("rlhf", "fpo-relaxed", "fpo-practical"
             final_min=float(final.min()),
             final_max=float(final.max()),
             peak_median=float(np.median(peak)),
-            collapsed_fraction=float(np.mean(final < 0.8 * peak)),
+            collapsed_fraction=float(np.mean(collapsed(final, peak))),
             published_seeds_0_4=NEURAL_PUBLISHED.get(method),
         )
         if (

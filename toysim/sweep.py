@@ -13,10 +13,10 @@ is reduced to its summary (final values, peak utility, collapse flag) inside
 the compiled function, so only a few numbers per run come back to the host.
 
 A run has **collapsed** when its final true utility is below ``1 - drop``
-times the highest utility it reached (``drop = 0.2`` by default): it got
-somewhere good, then drifted away, the signature of alignment collapse. A
-policy that never gets anywhere (an over-tight KL leash) is not collapsed;
-its ``max_utility`` stays low instead.
+times the highest utility it reached (:func:`toysim.model.metrics.collapsed`; ``drop``
+defaults to :data:`~toysim.model.metrics.COLLAPSE_DROP`, 0.2): it got somewhere good, then
+drifted away, the signature of alignment collapse. A policy that never gets anywhere (an
+over-tight KL leash) is not collapsed; its ``max_utility`` stays low instead.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from jax.sharding import Mesh, PartitionSpec
 from toysim.config import ConfigError, GameSpec, HParams, validate
 from toysim.game.records import first_nonfinite_iteration
 from toysim.game.trajectory import block_size, make_trajectory
+from toysim.model.metrics import COLLAPSE_DROP, collapsed
 from toysim.seeds import key_from_data, seed_key_data
 from toysim.sweeps import cluster
 from toysim.sweeps.store import SUMMARY_FIELDS, SweepResult, load_sweep, save_sweep
@@ -130,7 +131,7 @@ def make_summary(spec: GameSpec):
             "final_proxy_reward": t.proxy_reward[-1],
             "final_ideal_reward": t.ideal_reward[-1],
             "final_biased_noise": t.biased_noise[-1],
-            "collapsed": t.utility[-1] < (1.0 - drop) * max_utility,
+            "collapsed": collapsed(t.utility[-1], max_utility, drop),
             "nonfinite_at": first_nonfinite_iteration(t),
         }
 
@@ -207,7 +208,7 @@ def plan_sweep(
     grid: Mapping[str, Sequence[float]],
     seeds: int,
     *,
-    collapse_drop: float = 0.2,
+    collapse_drop: float = COLLAPSE_DROP,
     chunk_size: int = 8192,
     first_seed: int = 0,
     mesh: Mesh | None = None,
@@ -295,7 +296,7 @@ def sweep(
     grid: Mapping[str, Sequence[float]],
     seeds: int,
     *,
-    collapse_drop: float = 0.2,
+    collapse_drop: float = COLLAPSE_DROP,
     chunk_size: int = 8192,
     first_seed: int = 0,
     mesh: Mesh | None = None,

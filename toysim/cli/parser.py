@@ -22,6 +22,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The ``toysim`` parser; its errors raise :class:`UserError` (one line, no usage block)."""
     import toysim
+    from toysim.model.metrics import COLLAPSE_DROP
     from toysim.presets import CHOICES, LINEAR_PRESETS, PRESETS, RECIPES
 
     parser = _Parser(
@@ -94,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--seeds", type=int, default=32, help="seeds per grid point (default 32)")
     sweep.add_argument("--gamma", type=float, help="steering weight if not on the grid")
     sweep.add_argument("--steps", type=int, help="iterations T (default: the preset's)")
-    sweep.add_argument("--collapse-drop", type=float, default=0.2, help="see toysim.sweep")
+    sweep.add_argument(
+        "--collapse-drop", type=float, default=COLLAPSE_DROP, help="see toysim.sweep"
+    )
     sweep.add_argument("--chunk", type=int, default=8192, help="runs per compiled call")
     sweep.add_argument("--out", default="results", help="output folder (default results/)")
     sweep.add_argument("--devices", type=int, help="expose N host CPU devices (XLA flag)")

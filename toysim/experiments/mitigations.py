@@ -17,7 +17,8 @@ Early stopping takes leader steps up to the check that stops it (at most ``T``),
 plays the policy of its best check (a rollback); the others take exactly ``T``. The gold
 utility is ``E_{y~pi}[U(y)]`` (``U(theta)`` for a point policy); the proxy is the
 aggregated reward model's score of the policy; a run has collapsed when its final gold is
-below 0.8 times its peak (the sweeps' rule, docs/results/sweeps.md).
+below 0.8 times its peak
+(:func:`toysim.model.metrics.collapsed`, the rule of every collapse count).
 
 :func:`neural_mitigation_runs` runs the same comparison on a sampled-buffer
 preset (paper-nn, pairwise-linear, pairwise-nn) through
@@ -45,6 +46,7 @@ from toysim.game.composition import NO_STOP, Composition, CompositionParams
 from toysim.game.early_stop import StopParams, stop_iteration
 from toysim.game.policy import GaussianPolicy
 from toysim.game.sampled import neural_utility
+from toysim.model.metrics import collapsed
 from toysim.presets import RECIPES, build
 from toysim.provenance import describe
 from toysim.sweep import parse_grid
@@ -53,7 +55,6 @@ EARLY_STOP = dict(gold_budget=8, every=10.0, patience=3.0, label_noise=1.0)
 """The early-stopping rule of the comparison: 8 gold labels every 10 iterations, each with
 noise of standard deviation 1 (a tenth of ``A``), patience 3 checks."""
 ENSEMBLE_MEMBERS = 5
-COLLAPSE_DROP = 0.2
 NEURAL_LEASH_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 """The sampled-buffer presets' leash grid: these multiples of the preset's ``c``."""
 NEURAL_STOP_CHECKS = 30
@@ -257,7 +258,7 @@ def mitigation_table(runs: MitigationRuns) -> list[dict]:
             {
                 "variant": label,
                 **{f"final_gold_{k}": v for k, v in summarise(final).items()},
-                "collapse_rate": float(np.mean(final < (1 - COLLAPSE_DROP) * gold.max(axis=1))),
+                "collapse_rate": float(np.mean(collapsed(final, gold.max(axis=1)))),
                 "proxy_gold_gap": float(np.median(runs.proxy[label][:, -1] - final)),
                 "leader_steps": float(np.median(steps)),
                 "gold_spent": float(np.median(runs.gold_spent[label][:, -1])),

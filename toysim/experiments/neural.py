@@ -29,8 +29,9 @@ class NeuralRuns(NamedTuple):
 
 def figure_game(method: str):
     """The paper-nn preset run with ``method``, except that ``fpo-exact`` is the damped exact
-    FPO these figures have always shown: ``H + mu I`` with a fixed ``mu = 1``, CG from 0 (no
-    warm start)."""
+    FPO of the published comparison, which these figures show: ``H + mu I`` with a fixed
+    ``mu = 1``, CG from 0 (no warm start); the preset's own ``fpo-exact`` solves the undamped
+    ``H`` by MINRES."""
     if method != "fpo-exact":
         return build("paper-nn", method)
     spec, hp = build("paper-nn", method, hessian="damped")

@@ -41,6 +41,7 @@ from toysim.game.neural import (
 from toysim.game.records import Trajectory, raise_if_nonfinite
 from toysim.game.sampled import NeuralHParams, NeuralSpec, network_model, neural_utility
 from toysim.game.steering import reward_gradient, sample_steering
+from toysim.model.metrics import collapsed
 from toysim.model.utility import utility
 from toysim.presets import build
 from toysim.provenance import describe
@@ -51,9 +52,6 @@ REFERENCES = ("rlhf", "fpo-relaxed", "fpo-practical")
 
 CUTOFF_OF_WEIGHT_DECAY = 0.5
 """The pseudo-inverse keeps eigenvalues with ``|lambda| > 0.5 wd`` (see the module docstring)."""
-
-COLLAPSE_FRACTION = 0.8
-"""A run collapsed when its final utility is below 0.8 times its peak (``reproduce --neural``)."""
 
 
 class Choice(NamedTuple):
@@ -254,8 +252,8 @@ def records_solves(config: dict) -> bool:
 
 
 def choice_summary(label: str, runs: ChoiceRuns) -> dict:
-    """One row: final utility (median, quartiles), collapse rate (final below
-    :data:`COLLAPSE_FRACTION` of the peak), solver convergence rate, mean iterations and
+    """One row: final utility (median, quartiles), collapse rate (final below 0.8 times the
+    peak, :func:`toysim.model.metrics.collapsed`), solver convergence rate, mean iterations and
     median backward error (``None`` without recorded solves), median cosine with the exact
     direction (``None`` without steering), and compile and per-run seconds."""
     t = runs.trajectory
@@ -268,7 +266,7 @@ def choice_summary(label: str, runs: ChoiceRuns) -> dict:
         "gamma": float(runs.config["hparams"]["gamma"]),
         "seeds": seeds,
         "final": summarise(final),
-        "collapsed_fraction": float(np.mean(final < COLLAPSE_FRACTION * peak)),
+        "collapsed_fraction": float(np.mean(collapsed(final, peak))),
         "converged_fraction": float(np.mean(np.asarray(t.solve_converged))) if solves else None,
         "mean_iterations": float(np.mean(np.asarray(t.solve_iterations))) if solves else None,
         "median_backward_error": (

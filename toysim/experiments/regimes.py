@@ -10,6 +10,7 @@ import numpy as np
 
 from toysim.experiments.runner import run_seeds
 from toysim.game.followers import REGIMES
+from toysim.model.metrics import collapsed
 from toysim.presets import build
 from toysim.provenance import describe
 
@@ -52,7 +53,8 @@ def regime_runs(quick: bool = False) -> RegimeRuns:
 
 def regime_summary(runs: RegimeRuns) -> dict[str, dict[str, dict[str, float]]]:
     """Per preset and regime: the median final and peak utility over seeds, and the fraction
-    of seeds that collapsed (final utility below half the run's own peak)."""
+    of seeds that collapsed (:func:`toysim.model.metrics.collapsed`: final utility below 0.8
+    times the run's own peak)."""
     out = {}
     for preset, by_regime in runs.utility.items():
         out[preset] = {}
@@ -61,6 +63,6 @@ def regime_summary(runs: RegimeRuns) -> dict[str, dict[str, dict[str, float]]]:
             out[preset][regime] = {
                 "median_final_utility": float(np.median(final)),
                 "median_max_utility": float(np.median(peak)),
-                "collapsed_fraction": float(np.mean(final < 0.5 * peak)),
+                "collapsed_fraction": float(np.mean(collapsed(final, peak))),
             }
     return out
