@@ -122,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     figures = sub.add_parser("figures", help="regenerate every figure of the notebooks")
     figures.add_argument("--out", default="figures", help="output folder (default figures/)")
-    figures.add_argument("--quick", action="store_true", help="fewer seeds, coarser grids (CI)")
+    figures.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer seeds, coarser grids (for a quick look; the docs build runs the notebooks so)",
+    )
     figures.add_argument(
         "--only", action="append", metavar="NAME", help="only this figure (repeatable; see --list)"
     )
