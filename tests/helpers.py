@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from toysim.config import GameSpec, HParams, Method
-from toysim.game.followers import FollowerState, buffer_insert, empty_buffer, make_follower
+from toysim.game.followers import FollowerState, buffer_insert, follower_buffer, make_follower
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.model.utility import Utility, utility
 
@@ -43,27 +43,31 @@ def random_utility(rng, d, k, hp) -> Utility:
     return Utility(hp.amplitude, hp.tau, hp.ideal_value * (jnp.arange(d) < k).astype(jnp.float64))
 
 
-def point_game(rng, d, buffer_size, n_old, anchor, method=EXACT, follower="best-response"):
+def point_game(
+    rng, d, buffer_size, n_old, anchor, method=EXACT, follower="best-response", regime="window"
+):
     """A point-policy game with ``n_old`` earlier samples in the follower's buffer.
 
-    ``n_old < buffer_size``, so every earlier sample stays beside the new one.
+    ``n_old < buffer_size``, so every earlier sample stays beside the new one (the horizon
+    is ``buffer_size`` iterations: an ``accumulate`` buffer has as many blocks).
     Returns ``(spec, follower, state, theta, hp, u, old_samples, policy)``.
     """
     assert n_old < buffer_size
     spec = GameSpec(
         dim=d,
         signal_dims=min(3, d - 1),
-        steps=1,
+        steps=buffer_size,
         follower=follower,
         buffer_size=buffer_size,
         follower_steps=1,
         anchor=anchor,
         method=method,
+        regime=regime,
     )
     hp = random_hparams(rng)
     u = random_utility(rng, d, spec.signal_dims, hp)
     follower_ = make_follower(spec)
-    buffer = empty_buffer(buffer_size, d, jnp.float64)
+    buffer = follower_buffer(spec, jnp.float64)
     olds = [jnp.asarray(rng.normal(size=d)) for _ in range(n_old)]
     for y in olds:
         buffer = buffer_insert(buffer, y, utility(u, y))

@@ -115,7 +115,7 @@ def test_a_grid_over_a_field_the_game_reads_runs(cli, tmp_path):
         (("--gold-budget", "2", "--patience", "0"), "--patience must be an integer > 0"),
         (("--leader", "expert", "--expert-step", "2"), "--expert-step must be in [0, 1]"),
         (("--members", "0"), "--members must be an integer >= 1"),
-        (("--regime", "window"), "--regime applies to the sampled-buffer presets"),
+        (("--preset", "population", "--regime", "accumulate"), "--regime must be window"),
         (("--preset", "paper-nn", "--labels", "expected"), "--labels applies to the pairwise"),
         (("--preset", "pairwise-nn", "--leader", "expert", "--spread", "0.1"), "--spread"),
     ],

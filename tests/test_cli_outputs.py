@@ -40,6 +40,17 @@ def test_the_default_preset_lists_only_what_the_command_line_changed(cli):
     assert "differ from" not in cli("run", "--method", "rlhf", "--steps", "3")
 
 
+def test_a_linear_preset_runs_with_a_data_regime_and_says_so(cli):
+    argv = ("run", "--method", "fpo-exact", "--regime", "accumulate", "--steps", "3")
+    assert "differ from the paper-linear preset: regime accumulate" in cli(*argv)
+    row = json.loads(cli(*argv, "--json"))
+    assert row["regime"] == "accumulate" and row["differences"] == {
+        "steps": 3,
+        "regime": "accumulate",
+    }
+    assert row["gamma"] == 2.0  # 2 omega_1; the follower scales it by omega_t / omega_1
+
+
 def test_the_population_preset_lists_its_follower_and_policy(cli):
     row = json.loads(
         cli("run", "--preset", "population", "--method", "rlhf", "--steps", "3", "--json")

@@ -19,6 +19,8 @@ from toysim.experiments.runner import run_seed, trajectory_factory
 from toysim.presets import PRESETS
 
 REFUSALS = {
+    "regime must be window for the population follower (it has no buffer: it trains on the "
+    "whole policy distribution)",
     "members must be 1 with a foresight method (the sampled-buffer ensemble has no steering term)",
     "hessian must be exact, damped, diagonal or identity with data = pairs: the Gauss-Newton "
     "rung is the squared loss's (docs/theory/pairwise.md)",
@@ -33,7 +35,7 @@ def cells():
 
 def test_the_matrix_holds_every_combination_once(cells):
     expected = sum(len(MATRIX_LEADERS) * len(MITIGATIONS) * len(data_axes(p)) for p in PRESETS)
-    assert len(cells) == expected == 810  # 3 x 45 linear, 45 x 3 paper-nn, 2 x 45 x 6 pairs
+    assert len(cells) == expected == 1080  # 3 x 45 x 3 linear, 45 x 3 paper-nn, 2 x 45 x 6 pairs
     keys = {(c.preset, c.leader, c.mitigation, c.regime, c.labels) for c in cells}
     assert len(keys) == len(cells)
 
@@ -48,16 +50,21 @@ def test_every_refusal_is_one_line_naming_a_field_for_a_known_reason(cells):
         assert cell.spec is None and cell.hp is None
 
 
-def test_what_is_refused_is_exactly_the_two_known_gaps(cells):
-    """Gauss-Newton on pairs, and an ensemble under a foresight leader in the sampled-buffer
-    game; everything else runs, every linear-game cell included."""
+def test_what_is_refused_is_exactly_the_three_known_gaps(cells):
+    """Gauss-Newton on pairs, an ensemble under a foresight leader in the sampled-buffer
+    game, and a data regime other than window for the population follower (it has no
+    buffer); everything else runs, every regime of the linear game's buffer followers
+    included."""
     for c in cells:
         sampled = PRESETS[c.preset].sampled
         pairs = sampled and PRESETS[c.preset].spec.get("data") == "pairs"
         gauss_newton_on_pairs = pairs and "gauss-newton" in c.leader
         steers = c.leader not in ("rlhf", "expert iteration")
         ensemble_steered = sampled and steers and "ensemble" in c.mitigation
-        assert (c.refusal is not None) == (gauss_newton_on_pairs or ensemble_steered), c
+        bufferless = PRESETS[c.preset].spec.get("follower") == "population"
+        regime_without_buffer = bufferless and c.regime != "window"
+        refused = gauss_newton_on_pairs or ensemble_steered or regime_without_buffer
+        assert (c.refusal is not None) == refused, c
 
 
 def test_the_docs_page_is_rendered_from_the_matrix(cells):
@@ -67,7 +74,7 @@ def test_the_docs_page_is_rendered_from_the_matrix(cells):
     assert "<!-- feature-matrix -->" in page
     table = matrix_markdown(cells)
     ran = sum(c.refusal is None for c in cells)
-    assert f"{ran} of 810 cells run" in table
+    assert f"{ran} of 1080 cells run" in table
     for preset in PRESETS:
         assert f"### {preset}" in table
 

@@ -13,9 +13,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
-from toysim.config import ConfigError, method_from_name
+from toysim.config import REGIMES, ConfigError, method_from_name
 from toysim.game.followers import (
-    REGIMES,
     buffer_insert,
     buffer_weights,
     data_loss,

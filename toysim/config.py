@@ -37,6 +37,8 @@ SWITCHES = {"hessian": HESSIAN, "influence": INFLUENCE, "params": PARAMS, "oracl
 FOLLOWERS = ("sgd", "best-response", "population")
 ANCHORS = ("ridge", "proximal")
 RECORDS = ("full", "scalars")
+REGIMES = ("replace", "window", "accumulate")
+"""The follower's data regimes: the newest block only, the last ``W`` blocks, every block."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,8 +140,8 @@ class GameSpec:
       steps: ``T``, the number of (leader step, follower step) iterations.
       follower: ``sgd`` (K optax steps), ``best-response`` (exact minimiser of
         the buffer loss) or ``population`` (closed-form game, Gaussian policy).
-      buffer_size: ``B``, how many recent samples the follower trains on
-        (1 = the newest only); each carries weight ``omega = 1/B``.
+      buffer_size: ``B``, how many recent samples the follower trains on under
+        ``regime = window`` (1 = the newest only); each carries weight ``omega = 1/B``.
       follower_steps: ``K``, the optimizer steps per iteration of the ``sgd`` follower.
       anchor: ``ridge`` (``w_bar = 0``) or ``proximal`` (``w_bar = w_t``) in ``L``.
       method: the leader method.
@@ -150,6 +152,10 @@ class GameSpec:
         every state of this run (for comparing relaxations along one trajectory).
       biased_dims: how many noise coordinates (right after the signal block)
         the initial RM overrates by ``hp.rm_init_bias`` (0: none).
+      regime: the buffer follower's data (:meth:`sample_weight`): ``window`` (the ``B``
+        newest samples, each of weight ``1/B``), ``replace`` (the newest only: ``B = 1``)
+        or ``accumulate`` (every sample of the run, each of weight ``1/t`` at iteration
+        ``t``: the mean). The population follower has no buffer: ``window`` only.
     """
 
     dim: int
@@ -163,6 +169,7 @@ class GameSpec:
     record: str = "full"
     probes: tuple[Method, ...] = ()
     biased_dims: int = 0
+    regime: str = "window"
 
     def __post_init__(self) -> None:
         integers_as_int(self)
@@ -174,17 +181,38 @@ class GameSpec:
 
     @property
     def new_sample_weight(self) -> float:
-        """``omega``, the weight of the leader's newest data in the follower's ``L``.
+        """``omega = omega_1``, the weight of the leader's newest data in the follower's ``L``
+        at the first iteration (:meth:`sample_weight` of a buffer holding one sample).
 
-        ``1/B`` for a buffer follower; 1 for the population follower, whose data
-        is the whole policy distribution. ``gamma = 2 omega`` makes FPO's
-        objective the exact Stackelberg gradient (docs/theory/stackelberg-gradient.md; the
-        factor 2 because toysim's penalty is ``S = -I/2``, see ``toysim.game.leader``).
+        ``1/B`` for a buffer follower under ``window``, 1 under ``replace`` and
+        ``accumulate``; 1 for the population follower, whose data is the whole policy
+        distribution. ``gamma = 2 omega`` makes FPO's objective the exact Stackelberg
+        gradient (docs/theory/stackelberg-gradient.md; the factor 2 because toysim's penalty
+        is ``S = -I/2``, see ``toysim.game.leader``); under ``accumulate``, where the newest
+        sample's weight falls to ``omega_t = 1/t``, the follower scales the steering term
+        by ``omega_t / omega_1`` so that the same ``gamma`` stays exact at every iteration.
         """
-        return 1.0 if self.follower == "population" else 1.0 / self.buffer_size
+        return self.sample_weight(1.0)
+
+    def sample_weight(self, samples):
+        """``omega_t``, the weight of each sample (the newest included) in the follower's
+        ``L = sum_i omega_t l(w; y_i) + (lambda/2) ||w - w_bar||^2`` when its buffer holds
+        ``samples`` samples.
+
+        ``1/B`` under ``window``, fixed (also while the buffer fills, when the weights sum
+        to less than 1); 1 under ``replace`` (``B = 1``); ``1/samples`` under
+        ``accumulate`` (the mean over every sample so far, ``1/t`` at iteration ``t``); 1
+        for the population follower. ``samples`` may be traced (a count in the float dtype).
+        """
+        if self.follower == "population" or self.regime == "replace":
+            return 1.0
+        if self.regime == "accumulate":
+            return 1.0 / samples
+        return 1.0 / self.buffer_size
 
     def validate(self) -> None:
-        """Check every field (sizes, follower, recording, anchor, method, bias) for consistency.
+        """Check every field (sizes, follower, recording, anchor, regime, method, bias) for
+        consistency.
 
         Raises:
             ConfigError: naming the first invalid field and what is allowed.
@@ -200,11 +228,17 @@ class GameSpec:
         check_choice("follower", self.follower, FOLLOWERS)
         check_choice("record", self.record, RECORDS)
         check_choice("anchor", self.anchor, ANCHORS)
+        check_choice("regime", self.regime, REGIMES)
         if self.follower == "population":
             if self.buffer_size != 0:
                 raise ConfigError(
                     "buffer_size must be 0 for the population follower "
                     f"(it trains on the whole policy distribution); got {self.buffer_size!r}"
+                )
+            if self.regime != "window":
+                raise ConfigError(
+                    "regime must be window for the population follower (it has no buffer: "
+                    f"it trains on the whole policy distribution); got {self.regime!r}"
                 )
         else:
             _check_int("buffer_size", self.buffer_size, minimum=1)

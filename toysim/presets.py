@@ -30,10 +30,9 @@ import dataclasses
 import math
 from typing import NamedTuple
 
-from toysim.config import ConfigError, GameSpec, HParams, Method, method_from_name
+from toysim.config import REGIMES, ConfigError, GameSpec, HParams, Method, method_from_name
 from toysim.game.composition import LEADERS, Composition, CompositionParams, ExpertParams
 from toysim.game.early_stop import StopParams
-from toysim.game.followers import REGIMES
 from toysim.game.sampled import LABELS, NeuralHParams, NeuralSpec
 from toysim.model.ensemble import AGGREGATES
 from toysim.provenance import describe_differences

@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     pieces.add_argument("--check-every", type=float, help="early stopping: iterations (10)")
     pieces.add_argument("--gold-noise", type=float, help="early stopping: label noise (1)")
     pieces.add_argument(
-        "--regime", choices=CHOICES["regime"], help="sampled-buffer presets: the follower's data"
+        "--regime", choices=CHOICES["regime"], help="the follower's data (not population)"
     )
     pieces.add_argument(
         "--labels", choices=CHOICES["labels"], help="pairwise presets: the label model"

@@ -120,12 +120,6 @@ def check_pieces(args: argparse.Namespace, switches: dict) -> None:
         flag = "--" + chosen[0].replace("_", "-")
         raise UserError(f"toysim run: {flag} is early stopping's; it needs --gold-budget > 0")
     sampled = PRESETS[args.preset].sampled
-    if args.regime is not None and not sampled:
-        raise UserError(
-            "toysim run: --regime applies to the sampled-buffer presets (paper-nn, "
-            f"pairwise-linear, pairwise-nn); {args.preset}'s follower keeps its buffer_size "
-            "newest outputs"
-        )
     pairs = sampled and PRESETS[args.preset].spec.get("data") == "pairs"
     if args.labels is not None and not pairs:
         raise UserError(
@@ -161,6 +155,10 @@ def run_game(args: argparse.Namespace, name: str, switches: dict):
     data = {k: getattr(args, k) for k in ("regime", "labels") if getattr(args, k) is not None}
     if data:
         game = dataclasses.replace(game, **data)
+        try:
+            game.validate()  # the population follower has no buffer: window only
+        except ConfigError as err:
+            raise flag_error(err) from None
     if args.leader == "gradient" and args.members == 1 and not args.gold_budget:
         return game, game_hp, game, game_hp
     numbers = dict(patience=args.patience, every=args.check_every, label_noise=args.gold_noise)
@@ -182,11 +180,15 @@ def run_game(args: argparse.Namespace, name: str, switches: dict):
         spec.validate()
         hp.validate(spec)
     except ConfigError as err:
-        field, _, rest = str(err).partition(" ")
-        if field in FLAGS:
-            raise UserError(f"toysim run: {FLAGS[field]} {rest}") from None
-        raise
+        raise flag_error(err) from None
     return game, game_hp, spec, hp
+
+
+def flag_error(err: Exception) -> Exception:
+    """A :class:`ConfigError` on a field a flag sets, as the :class:`UserError` naming the
+    flag (``regime must be ...`` -> ``toysim run: --regime must be ...``); else ``err``."""
+    field, _, rest = str(err).partition(" ")
+    return UserError(f"toysim run: {FLAGS[field]} {rest}") if field in FLAGS else err
 
 
 def reference_preset(preset: str) -> str:

@@ -40,8 +40,8 @@ class Cell(NamedTuple):
     """One cell of the matrix.
 
     Attributes:
-      preset, leader, mitigation, regime, labels: the cell's coordinates (``regime`` and
-        ``labels`` are ``-`` where the preset's game has no such axis).
+      preset, leader, mitigation, regime, labels: the cell's coordinates (``labels`` is
+        ``-`` where the preset's game has no such axis).
       spec, hp: what runs (``None`` if refused).
       refusal: the one-line reason it is refused (``None`` if it runs).
     """
@@ -57,12 +57,10 @@ class Cell(NamedTuple):
 
 
 def data_axes(preset: str) -> list[tuple[str, str]]:
-    """The ``(regime, labels)`` pairs of ``preset``: one ``(-, -)`` for the linear game, each
-    regime for the sampled-buffer game, times each label model with pairs."""
+    """The ``(regime, labels)`` pairs of ``preset``: each regime of the follower's data, times
+    each label model with pairs (``-`` where the game labels outputs with ``U``)."""
     p = PRESETS[preset]
-    if not p.sampled:
-        return [("-", "-")]
-    labels = CHOICES["labels"] if p.spec.get("data") == "pairs" else ("-",)
+    labels = CHOICES["labels"] if p.sampled and p.spec.get("data") == "pairs" else ("-",)
     return list(itertools.product(CHOICES["regime"], labels))
 
 
@@ -104,10 +102,9 @@ def matrix_markdown(cells: list[Cell]) -> str:
     for preset in PRESETS:
         mine = [c for c in cells if c.preset == preset]
         data = len(data_axes(preset))
-        axes = "regime x labels" if data > 3 else ("regime" if data > 1 else "")
-        lines += [f"### {preset}", ""]
-        if axes:
-            lines += [f"Each entry counts the {axes} cells that run, of {data}.", ""]
+        axes = "regime x labels" if data > len(CHOICES["regime"]) else "regime"
+        lines += [f"### {preset}", "", f"Each entry counts the {axes} cells that run, of {data}."]
+        lines += [""]
         lines += ["| leader | " + " | ".join(MITIGATIONS) + " |"]
         lines += ["| --- " * (len(MITIGATIONS) + 1) + "|"]
         for leader, _ in MATRIX_LEADERS:
@@ -119,10 +116,7 @@ def matrix_markdown(cells: list[Cell]) -> str:
                     if c.refusal is not None:
                         reason = c.refusal.split("; got")[0]
                         reasons.setdefault(reason, []).append(f"{preset}: {leader}")
-                if runs == len(group):
-                    row.append("runs" if data == 1 else f"{runs}/{data}")
-                else:
-                    row.append("refused" if runs == 0 else f"{runs}/{data}")
+                row.append("refused" if runs == 0 else f"{runs}/{data}")
             lines.append(f"| {leader} | " + " | ".join(row) + " |")
         lines.append("")
     ran = sum(c.refusal is None for c in cells)

@@ -8,8 +8,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from toysim.config import REGIMES
 from toysim.experiments.runner import run_seeds
-from toysim.game.followers import REGIMES
 from toysim.model.metrics import collapsed
 from toysim.presets import build
 from toysim.provenance import describe

@@ -9,7 +9,8 @@ Three followers, each a pure update (a :class:`Follower` of pure functions,
 in the style of optax's ``init``/``update`` pairs):
 
 * ``sgd``: ``K`` optax steps per iteration on the data loss of a buffer of the
-  ``B`` newest samples, plain SGD with decoupled weight decay
+  ``B`` newest samples (``regime = window``; the newest alone under ``replace``, every
+  sample so far under ``accumulate``), plain SGD with decoupled weight decay
   (``w <- (1 - wd) w - eta grad``). The published follower is ``B = K = 1``,
   ``eta = 0.005``, ``wd = 1e-4``.
 * ``best-response``: the exact minimiser of ``L`` on the buffer.
@@ -90,17 +91,14 @@ def buffer_insert(buffer: SampleBuffer, y: Array, label: Array) -> SampleBuffer:
     )
 
 
-REGIMES = ("replace", "window", "accumulate")
-"""The follower's data regimes: the newest block only, the last ``W`` blocks, every block."""
-
-
 def regime_blocks(regime: str, window: int, steps: int) -> int:
     """The buffer's length in blocks under ``regime``: 1, ``window`` or ``steps``.
 
     ``replace`` trains on the newest block only; ``window`` keeps the last
     ``window`` blocks (a sliding window); ``accumulate`` keeps all ``steps``
-    blocks a run writes (no block is ever overwritten). Every regime averages
-    the loss over the filled samples (:func:`buffer_weights`).
+    blocks a run writes (no block is ever overwritten). In the sampled-buffer game every
+    regime averages the loss over the filled samples (:func:`buffer_weights`); the linear
+    game weights each sample by :meth:`toysim.config.GameSpec.sample_weight`.
     """
     return {"replace": 1, "window": window, "accumulate": steps}[regime]
 
@@ -146,10 +144,14 @@ class FollowerData(Protocol):
 
 
 class SampleData(NamedTuple):
-    """A buffer of samples, each weighted ``omega``: ``sum_i omega_i (w . y_i - U(y_i))^2``."""
+    """A buffer of samples, each weighted ``omega``: ``sum_i omega_i (w . y_i - U(y_i))^2``.
+
+    ``weight`` is :meth:`toysim.config.GameSpec.sample_weight`: a number, or traced
+    (``1/t`` under ``regime = accumulate``).
+    """
 
     buffer: SampleBuffer
-    weight: float
+    weight: Array | float
 
     def loss(self, w: Array) -> Array:
         """``sum_i omega filled_i (w . y_i - U(y_i))^2`` over the buffer."""
@@ -311,30 +313,49 @@ class Follower(NamedTuple):
       anchor: ``state -> w_bar``.
       update: ``(state, theta, hp, u) -> FollowerState``, the follower's move
         after the leader played ``theta``.
+      steering_scale: ``state -> omega_t / omega_1``, how far the weight of the leader's
+        next output has fallen since the first iteration: 1, except ``1/t`` under
+        ``regime = accumulate``. The leader's steering term is scaled by it, so that
+        ``gamma = 2 omega_1`` is the exact weight at every iteration.
     """
 
     init: Callable[..., FollowerState]
     data: Callable[..., FollowerData]
     anchor: Callable[[FollowerState], Array]
     update: Callable[..., FollowerState]
+    steering_scale: Callable[[FollowerState], Array | float]
+
+
+def follower_buffer(spec: GameSpec, dtype: Any) -> SampleBuffer:
+    """The linear game's empty buffer: ``regime_blocks(spec.regime, B, T)`` blocks of one
+    output (no block for the population follower, whose ``B`` is 0)."""
+    return empty_buffer(regime_blocks(spec.regime, spec.buffer_size, spec.steps), spec.dim, dtype)
 
 
 def make_follower(spec: GameSpec) -> Follower:
-    """The follower named by ``spec.follower``, with ``spec``'s buffer, steps and anchor."""
-    weight = spec.new_sample_weight
+    """The follower named by ``spec.follower``, with ``spec``'s buffer, regime, steps and
+    anchor; every sample's weight is ``spec.sample_weight`` of the buffer's count."""
+
+    def newest_weight(state: FollowerState) -> Array | float:
+        """``omega_t`` once the leader's next output joins ``state.buffer`` (which holds one
+        more sample then: ``accumulate`` never overwrites; ``window`` ignores the count)."""
+        return spec.sample_weight(jnp.sum(state.buffer.filled) + 1.0)
+
+    def steering_scale(state: FollowerState) -> Array | float:
+        return newest_weight(state) / spec.new_sample_weight
 
     def anchor(state: FollowerState) -> Array:
         return state.w if spec.anchor == "proximal" else jnp.zeros_like(state.w)
 
     def init(w0: Array, hp: HParams) -> FollowerState:
-        buffer = empty_buffer(spec.buffer_size, spec.dim, w0.dtype)
         opt_state = sgd_optimizer(hp).init(w0) if spec.follower == "sgd" else optax.EmptyState()
-        return FollowerState(w0, buffer, opt_state)
+        return FollowerState(w0, follower_buffer(spec, w0.dtype), opt_state)
 
     def data(state: FollowerState, theta: Array, hp: HParams, u: Utility) -> FollowerData:
         if spec.follower == "population":
             return PopulationData(theta, GaussianPolicy(hp.sigma), u)
-        return SampleData(buffer_insert(state.buffer, theta, utility(u, theta)), weight)
+        buffer = buffer_insert(state.buffer, theta, utility(u, theta))
+        return SampleData(buffer, newest_weight(state))
 
     def update(state: FollowerState, theta: Array, hp: HParams, u: Utility) -> FollowerState:
         new_data = data(state, theta, hp, u)
@@ -357,4 +378,6 @@ def make_follower(spec: GameSpec) -> Follower:
         w = best_response(new_data, anchor(state), hp.lam, solve, state.w)
         return FollowerState(w, buffer, state.opt_state)
 
-    return Follower(init=init, data=data, anchor=anchor, update=update)
+    return Follower(
+        init=init, data=data, anchor=anchor, update=update, steering_scale=steering_scale
+    )

@@ -19,7 +19,9 @@ With every switch relaxed (``H -> I``, local ``g = grad_phi r(y)``,
 ``P(y) = (r - U) ||grad_phi r||^2``, and without the oracle the practical
 penalty ``||grad_phi r||^2``, so the published ``gamma = 0.1`` means the same
 here. With every switch exact, ``gamma = 2 omega`` makes ``grad F`` the exact
-Stackelberg gradient ``dJ/dtheta``. One function computes ``S``; the switches
+Stackelberg gradient ``dJ/dtheta`` (under ``regime = accumulate`` the newest sample's
+weight falls as ``omega_t = 1/t`` and the steering term with it, see
+:func:`leader_gradient`). One function computes ``S``; the switches
 choose what goes in (docs/theory/relaxations.md):
 
 * ``hessian``: ``solve = M^{-1}`` with ``M`` a rung of the curvature ladder
@@ -156,7 +158,9 @@ def leader_gradient(
 
     The data the follower will train on if the leader plays ``theta`` fixes
     ``L``, its Hessian ``H`` and ``phi*``; all are held fixed while ``F`` is
-    differentiated.
+    differentiated. The steering term's weight is ``gamma omega_t / omega_1``
+    (:attr:`~toysim.game.followers.Follower.steering_scale`): ``gamma``, except under
+    ``regime = accumulate``, where the newest sample's weight falls as ``1/t``.
     """
     view = follower_view(method, follower, state, theta, hp, u)
 
@@ -166,5 +170,6 @@ def leader_gradient(
     grad_myopic = jax.grad(myopic)(theta)
     if not method.foresight:
         return LeaderGradient(grad_myopic, jnp.zeros_like(theta))
-    steering = hp.gamma * steering_gradient(method, policy, view, theta, u)
+    weight = hp.gamma * follower.steering_scale(state)  # gamma omega_t / omega_1
+    steering = weight * steering_gradient(method, policy, view, theta, u)
     return LeaderGradient(grad_myopic - steering, steering)

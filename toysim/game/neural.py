@@ -73,10 +73,8 @@ from toysim.game.followers import (
     SampleBuffer,
     adam_l2_optimizer,
     buffer_insert,
-    empty_buffer,
     follower_loss,
     optimizer_step,
-    regime_blocks,
 )
 from toysim.game.records import Trajectory
 from toysim.game.sampled import (
@@ -87,6 +85,7 @@ from toysim.game.sampled import (
     network_model,
     neural_utility,
     policy_block,
+    sampled_buffer,
     schedule,
 )
 from toysim.game.steering import reward_gradient, sample_steering
@@ -235,8 +234,6 @@ def make_neural_trajectory(
         model, follower_model = (
             ensemble_model(m, plan.members, plan.aggregate) for m in (model, follower_model)
         )
-    window = game.buffer_size // game.samples_per_step
-    blocks = regime_blocks(game.regime, window, game.steps)
     sample_shape = (2, game.dim) if pairs else (game.dim,)
     gold_budget = plan.gold_budget
 
@@ -250,7 +247,7 @@ def make_neural_trajectory(
         gold_key = jax.random.fold_in(key, GOLD_STREAM)
         phi = initial_reward_params(model, hp, init_key, dtype)
         optimizer = adam_l2_optimizer(hp.follower_lr, hp.weight_decay)
-        buffer = empty_buffer(blocks, game.dim, dtype, game.samples_per_step, pairs)
+        buffer = sampled_buffer(game, dtype)
         previous = jnp.zeros_like(ravel_pytree(phi)[0])
         theta0 = jnp.zeros(game.dim, dtype)
         stop0 = (initial_stop_state(dtype, (theta0, hp.sigma_start)), jnp.zeros((), dtype))

@@ -6,9 +6,9 @@ numbers) configure the loop of :func:`toysim.game.neural.make_neural_trajectory`
 docs/theory/pairwise.md); :func:`network_model` builds its reward model,
 :func:`block_labels` labels the block of samples the policy emits each
 iteration and :func:`leader_reward` is the reward the leader climbs;
-:func:`initial_reward_params` and :func:`policy_block` are the start of the
-reward model and the block of data the policy emits, shared by every leader of
-the game (:mod:`toysim.game.neural`).
+:func:`initial_reward_params`, :func:`sampled_buffer` and :func:`policy_block` are the
+start of the reward model, its empty buffer and the block of data the policy emits, shared
+by every leader of the game (:mod:`toysim.game.neural`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from jax import Array
 from jax.typing import DTypeLike
 
 from toysim import linalg
-from toysim.config import ConfigError, Method, check_steps, integers_as_int
+from toysim.config import REGIMES, ConfigError, Method, check_steps, integers_as_int
 from toysim.game.curvature import CurvatureOptions
-from toysim.game.followers import REGIMES
+from toysim.game.followers import SampleBuffer, empty_buffer, regime_blocks
 from toysim.model.interface import (
     RewardModel,
     RewardParams,
@@ -253,6 +253,15 @@ def initial_reward_params(
       dtype: the parameters' dtype.
     """
     return jax.tree.map(lambda x: hp.init_scale * x, model.init(key, dtype))
+
+
+def sampled_buffer(spec: NeuralSpec, dtype: DTypeLike) -> SampleBuffer:
+    """The follower's empty buffer: :func:`~toysim.game.followers.regime_blocks` of
+    ``spec.regime`` (a window of ``buffer_size / samples_per_step`` blocks, one block, or
+    all ``steps``) blocks of ``samples_per_step`` samples, pairs with ``data = pairs``."""
+    window = spec.buffer_size // spec.samples_per_step
+    blocks = regime_blocks(spec.regime, window, spec.steps)
+    return empty_buffer(blocks, spec.dim, dtype, spec.samples_per_step, spec.data == "pairs")
 
 
 def policy_block(
