@@ -218,3 +218,17 @@ def test_the_optimum_needs_a_positive_weight_decay():
         validate(spec, hp._replace(weight_decay=0.0))
     spec, hp = build("pairwise-linear", "fpo-exact")  # params = current: wd = 0 is allowed
     validate(spec, hp._replace(weight_decay=0.0))
+
+
+def test_toysim_run_counts_and_warns_of_unconverged_best_responses():
+    from toysim.cli.run import format_table, unconverged_solves
+    from toysim.game.records import Trajectory
+
+    record = Trajectory(theta=None, optimum_converged=np.asarray([True, False, False, True]))
+    assert unconverged_solves(record, "optimum_converged") == 2
+    assert unconverged_solves(record) is None  # no curvature solves recorded
+    numbers = ["final_signal", "final_noise", "final_utility", "max_utility"]
+    numbers += ["final_expected_utility", "final_proxy_reward"]
+    row = dict(preset="pairwise-linear", seed=0, steps=4, method="fpo-exact", gamma=0.2)
+    row.update(unconverged_optima=2, differences={}, **dict.fromkeys(numbers))
+    assert "warning: fpo-exact: 2 of 4 best responses did not converge" in format_table([row])
