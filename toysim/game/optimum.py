@@ -20,6 +20,8 @@ convex and has no unique minimiser; :class:`~toysim.game.sampled.NeuralSpec` ref
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 from jax import Array
@@ -41,7 +43,7 @@ def newton_steps(data: str) -> int:
     return 1 if data == "points" else NEWTON_STEPS
 
 
-def stationarity(objective, phi: Array, steps: int) -> linalg.SolveInfo:
+def stationarity(objective: Callable[[Array], Array], phi: Array, steps: int) -> linalg.SolveInfo:
     """How well ``phi`` solves ``grad L(phi) = 0``, as a :class:`toysim.linalg.SolveInfo`.
 
     With ``b = -grad L(0)``: the relative residual ``||grad L(phi)|| / ||b||`` and the normwise
