@@ -22,6 +22,8 @@ REFUSALS = {
     "members must be 1 with a foresight method (the sampled-buffer ensemble has no steering term)",
     "hessian must be exact, damped, diagonal or identity with data = pairs: the Gauss-Newton "
     "rung is the squared loss's (docs/theory/pairwise.md)",
+    "params must be current with reward_model = mlp: a non-convex RM has no unique best "
+    "response phi* to evaluate at (the linear one has)",
 }
 """The only reasons a cell may be refused (a new one must be added here on purpose)."""
 
@@ -33,7 +35,7 @@ def cells():
 
 def test_the_matrix_holds_every_combination_once(cells):
     expected = sum(len(MATRIX_LEADERS) * len(MITIGATIONS) * len(data_axes(p)) for p in PRESETS)
-    assert len(cells) == expected == 810  # 3 x 45 linear, 45 x 3 paper-nn, 2 x 45 x 6 pairs
+    assert len(cells) == expected == 900  # 3 x 50 linear, 50 x 3 paper-nn, 2 x 50 x 6 pairs
     keys = {(c.preset, c.leader, c.mitigation, c.regime, c.labels) for c in cells}
     assert len(keys) == len(cells)
 
@@ -48,16 +50,20 @@ def test_every_refusal_is_one_line_naming_a_field_for_a_known_reason(cells):
         assert cell.spec is None and cell.hp is None
 
 
-def test_what_is_refused_is_exactly_the_two_known_gaps(cells):
-    """Gauss-Newton on pairs, and an ensemble under a foresight leader in the sampled-buffer
-    game; everything else runs, every linear-game cell included."""
+def test_what_is_refused_is_exactly_the_three_known_gaps(cells):
+    """Gauss-Newton on pairs, an ensemble under a foresight leader in the sampled-buffer game,
+    and the best response of an MLP reward model; everything else runs, every linear-game
+    cell and pairwise-linear at its best response included."""
     for c in cells:
         sampled = PRESETS[c.preset].sampled
         pairs = sampled and PRESETS[c.preset].spec.get("data") == "pairs"
         gauss_newton_on_pairs = pairs and "gauss-newton" in c.leader
         steers = c.leader not in ("rlhf", "expert iteration")
         ensemble_steered = sampled and steers and "ensemble" in c.mitigation
-        assert (c.refusal is not None) == (gauss_newton_on_pairs or ensemble_steered), c
+        mlp = sampled and PRESETS[c.preset].spec.get("reward_model", "mlp") == "mlp"
+        mlp_optimum = mlp and "params=optimum" in c.leader
+        refused = gauss_newton_on_pairs or ensemble_steered or mlp_optimum
+        assert (c.refusal is not None) == refused, c
 
 
 def test_the_docs_page_is_rendered_from_the_matrix(cells):
@@ -67,7 +73,7 @@ def test_the_docs_page_is_rendered_from_the_matrix(cells):
     assert "<!-- feature-matrix -->" in page
     table = matrix_markdown(cells)
     ran = sum(c.refusal is None for c in cells)
-    assert f"{ran} of 810 cells run" in table
+    assert f"{ran} of 900 cells run" in table
     for preset in PRESETS:
         assert f"### {preset}" in table
 
