@@ -74,7 +74,7 @@ def test_schedules_run_from_start_to_end():
 
 
 def test_best_response_params_are_refused_for_the_neural_rm():
-    with pytest.raises(ConfigError, match="params must be current for the neural reward model"):
+    with pytest.raises(ConfigError, match="params must be current with reward_model = mlp"):
         make_neural_trajectory(NeuralSpec(method=METHODS["fpo-exact"]))
     with pytest.raises(ConfigError, match="buffer_size must be a multiple"):
         make_neural_trajectory(NeuralSpec(buffer_size=12))

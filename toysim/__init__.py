@@ -16,6 +16,7 @@ from toysim.config import (
 )
 from toysim.experiments.runner import simulate
 from toysim.explorer import explore
+from toysim.game.early_stop import stop_iteration
 from toysim.game.records import NonFiniteTrajectoryError, Trajectory, first_nonfinite_iteration
 from toysim.game.trajectory import make_trajectory
 from toysim.presets import PRESETS, build
@@ -35,5 +36,6 @@ __all__ = [
     "make_trajectory",
     "method_from_name",
     "simulate",
+    "stop_iteration",
     "validate",
 ]

@@ -21,7 +21,8 @@ Default ``gamma`` (the weight of the steering penalty ``S``):
 
 In the sampled-buffer game an FPO method whose ``params`` switch is not given evaluates
 at the follower's current parameters (``params = current``): its reward model is trained
-by Adam steps and has no closed-form best response.
+by Adam steps, the MLP has no unique best response, and the linear model's
+(:mod:`toysim.game.optimum`) is evaluated at only when asked (``params = "optimum"``).
 """
 
 from __future__ import annotations
@@ -242,7 +243,7 @@ def build(
     p = PRESETS[preset]
     m = method if isinstance(method, Method) else method_from_name(method, **switches)
     if p.sampled and not isinstance(method, Method) and m.foresight:
-        if switches.get("params") is None:  # no best response to evaluate at by default
+        if switches.get("params") is None:  # the best response only when asked for
             m = dataclasses.replace(m, params="current")
     spec_fields = dict(p.spec, method=m)
     if steps is not None:

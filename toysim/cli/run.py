@@ -84,6 +84,7 @@ def run_command(args: argparse.Namespace) -> int:
                 final_kl=last_value(trajectory, "kl"),
                 **stopping,
                 unconverged_solves=unconverged_solves(trajectory),
+                unconverged_optima=unconverged_solves(trajectory, "optimum_converged"),
                 precision=args.precision,
                 jax_version=jax.__version__,
                 differences=preset_differences(game, game_hp, reference_preset(args.preset)),
@@ -210,7 +211,7 @@ def stop_fields(trajectory) -> dict:
     whose check stopped the leader, else ``None``) and ``best_check`` (the iteration of the
     check with the best gold estimate: once stopped, the one the leader rolled back to;
     ``None`` before any check); all ``None`` for a run that records no stopping."""
-    from toysim.game.early_stop import stop_iteration
+    from toysim import stop_iteration
 
     if getattr(trajectory, "stopped", None) is None:
         return dict(stopped=None, gold_spent=None, stop_iteration=None, best_check=None)
@@ -223,9 +224,11 @@ def stop_fields(trajectory) -> dict:
     )
 
 
-def unconverged_solves(trajectory) -> int | None:
-    """How many of the run's curvature solves did not converge (``None`` if it records none)."""
-    converged = getattr(trajectory, "solve_converged", None)
+def unconverged_solves(trajectory, field: str = "solve_converged") -> int | None:
+    """How many of the run's solves did not converge (``None`` if it records none): its
+    curvature solves (``field = solve_converged``) or, with ``params = optimum`` in the
+    sampled-buffer game, its best responses (``optimum_converged``)."""
+    converged = getattr(trajectory, field, None)
     return None if converged is None else int((~converged).sum())
 
 
@@ -316,5 +319,11 @@ def format_table(rows: list[dict]) -> str:
         "solves did not converge (see docs/theory/exact-fpo.md)"
         for row in rows
         if row.get("unconverged_solves")
+    ]
+    warnings += [
+        f"warning: {row['method']}: {row['unconverged_optima']} of {row['steps']} best "
+        "responses did not converge (see docs/theory/pairwise.md)"
+        for row in rows
+        if row.get("unconverged_optima")
     ]
     return header + "\n" + "\n".join(lines + warnings)

@@ -1,5 +1,5 @@
-"""The feature matrix: every preset x leader x curvature rung x mitigation x data regime x
-label model, each cell either a run or a refusal in one line that names the field.
+"""The feature matrix: every preset x leader x curvature rung (and ``params``) x mitigation x
+data regime x label model, each cell either a run or a refusal in one line that names the field.
 
 :func:`feature_matrix` enumerates the cells and builds each one as ``toysim run`` would
 (:func:`toysim.presets.build`, then :func:`toysim.presets.compose`), validating it up front;
@@ -20,12 +20,15 @@ from toysim.presets import CHOICES, PRESETS, build, compose
 MATRIX_LEADERS = (
     ("rlhf", {}),
     *((f"fpo-exact, hessian={h}", {"hessian": h}) for h in HESSIAN),
+    ("fpo-exact, params=optimum", {"params": "optimum"}),
     ("fpo-relaxed", {}),
     ("fpo-practical", {}),
     ("expert iteration", None),
 )
-"""The leaders: rlhf, exact FPO on every curvature rung, the two relaxed FPO methods, and
-expert iteration (``None``: no gradient method)."""
+"""The leaders: rlhf, exact FPO on every curvature rung, exact FPO at the follower's best
+response (the linear game's default; the sampled-buffer game evaluates at the current
+parameters unless asked), the two relaxed FPO methods, and expert iteration (``None``: no
+gradient method)."""
 MITIGATIONS = {
     "none": {},
     "ensemble (mean)": dict(members=3, aggregate="mean"),

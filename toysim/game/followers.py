@@ -215,11 +215,13 @@ def follower_loss(
 
 
 def best_response(
-    data: FollowerData, anchor: Array, lam: Array, solve: linalg.LinearMap, w0: Array
+    data: FollowerData, anchor: Array | None, lam: Array, solve: linalg.LinearMap, w0: Array
 ) -> Array:
     """``phi* = argmin_w L(w; D)``: one Newton step ``w0 - H^{-1} grad L(w0)``.
 
-    Exact for the linear RM, whose ``L`` is quadratic, from any ``w0``;
+    Exact for the linear RM on points, whose ``L`` is quadratic, from any ``w0``; repeated,
+    Newton's iteration for the pairs' logistic loss (:mod:`toysim.game.optimum`).
+    ``anchor`` is ``w_bar`` (``None``: 0, see :func:`follower_loss`);
     ``solve`` must apply ``H^{-1}`` for ``H = hess L``
     (``linalg.linear_map(linalg.inverse(data.curvature(lam), linalg.Cholesky()))``).
     """

@@ -32,11 +32,11 @@ diagonal (or Hutchinson's estimate of ``diag H``) or the identity. With global i
 0.1) and ``v = M^{-1} g`` is solved once per outer iteration (warm-started from
 the previous one), its iterations, residual and convergence recorded; with
 local influence the solve sits inside ``S(y)`` and is differentiated through
-``jax.lax.custom_linear_solve``.
-``params = optimum`` is refused: a non-convex RM has no unique best response.
-The new data are ``samples_per_step`` samples in a buffer of ``buffer_size``,
-so ``omega = samples_per_step / buffer_size`` and ``gamma = 2 omega`` is the
-exact weight.
+``jax.lax.custom_linear_solve``. ``params = optimum`` is refused for the MLP (no unique
+best response); for the linear reward model ``phi_s`` is the best response on the buffer
+(:mod:`toysim.game.optimum`), where the rung is taken too. The new data are
+``samples_per_step`` samples in a buffer of ``buffer_size``, so
+``omega = samples_per_step / buffer_size`` and ``gamma = 2 omega`` is the exact weight.
 
 The same loop (:func:`make_neural_trajectory` of a
 :class:`~toysim.game.composition.Composition`) runs expert iteration in place of
@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -76,7 +77,8 @@ from toysim.game.followers import (
     follower_loss,
     optimizer_step,
 )
-from toysim.game.records import Trajectory
+from toysim.game.optimum import buffer_optimum, newton_steps
+from toysim.game.records import OPTIMUM_FIELDS, SOLVE_FIELDS, Trajectory
 from toysim.game.sampled import (
     NeuralHParams,
     NeuralSpec,
@@ -179,9 +181,60 @@ def network_inverse(
     return curvature_inverse(m, solver, x0)
 
 
-SOLVE_FIELDS = ("solve_iterations", "solve_residual", "solve_backward_error", "solve_converged")
-"""The :class:`~toysim.game.records.Trajectory` fields of an iteration's
-:class:`toysim.linalg.SolveInfo`."""
+class LeaderView(NamedTuple):
+    """What the gradient leader climbs at one iteration.
+
+    Attributes:
+      phi: ``phi_s``, the RM parameters of its reward and steering terms: the follower's
+        best response ``phi*`` on the buffer (``params = optimum``) or its current ``phi_t``.
+      penalty: ``y -> S(y)`` at ``phi_s`` (:func:`network_steering`).
+      solution: the global solve ``v = M^{-1} g`` with its diagnostics.
+      optimum: how well ``phi*`` solves ``grad L = 0``
+        (:func:`toysim.game.optimum.stationarity`), or ``None`` with ``params = current``.
+    """
+
+    phi: RewardParams
+    penalty: Callable[[Array], Array]
+    solution: linalg.Solution
+    optimum: linalg.SolveInfo | None
+
+
+def leader_view(
+    spec: NeuralSpec,
+    hp: NeuralHParams,
+    u: Utility,
+    models: tuple[RewardModel, RewardModel],
+    phi: RewardParams,
+    buffer: SampleBuffer,
+    theta: Array,
+    key: Array,
+    x0: Array | None = None,
+) -> LeaderView:
+    """The :class:`LeaderView` of ``spec.method`` at the follower's ``phi`` on ``buffer``.
+
+    With ``params = optimum``, ``phi_s = phi*`` (:func:`toysim.game.optimum.buffer_optimum`
+    from 0 on ``buffer``, the data the follower has trained on, before the leader's new block),
+    where the curvature rung is taken too; else ``phi_s = phi``. The steering term is
+    :func:`network_steering` through :func:`network_inverse`; for pairs it sees a pair as one
+    sample (:func:`toysim.model.preference.steering_view`), its global direction taken at the
+    pair ``(theta, theta)``, ``theta`` the policy's mean. ``models`` is ``(model,
+    follower_model)``: the pointwise model the leader scores with and the one the follower
+    trains (its pairwise form on pairs); ``key`` draws the rung's random vectors and ``x0`` is
+    the Krylov solve's warm start.
+    """
+    model, follower_model = models
+    optimum = None
+    if spec.method.params == "optimum":
+        start = jnp.zeros_like(phi)
+        steps = newton_steps(spec.data)
+        phi, optimum = buffer_optimum(follower_model, buffer, hp.weight_decay, start, steps)
+    inverse = network_inverse(spec, hp, follower_model, phi, buffer, key, x0)
+    point = theta
+    if spec.data == "pairs":
+        model = steering_view(model, hp.beta, hp.label_noise)
+        point = jnp.stack([theta, theta])
+    penalty, solution = network_steering(spec.method, model, phi, inverse, point, u)
+    return LeaderView(phi, penalty, solution, optimum)
 
 
 def make_neural_trajectory(
@@ -196,12 +249,11 @@ def make_neural_trajectory(
     :class:`~toysim.game.composition.CompositionParams`). paper-nn (points, MLP, a window of
     10 blocks) and the pairwise presets (docs/theory/pairwise.md): with ``data = pairs`` each
     leader step and each of the ``samples_per_step`` new samples is a pair of outputs of the
-    policy, and the steering term sees a pair as one sample
-    (:func:`toysim.model.preference.steering_view`), its global direction taken at the pair
-    ``(theta, theta)``. The pieces:
+    policy. The pieces:
 
-    * the gradient leader: ``inner_steps`` clipped steps on sampled outputs, its curvature
-      solve's diagnostics recorded (``solve_*``);
+    * the gradient leader: ``inner_steps`` clipped steps on sampled outputs up the reward and
+      steering terms of its :func:`leader_view`, its curvature solve's diagnostics recorded
+      (``solve_*``), and with ``params = optimum`` the best response's (``optimum_*``);
     * expert iteration (:func:`toysim.game.best_of_n.expert_move`) with the spread
       ``sigma_t``, scored by the (aggregated) reward model, its KL from the initial policy
       ``N(0, sigma_start^2 I)`` recorded (``kl``);
@@ -225,7 +277,6 @@ def make_neural_trajectory(
     composed = isinstance(spec, Composition)
     plan = spec if composed else Composition(spec)
     game = plan.game
-    method = game.method
     expert = plan.leader == "expert"
     model = network_model(game)
     pairs = game.data == "pairs"
@@ -254,19 +305,16 @@ def make_neural_trajectory(
         state = (theta0, phi, optimizer.init(phi), buffer, previous, stop0)
 
         def gradient_leader(start, phi, buffer, previous, sigma, lr, inner_key, step_key):
-            """``(theta, solution)``: ``inner_steps`` clipped steps up ``F`` on sampled
-            outputs, and the iteration's curvature solve."""
+            """``(theta, view)``: ``inner_steps`` clipped steps up ``F`` on sampled outputs,
+            and the iteration's :class:`LeaderView`."""
             curvature_key = jax.random.fold_in(step_key, 1)  # leaves the split keys unchanged
             x0 = previous if game.curvature.warm_start else None
-            inverse = network_inverse(game, hp, follower_model, phi, buffer, curvature_key, x0)
-            steer_model, point = model, start
-            if pairs:
-                steer_model = steering_view(model, hp.beta, hp.label_noise)
-                point = jnp.stack([start, start])
-            penalty, solution = network_steering(method, steer_model, phi, inverse, point, u)
+            models = (model, follower_model)
+            view = leader_view(game, hp, u, models, phi, buffer, start, curvature_key, x0)
 
             def objective(y):
-                return leader_reward(model, phi, y, hp.action_cost) - hp.gamma * penalty(y)
+                reward = leader_reward(model, view.phi, y, hp.action_cost)
+                return reward - hp.gamma * view.penalty(y)
 
             def inner(theta, eps):
                 grad = jax.grad(lambda x: objective(x + sigma * eps))(theta)  # a pair: both
@@ -274,7 +322,7 @@ def make_neural_trajectory(
 
             eps = standard_normal(inner_key, (game.inner_steps, *sample_shape), dtype)
             theta, _ = jax.lax.scan(inner, start, eps)
-            return theta, solution
+            return theta, view
 
         def outer(carry, inputs):
             start, phi, opt_state, buffer, previous, (stop, climb) = carry
@@ -288,13 +336,14 @@ def make_neural_trajectory(
                 theta = expert_move(
                     inner_key, start, sigma, expert_p, plan.max_n, plan.groups, score
                 )
-                solution = None
+                view = None
             else:
                 args = (start, phi, buffer, previous, sigma, lr, inner_key, step_key)
-                theta, solution = gradient_leader(*args)
+                theta, view = gradient_leader(*args)
             if gold_budget:
                 theta, sigma = played_policy(stop, (theta, sigma))
-                climb = climb + model.reward(phi, theta) - model.reward(phi, start)
+                ascended = phi if view is None else view.phi
+                climb = climb + model.reward(ascended, theta) - model.reward(ascended, start)
 
             block = policy_block(
                 game, hp, u, theta, sigma, sample_key, label_key[0] if pairs else sample_key
@@ -313,8 +362,10 @@ def make_neural_trajectory(
                 sigma=sigma,
                 buffer_loss=loss,
             )
-            if solution is not None:
-                record.update(zip(SOLVE_FIELDS, solution.info, strict=True))
+            if view is not None:
+                record.update(zip(SOLVE_FIELDS, view.solution.info, strict=True))
+            if view is not None and view.optimum is not None:
+                record.update(zip(OPTIMUM_FIELDS, view.optimum, strict=True))
             if game.record_state:  # what the leader saw at this iteration
                 record.update(rm_params=ravel_pytree(phi)[0], buffer=seen_buffer)
             if composed:
@@ -325,7 +376,7 @@ def make_neural_trajectory(
                     gold_estimate=stop.last_gold,
                     best_check=stop.best_check,
                 )
-            x = previous if solution is None else solution.x
+            x = previous if view is None else view.solution.x
             return (theta, new_phi, opt_state, buffer, x, (stop, climb)), record
 
         steps = jnp.arange(game.steps, dtype=dtype)

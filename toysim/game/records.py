@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from toysim.linalg import SolveInfo
+
 
 class Trajectory(NamedTuple):
     """Per-iteration record of a run; leading axis ``T`` (plus any vmapped axes before it).
@@ -70,6 +72,10 @@ class Trajectory(NamedTuple):
         iteration's curvature solve under the gradient leader (global influence with a
         ``hessian`` other than ``identity``; 0, 0, 0 and True otherwise;
         :class:`toysim.linalg.SolveInfo`).
+      optimum_iterations, optimum_residual, optimum_backward_error, optimum_converged: with
+        ``params = optimum``, the Newton steps to the follower's best response on the buffer,
+        the relative gradient and the normwise backward error there, and whether it passed
+        the test (:func:`toysim.game.optimum.stationarity`); ``None`` otherwise.
       rm_params, buffer: with ``record_state``, the flat RM parameters (``[T, P]``) and the
         buffer the leader saw at each iteration (for the non-convexity diagnostics,
         :mod:`toysim.experiments.nonconvexity`).
@@ -104,9 +110,19 @@ class Trajectory(NamedTuple):
     solve_residual: Array | None = None
     solve_backward_error: Array | None = None
     solve_converged: Array | None = None
+    optimum_iterations: Array | None = None
+    optimum_residual: Array | None = None
+    optimum_backward_error: Array | None = None
+    optimum_converged: Array | None = None
     rm_params: Array | None = None
     buffer: NamedTuple | None = None
 
+
+SOLVE_FIELDS = tuple(f"solve_{name}" for name in SolveInfo._fields)
+"""The :class:`Trajectory` fields of an iteration's :class:`toysim.linalg.SolveInfo`."""
+OPTIMUM_FIELDS = tuple(f"optimum_{name}" for name in SolveInfo._fields)
+"""The :class:`Trajectory` fields of the best response's
+:func:`toysim.game.optimum.stationarity` (``params = optimum``)."""
 
 VECTOR_FIELDS = {"theta": 1, "w": 1, "probe_steering": 2, "rm_params": 1}
 """Record fields with per-iteration vectors: the number of axes after the time axis."""

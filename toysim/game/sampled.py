@@ -53,7 +53,8 @@ class NeuralSpec:
       inner_steps: leader steps per outer iteration.
       buffer_size, samples_per_step: the follower's buffer and how many new
         samples enter it per outer iteration (``buffer_size`` a multiple of it).
-      method: the leader method; any switches but ``params = optimum``.
+      method: the leader method; ``params = optimum`` (``phi_s`` the follower's best
+        response on its buffer, :mod:`toysim.game.optimum`) only with the linear reward model.
       solver: the solver of the curvature rung's system, a :mod:`toysim.linalg` solver
         (``CG``, ``MINRES``, ``LU`` or ``Cholesky``), or ``None`` for the rung's default
         (:data:`toysim.game.curvature.DEFAULT_SOLVERS`: MINRES for ``exact``, CG for
@@ -99,7 +100,8 @@ class NeuralSpec:
         return self.samples_per_step / self.buffer_size
 
     def validate(self) -> None:
-        """Check the sizes, the buffer, the solver and the method (``params`` must be ``current``).
+        """Check the sizes, the buffer, the solver and the method (``params = current`` for the
+        MLP).
 
         Raises:
             ConfigError: naming the first invalid field and what is allowed.
@@ -130,11 +132,11 @@ class NeuralSpec:
                 "solver must be a toysim.linalg solver: CG, MINRES, LU or Cholesky (the identity "
                 f"is the relaxation hessian = identity); got {self.solver!r}"
             )
-        if self.method.foresight and self.method.params != "current":
+        if self.reward_model == "mlp" and self.method.params != "current":
             raise ConfigError(
-                "params must be current for the neural reward model: a non-convex RM has no "
-                f"unique best response phi* to evaluate at; got {self.method.params!r} "
-                f"(method {self.method.name!r})"
+                "params must be current with reward_model = mlp: a non-convex RM has no unique "
+                f"best response phi* to evaluate at (the linear one has); got "
+                f"{self.method.params!r} (method {self.method.name!r})"
             )
         if self.data == "pairs" and self.method.foresight and self.method.hessian == "gauss-newton":
             raise ConfigError(
@@ -193,12 +195,19 @@ class NeuralHParams(NamedTuple):
 
     def validate(self, spec: NeuralSpec) -> None:
         """Check every number against :data:`toysim.rules.NEURAL_HPARAM_RULES` (finite, in
-        range) and ``gamma = 0`` for rlhf.
+        range), ``weight_decay > 0`` with ``params = optimum`` and ``gamma = 0`` for rlhf.
 
         Raises:
             ConfigError: naming the first bad field, what is allowed and the value.
         """
         check_numbers(self, NEURAL_HPARAM_RULES)
+        decay = np.asarray(self.weight_decay, dtype=float)
+        if spec.method.params == "optimum" and np.any(decay <= 0):
+            raise ConfigError(
+                "weight_decay must be > 0 with params = optimum: the L2 term makes the linear "
+                "reward model's loss strictly convex, so that its best response is unique; got "
+                f"{float(decay.ravel()[np.argmax(decay.ravel() <= 0)])!r}"
+            )
         if not spec.method.foresight and np.any(np.asarray(self.gamma) != 0):
             raise ConfigError(f"gamma must be 0 for rlhf (no steering term); got {self.gamma!r}")
 
