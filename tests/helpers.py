@@ -170,3 +170,21 @@ def rule_by_hand(golds, climbs, every: int, patience: int) -> tuple[int, int]:
         if since >= patience and climb > climb_at_best:
             return t, best_check
     return 0, best_check
+
+
+def point_objective(theta, state, hp, u, olds, buffer_size, anchor):
+    """``J(theta) = r_{phi*(theta)}(theta) - c ||theta||^2``, ``phi*`` by a dense solve.
+
+    ``L(w) = (1/B) sum_i (w . y_i - U(y_i))^2 + (1/B)(w . theta - U(theta))^2
+    + (lambda/2) ||w - w_bar||^2``, written out here independently of toysim's follower.
+    """
+    w_bar = state.w if anchor == "proximal" else jnp.zeros_like(state.w)
+    ys = jnp.stack([*olds, theta])
+
+    def loss(w):
+        data = jnp.sum((ys @ w - utility(u, ys)) ** 2) / buffer_size
+        return data + 0.5 * hp.lam * jnp.sum((w - w_bar) ** 2)
+
+    zero = jnp.zeros_like(theta)
+    phi = jnp.linalg.solve(jax.hessian(loss)(zero), -jax.grad(loss)(zero))
+    return phi @ theta - hp.action_cost * theta @ theta

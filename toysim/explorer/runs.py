@@ -6,7 +6,7 @@ horizon is static, so one program per (preset, method) structure is compiled
 at :data:`~toysim.explorer.settings.EXPLORER_STEPS` iterations and the first ``T``
 are shown. That is exact because the linear presets have no schedule depending
 on ``T``: iteration ``t`` is the same whatever the horizon (``make_trajectory``
-uses ``steps`` only as the scan length; ``tests/test_explore.py`` checks the
+uses ``steps`` only as the scan length; ``tests/explorer/test_explore.py`` checks the
 prefix against ``simulate`` with ``steps = T``). Only the method, its switches
 or the preset compile a new program, once; :func:`trace_counts` counts the traces.
 """

@@ -6,7 +6,7 @@ Both start from ``x_0`` (0 unless a warm start is given) and return
 * the relative residual ``||b - A x_k|| / ||b||``, from the residual their
   recurrence carries (CG's updated ``r_k``, MINRES's ``phibar_k``), not
   recomputed; in exact arithmetic it equals the true one, and in floating point
-  it drifts from it by a few ``eps cond(A)`` (tests/test_linalg.py compares the
+  it drifts from it by a few ``eps cond(A)`` (tests/linalg/test_linalg.py compares the
   two);
 * the normwise backward error ``eta_k = ||b - A x_k|| / (||A|| ||x_k|| + ||b||)``
   (Rigal and Gaches 1967; Higham, *Accuracy and Stability*, Thm 7.1): ``x_k``

@@ -13,7 +13,7 @@ import pytest
 from tests.helpers import BUILT_SITE_ENV, docs_hooks
 from toysim.figures import FIGURES, NOTEBOOK_FIGURES, SWEEP_FIGURES, default_figures, output_dir
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def assert_figures_written(out: Path, names) -> None:

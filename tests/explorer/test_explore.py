@@ -306,7 +306,7 @@ def test_toysim_imports_without_ipywidgets_and_explore_says_what_to_install():
     assert "pip install 'toysim[notebooks]'" in out.stdout
 
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "00_explore"
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "00_explore"
 
 
 def test_the_notebook_pair_is_in_sync_and_stored_without_outputs():

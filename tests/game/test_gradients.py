@@ -12,29 +12,11 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.helpers import EXACT, central_difference, point_game, population_game
+from tests.helpers import EXACT, central_difference, point_game, point_objective, population_game
 from toysim import linalg
 from toysim.game.followers import best_response, follower_loss
 from toysim.game.leader import leader_gradient
-from toysim.model.utility import gaussian_utility_moments, utility
-
-
-def point_objective(theta, state, hp, u, olds, buffer_size, anchor):
-    """``J(theta) = r_{phi*(theta)}(theta) - c ||theta||^2``, ``phi*`` by a dense solve.
-
-    ``L(w) = (1/B) sum_i (w . y_i - U(y_i))^2 + (1/B)(w . theta - U(theta))^2
-    + (lambda/2) ||w - w_bar||^2``, written out here independently of toysim's follower.
-    """
-    w_bar = state.w if anchor == "proximal" else jnp.zeros_like(state.w)
-    ys = jnp.stack([*olds, theta])
-
-    def loss(w):
-        data = jnp.sum((ys @ w - utility(u, ys)) ** 2) / buffer_size
-        return data + 0.5 * hp.lam * jnp.sum((w - w_bar) ** 2)
-
-    zero = jnp.zeros_like(theta)
-    phi = jnp.linalg.solve(jax.hessian(loss)(zero), -jax.grad(loss)(zero))
-    return phi @ theta - hp.action_cost * theta @ theta
+from toysim.model.utility import gaussian_utility_moments
 
 
 def population_best_response(theta, hp, u, w_bar):

@@ -17,7 +17,7 @@ from toysim.game.records import NonFiniteTrajectoryError
 from toysim.provenance import describe, git_revision, versions
 from toysim.seeds import seed_list
 
-PACKAGE = Path(__file__).resolve().parent.parent / "toysim"
+PACKAGE = Path(__file__).resolve().parents[2] / "toysim"
 
 
 def module_name(path: Path) -> str:

@@ -33,7 +33,7 @@ from toysim.game.trajectory import utility_of
 from toysim.model.utility import utility
 from toysim.provenance import describe
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "docs" / "assets" / "explorer.json"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

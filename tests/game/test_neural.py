@@ -221,7 +221,7 @@ def test_cg_and_dense_damped_solves_give_the_same_steering_at_every_state(influe
     keeps ``H + mu I`` positive definite at every visited state, where CG must converge.
     Local influence (the solve inside ``S(y)``) did not finish within 25 minutes on 2 cores,
     so it is left out here; ``grad_y S`` through each rung (what local influence
-    differentiates) is checked against finite differences in tests/test_curvature.py.
+    differentiates) is checked against finite differences in tests/game/test_curvature.py.
     """
     from toysim.config import as_float_arrays
     from toysim.game.curvature import CurvatureOptions

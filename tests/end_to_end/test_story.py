@@ -19,7 +19,7 @@ from toysim.cli import main
 from toysim.experiments.regimes import RegimeRuns, regime_summary
 from toysim.model.metrics import COLLAPSE_DROP, collapsed
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

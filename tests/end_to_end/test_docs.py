@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import docs_hooks, strict_site
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "toysim"
 DOCS = ROOT / "docs"
 

@@ -14,8 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.helpers import EXACT, central_difference, point_game
-from tests.test_gradients import point_objective
+from tests.helpers import EXACT, central_difference, point_game, point_objective
 from toysim import ConfigError, GameSpec, HParams, simulate
 from toysim.config import METHODS
 from toysim.game.leader import leader_gradient
