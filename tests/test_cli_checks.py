@@ -115,6 +115,8 @@ def test_a_grid_over_a_field_the_game_reads_runs(cli, tmp_path):
         (("--gold-budget", "2", "--patience", "0"), "--patience must be an integer > 0"),
         (("--leader", "expert", "--expert-step", "2"), "--expert-step must be in [0, 1]"),
         (("--members", "0"), "--members must be an integer >= 1"),
+        (("--members", "2000"), "--members must be at most 1024; got 2000"),
+        (("--gold-budget", str(2**63)), "--gold-budget x dim must be at most 2**26"),
         (("--regime", "window"), "--regime applies to the sampled-buffer presets"),
         (("--preset", "paper-nn", "--labels", "expected"), "--labels applies to the pairwise"),
         (("--preset", "pairwise-nn", "--leader", "expert", "--spread", "0.1"), "--spread"),
