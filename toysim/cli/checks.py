@@ -100,5 +100,5 @@ def check_sweep_memory(args: argparse.Namespace, spec, hp, grid: dict) -> None:
 
     runs = math.prod(len(v) for v in grid.values()) * args.seeds
     what = f"toysim sweep: {runs} runs of {spec.steps} iterations"
-    estimate = sweep_bytes(spec, hp, runs, args.chunk, args.devices or 1)
+    estimate = sweep_bytes([(spec, hp)], runs, args.chunk, args.devices or 1)
     check_memory(estimate, memory_limit(args), what)
