@@ -1,5 +1,6 @@
 """Sweeps: one compile, equal to single runs, sharded equal to unsharded, saved and reloaded."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 from tests.helpers import run_on_host_devices
 from toysim import ConfigError, build, simulate
+from toysim.cli import main
 from toysim.presets import STOP_DEFAULTS, compose
 from toysim.sweep import load_sweep, parse_grid, save_sweep, sweep
 
@@ -184,3 +186,33 @@ def test_static_axes_are_refused_on_a_plain_game_or_beyond_their_values():
         sweep(spec, params, {"n": [1, 2]}, seeds=1)
     with pytest.raises(ConfigError, match="at most 64"):
         sweep(spec, params, {"members": range(1, 66)}, seeds=1)
+
+
+def test_a_sampled_preset_sweeps_from_the_command_line_as_single_runs(tmp_path, capsys):
+    """pairwise-linear (the sampled-buffer game) with a data regime and early stopping, over
+    the patience: the saved result equals simulate of the same composition, seed by seed,
+    and its sidecar records every field of the composition."""
+    argv = ["sweep", "--preset", "pairwise-linear", "--regime", "replace", "--gold-budget", "3"]
+    argv += ["--check-every", "2", "--gold-noise", "0", "--grid", "patience=1,3"]
+    assert main([*argv, "--seeds", "2", "--steps", "12", "--out", str(tmp_path)]) == 0
+    (npz,) = tmp_path.glob("*.npz")
+    assert npz.name.startswith("pairwise-linear_rlhf_gold3_replace_stop-patience2_seeds0-1_T12_")
+    result = load_sweep(npz.with_suffix(""))
+    spec = result.config["spec"]
+    assert (spec["leader"], spec["gold_budget"], spec["members"]) == ("gradient", 3, 1)
+    assert spec["game"]["regime"] == "replace" and spec["game"]["data"] == "pairs"
+    stop = {k: v for k, v in result.config["base_hparams"].items() if k.startswith("stop.")}
+    assert stop == {"stop.patience": 3.0, "stop.every": 2.0, "stop.label_noise": 0.0}
+    assert "final_expected_utility" not in result.metrics  # the sampled game does not record it
+    game, hp = build("pairwise-linear", "rlhf", steps=12)
+    game = dataclasses.replace(game, regime="replace")
+    for i, patience in enumerate([1.0, 3.0]):
+        rule = STOP_DEFAULTS._replace(patience=patience, every=2.0, label_noise=0.0)
+        one_spec, one_params = compose(game, hp, gold_budget=3, stop=rule)
+        for s in range(2):
+            one = simulate(one_spec, one_params, seed=s)
+            np.testing.assert_allclose(
+                result.metrics["final_utility"][i, s], one.utility[-1], rtol=1e-10
+            )
+            assert result.metrics["gold_spent"][i, s] == one.gold_spent[-1]
+    assert not np.array_equal(result.metrics["gold_spent"][0], result.metrics["gold_spent"][1])
