@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from toysim.config import ConfigError, validate
+from toysim.config import ConfigError, GameSpec, validate
 from toysim.experiments.runner import trajectory_factory
 from toysim.game.composition import Composition, game_of, scalar_records
 from toysim.game.followers import regime_blocks
@@ -236,7 +236,7 @@ class SweepPlan(NamedTuple):
 
 
 def plan_sweep(
-    spec,
+    spec: GameSpec | NeuralSpec | Composition,
     hp: tuple,
     grid: Mapping[str, Sequence[float]],
     seeds: int,
@@ -352,7 +352,7 @@ def assemble(plan: SweepPlan, chunks: Mapping[int, Mapping[str, np.ndarray]]) ->
 
 
 def sweep(
-    spec,
+    spec: GameSpec | NeuralSpec | Composition,
     hp: tuple,
     grid: Mapping[str, Sequence[float]],
     seeds: int,
