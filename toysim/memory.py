@@ -3,33 +3,32 @@
 The sizes come from ``jax.eval_shape`` of the very function that will run (traced for
 shapes only, never compiled or executed), so every record a trajectory keeps is counted:
 ``records x steps x seeds x dtype size`` for a run, ``metrics x grid points x seeds``
-plus the runs in flight for a sweep, and the follower's buffer each run holds while it runs
-(``T`` samples under ``regime = accumulate``). The command line refuses a request above a limit
-(default: :func:`available_bytes`, what this machine has free) before compiling, and
-prints the estimate.
+plus the runs in flight for a sweep; what a run computes beyond its records is bounded by
+the values of its program's jaxpr (:func:`working_bytes`, also shapes only). The command
+line refuses a request above a limit (default: :func:`available_bytes`, what this machine
+has free) before compiling, and prints the estimate.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend import core as jax_core
 
 from toysim.config import ConfigError
 
 GB = 1e9
 RUNTIME_BYTES = 200_000_000
 """What JAX's runtime and compiler add to any run (measured: ~0.1-0.2 GB on CPU)."""
-BUFFER_COPIES = 7
-"""How many buffers' worth of memory a run's follower holds at once: the loop's carry, its
-next value and the temporaries built from the samples (the curvature's factor, the
-residuals). Measured with XLA's ``memory_analysis`` of the compiled linear game under
-``regime = accumulate`` (``T = 500 to 8,000``): at most 6.1 buffers (FPO on the Gauss-Newton
-rung with the best-response follower; 5 on the exact rung, 3 to 4 with the SGD follower)."""
+SAMPLED_RUNTIME_BYTES = 400_000_000
+"""The same for a program of the sampled-buffer game, whose compilation takes more (measured
+on CPU, a sweep of 2 x 2 runs of 20 iterations above an idle interpreter: 0.30-0.38 GB for
+paper-nn and pairwise-nn with exact FPO, an ensemble of 3 with early stopping, expert
+iteration)."""
 HOST_TEMPORARIES = 8
 """Per run of a sweep, the 8-byte host arrays beside the hyperparameter columns: its index,
 grid point, seed, key data and the temporaries that build them, and a grid axis column."""
@@ -71,67 +70,101 @@ def trajectory_bytes(factory, spec, hp: tuple) -> int:
     return one + (two - one) * (spec.steps - 1)
 
 
-def draw_bytes(spec) -> int:
-    """What one iteration holds that no record shows: expert iteration's ``groups x max_n``
-    draws in ``R^d`` (each with its noise and the pair of outputs a pairwise score may form:
-    three arrays of that size); 0 for any other run."""
-    from toysim.game.composition import Composition
+def _jaxprs(eqn) -> list:
+    """The jaxprs inside an equation (a loop's body, a branch, a nested call)."""
+    inner = []
+    for value in eqn.params.values():
+        for v in value if isinstance(value, tuple | list) else (value,):
+            if isinstance(v, jax_core.ClosedJaxpr):
+                inner.append(v.jaxpr)
+            elif isinstance(v, jax_core.Jaxpr):
+                inner.append(v)
+    return inner
 
-    if not isinstance(spec, Composition) or spec.leader != "expert":
-        return 0
-    itemsize = jnp.dtype(jnp.result_type(float)).itemsize
-    return 3 * spec.groups * spec.max_n * spec.game.dim * itemsize
+
+def values_bytes(jaxpr) -> int:
+    """The bytes of every value the equations of ``jaxpr`` compute, those of the jaxprs inside
+    them (a loop's body, each branch) counted once each (random keys: none)."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        for var in eqn.outvars:
+            aval = var.aval
+            key = hasattr(aval, "dtype") and jax.dtypes.issubdtype(aval.dtype, jax.dtypes.prng_key)
+            if hasattr(aval, "shape") and not key:
+                total += math.prod(aval.shape) * np.dtype(aval.dtype).itemsize
+        total += sum(values_bytes(inner) for inner in _jaxprs(eqn))
+    return total
 
 
-def buffer_bytes(spec) -> int:
-    """The bytes of the follower's buffer in one run of ``spec`` (a game, or a
-    :class:`~toysim.game.composition.Composition` of one), from the shapes of its empty
-    buffer (nothing allocated): ``B`` samples under ``window``, one under ``replace``, all
-    ``T`` under ``accumulate``; in the linear game every member of an ensemble has its own
-    (the sampled-buffer game's members share one)."""
-    from toysim.game.composition import Composition
-    from toysim.game.followers import follower_buffer
-    from toysim.game.sampled import NeuralSpec, sampled_buffer
+def working_bytes(factory, spec, hp: tuple) -> int:
+    """An upper bound on the memory one run of ``factory(spec)`` computes in, its records
+    included: every value its program computes (:func:`values_bytes` of its jaxpr) as if all
+    were alive at once, a loop's body once. ``a + b T`` like :func:`trajectory_bytes` (the
+    records and, under the ``accumulate`` regime, the follower's buffer grow with ``T``).
 
-    game = spec.game if isinstance(spec, Composition) else spec
-    neural = isinstance(game, NeuralSpec)
-    members = spec.members if isinstance(spec, Composition) and not neural else 1
-    empty = sampled_buffer if neural else follower_buffer
-    return members * tree_bytes(jax.eval_shape(lambda: empty(game, jnp.result_type(float))))
+    Counts what no record shows: expert iteration's ``groups x max_n`` draws, early
+    stopping's gold draws, the sampled-buffer game's buffer, reward-model parameters, Adam
+    state and the activations of its loss, a curvature solve's vectors.
+    """
+    from toysim.game.composition import with_steps
+
+    key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype)
+    hp_shapes = jax.tree.map(lambda _: jax.ShapeDtypeStruct((), jnp.result_type(float)), hp)
+
+    def size(steps: int) -> int:
+        run = factory(with_steps(spec, steps))
+        return values_bytes(jax.make_jaxpr(run)(key, hp_shapes).jaxpr)
+
+    one, two = size(1), size(2)
+    return one + (two - one) * (spec.steps - 1)
+
+
+def runtime_bytes(spec) -> int:
+    """:data:`SAMPLED_RUNTIME_BYTES` for the sampled-buffer game (or a composition of it),
+    else :data:`RUNTIME_BYTES`."""
+    from toysim.game.composition import game_of
+    from toysim.game.sampled import NeuralSpec
+
+    return SAMPLED_RUNTIME_BYTES if isinstance(game_of(spec), NeuralSpec) else RUNTIME_BYTES
 
 
 def run_bytes(factory, spec, hp: tuple, seeds: int) -> int:
-    """The memory ``seeds`` runs of ``factory(spec)`` need: twice their trajectories (the
-    device's result and the host's copy), one iteration's expert draws (:func:`draw_bytes`)
-    and :data:`BUFFER_COPIES` follower buffers (:func:`buffer_bytes`) per run, and
-    :data:`RUNTIME_BYTES`."""
-    per_run = 2 * trajectory_bytes(factory, spec, hp) + draw_bytes(spec)
-    per_run += BUFFER_COPIES * buffer_bytes(spec)
-    return seeds * per_run + RUNTIME_BYTES
+    """The memory ``seeds`` runs of ``factory(spec)`` need: each run's program
+    (:func:`working_bytes`, its records included) and the host's copy of its trajectory,
+    and the runtime's (:func:`runtime_bytes`)."""
+    per_run = trajectory_bytes(factory, spec, hp) + working_bytes(factory, spec, hp)
+    return seeds * per_run + runtime_bytes(spec)
 
 
-def sweep_bytes(spec, hp: tuple, runs: int, chunk: int, devices: int) -> int:
-    """The memory a sweep of ``runs`` runs (grid points x seeds) of ``spec`` needs.
+def sweep_bytes(programs, runs: int, chunk: int, devices: int) -> int:
+    """The memory a sweep needs: ``runs`` runs (grid points x seeds) of each of its compiled
+    ``programs``, ``(spec, hparams)`` pairs (one per combination of static values).
 
-    Counted: the host's columns (every hyperparameter and :data:`HOST_TEMPORARIES` per run),
-    the metrics (twice: per chunk, then concatenated), each chunk's inputs and outputs on the
-    device, the runs in flight, each recording its scalars over the ``spec.steps``
-    iterations and holding :data:`BUFFER_COPIES` follower buffers (``devices x`` one block
-    of :func:`~toysim.game.trajectory.block_size` runs), and :data:`RUNTIME_BYTES`.
+    Counted: the host's columns of every program (every hyperparameter and
+    :data:`HOST_TEMPORARIES` per run), the metrics (twice: per chunk, then concatenated),
+    and, for the program that needs most, each chunk's inputs and outputs on the device and
+    the runs in flight (``devices x`` one block of :func:`toysim.sweep.summary_block` runs),
+    each computing in :func:`working_bytes` of its summary's scalar records, and the
+    runtime's (:func:`runtime_bytes`).
     """
-    from toysim.game.trajectory import block_size, make_trajectory
+    from toysim.experiments.runner import trajectory_factory
+    from toysim.game.composition import scalar_records
+    from toysim.sweep import summary_block
 
     itemsize = jnp.dtype(jnp.result_type(float)).itemsize
-    scalars = dataclasses.replace(spec, record="scalars", probes=())
-    per_run = trajectory_bytes(make_trajectory, scalars, hp)
-    metrics = per_run // spec.steps  # at most one number per recorded series
     chunk = min(chunk, runs)
     padded = math.ceil(runs / chunk) * chunk
-    columns = padded * (len(hp) + HOST_TEMPORARIES) * 8
-    in_flight = devices * min(block_size(spec.dim, itemsize), math.ceil(chunk / devices))
-    running = per_run + BUFFER_COPIES * buffer_bytes(spec)
-    device = chunk * (len(hp) * itemsize + 8 + metrics) + in_flight * running
-    return columns + 2 * runs * metrics + device + RUNTIME_BYTES
+    host, device, runtime = 0, 0, 0
+    for spec, hp in programs:
+        factory, scalars = trajectory_factory(spec), scalar_records(spec)
+        numbers = len(jax.tree.leaves(hp))
+        series = trajectory_bytes(factory, scalars, hp) // spec.steps  # >= one per summary
+        in_flight = devices * min(summary_block(spec), math.ceil(chunk / devices))
+        working = working_bytes(factory, scalars, hp)
+        host += padded * (numbers + HOST_TEMPORARIES) * 8 + 2 * runs * series
+        device = max(device, chunk * (numbers * itemsize + 8 + series) + in_flight * working)
+        runtime = max(runtime, runtime_bytes(spec))
+    return host + device + runtime
 
 
 def check_memory(needed: int, limit: float | None, what: str) -> None:

@@ -268,8 +268,6 @@ EXPERT_DEFAULTS = dict(n=16.0, groups=8, step=0.1, point_spread=0.3)
 """Expert iteration's numbers unless told otherwise: the best of 16 draws in 8 groups, a tenth
 of the way per iteration; a point policy samples with spread 0.3 (a Gaussian one with its
 own ``sigma``)."""
-MAX_DRAWS = 2**26
-"""The most numbers expert iteration may draw in one iteration (``n x groups x dim``)."""
 STOP_DEFAULTS = StopParams(patience=3.0, every=10.0, label_noise=1.0)
 """The early-stopping rule unless told otherwise: a check every 10 iterations, each gold label
 with noise of standard deviation 1, stop after 3 checks without a better gold estimate."""
@@ -321,11 +319,6 @@ def compose(
     groups = EXPERT_DEFAULTS["groups"] if groups is None else groups
     if not (math.isfinite(n) and n == int(n) and n >= 1):
         raise ConfigError(f"n must be an integer >= 1; got {n!r}")
-    if isinstance(groups, int) and groups >= 1 and n * groups * spec.dim > MAX_DRAWS:
-        raise ConfigError(
-            f"n x groups x dim must be at most 2**26 (the draws one iteration holds); got "
-            f"{int(n)} x {groups} x {spec.dim}"
-        )
     if spread is None:
         sigma = float(getattr(hp, "sigma", 0.0))
         spread = sigma if sigma > 0 else EXPERT_DEFAULTS["point_spread"]

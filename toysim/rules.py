@@ -2,11 +2,12 @@
 
 :data:`HPARAM_RULES` and :data:`NEURAL_HPARAM_RULES` give each field of
 :class:`~toysim.config.HParams` and :class:`~toysim.game.neural.NeuralHParams` its allowed
-values (every field must also be finite); :data:`HPARAM_READS`
-says which games read a field at all (a field not listed is read by every game), so that a
-sweep over a number the game ignores (``gamma`` with ``rlhf``) is refused instead of
-producing a flat, meaningless axis. The ``validate`` methods of both hyperparameter
-tuples and :func:`check_read` apply them; nothing else hard-codes a field's range.
+values (every field must also be finite); :data:`HPARAM_READS` and
+:data:`NEURAL_HPARAM_READS` say which games read a field at all (a field not listed is read
+by every game), so that a sweep over a number the game ignores (``gamma`` with ``rlhf``) is
+refused instead of producing a flat, meaningless axis. The ``validate`` methods of both
+hyperparameter tuples and :func:`check_read` apply them; nothing else hard-codes a field's
+range.
 :func:`check_choice` is the one check of a field whose value is one of named choices.
 """
 
@@ -129,6 +130,14 @@ HPARAM_READS: dict[str, Read] = {
 }
 """The fields of :class:`~toysim.config.HParams` only some games read (the rest: all)."""
 
+NEURAL_HPARAM_READS: dict[str, Read] = {
+    "gamma": HPARAM_READS["gamma"],
+    "beta": Read(lambda s: s.data == "pairs", "data = pairs (the pairwise presets)"),
+    "label_noise": Read(lambda s: s.data == "pairs", "data = pairs (the pairwise presets)"),
+    "damping": HPARAM_READS["damping"],
+}
+"""The fields of :class:`~toysim.game.sampled.NeuralHParams` only some games read."""
+
 
 def fields_read(spec, fields: Iterable[str], reads: dict[str, Read]) -> tuple[str, ...]:
     """The fields among ``fields`` that the game of ``spec`` reads."""
@@ -143,9 +152,11 @@ def check_read(spec, names: Iterable[str], fields: Iterable[str], reads: dict[st
     """
     for name in names:
         if name in reads and not reads[name].when(spec):
+            follower = getattr(spec, "follower", None)
+            game = f" with follower {follower!r}" if follower else ""
             raise ConfigError(
-                f"{name} is not read by method {spec.method.name!r} with follower "
-                f"{spec.follower!r}: it needs {reads[name].needs}; "
+                f"{name} is not read by method {spec.method.name!r}{game}: it needs "
+                f"{reads[name].needs}; "
                 f"fields this game reads: {', '.join(fields_read(spec, fields, reads))}"
             )
 

@@ -116,6 +116,8 @@ def test_a_grid_over_a_field_the_game_reads_runs(cli, tmp_path):
         (("--leader", "expert", "--expert-step", "2"), "--expert-step must be in [0, 1]"),
         (("--members", "0"), "--members must be an integer >= 1"),
         (("--preset", "population", "--regime", "accumulate"), "--regime must be window"),
+        (("--members", "2000"), "--members must be at most 1024; got 2000"),
+        (("--gold-budget", str(2**63)), "--gold-budget x dim must be at most 2**26"),
         (("--preset", "paper-nn", "--labels", "expected"), "--labels applies to the pairwise"),
         (("--preset", "pairwise-nn", "--leader", "expert", "--spread", "0.1"), "--spread"),
     ],
@@ -144,3 +146,44 @@ def test_json_writes_an_infinite_patience_as_a_string(cli):
     row = json.loads(out)
     assert status == 0 and row["config"]["hparams"]["stop.patience"] == "inf"
     assert row["gold_budget"] == 2 and row["leader"] == "gradient"
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (("--grid", "n=1,4"), "--grid n is expert iteration's; it needs --leader expert"),
+        (("--leader", "expert", "--n", "4", "--grid", "n=1,4"), "--n and --grid n set the same"),
+        (("--grid", "patience=1,3"), "--grid stop.patience is early stopping's; it needs --gold"),
+        (("--gold-budget", "2", "--grid", "check-every=2.5,3"), "--grid check-every: every must"),
+        (("--leader", "expert", "--grid", "expert-step=0.1,2"), "--grid expert-step: step must"),
+        (("--leader", "expert", "--grid", "n=0,4"), "grid 'n': each value must be an integer"),
+        (("--leader", "expert", "--grid", "groups=1:100:100"), "at most 64"),
+        (("--grid", "members=1,2000"), "at --grid members = 2000: members must be at most 1024"),
+        (("--preset", "paper-nn", "--method", "fpo-relaxed", "--grid", "members=1,3"), "foresight"),
+        (("--preset", "paper-nn", "--leader", "expert", "--grid", "spread=1,2"), "linear presets"),
+        (("--preset", "paper-nn", "--grid", "beta=1,2"), "beta is not read by method 'rlhf'"),
+        (("--preset", "paper-nn", "--grid", "lr=1,2"), "grid name must be one of amplitude"),
+        (("--leader", "expert", "--grid", "gamma=0,1"), "gamma is not read by method 'best-of-n'"),
+        (("--leader", "expert", "--method", "rlhf", "--grid", "c=0,1"), "--method chooses the"),
+        (("--preset", "population", "--regime", "replace", "--grid", "c=0,1"), "--regime must be"),
+        (("--preset", "paper-nn", "--labels", "expected", "--grid", "c=0,1"), "--labels applies"),
+        (("--aggregate", "min", "--grid", "c=0,1"), "--aggregate combines an ensemble's rewards"),
+        (("--gold-budget", "-1", "--grid", "c=0,1"), "--gold-budget must be an integer >= 0"),
+        (("--gold-budget", "10000000", "--grid", "c=0,1"), "--gold-budget x dim must be at most"),
+        (("--members", "0", "--grid", "c=0,1"), "--members must be an integer >= 1"),
+        (("--leader", "expert", "--groups", "64", "--grid", "n=1,16384", "--max-memory", "1"),
+         "toysim sweep: 2 runs of 3 iterations needs an estimated"),
+    ],
+)  # fmt: skip
+def test_a_sweeps_composition_flag_or_axis_is_refused_by_name_before_compiling(
+    cli, tmp_path, monkeypatch, argv, needle
+):
+    import toysim.sweep
+
+    def never(*args):
+        raise AssertionError("compiled before every flag and axis was checked")
+
+    monkeypatch.setattr(toysim.sweep, "compiled_summary", never)
+    line = refused(cli, *SWEEP, *argv)
+    assert needle in line and line.startswith("error: "), line
+    assert not any(tmp_path.iterdir())

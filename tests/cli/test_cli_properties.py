@@ -31,6 +31,8 @@ SWITCHES = {
     "--oracle": ["true", "none", "yes"],
 }
 GRID_NAMES = ["c", "gamma", "lr", "eta", "lambda", "lam", "wd", "bias", "A", "sigma", "bogus"]
+GRID_NAMES += ["beta", "label_noise", "n", "groups", "members", "gold-budget", "patience"]
+GRID_NAMES += ["check-every", "gold-noise", "spread", "expert-step", "stop.every"]
 GRID_SPECS = ["0:1:3", "0.1,0.2", "log:0.01:1:3", "0:1:0", "0:1:-2", "log:0:1:3", "x", "1e400"]
 GRID_SPECS += ["0:1:1000000000", "", "0:1", "nan,1", "0:1:100000"]
 GARBAGE = st.text(alphabet="-=abcx019 .:", max_size=6)
@@ -68,6 +70,14 @@ def run_command():
         option("--max-memory", FLOATS),
         option("--precision", ["64", "32", "16"]),
         st.just(["--json"]),
+        *composition_options(),
+    ]
+    return command("run", options, defaults=[("--steps", "2")]).map(one_method)
+
+
+def composition_options():
+    """The flags ``run`` and ``sweep`` share: the leader, the mitigations, the data."""
+    return [
         option("--leader", ["gradient", "expert", "sgd"]),
         option("--n", ["1", "4", *BAD_INTS]),
         option("--groups", ["2", *BAD_INTS]),
@@ -82,7 +92,6 @@ def run_command():
         option("--regime", ["replace", "window", "accumulate", "all"]),
         option("--labels", ["sampled", "expected", "noisy"]),
     ]
-    return command("run", options, defaults=[("--steps", "2")]).map(one_method)
 
 
 def one_method(argv: list[str]) -> list[str]:
@@ -97,7 +106,7 @@ def sweep_command(out: str):
         lambda n, s: f"{n}={s}", st.sampled_from(GRID_NAMES), st.sampled_from(GRID_SPECS)
     )
     options = [
-        option("--preset", PRESETS),
+        option("--preset", [*PRESETS, "paper-nn", "pairwise-linear", "pairwise-nn"]),
         option("--method", METHODS),
         st.tuples(st.just("--grid"), grid | GARBAGE).map(list),
         st.tuples(st.just("--grid"), grid).map(list),
@@ -110,6 +119,7 @@ def sweep_command(out: str):
         option("--devices", ["1", "2", "0", "1000", *BAD_INTS]),
         option("--max-memory", FLOATS),
         option("--precision", ["64", "32"]),
+        *composition_options(),
     ]
     defaults = [("--steps", "2"), ("--seeds", "1"), ("--grid", "c=0.1,0.2")]
     return command("sweep", options, required=["--out", out], defaults=defaults)

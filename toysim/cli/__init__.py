@@ -9,7 +9,8 @@ any computation. On a user error it
 prints one line to stderr and exits with status 2, without a traceback.
 
 The parser is in :mod:`toysim.cli.parser`, ``run`` in :mod:`toysim.cli.run`,
-the other commands in :mod:`toysim.cli.commands`.
+the other commands in :mod:`toysim.cli.commands`, the leader, mitigation and data
+flags ``run`` and ``sweep`` share in :mod:`toysim.cli.pieces`.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+from typing import NamedTuple
 
 from toysim.cli.parser import UserError
 from toysim.config import ConfigError
@@ -62,17 +63,47 @@ def check_run_memory(args: argparse.Namespace, factory, spec, hp) -> None:
     check_memory(run_bytes(factory, spec, hp, 1), memory_limit(args), what)
 
 
-def sweep_request(args: argparse.Namespace):
-    """``(spec, hparams, grid)`` of a ``sweep`` command line, every part checked (without
-    starting JAX, so that a multi-process sweep can still join its cluster).
+class SweepRequest(NamedTuple):
+    """What a ``sweep`` command line asks for, checked.
+
+    Attributes:
+      game, game_hp: the preset's game with the method and data flags.
+      spec, hp: what each run is (a composition of the game when a leader or mitigation flag
+        or a composition's grid axis asks for one, else the game).
+      grid: axis -> values, in the order given.
+      programs: ``(spec, hp)`` of each compiled program (one per combination of static
+        values; :func:`toysim.sweeps.grid.static_points`).
+    """
+
+    game: object
+    game_hp: tuple
+    spec: object
+    hp: tuple
+    grid: dict
+    programs: list
+
+
+def sweep_request(args: argparse.Namespace) -> SweepRequest:
+    """Every part of a ``sweep`` command line checked (without starting JAX, so that a
+    multi-process sweep can still join its cluster).
 
     Refused: no ``--grid`` (and no recipe), more than two axes, an axis named twice (aliases
-    included), an axis over a field the game does not read (``gamma`` with ``rlhf``), seeds or
-    chunk below 1.
+    included), an axis over a field no run reads (``gamma`` with ``rlhf``, ``patience``
+    without a gold budget), a composition flag without its piece or beside a grid axis over
+    the same field (:func:`toysim.cli.pieces.check_pieces`), a value an axis's field does not
+    allow, a static axis whose values are not whole numbers or whose programs are invalid,
+    seeds or chunk below 1.
     """
-    from toysim.config import HParams
-    from toysim.presets import build
-    from toysim.sweep import parse_grid
+    from toysim.cli.pieces import check_pieces, compose_game
+    from toysim.config import validate
+    from toysim.sweeps.grid import (
+        axis_name,
+        composition_axis,
+        grid_values,
+        is_static,
+        resolve_grid,
+        with_axis,
+    )
 
     check_counts("sweep", seeds=args.seeds, chunk=args.chunk)
     if not args.grid:
@@ -82,23 +113,42 @@ def sweep_request(args: argparse.Namespace):
         )
     if len(args.grid) > 2:
         raise UserError("toysim sweep: at most two --grid axes (run several sweeps for more)")
-    axes = [parse_grid(text) for text in args.grid]
-    names = [name for name, _ in axes]
+    texts = [grid_values(text) for text in args.grid]
+    pieces = {composition_axis(name): values for name, values in texts}
+    pieces.pop(None, None)
+    check_pieces("sweep", args, gradient=("method", "gamma"), axes=pieces)
+    method = args.method or "rlhf"
+    game, game_hp, spec, hp = compose_game("sweep", args, method, {}, force=bool(pieces))
+    names = [axis_name(name, hp) for name, _ in texts]
     if len(set(names)) < len(names):
         twice = next(name for name in names if names.count(name) > 1)
         raise UserError(f"toysim sweep: --grid names {twice} twice (one axis per field)")
-    spec, hp = build(args.preset, args.method, gamma=args.gamma, steps=args.steps)
-    HParams.check_read(spec, names)
+    grid = {name: values for name, (_, values) in zip(names, texts, strict=True)}
+    resolved = resolve_grid(spec, hp, grid)
+    for (typed, values), axis in zip(texts, names, strict=True):
+        try:  # the base numbers are valid (compose_game): a refusal is the axis's
+            if not is_static(axis):
+                validate(spec, with_axis(hp, axis, values))
+        except ConfigError as err:
+            raise UserError(f"toysim sweep: --grid {typed}: {err}") from None
+    for program, _ in resolved.points if resolved.static else ():
+        try:
+            program.validate()
+        except ConfigError as err:
+            at = [f"{a} = {getattr(program, 'max_n' if a == 'n' else a)}" for a in resolved.static]
+            raise UserError(f"toysim sweep: at --grid {', '.join(at)}: {err}") from None
     memory_limit(args)
-    return spec, hp, dict(axes)
+    return SweepRequest(game, game_hp, spec, hp, grid, resolved.points)
 
 
-def check_sweep_memory(args: argparse.Namespace, spec, hp, grid: dict) -> None:
+def check_sweep_memory(args: argparse.Namespace, request: SweepRequest, chunk: int) -> None:
     """Refuse a sweep whose estimated memory (:func:`toysim.memory.sweep_bytes`) is above
     ``--max-memory`` (default: what this machine has available)."""
     from toysim.memory import check_memory, sweep_bytes
+    from toysim.sweeps.grid import is_static
 
-    runs = math.prod(len(v) for v in grid.values()) * args.seeds
-    what = f"toysim sweep: {runs} runs of {spec.steps} iterations"
-    estimate = sweep_bytes(spec, hp, runs, args.chunk, args.devices or 1)
+    runs = math.prod(len(v) for k, v in request.grid.items() if not is_static(k)) * args.seeds
+    total = runs * len(request.programs)
+    what = f"toysim sweep: {total} runs of {request.spec.steps} iterations"
+    estimate = sweep_bytes(request.programs, runs, chunk, args.devices or 1)
     check_memory(estimate, memory_limit(args), what)

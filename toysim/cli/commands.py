@@ -62,6 +62,7 @@ def sweep_command(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace, state: dict) -> int:
     """The sweep itself: checks, cluster, plan, the missing chunks saved one by one, result."""
+    from toysim.cli.run import reference_preset
     from toysim.cli.sweep_flow import (
         Interrupted,
         identify,
@@ -71,7 +72,7 @@ def _sweep(args: argparse.Namespace, state: dict) -> int:
     )
     from toysim.presets import RECIPES, preset_differences
     from toysim.safeio import OutputError, check_output_dir
-    from toysim.sweep import plan_sweep, run_chunks
+    from toysim.sweep import default_chunk, plan_sweep, run_chunks
     from toysim.sweeps import cluster
 
     if args.recipe:
@@ -79,18 +80,22 @@ def _sweep(args: argparse.Namespace, state: dict) -> int:
         args.preset, args.method, args.grid = recipe.preset, recipe.method, list(recipe.grid)
     if args.force and args.resume:
         raise UserError("toysim sweep: --force (start again) and --resume exclude each other")
-    spec, hp, grid = sweep_request(args)
+    request = sweep_request(args)
     try:
         out = check_output_dir(args.out)
     except OutputError as err:
         raise UserError(f"toysim sweep: {err}") from None
+    chunk = args.chunk or default_chunk(request.spec)
     start_cluster(args)
-    check_sweep_memory(args, spec, hp, grid)
+    check_sweep_memory(args, request, chunk)
     plan = plan_sweep(
-        spec, hp, grid, args.seeds, collapse_drop=args.collapse_drop, chunk_size=args.chunk
-    )
-    name, manifest = identify(args, plan, grid)
-    plan.config.update(preset=args.preset, differences=preset_differences(spec, hp))
+        request.spec, request.hp, request.grid, args.seeds, collapse_drop=args.collapse_drop,
+        chunk_size=chunk,
+    )  # fmt: skip
+    name, manifest = identify(args, plan, request.grid)
+    reference = reference_preset(args.preset)
+    differences = preset_differences(request.game, request.game_hp, reference)
+    plan.config.update(preset=args.preset, differences=differences)
     start = open_store(args, out / name, manifest)
     if start.complete:
         print(f"toysim sweep: {out / name}.npz is already complete; nothing to resume")

@@ -19,11 +19,57 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message} (see --help)")
 
 
+def add_composition_arguments(command: argparse.ArgumentParser) -> None:
+    """The flags that compose a run (``run`` and ``sweep``): the leader, the mitigations and
+    the data (docs/engine.md; :mod:`toysim.cli.pieces` checks and builds them)."""
+    from toysim.presets import CHOICES
+
+    pieces = command.add_argument_group("leader, mitigations and data (docs/engine.md)")
+    pieces.add_argument(
+        "--leader",
+        choices=CHOICES["leader"],
+        default="gradient",
+        help="gradient: the method's gradient steps (default); expert: expert iteration",
+    )
+    pieces.add_argument("--n", type=int, help="expert iteration: draws per group (default 16)")
+    pieces.add_argument("--groups", type=int, help="expert iteration: groups (default 8)")
+    pieces.add_argument(
+        "--spread", type=float, help="expert iteration, linear game: sampling spread"
+    )
+    pieces.add_argument(
+        "--expert-step", type=float, help="expert iteration: step toward the kept mean (0.1)"
+    )
+    pieces.add_argument("--members", type=int, help="reward models (default 1)")
+    pieces.add_argument(
+        "--aggregate", choices=CHOICES["aggregate"], help="the ensemble's rewards (mean)"
+    )
+    pieces.add_argument(
+        "--gold-budget", type=int, help="early stopping: gold labels per check (default 0)"
+    )
+    pieces.add_argument("--patience", type=float, help="early stopping: checks (default 3)")
+    pieces.add_argument("--check-every", type=float, help="early stopping: iterations (10)")
+    pieces.add_argument("--gold-noise", type=float, help="early stopping: label noise (1)")
+    pieces.add_argument(
+        "--regime", choices=CHOICES["regime"], help="the follower's data (not population)"
+    )
+    pieces.add_argument(
+        "--labels", choices=CHOICES["labels"], help="pairwise presets: the label model"
+    )
+
+
+GRID_HELP = (
+    "NAME=start:stop:num, NAME=log:start:stop:num or NAME=v1,v2 (repeatable, at most two). "
+    "NAME: a field of the preset's numbers or an alias (c, lr, eta, lambda, wd, bias, A); "
+    "traced, one compile: patience, check-every, gold-noise, spread, expert-step; static, "
+    "one compile per value: n, groups, members, gold-budget"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``toysim`` parser; its errors raise :class:`UserError` (one line, no usage block)."""
     import toysim
     from toysim.model.metrics import COLLAPSE_DROP
-    from toysim.presets import CHOICES, LINEAR_PRESETS, PRESETS, RECIPES
+    from toysim.presets import LINEAR_PRESETS, PRESETS, RECIPES
 
     parser = _Parser(
         prog="toysim", description="Command line: toysim COMMAND or python -m toysim COMMAND."
@@ -45,52 +91,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gamma", type=float, help="steering weight (default: see README)")
     run.add_argument("--steps", type=int, help="iterations T (default: the preset's)")
     run.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
-    pieces = run.add_argument_group("leader, mitigations and data (docs/engine.md)")
-    pieces.add_argument(
-        "--leader",
-        choices=CHOICES["leader"],
-        default="gradient",
-        help="gradient: the method's gradient steps (default); expert: expert iteration",
-    )
-    pieces.add_argument("--n", type=int, help="expert iteration: draws per group (default 16)")
-    pieces.add_argument("--groups", type=int, help="expert iteration: groups (default 8)")
-    pieces.add_argument(
-        "--spread", type=float, help="expert iteration, linear game: sampling spread"
-    )
-    pieces.add_argument(
-        "--expert-step", type=float, help="expert iteration: step toward the kept mean (0.1)"
-    )
-    pieces.add_argument("--members", type=int, default=1, help="reward models (default 1)")
-    pieces.add_argument(
-        "--aggregate", choices=CHOICES["aggregate"], help="the ensemble's rewards (mean)"
-    )
-    pieces.add_argument(
-        "--gold-budget", type=int, default=0, help="early stopping: gold labels per check"
-    )
-    pieces.add_argument("--patience", type=float, help="early stopping: checks (default 3)")
-    pieces.add_argument("--check-every", type=float, help="early stopping: iterations (10)")
-    pieces.add_argument("--gold-noise", type=float, help="early stopping: label noise (1)")
-    pieces.add_argument(
-        "--regime", choices=CHOICES["regime"], help="the follower's data (not population)"
-    )
-    pieces.add_argument(
-        "--labels", choices=CHOICES["labels"], help="pairwise presets: the label model"
-    )
+    add_composition_arguments(run)
     run.add_argument("--json", action="store_true", help="print one JSON object per run")
     run.add_argument("--max-memory", type=float, metavar="GB", help=MAX_MEMORY_HELP)
     run.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
-    sweep = sub.add_parser("sweep", help="a grid of hyperparameters times seeds, in one compile")
-    sweep.add_argument("--preset", default="paper-linear", choices=list(LINEAR_PRESETS))
-    sweep.add_argument("--method", default="rlhf", choices=list(METHODS))
-    sweep.add_argument(
-        "--grid",
-        action="append",
-        default=[],
-        metavar="NAME=SPEC",
-        help="NAME=start:stop:num, NAME=log:start:stop:num or NAME=v1,v2 (repeatable; "
-        "NAME is an HParams field or c, lr, eta, lambda, wd, bias)",
+    sweep = sub.add_parser(
+        "sweep", help="a grid of hyperparameters times seeds, in one compile per program"
     )
+    sweep.add_argument("--preset", default="paper-linear", choices=list(PRESETS))
+    sweep.add_argument("--method", choices=list(METHODS), help="leader method (default rlhf)")
+    sweep.add_argument("--grid", action="append", default=[], metavar="NAME=SPEC", help=GRID_HELP)
     sweep.add_argument("--recipe", choices=list(RECIPES), help="a named sweep (overrides the rest)")
     sweep.add_argument("--seeds", type=int, default=32, help="seeds per grid point (default 32)")
     sweep.add_argument("--gamma", type=float, help="steering weight if not on the grid")
@@ -98,7 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--collapse-drop", type=float, default=COLLAPSE_DROP, help="see toysim.sweep"
     )
-    sweep.add_argument("--chunk", type=int, default=8192, help="runs per compiled call")
+    sweep.add_argument(
+        "--chunk",
+        type=int,
+        help="runs per compiled call (default 8192; 256 on a sampled-buffer preset)",
+    )
+    add_composition_arguments(sweep)
     sweep.add_argument("--out", default="results", help="output folder (default results/)")
     sweep.add_argument("--devices", type=int, help="expose N host CPU devices (XLA flag)")
     sweep.add_argument("--max-memory", type=float, metavar="GB", help=MAX_MEMORY_HELP)

@@ -6,36 +6,18 @@ import argparse
 import json
 import math
 
-from toysim.cli.checks import check_counts, check_run_memory, check_seed
+from toysim.cli.checks import check_run_memory, check_seed
 from toysim.cli.parser import UserError
 from toysim.presets import DEFAULT_PRESET
 
 DEFAULT_METHODS = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical")
 
 
-FLAGS = {
-    "n": "--n",
-    "groups": "--groups",
-    "spread": "--spread",
-    "step": "--expert-step",
-    "members": "--members",
-    "aggregate": "--aggregate",
-    "gold_budget": "--gold-budget",
-    "patience": "--patience",
-    "every": "--check-every",
-    "label_noise": "--gold-noise",
-    "regime": "--regime",
-    "labels": "--labels",
-}
-"""The flag of each composition field, for errors that name the flag."""
-EXPERT_FLAGS = ("n", "groups", "spread", "expert_step")
-STOP_FLAGS = ("patience", "check_every", "gold_noise")
-
-
 def run_command(args: argparse.Namespace) -> int:
     """``toysim run``: one row per method (or one expert-iteration row); the exit status."""
     import jax
 
+    from toysim.cli.pieces import compose_game
     from toysim.config import validate
     from toysim.experiments.runner import run_seed, trajectory_factory
     from toysim.presets import preset_differences
@@ -43,12 +25,13 @@ def run_command(args: argparse.Namespace) -> int:
 
     switches = dict(hessian=args.hessian, influence=args.influence, params=args.params)
     switches["oracle"] = args.oracle
-    check_pieces(args, switches)
+    check_run_pieces(args, switches)
     check_seed("run", args.seed)
     methods = [args.method] if args.method else list(DEFAULT_METHODS)
     if args.leader == "expert":
         methods = ["rlhf"]  # the game's method is not used: gamma 0, no steering
-    games = [run_game(args, name, switches) for name in methods]  # every row refused up front
+    # every row refused up front
+    games = [compose_game("run", args, name, switches) for name in methods]
     for _, _, spec, hp in games:
         validate(spec, hp)
         check_run_memory(args, trajectory_factory(spec), spec, hp)
@@ -94,102 +77,18 @@ def run_command(args: argparse.Namespace) -> int:
     return emit(rows, args.json, format_table)
 
 
-def check_pieces(args: argparse.Namespace, switches: dict) -> None:
-    """Refuse, in one line naming the flag, a combination of ``toysim run``'s flags that
-    does not exist: a flag of one leader, game or rule used without it."""
-    from toysim.presets import PRESETS
+def check_run_pieces(args: argparse.Namespace, switches: dict) -> None:
+    """Refuse ``--gamma`` or a switch without ``--method`` (``run`` compares four methods by
+    default, each with its own weight), then the composition flags
+    (:func:`toysim.cli.pieces.check_pieces`)."""
+    from toysim.cli.pieces import check_pieces
 
-    given = lambda flag: getattr(args, flag) is not None  # noqa: E731
-    if args.leader == "expert":
-        chosen = [f for f in ("method", "gamma", *switches) if given(f)]
-        if chosen:
-            raise UserError(
-                f"toysim run: --{chosen[0]} chooses the gradient leader; --leader expert has "
-                "none (expert iteration keeps the best of n draws)"
-            )
-    else:
-        if args.method is None and (args.gamma is not None or any(switches.values())):
+    if args.leader != "expert" and args.method is None:
+        if args.gamma is not None or any(switches.values()):
             raise UserError(
                 "toysim run: --gamma and the switches need --method (e.g. --method fpo)"
             )
-        chosen = [f for f in EXPERT_FLAGS if given(f)]
-        if chosen:
-            flag = "--" + chosen[0].replace("_", "-")
-            raise UserError(f"toysim run: {flag} is expert iteration's; it needs --leader expert")
-    chosen = [f for f in STOP_FLAGS if given(f)]
-    if chosen and not args.gold_budget:
-        flag = "--" + chosen[0].replace("_", "-")
-        raise UserError(f"toysim run: {flag} is early stopping's; it needs --gold-budget > 0")
-    sampled = PRESETS[args.preset].sampled
-    pairs = sampled and PRESETS[args.preset].spec.get("data") == "pairs"
-    if args.labels is not None and not pairs:
-        raise UserError(
-            f"toysim run: --labels applies to the pairwise presets; {args.preset} labels "
-            "outputs with U(y)"
-        )
-    if args.spread is not None and sampled:
-        raise UserError(
-            "toysim run: --spread applies to the linear presets; the sampled-buffer game "
-            "samples with its own spread schedule"
-        )
-    check_counts("run", members=args.members, n=args.n, groups=args.groups)
-    if args.aggregate is not None and args.members < 2:
-        raise UserError(
-            "toysim run: --aggregate combines an ensemble's rewards; it needs --members > 1"
-        )
-    if args.gold_budget < 0:
-        raise UserError(
-            f"toysim run: --gold-budget must be an integer >= 0; got {args.gold_budget}"
-        )
-
-
-def run_game(args: argparse.Namespace, name: str, switches: dict):
-    """``(game, game_hp, spec, hp)``: the preset's game with ``name`` and the data flags, and
-    what runs (a :class:`~toysim.game.composition.Composition` of it when a leader or
-    mitigation flag asks for one, else the game itself)."""
-    import dataclasses
-
-    from toysim.config import ConfigError
-    from toysim.presets import STOP_DEFAULTS, build, compose
-
-    game, game_hp = build(args.preset, name, gamma=args.gamma, steps=args.steps, **switches)
-    data = {k: getattr(args, k) for k in ("regime", "labels") if getattr(args, k) is not None}
-    if data:
-        game = dataclasses.replace(game, **data)
-        try:
-            game.validate()  # the population follower has no buffer: window only
-        except ConfigError as err:
-            raise flag_error(err) from None
-    if args.leader == "gradient" and args.members == 1 and not args.gold_budget:
-        return game, game_hp, game, game_hp
-    numbers = dict(patience=args.patience, every=args.check_every, label_noise=args.gold_noise)
-    stop = STOP_DEFAULTS._replace(**{k: v for k, v in numbers.items() if v is not None})
-    expert = dict(n=args.n, groups=args.groups, spread=args.spread, step=args.expert_step)
-    if args.leader != "expert":
-        expert = {}
-    try:
-        spec, hp = compose(
-            game,
-            game_hp,
-            leader=args.leader,
-            members=args.members,
-            aggregate=args.aggregate or "mean",
-            gold_budget=args.gold_budget,
-            stop=stop,
-            **expert,
-        )
-        spec.validate()
-        hp.validate(spec)
-    except ConfigError as err:
-        raise flag_error(err) from None
-    return game, game_hp, spec, hp
-
-
-def flag_error(err: Exception) -> Exception:
-    """A :class:`ConfigError` on a field a flag sets, as the :class:`UserError` naming the
-    flag (``regime must be ...`` -> ``toysim run: --regime must be ...``); else ``err``."""
-    field, _, rest = str(err).partition(" ")
-    return UserError(f"toysim run: {FLAGS[field]} {rest}") if field in FLAGS else err
+    check_pieces("run", args, gradient=("method", "gamma", *switches))
 
 
 def reference_preset(preset: str) -> str:

@@ -183,15 +183,16 @@ def identify(args: argparse.Namespace, plan: SweepPlan, grid: dict) -> tuple[str
     """The result's name (what made it, and a hash of the whole configuration) and the
     manifest of its chunk store.
 
-    The hash covers the game, every base hyperparameter, the grid values, the seeds, the
-    collapse rule and the precision; not the chunk size or the device count, which change how
-    the runs are laid out, not what they are.
+    The hash covers the game (a composition's every field), every base hyperparameter, the
+    grid values, the seeds, the collapse rule and the precision; not the chunk size or the
+    device count, which change how the runs are laid out, not what they are.
     """
     identity = {k: v for k, v in plan.config.items() if k not in ("devices", "chunk_size")}
     identity |= {"axes": {k: v.tolist() for k, v in plan.axes.items()}, "bits": args.precision}
     label = {
         "preset": args.preset,
         "method": plan.spec.method.name,
+        "pieces": pieces(args),
         "axes": {k: len(v) for k, v in grid.items()},
         "seeds": len(plan.axes["seed"]),
         "first_seed": int(plan.axes["seed"][0]),
@@ -205,6 +206,14 @@ def identify(args: argparse.Namespace, plan: SweepPlan, grid: dict) -> tuple[str
         "total": plan.total,
     }
     return result_name(label, identity), manifest
+
+
+def pieces(args: argparse.Namespace) -> list[str]:
+    """The composition flags of a sweep as parts of its name: ``members3``, ``min``,
+    ``gold4``, ``accumulate``, ``expected`` (expert iteration is the method ``best-of-n``)."""
+    parts = [f"members{args.members}"] if args.members > 1 else []
+    parts += [f"gold{args.gold_budget}"] if args.gold_budget else []
+    return parts + [v for v in (args.aggregate, args.regime, args.labels) if v is not None]
 
 
 def write_result(args: argparse.Namespace, plan: SweepPlan, store: ChunkStore, final: Path) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable, Sequence
 import jax
 
 from toysim.config import validate
-from toysim.game.composition import Composition
+from toysim.game.composition import game_of
 from toysim.game.neural import make_neural_trajectory
 from toysim.game.records import raise_if_nonfinite
 from toysim.game.sampled import NeuralSpec
@@ -34,8 +34,7 @@ def trajectory_factory(spec: Hashable) -> TrajectoryFactory:
     :func:`~toysim.game.neural.make_neural_trajectory` for a
     :class:`~toysim.game.sampled.NeuralSpec`, else the linear game's
     :func:`~toysim.game.trajectory.make_trajectory`."""
-    game = spec.game if isinstance(spec, Composition) else spec
-    return make_neural_trajectory if isinstance(game, NeuralSpec) else make_trajectory
+    return make_neural_trajectory if isinstance(game_of(spec), NeuralSpec) else make_trajectory
 
 
 @functools.lru_cache(maxsize=64)

@@ -33,6 +33,11 @@ LEADERS = ("gradient", "expert")
 """The leaders: the game's gradient leader (its ``method``), or expert iteration."""
 NO_STOP = StopParams(patience=float("inf"), every=1.0, label_noise=0.0)
 """A stopping rule that never stops (the numbers of a composition without early stopping)."""
+MAX_DRAWS = 2**26
+"""The most numbers one iteration may draw: expert iteration's ``max_n x groups x dim``, and
+early stopping's ``gold_budget x dim`` at a check."""
+MAX_MEMBERS = 1024
+"""The most reward models an ensemble may hold (each member's start is built at trace time)."""
 
 
 class ExpertParams(NamedTuple):
@@ -97,6 +102,19 @@ class Composition:
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise ConfigError(f"{field} must be an integer >= {minimum}; got {value!r}")
+        if self.members > MAX_MEMBERS:
+            raise ConfigError(f"members must be at most {MAX_MEMBERS}; got {self.members}")
+        dim = self.game.dim
+        if self.leader == "expert" and self.max_n * self.groups * dim > MAX_DRAWS:
+            raise ConfigError(
+                f"n x groups x dim must be at most 2**26 (the draws one iteration holds); got "
+                f"{self.max_n} x {self.groups} x {dim}"
+            )
+        if self.gold_budget * dim > MAX_DRAWS:
+            raise ConfigError(
+                f"gold_budget x dim must be at most 2**26 (the draws one check holds); got "
+                f"{self.gold_budget} x {dim}"
+            )
         if self.aggregate not in AGGREGATES:
             raise ConfigError(
                 f"aggregate must be one of {', '.join(AGGREGATES)}; got {self.aggregate!r}"
@@ -110,11 +128,27 @@ class Composition:
             )
 
 
+def game_of(spec: GameSpec | NeuralSpec | Composition) -> GameSpec | NeuralSpec:
+    """The game of ``spec``: a composition's, or ``spec`` itself."""
+    return spec.game if isinstance(spec, Composition) else spec
+
+
 def with_steps(spec: GameSpec | NeuralSpec | Composition, steps: int):
     """``spec`` (a game or a composition of one) with the horizon ``T = steps``."""
     if isinstance(spec, Composition):
         return dataclasses.replace(spec, game=dataclasses.replace(spec.game, steps=steps))
     return dataclasses.replace(spec, steps=steps)
+
+
+def scalar_records(spec: GameSpec | NeuralSpec | Composition):
+    """``spec`` (a game or a composition of one) recording only what a run's summary reads:
+    the linear game's scalars (``record = "scalars"``, no probes), the sampled-buffer game
+    without its per-iteration state (``record_state = False``)."""
+    if isinstance(spec, Composition):
+        return dataclasses.replace(spec, game=scalar_records(spec.game))
+    if isinstance(spec, NeuralSpec):
+        return dataclasses.replace(spec, record_state=False)
+    return dataclasses.replace(spec, record="scalars", probes=())
 
 
 def whole(x: np.ndarray) -> np.ndarray:

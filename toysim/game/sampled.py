@@ -35,7 +35,13 @@ from toysim.model.interface import (
 from toysim.model.preference import preference_probability, sample_labels
 from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
-from toysim.rules import NEURAL_HPARAM_RULES, check_choice, check_numbers
+from toysim.rules import (
+    NEURAL_HPARAM_READS,
+    NEURAL_HPARAM_RULES,
+    check_choice,
+    check_numbers,
+    check_read,
+)
 
 REWARD_MODELS = ("mlp", "linear")
 DATA_KINDS = ("points", "pairs")
@@ -210,6 +216,16 @@ class NeuralHParams(NamedTuple):
             )
         if not spec.method.foresight and np.any(np.asarray(self.gamma) != 0):
             raise ConfigError(f"gamma must be 0 for rlhf (no steering term); got {self.gamma!r}")
+
+    @staticmethod
+    def check_read(spec: NeuralSpec, names) -> None:
+        """Refuse varying (a sweep's grid) a field the game of ``spec`` never reads
+        (:data:`toysim.rules.NEURAL_HPARAM_READS`), e.g. ``beta`` without pairs.
+
+        Raises:
+            ConfigError: naming the field, what reads it and the fields this game reads.
+        """
+        check_read(spec, names, NeuralHParams._fields, NEURAL_HPARAM_READS)
 
 
 def neural_utility(spec: NeuralSpec, hp: NeuralHParams) -> Utility:

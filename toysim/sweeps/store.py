@@ -42,7 +42,13 @@ SUMMARY_FIELDS = (
     "final_biased_noise",
     "collapsed",
     "nonfinite_at",
+    "stopped",
+    "gold_spent",
+    "final_kl",
 )
+"""Every summary a sweep may hold, in order; a sweep holds those its runs record
+(:func:`toysim.sweep.make_summary`): a composition's runs add early stopping's ``stopped`` and
+``gold_spent``, expert iteration's ``final_kl``."""
 
 
 class SweepFileError(ValueError):
@@ -86,16 +92,18 @@ def result_name(label: Mapping, config: Mapping) -> str:
     """A file stem that identifies a sweep: the readable ``label`` then :func:`config_hash`.
 
     Args:
-      label: ``preset``, ``method``, ``axes`` (name -> number of values), ``seeds``,
-        ``first_seed``, ``steps`` and ``precision`` (bits).
+      label: ``preset``, ``method``, optionally ``pieces`` (the composition's flags, e.g.
+        ``members3-min``), ``axes`` (name -> number of values), ``seeds``, ``first_seed``,
+        ``steps`` and ``precision`` (bits).
       config: everything that determines the result (the hash covers it all).
 
     Returns:
-      e.g. ``paper-linear_fpo-relaxed_gamma4_action_cost3_seeds0-1_T40_f64_1a2b3c4d5e``.
+      e.g. ``paper-linear_fpo-relaxed_gamma4_action_cost3_seeds0-1_T40_f64_1a2b3c4d5e`` (an
+      axis ``stop.patience`` as ``stop-patience``: the name has no dot before its suffix).
     """
-    grid = [f"{name}{size}" for name, size in label["axes"].items()]
+    grid = [f"{name.replace('.', '-')}{size}" for name, size in label["axes"].items()]
     last_seed = label["first_seed"] + label["seeds"] - 1
-    parts = [label["preset"], label["method"], *grid]
+    parts = [label["preset"], label["method"], *label.get("pieces", ()), *grid]
     parts += [f"seeds{label['first_seed']}-{last_seed}", f"T{label['steps']}"]
     parts += [f"f{label['precision']}", config_hash(config)]
     return "_".join(parts)
@@ -242,11 +250,13 @@ class ChunkStore:
         path = self.path(index)
         try:
             with np.load(path) as data:
-                chunk = {name: data[name] for name in SUMMARY_FIELDS}
+                chunk = {name: data[name] for name in SUMMARY_FIELDS if name in data.files}
         except (KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
             raise SweepFileError(
                 f"{path}: unreadable chunk ({err}); remove it to recompute"
             ) from None
+        if "final_utility" not in chunk:
+            raise SweepFileError(f"{path}: not a chunk of sweep summaries; remove it to recompute")
         size = self.manifest["chunk_size"]
         if any(v.shape != (size,) for v in chunk.values()):
             raise SweepFileError(f"{path}: a chunk of another size than {size}")
