@@ -13,7 +13,7 @@ import math
 import os
 from typing import NamedTuple
 
-from toysim.cli.parser import UserError
+from toysim.cli.parser import UserError, check_counts
 from toysim.config import ConfigError
 
 
@@ -25,14 +25,6 @@ def check_seed(command: str, seed: int) -> None:
         checked_seed(seed)
     except ConfigError as err:
         raise UserError(f"toysim {command}: --{err}") from None
-
-
-def check_counts(command: str, **counts: int | None) -> None:
-    """Each count given (``None``: not given) is >= 1; ``chunk=0`` -> ``--chunk must be ...``."""
-    for name, value in counts.items():
-        if value is not None and value < 1:
-            flag = name.replace("_", "-")
-            raise UserError(f"toysim {command}: --{flag} must be an integer >= 1; got {value}")
 
 
 def check_devices(count: int) -> None:

@@ -14,6 +14,14 @@ class UserError(Exception):
     """A mistake in the command line; reported in one line."""
 
 
+def check_counts(command: str, **counts: int | None) -> None:
+    """Each count given (``None``: not given) is >= 1; ``chunk=0`` -> ``--chunk must be ...``."""
+    for name, value in counts.items():
+        if value is not None and value < 1:
+            flag = name.replace("_", "-")
+            raise UserError(f"toysim {command}: --{flag} must be an integer >= 1; got {value}")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, no usage block
         raise UserError(f"{self.prog}: {message} (see --help)")

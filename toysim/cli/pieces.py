@@ -13,8 +13,7 @@ import argparse
 import dataclasses
 from collections.abc import Collection, Mapping
 
-from toysim.cli.checks import check_counts
-from toysim.cli.parser import UserError
+from toysim.cli.parser import UserError, check_counts
 
 FLAGS = {
     "n": "--n",
