@@ -62,13 +62,7 @@ from toysim.config import Method, as_float_arrays
 from toysim.game.best_of_n import expert_move, gaussian_kl
 from toysim.game.composition import Composition, CompositionParams
 from toysim.game.curvature import DEFAULT_SOLVERS, curvature_inverse, network_curvature
-from toysim.game.early_stop import (
-    GOLD_STREAM,
-    check_and_update,
-    gold_estimate,
-    initial_stop_state,
-    played_policy,
-)
+from toysim.game.early_stop import GOLD_STREAM
 from toysim.game.followers import (
     BufferData,
     SampleBuffer,
@@ -77,6 +71,7 @@ from toysim.game.followers import (
     follower_loss,
     optimizer_step,
 )
+from toysim.game.loop import GoldChecks, Round, Start, play
 from toysim.game.optimum import buffer_optimum, newton_steps
 from toysim.game.records import OPTIMUM_FIELDS, SOLVE_FIELDS, Trajectory
 from toysim.game.sampled import (
@@ -286,7 +281,6 @@ def make_neural_trajectory(
             ensemble_model(m, plan.members, plan.aggregate) for m in (model, follower_model)
         )
     sample_shape = (2, game.dim) if pairs else (game.dim,)
-    gold_budget = plan.gold_budget
 
     def run(key: Array, params) -> Trajectory:
         p = params if composed else CompositionParams(params)
@@ -295,14 +289,13 @@ def make_neural_trajectory(
         dtype = jnp.result_type(float)
         u = neural_utility(game, hp)
         init_key, loop_key = jax.random.split(key)
-        gold_key = jax.random.fold_in(key, GOLD_STREAM)
         phi = initial_reward_params(model, hp, init_key, dtype)
         optimizer = adam_l2_optimizer(hp.follower_lr, hp.weight_decay)
-        buffer = sampled_buffer(game, dtype)
-        previous = jnp.zeros_like(ravel_pytree(phi)[0])
         theta0 = jnp.zeros(game.dim, dtype)
-        stop0 = (initial_stop_state(dtype, (theta0, hp.sigma_start)), jnp.zeros((), dtype))
-        state = (theta0, phi, optimizer.init(phi), buffer, previous, stop0)
+
+        def split(step_key: Array) -> list[Array]:
+            """A round's keys: the leader's draws, the new samples' and (pairs) their labels'."""
+            return list(jax.random.split(step_key, 3 if pairs else 2))
 
         def gradient_leader(start, phi, buffer, previous, sigma, lr, inner_key, step_key):
             """``(theta, view)``: ``inner_steps`` clipped steps up ``F`` on sampled outputs,
@@ -324,13 +317,13 @@ def make_neural_trajectory(
             theta, _ = jax.lax.scan(inner, start, eps)
             return theta, view
 
-        def outer(carry, inputs):
-            start, phi, opt_state, buffer, previous, (stop, climb) = carry
-            seen_buffer = buffer
-            t, step_key = inputs
-            sigma = schedule(hp.sigma_start, hp.sigma_end, t, game.steps)
-            lr = schedule(hp.lr_start, hp.lr_end, t, game.steps)
-            inner_key, sample_key, *label_key = jax.random.split(step_key, 3 if pairs else 2)
+        def leader(previous, policy, fstate, t, step_key):
+            """``(theta, sigma_t)`` from ``theta_t``; the warm start passed on; what it saw."""
+            start, _ = policy
+            phi, _, buffer = fstate
+            sigma = schedule(hp.sigma_start, hp.sigma_end, t.astype(dtype), game.steps)
+            lr = schedule(hp.lr_start, hp.lr_end, t.astype(dtype), game.steps)
+            inner_key = split(step_key)[0]
             if expert:
                 score = functools.partial(model.reward, phi)
                 theta = expert_move(
@@ -340,53 +333,71 @@ def make_neural_trajectory(
             else:
                 args = (start, phi, buffer, previous, sigma, lr, inner_key, step_key)
                 theta, view = gradient_leader(*args)
-            if gold_budget:
-                theta, sigma = played_policy(stop, (theta, sigma))
-                ascended = phi if view is None else view.phi
-                climb = climb + model.reward(ascended, theta) - model.reward(ascended, start)
+            seen = Seen(phi if view is None else view.phi, view, phi, buffer)
+            return (theta, sigma), previous if view is None else view.solution.x, seen
 
-            block = policy_block(
-                game, hp, u, theta, sigma, sample_key, label_key[0] if pairs else sample_key
+        def follower(fstate, policy, t, step_key):
+            """One optimizer step on the buffer with the played policy's new block; its loss."""
+            phi, opt_state, buffer = fstate
+            theta, sigma = policy
+            _, sample_key, *label_key = split(step_key)
+            label = label_key[0] if pairs else sample_key
+            buffer = buffer_insert(
+                buffer, *policy_block(game, hp, u, theta, sigma, sample_key, label)
             )
-            buffer = buffer_insert(buffer, *block)
             data = BufferData(follower_model, buffer, None)
-            loss, new_phi, opt_state = optimizer_step(optimizer, data.loss, phi, opt_state)
-            if gold_budget:
-                draw = jax.random.fold_in(gold_key, t.astype(jnp.int32))
-                gold = gold_estimate(draw, theta, sigma, u, gold_budget, stop_p.label_noise)
-                policy = (theta, sigma)
-                stop = check_and_update(stop, t + 1, gold, climb, gold_budget, stop_p, policy)
-            record = dict(
+            loss, phi, opt_state = optimizer_step(optimizer, data.loss, phi, opt_state)
+            return (phi, opt_state, buffer), loss
+
+        def ascended(fstate, seen: Seen, policy) -> Array:
+            """``r_phi_s(theta)``: the reward model the leader ascended."""
+            return model.reward(seen.ascended, policy[0])
+
+        def record(policy, fstate, seen: Seen, loss) -> dict:
+            theta, sigma = policy
+            out = dict(
                 theta=theta,
-                proxy_reward=model.reward(new_phi, theta),
+                proxy_reward=model.reward(fstate[0], theta),
                 sigma=sigma,
                 buffer_loss=loss,
             )
-            if view is not None:
-                record.update(zip(SOLVE_FIELDS, view.solution.info, strict=True))
-            if view is not None and view.optimum is not None:
-                record.update(zip(OPTIMUM_FIELDS, view.optimum, strict=True))
+            if seen.view is not None:
+                out.update(zip(SOLVE_FIELDS, seen.view.solution.info, strict=True))
+            if seen.view is not None and seen.view.optimum is not None:
+                out.update(zip(OPTIMUM_FIELDS, seen.view.optimum, strict=True))
             if game.record_state:  # what the leader saw at this iteration
-                record.update(rm_params=ravel_pytree(phi)[0], buffer=seen_buffer)
-            if composed:
-                record.update(
-                    climb=climb,
-                    stopped=stop.stopped.astype(dtype),
-                    gold_spent=stop.spent,
-                    gold_estimate=stop.last_gold,
-                    best_check=stop.best_check,
-                )
-            x = previous if view is None else view.solution.x
-            return (theta, new_phi, opt_state, buffer, x, (stop, climb)), record
+                out.update(rm_params=ravel_pytree(seen.phi)[0], buffer=seen.buffer)
+            return out
 
-        steps = jnp.arange(game.steps, dtype=dtype)
+        pieces = Round(leader, follower, ascended, lambda policy: policy, record)
+        checks = None
+        if plan.gold_budget:
+            gold_key = jax.random.fold_in(key, GOLD_STREAM)
+            checks = GoldChecks(gold_key, plan.gold_budget, stop_p, u)
+        previous = jnp.zeros_like(ravel_pytree(phi)[0])
+        fstate0 = (phi, optimizer.init(phi), sampled_buffer(game, dtype))
+        start = Start((theta0, hp.sigma_start), previous, fstate0)
         keys = jax.random.split(loop_key, game.steps)
-        _, records = jax.lax.scan(outer, state, (steps, keys))
+        records = play(pieces, start, game.steps, keys, checks, composed)
         theta = records["theta"]
         signal, noise = block_signal_noise(theta, game.signal_dims)
         if expert:
-            origin = jnp.zeros(game.dim, dtype)
-            records["kl"] = gaussian_kl(theta, records["sigma"], origin, hp.sigma_start)
+            records["kl"] = gaussian_kl(theta, records["sigma"], theta0, hp.sigma_start)
         return Trajectory(utility=utility(u, theta), signal=signal, noise=noise, **records)
 
     return run
+
+
+class Seen(NamedTuple):
+    """What the sampled-buffer game's leader saw in a round.
+
+    Attributes:
+      ascended: ``phi_s``, the reward model's parameters it climbed.
+      view: its :class:`LeaderView` (``None`` for expert iteration).
+      phi, buffer: the follower's parameters and buffer it moved against.
+    """
+
+    ascended: RewardParams
+    view: LeaderView | None
+    phi: RewardParams
+    buffer: SampleBuffer

@@ -24,16 +24,10 @@ from jax import Array
 from toysim.config import ConfigError, GameSpec, HParams, as_float_arrays
 from toysim.game.best_of_n import expert_move, gaussian_kl
 from toysim.game.composition import Composition, CompositionParams
-from toysim.game.early_stop import (
-    GOLD_STREAM,
-    StopState,
-    check_and_update,
-    gold_estimate,
-    initial_stop_state,
-    played_policy,
-)
+from toysim.game.early_stop import GOLD_STREAM
 from toysim.game.followers import make_follower
 from toysim.game.leader import follower_view, leader_gradient, steering_gradient
+from toysim.game.loop import GoldChecks, Round, Start, play
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.game.records import Trajectory
 from toysim.model.ensemble import aggregate_gradients, aggregate_rewards, member_keys
@@ -127,7 +121,6 @@ def make_trajectory(
         theta0 = jnp.zeros(game.dim, dtype=u.ideal.dtype)
         weights = [initial_reward_weights(k, game, hp) for k in member_keys(key, plan.members)]
         fstate0 = follower.init(jnp.stack(weights) if ensemble else weights[0], hp)
-        gold_key = jax.random.fold_in(key, GOLD_STREAM)
 
         def rewards(w: Array, theta: Array) -> Array:
             """Every member's ``E[r_{w_i}(y)]``, ``[k]``."""
@@ -135,34 +128,31 @@ def make_trajectory(
                 return jax.vmap(policy.expected_reward, in_axes=(0, None))(w, theta)
             return policy.expected_reward(w, theta)[None]
 
-        def gradient_leader(theta, fstate, draw_key):
-            """``(theta', ||steering||, probes)``: one step up the aggregated ``F``."""
+        def gradient_leader(state, theta, fstate, t, draw_key):
+            """One step up the aggregated ``F``; it saw ``(||steering||, probes)``."""
             if ensemble:
                 grads = jax.vmap(
                     lambda st: leader_gradient(game.method, policy, follower, st, theta, hp, u)
                 )(fstate)
                 before = rewards(fstate.w, theta)
                 grad = aggregate_gradients(grads.total, before, plan.aggregate)
-                return theta + hp.leader_lr * grad, None, None
+                return theta + hp.leader_lr * grad, state, (None, None)
             grad = leader_gradient(game.method, policy, follower, fstate, theta, hp, u)
             probes = None if composed else probe_directions(fstate, theta)
-            return theta + hp.leader_lr * grad.total, jnp.linalg.norm(grad.steering), probes
+            seen = (jnp.linalg.norm(grad.steering), probes)
+            return theta + hp.leader_lr * grad.total, state, seen
 
-        def expert_leader(theta, fstate, draw_key):
-            """``(theta', None, None)``: one step of expert iteration on the aggregate."""
+        def expert_leader(state, theta, fstate, t, draw_key):
+            """One step of expert iteration on the aggregated reward."""
 
             def score(y):
                 scores = y @ fstate.w.T if ensemble else (y @ fstate.w)[None]
                 return aggregate_rewards(scores.T if ensemble else scores, plan.aggregate)
 
-            spread = expert.spread
-            return (
-                expert_move(draw_key, theta, spread, expert, plan.max_n, plan.groups, score),
-                None,
-                None,
+            moved = expert_move(
+                draw_key, theta, expert.spread, expert, plan.max_n, plan.groups, score
             )
-
-        leader = expert_leader if plan.leader == "expert" else gradient_leader
+            return moved, state, (None, None)
 
         def probe_directions(fstate, theta) -> Array | None:
             """``-grad S`` of every probe method at the current state, ``[P, d]``."""
@@ -176,29 +166,25 @@ def make_trajectory(
                 ]
             )
 
-        def step(carry, x):
-            theta, fstate, stop, climb = carry
-            t, draw_key = x
-            moved, steering_norm, probes = leader(theta, fstate, draw_key)
-            before = theta
-            theta = played_policy(stop, moved) if plan.gold_budget else moved
-            if composed:  # the climb C: the gain in the reward the leader ascended
-                gain = aggregate_rewards(rewards(fstate.w, theta), plan.aggregate)
-                climb = climb + gain - aggregate_rewards(rewards(fstate.w, before), plan.aggregate)
-            fstate = follower.update(fstate, theta, hp, u)
-            if plan.gold_budget:
-                draw = jax.random.fold_in(gold_key, t)
-                spread = expert.spread if plan.leader == "expert" else hp.sigma  # its own draws
-                gold = gold_estimate(draw, theta, spread, u, plan.gold_budget, stop_p.label_noise)
-                budget = plan.gold_budget
-                stop = check_and_update(stop, t + 1, gold, climb, budget, stop_p, theta)
+        def train(fstate, theta, t, key):
+            return follower.update(fstate, theta, hp, u), None
+
+        def ascended(fstate, seen, theta) -> Array:
+            """The aggregated ``E[r_w(y)]`` the leader climbs."""
+            return aggregate_rewards(rewards(fstate.w, theta), plan.aggregate)
+
+        def gold_policy(theta):
+            """Gold labels come from the policy the leader samples from."""
+            return theta, expert.spread if plan.leader == "expert" else hp.sigma
+
+        def record(theta, fstate, seen, trained) -> dict:
+            steering_norm, probes = seen
             if composed:
-                out = composed_record(theta, rewards(fstate.w, theta), climb, stop)
-            elif game.record == "full":  # metrics after the scan, vectorised over T
-                out = (theta, fstate.w, steering_norm, probes)
-            else:  # only scalars leave the loop
-                out = game_record(theta, fstate.w, steering_norm, probes)
-            return (theta, fstate, stop, climb), out
+                member_rewards = rewards(fstate.w, theta)
+                return composed_record(theta, member_rewards)
+            if game.record == "full":  # metrics after the scan, vectorised over T
+                return dict(theta=theta, w=fstate.w, steering_norm=steering_norm, probes=probes)
+            return game_record(theta, fstate.w, steering_norm, probes)._asdict()
 
         def game_record(theta: Array, w: Array, steering_norm: Array, probes) -> Trajectory:
             """Every recorded quantity of a plain game, from ``(theta, w)``; ``[d]`` or
@@ -231,10 +217,10 @@ def make_trajectory(
                 return jnp.zeros(theta.shape[:-1], theta.dtype)
             return jnp.linalg.norm(theta * biased_mask(game), axis=-1)
 
-        def composed_record(theta, member_rewards, climb, stop: StopState) -> Trajectory:
+        def composed_record(theta, member_rewards) -> dict:
             """A composition's scalars at one iteration, and ``theta``."""
             signal, noise = block_signal_noise(theta, game.signal_dims)
-            return Trajectory(
+            return dict(
                 theta=theta,
                 signal=signal,
                 noise=noise,
@@ -242,24 +228,24 @@ def make_trajectory(
                 expected_utility=policy.expected_utility(theta, u),
                 proxy_reward=aggregate_rewards(member_rewards, plan.aggregate),
                 member_spread=jnp.max(member_rewards) - jnp.min(member_rewards),
-                climb=climb,
-                stopped=stop.stopped.astype(theta.dtype),
-                gold_spent=stop.spent,
-                gold_estimate=stop.last_gold,
-                best_check=stop.best_check,
             )
 
-        stop0 = initial_stop_state(theta0.dtype, theta0)
-        carry0 = (theta0, fstate0, stop0, jnp.zeros_like(hp.gamma))
+        leader = expert_leader if plan.leader == "expert" else gradient_leader
+        pieces = Round(leader, train, ascended, gold_policy, record)
+        checks = None
+        if plan.gold_budget:
+            gold_key = jax.random.fold_in(key, GOLD_STREAM)
+            checks = GoldChecks(gold_key, plan.gold_budget, stop_p, u)
         draw_keys = None
         if plan.leader == "expert":
             draw_keys = jax.random.split(jax.random.fold_in(key, 1), game.steps)
-        xs = (jnp.arange(game.steps, dtype=jnp.int32), draw_keys)
-        _, out = jax.lax.scan(step, carry0, xs, unroll=SCAN_UNROLL)
+        start = Start(theta0, None, fstate0)
+        out = play(pieces, start, game.steps, draw_keys, checks, composed, SCAN_UNROLL)
         if composed and plan.leader == "expert":
-            kl = gaussian_kl(out.theta, expert.spread, theta0, expert.spread)
-            return out._replace(kl=kl)
-        return game_record(*out) if not composed and game.record == "full" else out
+            out["kl"] = gaussian_kl(out["theta"], expert.spread, theta0, expert.spread)
+        if not composed and game.record == "full":
+            return game_record(out["theta"], out["w"], out["steering_norm"], out["probes"])
+        return Trajectory(**out)
 
     return run
 
