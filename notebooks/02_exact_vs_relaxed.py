@@ -116,7 +116,7 @@ figures.save(fig, "ladder_utility", OUT, meta)
 # ## How far each relaxation steers from exact
 #
 # At every state of the *exact* trajectory, toysim evaluates every rung's steering
-# direction (the `probes` of a `GameSpec`) and takes its cosine with the exact one.
+# direction (the `probes` of a `LinearSpec`) and takes its cosine with the exact one.
 # A cosine is scale-free, so this isolates the direction from the choice of `gamma`;
 # the table's last column gives the size.
 

@@ -43,7 +43,7 @@ jax.config.update("jax_enable_x64", True)
 
 from toysim import build, figures
 from toysim.experiments.population import population_field
-from toysim.game.trajectory import utility_of
+from toysim.game.linear_round import utility_of
 from toysim.model import gaussian_utility_moments, utility
 from toysim.plots.collapse_figures import population_field_figure
 

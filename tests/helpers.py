@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toysim.config import GameSpec, HParams, Method
+from toysim.config import LinearHParams, LinearSpec, Method
 from toysim.game.followers import FollowerState, buffer_insert, follower_buffer, make_follower
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.model.utility import Utility, utility
@@ -20,8 +20,8 @@ from toysim.model.utility import Utility, utility
 EXACT = Method("fpo-exact")
 
 
-def random_hparams(rng, **changes) -> HParams:
-    hp = HParams(
+def random_hparams(rng, **changes) -> LinearHParams:
+    hp = LinearHParams(
         amplitude=rng.uniform(1.0, 10.0),
         tau=rng.uniform(0.05, 0.4),
         ideal_value=rng.uniform(0.5, 2.5),
@@ -36,7 +36,7 @@ def random_hparams(rng, **changes) -> HParams:
         rm_init_noise=0.1,
     )
     hp = hp._replace(**changes)
-    return HParams(*(jnp.asarray(x, dtype=jnp.float64) for x in hp))
+    return LinearHParams(*(jnp.asarray(x, dtype=jnp.float64) for x in hp))
 
 
 def random_utility(rng, d, k, hp) -> Utility:
@@ -53,7 +53,7 @@ def point_game(
     Returns ``(spec, follower, state, theta, hp, u, old_samples, policy)``.
     """
     assert n_old < buffer_size
-    spec = GameSpec(
+    spec = LinearSpec(
         dim=d,
         signal_dims=min(3, d - 1),
         steps=buffer_size,
@@ -78,7 +78,7 @@ def point_game(
 
 
 def population_game(rng, d, anchor, method=EXACT):
-    spec = GameSpec(
+    spec = LinearSpec(
         dim=d,
         signal_dims=min(3, d - 1),
         steps=1,

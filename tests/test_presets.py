@@ -25,7 +25,7 @@ def test_rlhf_amplifies_the_rm_bias_and_relaxed_fpo_undoes_it():
 
 def test_biased_dims_start_the_rm_biased():
     spec, hp = build("sycophancy", "rlhf", steps=1)
-    from toysim.game.trajectory import initial_reward_weights
+    from toysim.game.linear_round import initial_reward_weights
 
     w0 = np.asarray(initial_reward_weights(jax.random.key(0), spec, hp._replace(rm_init_noise=0)))
     np.testing.assert_array_equal(w0[:5], [1, 1, 1, 0.5, 0.5])
@@ -62,11 +62,11 @@ def test_sampled_presets_build_with_the_exact_and_relaxed_weights(preset):
     """``omega = 5 / 50`` new samples per buffer, so exact FPO's ``gamma = 2 omega = 0.2``;
     with ``H -> I`` the published 0.005; an FPO method evaluates at the current follower
     unless ``params`` is given."""
-    from toysim.game.sampled import NeuralSpec
+    from toysim.game.sampled import SampledSpec
 
     for method, gamma in (("rlhf", 0.0), ("fpo-exact", 0.2), ("fpo-relaxed", 0.005)):
         spec, hp = build(preset, method)
-        assert isinstance(spec, NeuralSpec) and hp.gamma == pytest.approx(gamma, abs=1e-15)
+        assert isinstance(spec, SampledSpec) and hp.gamma == pytest.approx(gamma, abs=1e-15)
         assert spec.method.params == "current"
     spec, _ = build(preset, "fpo-exact", hessian="damped", steps=7)
     assert spec.method.hessian == "damped" and spec.steps == 7

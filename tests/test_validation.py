@@ -6,7 +6,7 @@ import re
 import pytest
 
 from toysim import ConfigError, build, method_from_name, simulate, validate
-from toysim.config import GameSpec, Method
+from toysim.config import LinearSpec, Method
 
 
 def spec_and_hp(method="fpo-exact", preset="paper-linear"):
@@ -122,7 +122,7 @@ def test_simulate_validates_before_running():
     with pytest.raises(ConfigError, match="leader_lr"):
         simulate(spec, hp._replace(leader_lr=-1.0), seed=0)
     with pytest.raises(ConfigError, match="signal_dims"):
-        simulate(GameSpec(3, 3, 5, "sgd", 1, 1, "proximal", Method("fpo")), hp, seed=0)
+        simulate(LinearSpec(3, 3, 5, "sgd", 1, 1, "proximal", Method("fpo")), hp, seed=0)
 
 
 def test_numpy_integers_are_accepted_wherever_python_integers_are():
@@ -133,7 +133,7 @@ def test_numpy_integers_are_accepted_wherever_python_integers_are():
     spec, hp = build("paper-linear", "rlhf", steps=np.int64(4))
     assert spec.steps == 4 and type(spec.steps) is int
     assert simulate(spec, hp, np.int64(3)).utility.shape == (4,)
-    dims = GameSpec(
+    dims = LinearSpec(
         np.int64(5), np.int32(2), np.int64(3), "sgd", np.int64(1), 1, "ridge", spec.method
     )
     validate(dims, hp)
@@ -144,9 +144,9 @@ def test_numpy_integers_are_accepted_wherever_python_integers_are():
 def test_numpy_integers_are_accepted_by_the_neural_spec():
     import numpy as np
 
-    from toysim.game.neural import NeuralSpec
+    from toysim.game.sampled_round import SampledSpec
 
-    spec = NeuralSpec(steps=np.int64(3), dim=np.int64(4), hidden=(np.int64(8),))
+    spec = SampledSpec(steps=np.int64(3), dim=np.int64(4), hidden=(np.int64(8),))
     spec.validate()
     assert (spec.steps, spec.dim, spec.hidden) == (3, 4, (8,))
 
@@ -164,12 +164,12 @@ def test_numpy_integers_are_accepted_by_the_neural_spec():
 )
 def test_paper_nn_numbers_are_refused_before_running(field, value, message):
     from toysim.experiments.runner import run_seed
-    from toysim.game.neural import make_neural_trajectory
+    from toysim.game.trajectory import make_trajectory
 
     spec, hp = build("paper-nn", "fpo-relaxed")
     spec = dataclasses.replace(spec, steps=2)
     with pytest.raises(ConfigError, match=message):
-        run_seed(spec, hp._replace(**{field: value}), 0, make_neural_trajectory)
+        run_seed(spec, hp._replace(**{field: value}), 0, make_trajectory)
 
 
 @pytest.mark.parametrize("field", ["lam", "leader_lr", "rm_init_signal", "amplitude"])
@@ -180,12 +180,12 @@ def test_every_linear_number_must_be_finite(field):
 
 
 def test_only_fields_the_game_reads_may_be_varied():
-    from toysim.config import HParams
+    from toysim.config import LinearHParams
 
-    HParams.check_read(build("paper-linear", "fpo-exact")[0], ["gamma", "lam", "c"])
-    HParams.check_read(build("population", "rlhf")[0], ["sigma", "lam"])
-    HParams.check_read(build("sycophancy", "rlhf")[0], ["rm_init_bias", "follower_lr"])
+    LinearHParams.check_read(build("paper-linear", "fpo-exact")[0], ["gamma", "lam", "c"])
+    LinearHParams.check_read(build("population", "rlhf")[0], ["sigma", "lam"])
+    LinearHParams.check_read(build("sycophancy", "rlhf")[0], ["rm_init_bias", "follower_lr"])
     with pytest.raises(ConfigError, match=r"gamma is not read by method 'rlhf'.*FPO method"):
-        HParams.check_read(build("paper-linear", "rlhf")[0], ["gamma"])
+        LinearHParams.check_read(build("paper-linear", "rlhf")[0], ["gamma"])
     with pytest.raises(ConfigError, match=r"follower_lr is not read .* 'population'"):
-        HParams.check_read(build("population", "fpo-exact")[0], ["follower_lr"])
+        LinearHParams.check_read(build("population", "fpo-exact")[0], ["follower_lr"])

@@ -8,8 +8,8 @@ from toysim._version import __version__ as __version__
 from toysim.config import (
     METHODS,
     ConfigError,
-    GameSpec,
-    HParams,
+    LinearHParams,
+    LinearSpec,
     Method,
     method_from_name,
     validate,
@@ -18,15 +18,18 @@ from toysim.experiments.runner import simulate
 from toysim.explorer import explore
 from toysim.game.early_stop import stop_iteration
 from toysim.game.records import NonFiniteTrajectoryError, Trajectory, first_nonfinite_iteration
+from toysim.game.sampled import SampledHParams, SampledSpec
 from toysim.game.trajectory import make_trajectory
 from toysim.presets import PRESETS, build
 
 __all__ = [
     "METHODS",
     "PRESETS",
+    "SampledHParams",
+    "SampledSpec",
     "ConfigError",
-    "GameSpec",
-    "HParams",
+    "LinearSpec",
+    "LinearHParams",
     "Method",
     "NonFiniteTrajectoryError",
     "Trajectory",

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
-from toysim.config import ConfigError, GameSpec, HParams, Method, as_float_arrays
+from toysim.config import ConfigError, LinearHParams, LinearSpec, Method, as_float_arrays
 
 LADDER: tuple[tuple[str, Method], ...] = (
     ("exact", Method("fpo-exact")),
@@ -45,7 +45,7 @@ SINGLE_SWITCHES: tuple[tuple[str, Method], ...] = (
 )
 
 
-def ladder_gamma(spec: GameSpec, hp: HParams, method: Method) -> float:
+def ladder_gamma(spec: LinearSpec, hp: LinearHParams, method: Method) -> float:
     """``2 omega`` when ``M = H``, ``2 omega / lambda`` when ``M = I``: the steering weight
     of the exact one-step lookahead on the linear game, rescaled for ``H -> I``.
 
@@ -66,7 +66,7 @@ def ladder_gamma(spec: GameSpec, hp: HParams, method: Method) -> float:
     )
 
 
-def rung_spec(spec: GameSpec, method: Method, probes: tuple[Method, ...] = ()) -> GameSpec:
+def rung_spec(spec: LinearSpec, method: Method, probes: tuple[Method, ...] = ()) -> LinearSpec:
     """``spec`` with the leader method (and any probes) replaced."""
     return dataclasses.replace(spec, method=method, probes=probes)
 
@@ -116,7 +116,7 @@ POPULATION_FIELD_NAMES = (
 """What :func:`population_gradient` returns at a point, in order."""
 
 
-def population_gradient(spec: GameSpec, hp: HParams) -> Callable[[Array, Array], tuple]:
+def population_gradient(spec: LinearSpec, hp: LinearHParams) -> Callable[[Array, Array], tuple]:
     """``at(s, n)``: the leader's myopic and exact Stackelberg gradients at one point of the
     (signal, noise) plane (a pure function; vmap it over a grid and jit it at the caller).
 
@@ -134,8 +134,8 @@ def population_gradient(spec: GameSpec, hp: HParams) -> Callable[[Array, Array],
     from toysim import linalg
     from toysim.game.followers import best_response, make_follower
     from toysim.game.leader import leader_gradient
+    from toysim.game.linear_round import utility_of
     from toysim.game.policy import GaussianPolicy
-    from toysim.game.trajectory import utility_of
 
     if spec.follower != "population" or spec.anchor != "ridge":
         raise ValueError("the gradient field needs the population follower with a ridge anchor")

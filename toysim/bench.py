@@ -28,7 +28,8 @@ import jax
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from toysim.game.trajectory import SCAN_UNROLL, batched_trajectory, block_size, make_trajectory
+from toysim.game.linear_round import SCAN_UNROLL
+from toysim.game.trajectory import batched_trajectory, block_size, make_trajectory
 from toysim.presets import build
 from toysim.reference_numpy import run_published
 from toysim.sweep import batch_mesh, sweep

@@ -45,14 +45,14 @@ def benchmark_methods() -> tuple[tuple[str, str, dict], ...]:
 def time_neural_row(method: str, switches: dict, seeds: int, repeats: int, steps: int | None):
     """``(steps, compile s, s per run, s per batch of seeds, fraction of the batch's solves
     converged)`` of one row in the current precision."""
-    from toysim.game.neural import make_neural_trajectory
+    from toysim.game.trajectory import make_trajectory
     from toysim.presets import build
     from toysim.seeds import seed_keys
 
     spec, hp = build("paper-nn", method, **switches)
     if steps is not None:
         spec = dataclasses.replace(spec, steps=steps)
-    run = make_neural_trajectory(spec)
+    run = make_trajectory(spec)
     keys = seed_keys(seeds)
     key = keys[0]
     batch = sharded_over_devices(jax.vmap(run, in_axes=(0, None)))

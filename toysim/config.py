@@ -1,8 +1,8 @@
 """Configuration: static game structure, traced hyperparameters, leader methods.
 
 Structure that changes the compiled program (dimension, horizon, follower kind,
-which relaxations are on) lives in the frozen, hashable :class:`GameSpec`.
-Every number a user may sweep lives in :class:`HParams`, a NamedTuple of
+which relaxations are on) lives in the frozen, hashable :class:`LinearSpec`.
+Every number a user may sweep lives in :class:`LinearHParams`, a NamedTuple of
 scalars passed to the compiled trajectory as a traced argument, so a sweep
 over any of them compiles once.
 
@@ -131,7 +131,7 @@ def method_from_name(
 
 
 @dataclasses.dataclass(frozen=True)
-class GameSpec:
+class LinearSpec:
     """The static structure of a game: changing any field recompiles.
 
     Attributes:
@@ -258,7 +258,7 @@ class GameSpec:
             probe.validate()
 
 
-class HParams(NamedTuple):
+class LinearHParams(NamedTuple):
     """Every number a user may sweep; each a scalar (or, in a sweep, an array).
 
     Attributes:
@@ -297,7 +297,7 @@ class HParams(NamedTuple):
     rm_init_bias: float = 0.0
     damping: float = 0.0
 
-    def validate(self, spec: GameSpec) -> None:
+    def validate(self, spec: LinearSpec) -> None:
         """Check every number against :data:`toysim.rules.HPARAM_RULES` (finite, in range;
         arrays element by element), ``sigma = 0`` for a point policy, and ``lambda > 0``
         wherever the game solves with ``H`` (:func:`toysim.rules.needs_solve`).
@@ -322,14 +322,14 @@ class HParams(NamedTuple):
             )
 
     @staticmethod
-    def check_read(spec: GameSpec, names) -> None:
+    def check_read(spec: LinearSpec, names) -> None:
         """Refuse varying (a sweep's grid) a field the game of ``spec`` never reads
         (:data:`toysim.rules.HPARAM_READS`), e.g. ``gamma`` with ``rlhf``.
 
         Raises:
             ConfigError: naming the field, what reads it and the fields this game reads.
         """
-        check_read(spec, names, HParams._fields, HPARAM_READS)
+        check_read(spec, names, LinearHParams._fields, HPARAM_READS)
 
 
 def as_float_arrays(params):
@@ -374,11 +374,11 @@ def _check_int(field: str, value: object, minimum: int) -> None:
         raise ConfigError(f"{field} must be an integer >= {minimum}; got {value!r}")
 
 
-def validate(spec: GameSpec, hparams: HParams) -> None:
+def validate(spec: LinearSpec, hparams: LinearHParams) -> None:
     """Check every field: ``spec.validate()``, then ``hparams.validate(spec)``.
 
-    The one check of a game before it runs: the linear game's :class:`GameSpec` and
-    :class:`HParams`, or any other game's spec and hyperparameters (the sampled-buffer
+    The one check of a game before it runs: the linear game's :class:`LinearSpec` and
+    :class:`LinearHParams`, or any other game's spec and hyperparameters (the sampled-buffer
     game's, a :class:`~toysim.game.composition.Composition`'s) with the same two methods.
     ``hparams`` fields may be arrays (a sweep): every element is checked.
 

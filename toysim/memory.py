@@ -123,9 +123,9 @@ def runtime_bytes(spec) -> int:
     """:data:`SAMPLED_RUNTIME_BYTES` for the sampled-buffer game (or a composition of it),
     else :data:`RUNTIME_BYTES`."""
     from toysim.game.composition import game_of
-    from toysim.game.sampled import NeuralSpec
+    from toysim.game.sampled import SampledSpec
 
-    return SAMPLED_RUNTIME_BYTES if isinstance(game_of(spec), NeuralSpec) else RUNTIME_BYTES
+    return SAMPLED_RUNTIME_BYTES if isinstance(game_of(spec), SampledSpec) else RUNTIME_BYTES
 
 
 def run_bytes(factory, spec, hp: tuple, seeds: int) -> int:
@@ -147,8 +147,8 @@ def sweep_bytes(programs, runs: int, chunk: int, devices: int) -> int:
     each computing in :func:`working_bytes` of its summary's scalar records, and the
     runtime's (:func:`runtime_bytes`).
     """
-    from toysim.experiments.runner import trajectory_factory
     from toysim.game.composition import scalar_records
+    from toysim.game.trajectory import make_trajectory
     from toysim.sweep import summary_block
 
     itemsize = jnp.dtype(jnp.result_type(float)).itemsize
@@ -156,7 +156,7 @@ def sweep_bytes(programs, runs: int, chunk: int, devices: int) -> int:
     padded = math.ceil(runs / chunk) * chunk
     host, device, runtime = 0, 0, 0
     for spec, hp in programs:
-        factory, scalars = trajectory_factory(spec), scalar_records(spec)
+        factory, scalars = make_trajectory, scalar_records(spec)
         numbers = len(jax.tree.leaves(hp))
         series = trajectory_bytes(factory, scalars, hp) // spec.steps  # >= one per summary
         in_flight = devices * min(summary_block(spec), math.ceil(chunk / devices))

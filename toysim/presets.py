@@ -1,8 +1,8 @@
 """Every named setting, in one registry (docs/settings.md).
 
-The linear game (:class:`~toysim.config.GameSpec`, :class:`~toysim.config.HParams`):
+The linear game (:class:`~toysim.config.LinearSpec`, :class:`~toysim.config.LinearHParams`):
 ``paper-linear``, ``population``, ``sycophancy``. The sampled-buffer game
-(:class:`~toysim.game.sampled.NeuralSpec`, :class:`~toysim.game.sampled.NeuralHParams`):
+(:class:`~toysim.game.sampled.SampledSpec`, :class:`~toysim.game.sampled.SampledHParams`):
 ``paper-nn``, ``pairwise-linear``, ``pairwise-nn``.
 
 ``build(preset, method, ...)`` returns the ``(spec, hparams)`` pair a run needs, whichever
@@ -31,15 +31,15 @@ import dataclasses
 import math
 from typing import NamedTuple
 
-from toysim.config import REGIMES, ConfigError, GameSpec, HParams, Method, method_from_name
+from toysim.config import REGIMES, ConfigError, LinearHParams, LinearSpec, Method, method_from_name
 from toysim.game.composition import LEADERS, Composition, CompositionParams, ExpertParams
 from toysim.game.early_stop import StopParams
-from toysim.game.sampled import LABELS, NeuralHParams, NeuralSpec
+from toysim.game.sampled import LABELS, SampledHParams, SampledSpec
 from toysim.model.ensemble import AGGREGATES
 from toysim.provenance import describe_differences
 
-Spec = GameSpec | NeuralSpec
-Numbers = HParams | NeuralHParams
+Spec = LinearSpec | SampledSpec
+Numbers = LinearHParams | SampledHParams
 
 
 class Preset(NamedTuple):
@@ -47,8 +47,8 @@ class Preset(NamedTuple):
 
     Attributes:
       description: one paragraph for people (``toysim presets`` and the docs).
-      game: the spec type of its game, :class:`~toysim.config.GameSpec` (the linear game)
-        or :class:`~toysim.game.sampled.NeuralSpec` (the sampled-buffer game).
+      game: the spec type of its game, :class:`~toysim.config.LinearSpec` (the linear game)
+        or :class:`~toysim.game.sampled.SampledSpec` (the sampled-buffer game).
       spec: the fields of ``game`` the preset sets (the others keep their defaults).
       hparams: its numbers (``gamma`` is set by :func:`build`).
       relaxed_gamma: the steering weight with ``hessian = identity``.
@@ -63,7 +63,7 @@ class Preset(NamedTuple):
     @property
     def sampled(self) -> bool:
         """Whether the preset is a sampled-buffer game (its follower trains on samples)."""
-        return self.game is NeuralSpec
+        return self.game is SampledSpec
 
 
 PAPER_LINEAR = Preset(
@@ -73,7 +73,7 @@ PAPER_LINEAR = Preset(
         "Exact L: squared error on the newest point + proximal (1/(2 eta))||w - w_t||^2, "
         "so lambda = 1/eta = 200 and omega = 1."
     ),
-    game=GameSpec,
+    game=LinearSpec,
     spec=dict(
         dim=50,
         signal_dims=3,
@@ -83,7 +83,7 @@ PAPER_LINEAR = Preset(
         follower_steps=1,
         anchor="proximal",
     ),
-    hparams=HParams(
+    hparams=LinearHParams(
         amplitude=10.0,
         tau=0.3,
         ideal_value=2.0,
@@ -107,7 +107,7 @@ POPULATION = Preset(
         "distribution with ridge lambda = 0.1: every expectation and gradient in "
         "closed form, no sampling noise."
     ),
-    game=GameSpec,
+    game=LinearSpec,
     spec=dict(PAPER_LINEAR.spec, follower="population", buffer_size=0, anchor="ridge"),
     hparams=PAPER_LINEAR.hparams._replace(follower_lr=0.0, weight_decay=0.0, lam=0.1, sigma=0.3),
     relaxed_gamma=0.1,
@@ -119,7 +119,7 @@ SYCOPHANCY = Preset(
         "features by 0.5 each, as biased preference data (answers matching the user's "
         "view) would make it; `biased_noise` measures how far the policy follows them."
     ),
-    game=GameSpec,
+    game=LinearSpec,
     spec=dict(PAPER_LINEAR.spec, biased_dims=2),
     hparams=PAPER_LINEAR.hparams._replace(rm_init_bias=0.5),
     relaxed_gamma=PAPER_LINEAR.relaxed_gamma,
@@ -132,10 +132,10 @@ PAPER_NN = Preset(
         "iteration (L2 weight 1e-3) on the last 10 blocks of 5 labelled samples, and a "
         "leader taking 15 clipped steps per iteration; 4,000 iterations."
     ),
-    game=NeuralSpec,
+    game=SampledSpec,
     spec={},
-    hparams=NeuralHParams(),
-    relaxed_gamma=NeuralHParams().gamma,
+    hparams=SampledHParams(),
+    relaxed_gamma=SampledHParams().gamma,
 )
 
 PAIRWISE_HPARAMS = dict(sigma_start=0.3, sigma_end=0.3, beta=1.0, label_noise=0.1)
@@ -149,10 +149,10 @@ PAIRWISE_LINEAR = Preset(
         "Bradley-Terry labels (beta = 1, 10% flipped), a linear reward model r_w(y) = w . y "
         "trained by Adam at 1e-2 on the logistic loss, the leash c = 0.05; 1,000 iterations."
     ),
-    game=NeuralSpec,
+    game=SampledSpec,
     spec=dict(reward_model="linear", data="pairs", steps=1000),
-    hparams=NeuralHParams(**PAIRWISE_HPARAMS, follower_lr=1e-2, action_cost=0.05),
-    relaxed_gamma=NeuralHParams().gamma,
+    hparams=SampledHParams(**PAIRWISE_HPARAMS, follower_lr=1e-2, action_cost=0.05),
+    relaxed_gamma=SampledHParams().gamma,
 )
 
 PAIRWISE_NN = Preset(
@@ -160,10 +160,10 @@ PAIRWISE_NN = Preset(
         "paper-nn's MLP reward model on pairs of the policy's outputs with Bernoulli "
         "Bradley-Terry labels (beta = 1, 10% flipped), the leash c = 0.003; 1,500 iterations."
     ),
-    game=NeuralSpec,
+    game=SampledSpec,
     spec=dict(data="pairs", steps=1500),
-    hparams=NeuralHParams(**PAIRWISE_HPARAMS, action_cost=0.003),
-    relaxed_gamma=NeuralHParams().gamma,
+    hparams=SampledHParams(**PAIRWISE_HPARAMS, action_cost=0.003),
+    relaxed_gamma=SampledHParams().gamma,
 )
 
 DEFAULT_PRESET = "paper-linear"

@@ -25,7 +25,7 @@ def describe(spec: object, hp: tuple) -> dict:
     """A JSON-ready description of a game: its static spec (a dataclass) and its numbers.
 
     Args:
-      spec: a :class:`~toysim.config.GameSpec` (or the neural game's spec).
+      spec: a :class:`~toysim.config.LinearSpec` (or the neural game's spec).
       hp: its hyperparameters (a NamedTuple of scalars).
 
     Returns:

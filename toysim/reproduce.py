@@ -94,12 +94,12 @@ def neural_rows(seeds: int = 32, methods=("rlhf", "fpo-relaxed", "fpo-practical"
     (``fpo-exact``: the damped exact FPO of the published comparison, fixed ``mu = 1``; the
     whole curvature ladder is docs/results/neural-ladder.md's)."""
     from toysim.experiments.neural import figure_game
-    from toysim.game.neural import make_neural_trajectory
+    from toysim.game.trajectory import make_trajectory
 
     rows = []
     for method in methods:
         spec, hp = figure_game(method)
-        trajectory = run_seeds(spec, hp, seeds, make_neural_trajectory)
+        trajectory = run_seeds(spec, hp, seeds, make_trajectory)
         final = np.asarray(trajectory.utility[:, -1])
         peak = np.asarray(trajectory.utility.max(axis=1))
         q25, q50, q75 = np.percentile(final, [25, 50, 75])

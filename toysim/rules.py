@@ -1,8 +1,8 @@
 """What each hyperparameter may be, and which games read it: the tables behind validation.
 
 :data:`HPARAM_RULES` and :data:`NEURAL_HPARAM_RULES` give each field of
-:class:`~toysim.config.HParams` and :class:`~toysim.game.neural.NeuralHParams` its allowed
-values (every field must also be finite); :data:`HPARAM_READS` and
+:class:`~toysim.config.LinearHParams` and :class:`~toysim.game.sampled.SampledHParams` its
+allowed values (every field must also be finite); :data:`HPARAM_READS` and
 :data:`NEURAL_HPARAM_READS` say which games read a field at all (a field not listed is read
 by every game), so that a sweep over a number the game ignores (``gamma`` with ``rlhf``) is
 refused instead of producing a flat, meaningless axis. The ``validate`` methods of both
@@ -70,7 +70,7 @@ HPARAM_RULES: dict[str, Rule] = {
     "rm_init_bias": FINITE,
     "damping": Rule(_non_negative, ">= 0 (mu of the damped Hessian H + mu I)"),
 }
-"""The linear and population games' numbers (:class:`toysim.config.HParams`)."""
+"""The linear and population games' numbers (:class:`toysim.config.LinearHParams`)."""
 
 NEURAL_HPARAM_RULES: dict[str, Rule] = {
     "amplitude": POSITIVE,
@@ -90,7 +90,7 @@ NEURAL_HPARAM_RULES: dict[str, Rule] = {
     "beta": Rule(_non_negative, ">= 0"),
     "label_noise": Rule(lambda v: (v >= 0) & (v <= 1), "in [0, 1]"),
 }
-"""The sampled-buffer games' numbers (:class:`toysim.game.sampled.NeuralHParams`)."""
+"""The sampled-buffer games' numbers (:class:`toysim.game.sampled.SampledHParams`)."""
 
 
 class Read(NamedTuple):
@@ -128,7 +128,7 @@ HPARAM_READS: dict[str, Read] = {
         lambda s: s.method.foresight and s.method.hessian == "damped", "FPO with hessian = damped"
     ),
 }
-"""The fields of :class:`~toysim.config.HParams` only some games read (the rest: all)."""
+"""The fields of :class:`~toysim.config.LinearHParams` only some games read (the rest: all)."""
 
 NEURAL_HPARAM_READS: dict[str, Read] = {
     "gamma": HPARAM_READS["gamma"],
@@ -136,7 +136,7 @@ NEURAL_HPARAM_READS: dict[str, Read] = {
     "label_noise": Read(lambda s: s.data == "pairs", "data = pairs (the pairwise presets)"),
     "damping": HPARAM_READS["damping"],
 }
-"""The fields of :class:`~toysim.game.sampled.NeuralHParams` only some games read."""
+"""The fields of :class:`~toysim.game.sampled.SampledHParams` only some games read."""
 
 
 def fields_read(spec, fields: Iterable[str], reads: dict[str, Read]) -> tuple[str, ...]:

@@ -5,10 +5,9 @@ each chunk as it finishes and resume: :func:`plan_sweep` lays the runs out in ch
 :func:`run_chunks` computes the chosen chunks, :func:`assemble` joins them into a
 :class:`SweepResult` (saved and loaded by :mod:`toysim.sweeps.store`).
 
-A sweep runs either game (the linear game, or the sampled-buffer game of
-:func:`toysim.game.neural.make_neural_trajectory`), plain or composed with a leader and
-mitigations (:class:`~toysim.game.composition.Composition`): the trajectory is the one
-:func:`toysim.experiments.runner.trajectory_factory` picks for the spec. Every run of the grid's
+A sweep runs either game, plain or composed with a leader and mitigations
+(:class:`~toysim.game.composition.Composition`), through
+:func:`toysim.game.trajectory.make_trajectory`. Every run of the grid's
 traced axes is the same compiled ``jit(vmap(run))`` (hyperparameters, a composition's
 stopping and expert numbers included, are traced); each value of a static axis (a
 composition's ``n``, ``groups``, ``members``, ``gold_budget``: :mod:`toysim.sweeps.grid`)
@@ -39,13 +38,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from toysim.config import ConfigError, GameSpec, validate
-from toysim.experiments.runner import trajectory_factory
+from toysim.config import ConfigError, LinearSpec, validate
 from toysim.game.composition import Composition, game_of, scalar_records
 from toysim.game.followers import regime_blocks
 from toysim.game.records import first_nonfinite_iteration
-from toysim.game.sampled import NeuralSpec, network_model
-from toysim.game.trajectory import block_size
+from toysim.game.sampled import SampledSpec, network_model
+from toysim.game.trajectory import block_size, make_trajectory
 from toysim.model.metrics import COLLAPSE_DROP, collapsed
 from toysim.provenance import numbers as flat_numbers
 from toysim.seeds import key_from_data, seed_key_data
@@ -99,7 +97,7 @@ def make_summary(spec):
     """``summary(key_data, hp, drop) -> dict`` of one run's final values, in the order of
     :data:`SUMMARY_FIELDS` (jit- and vmap-ready; ``key_data`` is a seed's
     :func:`toysim.seeds.seed_key_data`); ``spec`` a game of either kind or a composition."""
-    run = trajectory_factory(spec)(scalar_records(spec))
+    run = make_trajectory(scalar_records(spec))
 
     def summary(key_data, hp, drop):
         t = run(key_from_data(key_data), hp)
@@ -131,7 +129,7 @@ def summary_block(spec) -> int:
         widths.append(spec.gold_budget * game.dim)
         if spec.leader == "expert":
             widths.append(spec.groups * spec.max_n * game.dim)
-    if isinstance(game, NeuralSpec):
+    if isinstance(game, SampledSpec):
         members = spec.members if isinstance(spec, Composition) else 1
         model = network_model(game)
         shapes = jax.eval_shape(lambda key: model.init(key, jnp.float32), jax.random.key(0))
@@ -153,7 +151,7 @@ linear ones, so a chunk (the unit a sweep saves and resumes from) stays minutes 
 def default_chunk(spec) -> int:
     """:data:`SAMPLED_CHUNK` for the sampled-buffer game (or a composition of it), else
     :data:`CHUNK`."""
-    return SAMPLED_CHUNK if isinstance(game_of(spec), NeuralSpec) else CHUNK
+    return SAMPLED_CHUNK if isinstance(game_of(spec), SampledSpec) else CHUNK
 
 
 @functools.lru_cache(maxsize=32)
@@ -237,7 +235,7 @@ class SweepPlan(NamedTuple):
 
 
 def plan_sweep(
-    spec: GameSpec | NeuralSpec | Composition,
+    spec: LinearSpec | SampledSpec | Composition,
     hp: tuple,
     grid: Mapping[str, Sequence[float]],
     seeds: int,
@@ -247,7 +245,24 @@ def plan_sweep(
     first_seed: int = 0,
     mesh: Mesh | None = None,
 ) -> SweepPlan:
-    """Lay out the runs of :func:`sweep` (same arguments) in chunks, validating every value.
+    """Lay out the runs of :func:`sweep` in chunks, validating every value.
+
+    Args:
+      spec: the game (static; one compilation for the whole sweep, one per combination of
+        the static axes' values): a :class:`~toysim.config.LinearSpec`, a
+        :class:`~toysim.game.sampled.SampledSpec` or a
+        :class:`~toysim.game.composition.Composition` of either.
+      hp: base hyperparameters (of the same game, or its
+        :class:`~toysim.game.composition.CompositionParams`); the grid overrides its named
+        fields.
+      grid: axis name -> values (:func:`toysim.sweeps.grid.axis_name`: a hyperparameter or
+        its alias, a composition's traced number or static field); may be empty (seeds
+        only).
+      seeds: seeds per grid point, ``first_seed, first_seed + 1, ...``.
+      collapse_drop: the collapse rule's relative drop from peak utility.
+      chunk_size: runs per compiled call (rounded up to a multiple of the
+        device count); the last chunk is padded, never recompiled.
+      mesh: a 1-D ``batch`` mesh (default: all devices, of every process).
 
     Raises:
       ConfigError: naming the first invalid argument, grid axis or hyperparameter.
@@ -353,41 +368,26 @@ def assemble(plan: SweepPlan, chunks: Mapping[int, Mapping[str, np.ndarray]]) ->
 
 
 def sweep(
-    spec: GameSpec | NeuralSpec | Composition,
+    spec: LinearSpec | SampledSpec | Composition,
     hp: tuple,
     grid: Mapping[str, Sequence[float]],
     seeds: int,
     *,
-    collapse_drop: float = COLLAPSE_DROP,
-    chunk_size: int = CHUNK,
-    first_seed: int = 0,
-    mesh: Mesh | None = None,
     progress: bool = False,
+    **layout,
 ) -> SweepResult:
     """Run every point of ``grid`` (a Cartesian product) with ``seeds`` seeds.
 
     Args:
-      spec: the game (static; one compilation for the whole sweep, one per combination of
-        the static axes' values): a :class:`~toysim.config.GameSpec`, a
-        :class:`~toysim.game.sampled.NeuralSpec` or a
-        :class:`~toysim.game.composition.Composition` of either.
-      hp: base hyperparameters (of the same game, or its
-        :class:`~toysim.game.composition.CompositionParams`); the grid overrides its named
-        fields.
-      grid: axis name -> values (:func:`toysim.sweeps.grid.axis_name`: a hyperparameter or
-        its alias, a composition's traced number or static field); may be empty (seeds
-        only).
-      seeds: seeds per grid point, ``first_seed, first_seed + 1, ...``.
-      collapse_drop: the collapse rule's relative drop from peak utility.
-      chunk_size: runs per compiled call (rounded up to a multiple of the
-        device count); the last chunk is padded, never recompiled.
-      mesh: a 1-D ``batch`` mesh (default: all devices, of every process).
+      spec: the game (:func:`plan_sweep`).
+      hp: its base hyperparameters.
+      grid: axis name -> values.
+      seeds: seeds per grid point.
       progress: show a tqdm bar over chunks.
+      **layout: :func:`plan_sweep`'s keywords (``collapse_drop``, ``chunk_size``,
+        ``first_seed``, ``mesh``).
     """
-    plan = plan_sweep(
-        spec, hp, grid, seeds, collapse_drop=collapse_drop, chunk_size=chunk_size,
-        first_seed=first_seed, mesh=mesh,
-    )  # fmt: skip
+    plan = plan_sweep(spec, hp, grid, seeds, **layout)
     chunks = run_chunks(plan, range(plan.n_chunks))
     if progress:
         from tqdm.auto import tqdm

@@ -35,7 +35,7 @@ def test_a_runs_estimate_holds_its_trajectories_and_bounds_the_compiled_program(
 
 
 def test_the_neural_estimate_counts_exactly_what_its_trajectory_holds():
-    from toysim.game.neural import make_neural_trajectory as factory
+    from toysim.game.trajectory import make_trajectory as factory
     from toysim.presets import build
 
     spec, hp = build("paper-nn", "fpo-relaxed")
@@ -65,12 +65,12 @@ def test_expert_iterations_draws_are_counted():
     """``groups x n`` draws in ``R^50``, three arrays of them in float64 (the noise, the
     draws and their scores' inputs): 8 x 16 x 50 x 8 x 3 = 153,600 bytes beyond the records,
     and no less than XLA allocates."""
-    from toysim.experiments.runner import trajectory_factory
+    from toysim.game.trajectory import make_trajectory
     from toysim.presets import compose
 
     game, hp = build("paper-linear", "rlhf", steps=5)
     spec, params = compose(game, hp, leader="expert", n=16, groups=8)
-    factory = trajectory_factory(spec)
+    factory = make_trajectory
     working = working_bytes(factory, spec, params)
     assert working >= trajectory_bytes(factory, spec, params) + 153_600
     assert working >= compiled_bytes(factory, spec, params)
@@ -80,7 +80,7 @@ def test_the_sampled_games_buffer_is_counted_under_every_regime():
     """Under ``accumulate`` the follower keeps all T blocks of 5 samples in R^10 (float64):
     at least (T - 10) x 5 x 10 x 8 bytes more than the window of 10 blocks, and the runtime
     of a sampled-buffer program (its compilation) is the larger one."""
-    from toysim.game.neural import make_neural_trajectory as factory
+    from toysim.game.trajectory import make_trajectory as factory
     from toysim.memory import SAMPLED_RUNTIME_BYTES, runtime_bytes
     from toysim.presets import build as build_any
 

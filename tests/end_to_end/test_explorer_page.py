@@ -29,7 +29,7 @@ from toysim.explorer.page_data import (
     PAGE_PRESET,
     round_significant,
 )
-from toysim.game.trajectory import utility_of
+from toysim.game.linear_round import utility_of
 from toysim.model.utility import utility
 from toysim.provenance import describe
 

@@ -19,7 +19,7 @@ from toysim.experiments.goodhart import (
     kept_iterations,
     neural_curves,
 )
-from toysim.game.trajectory import utility_of
+from toysim.game.linear_round import utility_of
 from toysim.model.utility import utility
 from toysim.presets import build
 

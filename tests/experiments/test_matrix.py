@@ -15,7 +15,8 @@ from toysim.experiments.matrix import (
     feature_matrix,
     matrix_markdown,
 )
-from toysim.experiments.runner import run_seed, trajectory_factory
+from toysim.experiments.runner import run_seed
+from toysim.game.trajectory import make_trajectory
 from toysim.presets import PRESETS
 
 REFUSALS = {
@@ -107,7 +108,7 @@ def test_every_runnable_cell_traces(cells):
     key = jax.random.key(0)
     for c in cells:
         if c.refusal is None:
-            shapes = jax.eval_shape(trajectory_factory(c.spec)(c.spec), key, c.hp)
+            shapes = jax.eval_shape(make_trajectory(c.spec), key, c.hp)
             assert shapes.utility.shape == (2,), c
 
 

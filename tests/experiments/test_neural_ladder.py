@@ -16,7 +16,7 @@ from toysim.config import as_float_arrays
 from toysim.experiments import neural_ladder as nl
 from toysim.experiments.runner import run_seeds
 from toysim.game.followers import empty_buffer
-from toysim.game.neural import network_model, network_objective, neural_utility
+from toysim.game.sampled_round import network_model, network_objective, neural_utility
 from toysim.game.steering import sample_steering
 from toysim.linalg import identity_solution, linear_map
 from toysim.model.utility import utility

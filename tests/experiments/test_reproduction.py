@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from toysim import build, make_trajectory
-from toysim.game.trajectory import initial_reward_weights
+from toysim.game.linear_round import initial_reward_weights
 from toysim.reference_numpy import run_published
 from toysim.reproduce import PUBLISHED, final_medians, numpy_medians
 

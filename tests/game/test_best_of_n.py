@@ -16,8 +16,8 @@ from toysim.game.best_of_n import (
     select_best,
 )
 from toysim.game.composition import Composition, CompositionParams, ExpertParams
-from toysim.game.neural import make_neural_trajectory
-from toysim.game.sampled import NeuralHParams, NeuralSpec
+from toysim.game.sampled import SampledHParams, SampledSpec
+from toysim.game.trajectory import make_trajectory
 from toysim.presets import build
 
 
@@ -138,13 +138,13 @@ def test_bad_best_of_n_sizes_are_refused_by_name():
 
 
 def test_neural_expert_iteration_with_no_step_stays_and_its_kl_is_the_spread_term():
-    game = NeuralSpec(dim=3, signal_dims=1, hidden=(4,), steps=6)
+    game = SampledSpec(dim=3, signal_dims=1, hidden=(4,), steps=6)
     spec = Composition(game, "expert", max_n=4, groups=2)
-    hp = expert_params(NeuralHParams(gamma=0.0), 4.0, 1.0, 0.0)  # rlhf: no steering
+    hp = expert_params(SampledHParams(gamma=0.0), 4.0, 1.0, 0.0)  # rlhf: no steering
     hp.validate(spec)
     with pytest.raises(ConfigError, match="step must be"):
-        expert_params(NeuralHParams(gamma=0.0), 4.0, 1.0, -0.1).validate(spec)
-    expert_run = jax.jit(make_neural_trajectory(spec))  # step is traced: one compile
+        expert_params(SampledHParams(gamma=0.0), 4.0, 1.0, -0.1).validate(spec)
+    expert_run = jax.jit(make_trajectory(spec))  # step is traced: one compile
     run = expert_run(jax.random.key(0), hp)
     moved = expert_run(jax.random.key(0), expert_params(hp.game, 4.0, 1.0, 0.5))
     np.testing.assert_array_equal(run.theta, 0.0)
@@ -159,12 +159,12 @@ def test_expert_iteration_trains_the_games_follower(data, reward_model):
     """With the policy held at 0 (no expert step; no leader step), expert iteration and the
     game draw the same blocks (points, or Bradley-Terry labelled pairs) from the same keys,
     so their reward models, and so their proxies, agree."""
-    game = NeuralSpec(
+    game = SampledSpec(
         dim=3, signal_dims=1, hidden=(4,), steps=6, reward_model=reward_model, data=data
     )
-    hp = NeuralHParams(gamma=0.0, lr_start=0.0, lr_end=0.0, sigma_start=0.3, label_noise=0.1)
-    game_run = jax.jit(make_neural_trajectory(game))(jax.random.key(5), hp)
-    expert = jax.jit(make_neural_trajectory(Composition(game, "expert", max_n=4, groups=2)))
+    hp = SampledHParams(gamma=0.0, lr_start=0.0, lr_end=0.0, sigma_start=0.3, label_noise=0.1)
+    game_run = jax.jit(make_trajectory(game))(jax.random.key(5), hp)
+    expert = jax.jit(make_trajectory(Composition(game, "expert", max_n=4, groups=2)))
     held = expert(jax.random.key(5), expert_params(hp, 4.0, 1.0, 0.0))
     moved = expert(jax.random.key(5), expert_params(hp, 4.0, 1.0, 0.5))
     np.testing.assert_array_equal(game_run.theta, 0.0)

@@ -35,9 +35,10 @@ from toysim.game.followers import (
     optimizer_step,
 )
 from toysim.game.leader import leader_gradient
-from toysim.game.neural import NeuralHParams, NeuralSpec, make_neural_trajectory, network_objective
 from toysim.game.policy import GaussianPolicy, PointPolicy
+from toysim.game.sampled_round import SampledHParams, SampledSpec, network_objective
 from toysim.game.steering import sample_steering
+from toysim.game.trajectory import make_trajectory
 from toysim.model.interface import linear_reward_model, mlp_reward_model, pairwise
 from toysim.model.mlp import mlp_init, mlp_reward
 from toysim.model.utility import Utility, utility
@@ -172,7 +173,7 @@ def test_the_gauss_newton_products_are_those_of_the_formed_factor(seed, reward_m
     ],
 )
 def test_bad_curvature_options_are_refused_by_name(options, message):
-    spec = NeuralSpec(method=method_from_name("fpo", hessian="diagonal", params="current"))
+    spec = SampledSpec(method=method_from_name("fpo", hessian="diagonal", params="current"))
     with pytest.raises(ConfigError, match=message):
         dataclasses.replace(spec, curvature=options).validate()
 
@@ -191,7 +192,7 @@ def test_bad_curvature_options_are_refused_by_name(options, message):
 def test_the_squared_loss_rungs_are_refused_for_pairs(hessian, options, message):
     """Gauss-Newton and its diagonal are the squared loss's; the Hessian's diagonal is allowed."""
     method = method_from_name("fpo", hessian=hessian, params="current")
-    spec = NeuralSpec(method=method, data="pairs", curvature=options)
+    spec = SampledSpec(method=method, data="pairs", curvature=options)
     with pytest.raises(ConfigError, match=message):
         spec.validate()
     for diagonal in ("auto", "hutchinson"):
@@ -205,10 +206,10 @@ def test_the_squared_loss_rungs_are_refused_for_pairs(hessian, options, message)
 @pytest.mark.parametrize("data", ["points", "pairs"])
 def test_the_automatic_diagonal_is_gauss_newtons_for_points_and_hutchinsons_for_pairs(data):
     """``diagonal = auto`` (the default) solves like the explicit choice for the spec's loss."""
-    from toysim.game.neural import network_inverse
+    from toysim.game.sampled_round import network_inverse
 
     method = method_from_name("fpo", hessian="diagonal", params="current")
-    spec = NeuralSpec(method=method, data=data, dim=3, hidden=(4, 4), signal_dims=2)
+    spec = SampledSpec(method=method, data=data, dim=3, hidden=(4, 4), signal_dims=2)
     chosen = "gauss-newton" if data == "points" else "hutchinson"
     explicit = dataclasses.replace(spec, curvature=CurvatureOptions(diagonal=chosen))
     phi, buffer, _ = network_problem(0)
@@ -216,7 +217,7 @@ def test_the_automatic_diagonal_is_gauss_newtons_for_points_and_hutchinsons_for_
         buffer = buffer._replace(y=jnp.stack([buffer.y, -buffer.y], axis=2))
     follower = pairwise(MODEL) if data == "pairs" else MODEL
     b = jnp.asarray(np.random.default_rng(0).normal(size=ravel_pytree(phi)[0].shape))
-    hp, key = NeuralHParams(), jax.random.key(1)
+    hp, key = SampledHParams(), jax.random.key(1)
     solved = [network_inverse(s, hp, follower, phi, buffer, key)(b).x for s in (spec, explicit)]
     np.testing.assert_array_equal(solved[0], solved[1])
     if data == "points":  # and not Hutchinson's
@@ -458,8 +459,8 @@ def test_a_paper_nn_run_whose_solves_cannot_converge_says_so(rung):
     from toysim.cli.run import format_table, unconverged_solves
 
     method = method_from_name("fpo", hessian=rung, params="current")
-    spec = NeuralSpec(hidden=(4, 4), steps=6, method=method, solver=linalg.CG(1e-9, 1))
-    trajectory = jax.jit(make_neural_trajectory(spec))(jax.random.key(0), NeuralHParams(gamma=0.2))
+    spec = SampledSpec(hidden=(4, 4), steps=6, method=method, solver=linalg.CG(1e-9, 1))
+    trajectory = jax.jit(make_trajectory(spec))(jax.random.key(0), SampledHParams(gamma=0.2))
     converged = np.asarray(trajectory.solve_converged)
     assert converged[0] and not np.any(converged[1:])
     assert unconverged_solves(trajectory) == 5
@@ -485,7 +486,5 @@ def test_a_paper_nn_run_whose_solves_cannot_converge_says_so(rung):
     assert "warning: fpo: 5 of 6 curvature solves did not converge" in format_table([row])
     if rung in ("gauss-newton", "diagonal"):
         spec = dataclasses.replace(spec, solver=None)
-        trajectory = jax.jit(make_neural_trajectory(spec))(
-            jax.random.key(0), NeuralHParams(gamma=0.2)
-        )
+        trajectory = jax.jit(make_trajectory(spec))(jax.random.key(0), SampledHParams(gamma=0.2))
         assert np.all(np.asarray(trajectory.solve_converged))

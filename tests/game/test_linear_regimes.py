@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 
 from tests.helpers import EXACT, central_difference, point_game, point_objective
-from toysim import ConfigError, GameSpec, HParams, simulate
+from toysim import ConfigError, LinearHParams, LinearSpec, simulate
 from toysim.config import METHODS
 from toysim.game.leader import leader_gradient
 
-HP = HParams(
+HP = LinearHParams(
     amplitude=10.0,
     tau=0.3,
     ideal_value=2.0,
@@ -36,9 +36,9 @@ HP = HParams(
 B = 3
 
 
-def small_game(follower: str, regime: str) -> GameSpec:
+def small_game(follower: str, regime: str) -> LinearSpec:
     """d = 5, k = 2, 12 iterations of exact FPO on a ridge-anchored follower."""
-    return GameSpec(5, 2, 12, follower, B, 1, "ridge", EXACT, regime=regime)
+    return LinearSpec(5, 2, 12, follower, B, 1, "ridge", EXACT, regime=regime)
 
 
 def by_hand_weights(regime: str, t: int) -> np.ndarray:

@@ -28,7 +28,8 @@ from toysim.game.early_stop import (
     played_policy,
     stop_iteration,
 )
-from toysim.game.trajectory import make_trajectory, utility_of
+from toysim.game.linear_round import utility_of
+from toysim.game.trajectory import make_trajectory
 from toysim.model.ensemble import aggregate_gradients, aggregate_rewards
 from toysim.model.utility import Utility, utility
 from toysim.presets import build

@@ -1,5 +1,5 @@
 """The mitigations on the sampled-buffer game: ensembles and early stopping composed with
-its gradient leader (:func:`toysim.game.neural.make_neural_trajectory` of a
+its gradient leader (:func:`toysim.game.sampled_round.sampled_trajectory` of a
 :class:`~toysim.game.composition.Composition`)."""
 
 import dataclasses
@@ -14,8 +14,8 @@ from toysim.experiments.mitigations import mitigation_table, neural_mitigation_r
 from toysim.experiments.runner import run_seeds
 from toysim.game.composition import NO_STOP, Composition, CompositionParams
 from toysim.game.early_stop import StopParams
-from toysim.game.neural import make_neural_trajectory
 from toysim.game.sampled import network_model
+from toysim.game.trajectory import make_trajectory
 from toysim.model.ensemble import ensemble_model
 from toysim.presets import build
 
@@ -119,7 +119,7 @@ def test_bad_configurations_are_named(members, aggregate, budget, method, field)
     spec, _ = game(method=method)
     bad = Composition(spec, members=members, aggregate=aggregate, gold_budget=budget)
     with pytest.raises(ConfigError, match=field):
-        make_neural_trajectory(bad)
+        make_trajectory(bad)
 
 
 @pytest.mark.slow

@@ -12,8 +12,9 @@ from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
 from toysim.config import METHODS, ConfigError
-from toysim.game.neural import NeuralHParams, NeuralSpec, make_neural_trajectory, schedule
+from toysim.game.sampled_round import SampledHParams, SampledSpec, schedule
 from toysim.game.steering import reward_gradient, sample_steering
+from toysim.game.trajectory import make_trajectory
 from toysim.model.interface import mlp_reward_model
 from toysim.model.mlp import mlp_init, mlp_reward
 from toysim.model.utility import Utility, utility
@@ -75,14 +76,14 @@ def test_schedules_run_from_start_to_end():
 
 def test_best_response_params_are_refused_for_the_neural_rm():
     with pytest.raises(ConfigError, match="params must be current with reward_model = mlp"):
-        make_neural_trajectory(NeuralSpec(method=METHODS["fpo-exact"]))
+        make_trajectory(SampledSpec(method=METHODS["fpo-exact"]))
     with pytest.raises(ConfigError, match="buffer_size must be a multiple"):
-        make_neural_trajectory(NeuralSpec(buffer_size=12))
+        make_trajectory(SampledSpec(buffer_size=12))
 
 
 def test_same_seed_same_neural_trajectory():
-    run = jax.jit(make_neural_trajectory(NeuralSpec(steps=50, method=METHODS["fpo-relaxed"])))
-    a, b = run(jax.random.key(3), NeuralHParams()), run(jax.random.key(3), NeuralHParams())
+    run = jax.jit(make_trajectory(SampledSpec(steps=50, method=METHODS["fpo-relaxed"])))
+    a, b = run(jax.random.key(3), SampledHParams()), run(jax.random.key(3), SampledHParams())
     jax.tree.map(np.testing.assert_array_equal, a, b)
     assert a.theta.shape == (50, 10) and a.utility.shape == (50,)
 
@@ -98,9 +99,9 @@ def test_paper_nn_reproduces_the_published_outcome_over_seeds():
     keys = jax.vmap(jax.random.key)(np.arange(32))
     finals = {}
     for method in ("rlhf", "fpo-relaxed"):
-        spec = NeuralSpec(method=METHODS[method])
-        run = jax.jit(jax.vmap(make_neural_trajectory(spec), in_axes=(0, None)))
-        trajectory = run(keys, NeuralHParams())
+        spec = SampledSpec(method=METHODS[method])
+        run = jax.jit(jax.vmap(make_trajectory(spec), in_axes=(0, None)))
+        trajectory = run(keys, SampledHParams())
         finals[method] = np.asarray(trajectory.utility[:, -1])
         finals[method + " peak"] = np.asarray(trajectory.utility.max(axis=1))
     assert finals["fpo-relaxed"].min() > 9.0
@@ -119,7 +120,7 @@ def test_damped_exact_steering_equals_autodiff_through_an_unrolled_converged_fol
     unrolled gradient steps of that follower from ``phi*`` (``H + mu I`` has an
     eigenvalue near 0.033, so the unrolled response converges slowly).
     """
-    from toysim.game.neural import network_steering
+    from toysim.game.sampled_round import network_steering
 
     rng = np.random.default_rng(4)
     d, mu = 3, 0.5
@@ -170,7 +171,7 @@ def test_damped_exact_fpo_prevents_collapse_without_strong_convexity():
 
     spec, hp = figure_game("fpo-exact")
     assert (spec.method.hessian, spec.method.params, float(hp.gamma)) == ("damped", "current", 0.2)
-    run = jax.jit(jax.vmap(make_neural_trajectory(spec), in_axes=(0, None)))
+    run = jax.jit(jax.vmap(make_trajectory(spec), in_axes=(0, None)))
     trajectory = run(jax.vmap(jax.random.key)(np.arange(4)), hp)
     assert np.all(np.asarray(trajectory.utility[:, -1]) > 9.0)
     met_tolerance = np.asarray(trajectory.solve_residual) <= DEFAULT_SOLVERS["damped"].tol
@@ -182,11 +183,11 @@ def test_damped_exact_fpo_prevents_collapse_without_strong_convexity():
 def test_nonconvexity_diagnostics_match_an_independent_dense_hessian():
     from toysim.experiments.nonconvexity import nonconvexity_diagnostics
     from toysim.game.followers import SampleBuffer
-    from toysim.game.neural import network_model, network_objective
+    from toysim.game.sampled_round import network_model, network_objective
 
     spec, hp = build("paper-nn", "rlhf")
     spec = dataclasses.replace(spec, hidden=(4, 4), steps=40, record_state=True)
-    trajectory = jax.jit(make_neural_trajectory(spec))(jax.random.key(2), hp)
+    trajectory = jax.jit(make_trajectory(spec))(jax.random.key(2), hp)
     diagnostics = nonconvexity_diagnostics(spec, hp, trajectory, every=10)
     np.testing.assert_array_equal(diagnostics.iteration, [0, 10, 20, 30])
 
@@ -225,7 +226,7 @@ def test_cg_and_dense_damped_solves_give_the_same_steering_at_every_state(influe
     """
     from toysim.config import as_float_arrays
     from toysim.game.curvature import CurvatureOptions
-    from toysim.game.neural import (
+    from toysim.game.sampled_round import (
         network_inverse,
         network_model,
         network_objective,
@@ -238,7 +239,7 @@ def test_cg_and_dense_damped_solves_give_the_same_steering_at_every_state(influe
     )
     tol = 1e-12
     options = CurvatureOptions(damping="fixed", warm_start=False)
-    spec = NeuralSpec(
+    spec = SampledSpec(
         hidden=(6, 6),
         steps=40,
         method=method,
@@ -246,9 +247,9 @@ def test_cg_and_dense_damped_solves_give_the_same_steering_at_every_state(influe
         curvature=options,
         record_state=True,
     )
-    hp = NeuralHParams(gamma=0.2, damping=50.0)  # definite at every state: CG's guarantee
+    hp = SampledHParams(gamma=0.2, damping=50.0)  # definite at every state: CG's guarantee
     keys = jax.vmap(jax.random.key)(np.arange(8))
-    trajectory = jax.jit(jax.vmap(make_neural_trajectory(spec), in_axes=(0, None)))(keys, hp)
+    trajectory = jax.jit(jax.vmap(make_trajectory(spec), in_axes=(0, None)))(keys, hp)
     model, hpa = network_model(spec), as_float_arrays(hp)
     u = neural_utility(spec, hpa)
     unravel = ravel_pytree(model.init(jax.random.key(0), jnp.float64))[1]
@@ -283,6 +284,6 @@ def test_cg_and_dense_damped_solves_give_the_same_steering_at_every_state(influe
         converged = np.asarray(trajectory.solve_converged).reshape(-1)
         np.testing.assert_array_equal(converged[definite], True)
     with pytest.raises(ConfigError, match="solver must be a toysim.linalg solver"):
-        make_neural_trajectory(dataclasses.replace(spec, solver="lu"))
+        make_trajectory(dataclasses.replace(spec, solver="lu"))
     with pytest.raises(ConfigError, match="solver must be a toysim.linalg solver"):
-        make_neural_trajectory(dataclasses.replace(spec, solver=linalg.Identity()))
+        make_trajectory(dataclasses.replace(spec, solver=linalg.Identity()))

@@ -14,9 +14,10 @@ from toysim import linalg
 from toysim.config import ConfigError, method_from_name, validate
 from toysim.experiments.runner import run_seed
 from toysim.game.followers import buffer_insert, empty_buffer
-from toysim.game.neural import leader_view, make_neural_trajectory
 from toysim.game.optimum import NEWTON_STEPS, buffer_optimum, stationarity
-from toysim.game.sampled import NeuralHParams, NeuralSpec
+from toysim.game.sampled import SampledHParams, SampledSpec
+from toysim.game.sampled_round import leader_view
+from toysim.game.trajectory import make_trajectory
 from toysim.model.interface import linear_reward_model, pairwise
 from toysim.model.preference import preference_probability
 from toysim.model.utility import Utility, utility
@@ -161,9 +162,9 @@ def test_steering_at_the_optimum_is_the_total_derivative_through_the_exact_solve
 
     value = jax.jit(lambda th: linear_reward_model(D).reward(phi_star(th), th))
     method = dataclasses.replace(method_from_name("fpo-exact"), params="optimum")
-    spec = NeuralSpec(dim=D, method=method, reward_model="linear", data=data)
+    spec = SampledSpec(dim=D, method=method, reward_model="linear", data=data)
     spec = dataclasses.replace(spec, solver=linalg.Cholesky())
-    hp = NeuralHParams(weight_decay=wd, beta=1.5, label_noise=0.1)
+    hp = SampledHParams(weight_decay=wd, beta=1.5, label_noise=0.1)
     models = (linear_reward_model(D), follower)
     current = jnp.asarray([5.0, -3.0, 1.0, 2.0])  # not phi*: params = optimum ignores it
 
@@ -199,8 +200,8 @@ def test_a_short_pairwise_linear_run_at_the_optimum_is_finite_and_converged():
 
 def test_the_linear_model_on_points_takes_one_newton_step():
     method = dataclasses.replace(method_from_name("fpo-exact"), params="optimum")
-    spec = NeuralSpec(method=method, reward_model="linear", steps=5, dim=4, buffer_size=10)
-    run = make_neural_trajectory(spec)(jax.random.key(0), NeuralHParams(gamma=0.2))
+    spec = SampledSpec(method=method, reward_model="linear", steps=5, dim=4, buffer_size=10)
+    run = make_trajectory(spec)(jax.random.key(0), SampledHParams(gamma=0.2))
     assert np.all(np.isfinite(np.asarray(run.theta))) and run.solve_converged is not None
     assert np.all(np.asarray(run.optimum_converged)) and np.all(run.optimum_iterations == 1)
 

@@ -21,13 +21,13 @@ from toysim.game.followers import (
     empty_buffer,
     regime_blocks,
 )
-from toysim.game.neural import (
-    make_neural_trajectory,
+from toysim.game.sampled import SampledHParams, SampledSpec, block_labels
+from toysim.game.sampled_round import (
     network_inverse,
     network_objective,
     network_steering,
 )
-from toysim.game.sampled import NeuralHParams, NeuralSpec, block_labels
+from toysim.game.trajectory import make_trajectory
 from toysim.model.interface import linear_reward_model, mlp_reward_model, pairwise
 from toysim.model.preference import preference_probability, sample_labels, steering_view
 from toysim.model.utility import Utility, utility
@@ -185,10 +185,10 @@ def test_pairwise_steering_is_the_exact_leader_gradient_of_the_linear_bt_game():
     objective = network_objective(follower, buffer_at(theta), lam)
     chex.assert_trees_all_close(jax.grad(objective)(w_star), jnp.zeros(4), atol=1e-12)
     method = dataclasses.replace(method_from_name("fpo-exact"), params="current")
-    spec = NeuralSpec(
+    spec = SampledSpec(
         dim=4, method=method, reward_model="linear", data="pairs", solver=linalg.Cholesky()
     )
-    hp = NeuralHParams(weight_decay=lam, beta=beta, label_noise=flip)
+    hp = SampledHParams(weight_decay=lam, beta=beta, label_noise=flip)
     inverse = network_inverse(spec, hp, follower, w_star, buffer_at(theta), jax.random.key(0))
     view = steering_view(linear_reward_model(4), beta, flip)
     penalty, _ = network_steering(method, view, w_star, inverse, jnp.stack([theta, theta]), U)
@@ -227,12 +227,12 @@ SHORT = dict(steps=12, inner_steps=3, dim=4, hidden=(5,), buffer_size=4, samples
 
 @pytest.mark.parametrize("data", ["points", "pairs"])
 def test_a_window_of_one_block_is_replace_and_a_full_window_is_accumulate(data):
-    hp = NeuralHParams(sigma_start=0.3, sigma_end=0.3, beta=2.0, label_noise=0.1)
-    base = NeuralSpec(data=data, reward_model="linear", **SHORT)
+    hp = SampledHParams(sigma_start=0.3, sigma_end=0.3, beta=2.0, label_noise=0.1)
+    base = SampledSpec(data=data, reward_model="linear", **SHORT)
 
     def theta(**fields):
         spec = dataclasses.replace(base, **fields)
-        return np.asarray(make_neural_trajectory(spec)(jax.random.key(1), hp).theta)
+        return np.asarray(make_trajectory(spec)(jax.random.key(1), hp).theta)
 
     n, steps = SHORT["samples_per_step"], SHORT["steps"]
     np.testing.assert_array_equal(
@@ -250,9 +250,9 @@ def test_pairwise_game_runs_every_method_finite(model, method, labels):
     m = method_from_name(method)
     if m.foresight:
         m = dataclasses.replace(m, params="current")
-    spec = NeuralSpec(method=m, data="pairs", labels=labels, reward_model=model, **SHORT)
-    hp = NeuralHParams(sigma_start=0.3, sigma_end=0.3, gamma=0.0 if method == "rlhf" else 0.5)
-    run = make_neural_trajectory(spec)(jax.random.key(0), hp)
+    spec = SampledSpec(method=m, data="pairs", labels=labels, reward_model=model, **SHORT)
+    hp = SampledHParams(sigma_start=0.3, sigma_end=0.3, gamma=0.0 if method == "rlhf" else 0.5)
+    run = make_trajectory(spec)(jax.random.key(0), hp)
     assert run.theta.shape == (SHORT["steps"], SHORT["dim"])
     assert np.all(np.isfinite(np.asarray(run.theta)))
     assert np.all(np.isfinite(np.asarray(run.buffer_loss)))
@@ -265,7 +265,7 @@ def test_pairwise_game_runs_every_method_finite(model, method, labels):
 )
 def test_spec_refuses_unknown_choices_naming_the_field(field, value):
     with pytest.raises(ConfigError, match=field):
-        dataclasses.replace(NeuralSpec(), **{field: value}).validate()
+        dataclasses.replace(SampledSpec(), **{field: value}).validate()
 
 
 def test_pairwise_presets_change_only_the_data_model_and_leash_from_paper_nn():
@@ -340,19 +340,19 @@ def test_block_labels_are_utilities_for_points_and_preferences_for_pairs():
     ``p = 0.9 s + 0.1 (1 - s)`` with ``s = 1 / (1 + exp(-0.5 (10 - 10 exp(-0.2))))``
     (``labels = expected``), or 0/1 with frequency ``p`` within five binomial standard errors
     over 20,000 copies of the pair (``labels = sampled``)."""
-    hp = NeuralHParams(beta=0.5, label_noise=0.1)
+    hp = SampledHParams(beta=0.5, label_noise=0.1)
     m = U.ideal
     y = jnp.stack([m, m.at[0].add(1.0)])
-    points = NeuralSpec(dim=4, data="points")
+    points = SampledSpec(dim=4, data="points")
     np.testing.assert_allclose(
         block_labels(points, hp, U, y, jax.random.key(0)), [10.0, 10.0 * np.exp(-0.2)], rtol=1e-14
     )
     s = 1.0 / (1.0 + np.exp(-0.5 * (10.0 - 10.0 * np.exp(-0.2))))
     p = 0.9 * s + 0.1 * (1.0 - s)
-    expected = NeuralSpec(dim=4, data="pairs", labels="expected")
+    expected = SampledSpec(dim=4, data="pairs", labels="expected")
     np.testing.assert_allclose(block_labels(expected, hp, U, y[None], jax.random.key(0)), [p])
     draws = 20_000
-    sampled = NeuralSpec(dim=4, data="pairs", labels="sampled")
+    sampled = SampledSpec(dim=4, data="pairs", labels="sampled")
     labels = np.asarray(
         block_labels(sampled, hp, U, jnp.broadcast_to(y, (draws, 2, 4)), jax.random.key(1))
     )

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from toysim import build, make_trajectory
-from toysim.game.trajectory import initial_reward_weights
+from toysim.game.linear_round import initial_reward_weights
 from toysim.model.mlp import mlp_init
 
 SEEDS = np.arange(8)

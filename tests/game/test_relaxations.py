@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tests.helpers import EXACT, point_game, population_game
 from toysim import linalg
 from toysim.analysis import ladder_gamma, steering_comparison, summarise
-from toysim.config import METHODS, ConfigError, GameSpec, Method
+from toysim.config import METHODS, ConfigError, LinearSpec, Method
 from toysim.game.followers import FollowerState, best_response, follower_loss, make_follower
 from toysim.game.leader import leader_gradient, steering_penalty
 from toysim.model.reward import linear_reward
@@ -169,7 +169,7 @@ def test_k_step_sgd_response_tends_to_the_hessian_inverse_response(buffer_size, 
 
     def responses(k):
         """The unrolled response, the section 4 formula, the implicit response."""
-        follower = make_follower(GameSpec(d, 3, 1, "sgd", buffer_size, k, "ridge", EXACT))
+        follower = make_follower(LinearSpec(d, 3, 1, "sgd", buffer_size, k, "ridge", EXACT))
         data = follower.data(state, theta, hp, u)
         h = data.curvature(hp.lam)
         hd = h.dense()

@@ -221,7 +221,7 @@ def test_paper_nn_objective_is_the_one_its_adam_step_follows():
     follower's Adam-with-L2 step follows (weight decay included, large enough to matter), and
     its Hessian the buffer's mean squared error's plus ``wd I``, assembled here independently."""
     from toysim.game.followers import adam_l2_optimizer
-    from toysim.game.neural import network_objective
+    from toysim.game.sampled_round import network_objective
 
     rng = np.random.default_rng(5)
     model = mlp_reward_model((3, 4, 1))

@@ -17,9 +17,10 @@ def run_command(args: argparse.Namespace) -> int:
     """``toysim run``: one row per method (or one expert-iteration row); the exit status."""
     import jax
 
+    from toysim import make_trajectory
     from toysim.cli.pieces import compose_game
     from toysim.config import validate
-    from toysim.experiments.runner import run_seed, trajectory_factory
+    from toysim.experiments.runner import run_seed
     from toysim.presets import preset_differences
     from toysim.provenance import describe
 
@@ -34,7 +35,7 @@ def run_command(args: argparse.Namespace) -> int:
     games = [compose_game("run", args, name, switches) for name in methods]
     for _, _, spec, hp in games:
         validate(spec, hp)
-        check_run_memory(args, trajectory_factory(spec), spec, hp)
+        check_run_memory(args, make_trajectory, spec, hp)
     rows = []
     for game, game_hp, spec, hp in games:
         trajectory = run_seed(spec, hp, args.seed)

@@ -19,7 +19,7 @@ import numpy as np
 from jax import Array
 
 from toysim.experiments.runner import run_seed
-from toysim.game.trajectory import utility_of
+from toysim.game.linear_round import utility_of
 from toysim.model.utility import utility
 from toysim.presets import build
 from toysim.provenance import describe

@@ -8,10 +8,10 @@ import jax
 import numpy as np
 
 from toysim.analysis import summarise
-from toysim.config import GameSpec, HParams
+from toysim.config import LinearHParams, LinearSpec
 from toysim.experiments.runner import run_seeds
+from toysim.game.linear_round import utility_of
 from toysim.game.records import Trajectory
-from toysim.game.trajectory import utility_of
 from toysim.presets import build
 from toysim.provenance import describe
 
@@ -19,7 +19,7 @@ COLLAPSE_METHODS = ("rlhf", "fpo-relaxed", "fpo-practical")
 """The methods of the published collapse figures."""
 
 
-def ideal_norm(spec: GameSpec, hp: HParams) -> float:
+def ideal_norm(spec: LinearSpec, hp: LinearHParams) -> float:
     """``||m||``, the norm of the human ideal of the game's utility."""
     return float(np.linalg.norm(np.asarray(utility_of(spec, hp).ideal)))
 
@@ -55,7 +55,7 @@ class CollapseRuns(NamedTuple):
 
     trajectories: dict[str, Trajectory]
     config: dict
-    hparams: HParams
+    hparams: LinearHParams
     seeds: int
     ideal_norm: float
 

@@ -37,15 +37,15 @@ from toysim.game.best_of_n import (
     gaussian_kl,
 )
 from toysim.game.composition import Composition, CompositionParams, ExpertParams
+from toysim.game.linear_round import initial_reward_weights, utility_of
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.game.sampled import (
-    NeuralHParams,
-    NeuralSpec,
+    SampledHParams,
+    SampledSpec,
     initial_reward_params,
     network_model,
     neural_utility,
 )
-from toysim.game.trajectory import initial_reward_weights, utility_of
 from toysim.model.utility import utility
 from toysim.presets import build
 from toysim.provenance import describe
@@ -238,13 +238,15 @@ def kept_iterations(steps: int) -> np.ndarray:
 
 
 def neural_curves(
-    builder: Callable[[str], tuple[NeuralSpec, NeuralHParams]], methods: tuple[str, ...], seeds: int
+    builder: Callable[[str], tuple[SampledSpec, SampledHParams]],
+    methods: tuple[str, ...],
+    seeds: int,
 ) -> tuple[dict, dict, float]:
     """A sampled-buffer preset's curves: its leaders and expert iteration (at
     :func:`kept_iterations`), and best-of-n sampling from the initial policy and reward model.
 
     Args:
-      builder: the preset, ``method -> (NeuralSpec, NeuralHParams)``
+      builder: the preset, ``method -> (SampledSpec, SampledHParams)``
         (:func:`toysim.presets.build` of a sampled-buffer preset).
       methods: the RL-style leaders.
       seeds: the number of seeds.

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from toysim.analysis import LADDER, ladder_gamma, rung_spec, steering_comparison, summarise
-from toysim.config import GameSpec, HParams, Method
+from toysim.config import LinearHParams, LinearSpec, Method
 from toysim.experiments.collapse import ideal_norm
 from toysim.experiments.runner import run_seeds
 from toysim.experiments.tables import markdown_table
@@ -22,7 +22,7 @@ from toysim.presets import build
 from toysim.provenance import describe
 
 
-def ladder_setting() -> tuple[GameSpec, HParams]:
+def ladder_setting() -> tuple[LinearSpec, LinearHParams]:
     """The Gaussian-policy game in which the switches matter (docs/theory/population.md).
 
     The ``population`` preset (``N(theta, 0.3^2 I)``, closed form) with a
@@ -34,8 +34,8 @@ def ladder_setting() -> tuple[GameSpec, HParams]:
 
 
 def run_ladder(
-    spec: GameSpec,
-    hp: HParams,
+    spec: LinearSpec,
+    hp: LinearHParams,
     seeds: int,
     rungs: tuple[tuple[str, Method], ...] = LADDER,
 ) -> tuple[dict[str, Trajectory], np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ below 0.8 times its peak
 
 :func:`neural_mitigation_runs` runs the same comparison on a sampled-buffer
 preset (paper-nn, pairwise-linear, pairwise-nn) through
-:func:`toysim.game.neural.make_neural_trajectory` of a composition: the leash grid is
+:func:`toysim.game.sampled_round.sampled_trajectory` of a composition: the leash grid is
 :data:`NEURAL_LEASH_FACTORS` times the preset's ``c``, the early-stopping rule
 checks :data:`NEURAL_STOP_CHECKS` times per run, and fpo-exact runs on
 pairwise-linear only (a MINRES solve per iteration makes it too slow on the MLP
@@ -39,7 +39,7 @@ import jax
 import numpy as np
 
 from toysim.analysis import summarise
-from toysim.config import GameSpec, HParams
+from toysim.config import LinearHParams, LinearSpec
 from toysim.experiments.runner import run_seeds
 from toysim.experiments.tables import markdown_table
 from toysim.game.composition import NO_STOP, Composition, CompositionParams
@@ -96,7 +96,7 @@ class MitigationRuns(NamedTuple):
     ideal: float
 
 
-def single(spec: GameSpec, hp: HParams) -> Variant:
+def single(spec: LinearSpec, hp: LinearHParams) -> Variant:
     """The game as it is: one reward model, no early stopping."""
     return Variant(Composition(spec), CompositionParams(hp, NO_STOP))
 

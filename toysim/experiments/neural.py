@@ -11,7 +11,6 @@ import numpy as np
 from toysim.experiments.nonconvexity import nonconvexity_diagnostics
 from toysim.experiments.runner import run_seed, run_seeds
 from toysim.game.curvature import CurvatureOptions
-from toysim.game.neural import make_neural_trajectory
 from toysim.presets import build
 from toysim.provenance import describe
 
@@ -45,7 +44,7 @@ def neural_runs(quick: bool = False) -> NeuralRuns:
     trajectories, config = {}, {}
     for method in NEURAL_FIGURE_METHODS:
         spec, hp = figure_game(method)
-        trajectories[method] = run_seeds(spec, hp, seeds, make_neural_trajectory)
+        trajectories[method] = run_seeds(spec, hp, seeds)
         config[method] = describe(spec, hp)
     return NeuralRuns(trajectories, config, seeds)
 
@@ -72,7 +71,7 @@ def neural_diagnostics(quick: bool = False) -> NeuralDiagnostics:
     exact steering."""
     spec, hp = figure_game("fpo-exact")
     spec = dataclasses.replace(spec, record_state=True)
-    trajectory = run_seed(spec, hp, 0, make_neural_trajectory)
+    trajectory = run_seed(spec, hp, 0)
     every = 400 if quick else 100
     d = nonconvexity_diagnostics(spec, hp, trajectory, every=every)
     return NeuralDiagnostics(d, trajectory, every, describe(spec, hp))

@@ -25,22 +25,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import Array
-from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
 from toysim.analysis import cosine, summarise
 from toysim.config import HESSIAN, as_float_arrays
+from toysim.experiments.nonconvexity import (
+    policies_seen,
+    recorded_curvature,
+    steering_direction,
+)
 from toysim.experiments.runner import compiled_seeds
 from toysim.experiments.tables import markdown_table
-from toysim.game.neural import (
-    make_neural_trajectory,
-    network_inverse,
-    network_objective,
-    network_steering,
-)
 from toysim.game.records import Trajectory, raise_if_nonfinite
-from toysim.game.sampled import NeuralHParams, NeuralSpec, network_model, neural_utility
+from toysim.game.sampled import SampledHParams, SampledSpec, network_model, neural_utility
 from toysim.game.steering import reward_gradient, sample_steering
+from toysim.game.trajectory import make_trajectory
 from toysim.model.metrics import collapsed
 from toysim.model.utility import utility
 from toysim.presets import build
@@ -76,18 +75,18 @@ def checkpoint_iterations(steps: int, every: int) -> np.ndarray:
 @dataclasses.dataclass(frozen=True)
 class CheckpointedTrajectory:
     """A trajectory factory (for :func:`~toysim.experiments.runner.compiled_seeds`): paper-nn
-    (:func:`~toysim.game.neural.make_neural_trajectory`), with the recorded RM parameters and
+    (:func:`~toysim.game.sampled_round.sampled_trajectory`), with the recorded RM parameters and
     buffer kept only at :func:`checkpoint_iterations` (hashable by value, so compiled once
     per spec)."""
 
     every: int
 
-    def __call__(self, spec: NeuralSpec):
+    def __call__(self, spec: SampledSpec):
         """``run(key, hp) -> Trajectory`` with ``rm_params`` / ``buffer`` thinned."""
-        run = make_neural_trajectory(spec)
+        run = make_trajectory(spec)
         at = checkpoint_iterations(spec.steps, self.every)
 
-        def thinned(key: Array, hp: NeuralHParams) -> Trajectory:
+        def thinned(key: Array, hp: SampledHParams) -> Trajectory:
             trajectory = run(key, hp)
             if trajectory.rm_params is None:
                 return trajectory
@@ -110,7 +109,7 @@ def pseudo_inverse_solve(matrix: Array, b: Array, cutoff: Array) -> tuple[Array,
     return q @ (inverse * (q.T @ b)), lam[0]
 
 
-def exact_and_choice_directions(spec: NeuralSpec, hp: NeuralHParams):
+def exact_and_choice_directions(spec: SampledSpec, hp: SampledHParams):
     """``at(flat_phi, buffer, theta) -> (exact, choice, smallest eigenvalue)``: the steering
     directions ``-grad_y S(theta)`` of the pseudo-inverse exact FPO (global influence, true
     oracle) and of ``spec.method`` at one recorded state.
@@ -124,25 +123,22 @@ def exact_and_choice_directions(spec: NeuralSpec, hp: NeuralHParams):
     identity = linalg.linear_map(linalg.identity_solution)
 
     def at(flat, buffer, theta):
-        unravel = ravel_pytree(model.init(jax.random.key(0), flat.dtype))[1]
-        phi = unravel(flat)
-        objective = network_objective(model, buffer, hp.weight_decay)
-        hessian = linalg.hessian_operator(lambda x: objective(unravel(x)), flat).dense()
+        phi, hessian = recorded_curvature(model, hp, flat, buffer)
         g = reward_gradient(model, phi, theta)
         v, smallest = pseudo_inverse_solve(hessian, g, CUTOFF_OF_WEIGHT_DECAY * hp.weight_decay)
 
         def exact_penalty(y):
             return sample_steering(model, phi, y, lambda s: utility(u, s), identity, True, v)
 
-        inverse = network_inverse(spec, hp, model, phi, buffer, jax.random.key(0))
-        penalty, _ = network_steering(spec.method, model, phi, inverse, theta, u)
-        return -jax.grad(exact_penalty)(theta), -jax.grad(penalty)(theta), smallest
+        state = (model, phi, buffer, theta, jax.random.key(0), u)
+        choice = steering_direction(spec, hp, spec.method, state)
+        return -jax.grad(exact_penalty)(theta), choice, smallest
 
     return at
 
 
 def checkpoint_cosines(
-    spec: NeuralSpec, hp: NeuralHParams, trajectory: Trajectory, every: int, seeds: int
+    spec: SampledSpec, hp: SampledHParams, trajectory: Trajectory, every: int, seeds: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Cosine of ``spec.method``'s steering direction with the exact one at each checkpoint.
 
@@ -160,7 +156,7 @@ def checkpoint_cosines(
     at = exact_and_choice_directions(spec, hp)
     iterations = checkpoint_iterations(spec.steps, every)
     theta = trajectory.theta[:seeds]
-    seen = jnp.concatenate([jnp.zeros_like(theta[:, :1]), theta[:, :-1]], axis=1)[:, iterations]
+    seen = policies_seen(theta)[:, iterations]
     state = jax.tree.map(lambda x: x[:seeds], (trajectory.rm_params, trajectory.buffer))
 
     # One compiled state at a time, nothing batched: batched over seeds and checkpoints these
@@ -235,7 +231,7 @@ def neural_ladder_runs(
       steps: outer iterations (default 4,000, or 400 with ``quick``).
     """
     seeds, cosine_seeds, every = (2, 2, 100) if quick else (16, 4, 500)
-    steps = steps or (400 if quick else NeuralSpec().steps)
+    steps = steps or (400 if quick else SampledSpec().steps)
     every = min(every, steps)
     runs = {
         c.label: run_choice(c, seeds, steps, every, cosine_seeds)

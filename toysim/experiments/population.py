@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from toysim.analysis import POPULATION_FIELD_NAMES, population_gradient
-from toysim.config import GameSpec, HParams
+from toysim.config import LinearHParams, LinearSpec
 from toysim.experiments.collapse import final_values, ideal_norm
 from toysim.experiments.runner import run_seed
 from toysim.game.records import Trajectory
@@ -38,7 +38,7 @@ class PopulationField(NamedTuple):
 
 
 def population_gradient_field(
-    spec: GameSpec, hp: HParams, signal: np.ndarray, noise: np.ndarray
+    spec: LinearSpec, hp: LinearHParams, signal: np.ndarray, noise: np.ndarray
 ) -> dict[str, np.ndarray]:
     """:func:`~toysim.analysis.population_gradient` on the grid ``signal x noise``.
 

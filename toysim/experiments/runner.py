@@ -17,24 +17,12 @@ from collections.abc import Callable, Hashable, Sequence
 import jax
 
 from toysim.config import validate
-from toysim.game.composition import game_of
-from toysim.game.neural import make_neural_trajectory
 from toysim.game.records import raise_if_nonfinite
-from toysim.game.sampled import NeuralSpec
 from toysim.game.trajectory import make_trajectory
 from toysim.seeds import seed_key, seed_keys
 
 TrajectoryFactory = Callable[..., Callable]
 """``factory(spec) -> run(key, hp) -> trajectory``, e.g. :func:`toysim.make_trajectory`."""
-
-
-def trajectory_factory(spec: Hashable) -> TrajectoryFactory:
-    """The trajectory of ``spec``'s game (``spec`` a game or a
-    :class:`~toysim.game.composition.Composition` of one): the sampled-buffer game's
-    :func:`~toysim.game.neural.make_neural_trajectory` for a
-    :class:`~toysim.game.sampled.NeuralSpec`, else the linear game's
-    :func:`~toysim.game.trajectory.make_trajectory`."""
-    return make_neural_trajectory if isinstance(game_of(spec), NeuralSpec) else make_trajectory
 
 
 @functools.lru_cache(maxsize=64)
@@ -63,8 +51,8 @@ def run_seeds(
       spec: the game's static structure (hashable; one compile per spec).
       hp: its hyperparameters, a NamedTuple (traced, shared by every seed).
       seeds: a count ``n`` (seeds ``0..n-1``) or the seeds themselves.
-      factory: builds ``run(key, hp)`` from ``spec`` (default: the trajectory of its game,
-        :func:`trajectory_factory`).
+      factory: builds ``run(key, hp)`` from ``spec`` (default:
+        :func:`toysim.game.trajectory.make_trajectory`, either game's).
 
     Returns:
       The trajectory (a NamedTuple pytree) with a leading seed axis.
@@ -75,7 +63,7 @@ def run_seeds(
         iteration and the run's index in the batch).
     """
     validate(spec, hp)
-    factory = factory or trajectory_factory(spec)
+    factory = factory or make_trajectory
     trajectory = compiled_seeds(spec, factory)(seed_keys(seeds), hp)
     raise_if_nonfinite(trajectory, spec)
     return trajectory
@@ -107,7 +95,7 @@ def run_seed(
         iteration).
     """
     validate(spec, hp)
-    factory = factory or trajectory_factory(spec)
+    factory = factory or make_trajectory
     trajectory = compiled_seed(spec, factory)(seed_key(seed), hp)
     raise_if_nonfinite(trajectory, spec)
     return trajectory

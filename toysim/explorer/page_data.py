@@ -1,7 +1,7 @@
 """The data behind the browser explorer (docs/explorer.md): paper-linear over a (gamma, c) grid.
 
 For each leader method, every point of the grid ``gamma x c`` is run as one
-``jit(vmap(run))`` over traced :class:`~toysim.config.HParams` (one compile per
+``jit(vmap(run))`` over traced :class:`~toysim.config.LinearHParams` (one compile per
 method), for one seed, and each trajectory is kept every ``every`` iterations
 in projection coordinates, where ``U = A exp(-tau ((signal - ||m||)^2 + noise^2))``
 holds exactly, so the page can draw the utility contours itself from ``A``,
@@ -21,9 +21,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from toysim.config import HParams, as_float_arrays, validate
+from toysim.config import LinearHParams, as_float_arrays, validate
+from toysim.game.linear_round import utility_of
 from toysim.game.records import first_nonfinite_iteration
-from toysim.game.trajectory import make_trajectory, utility_of
+from toysim.game.trajectory import make_trajectory
 from toysim.model.utility import utility
 from toysim.presets import build
 
@@ -42,13 +43,13 @@ def round_significant(values, digits: int = DIGITS) -> list[float]:
     return [float(f"{v:.{digits}g}") for v in np.asarray(values, dtype=float).ravel()]
 
 
-def grid_hparams(hp: HParams, gammas, costs) -> HParams:
+def grid_hparams(hp: LinearHParams, gammas, costs) -> LinearHParams:
     """``hp`` with ``gamma`` and ``action_cost`` over the grid ``gammas x costs`` (flattened,
     ``gamma`` major), every other field broadcast to the same length."""
     g, c = np.meshgrid(np.asarray(gammas, float), np.asarray(costs, float), indexing="ij")
     fields = {k: np.full(g.size, float(v)) for k, v in hp._asdict().items()}
     fields.update(gamma=g.ravel(), action_cost=c.ravel())
-    return HParams(**fields)
+    return LinearHParams(**fields)
 
 
 def method_runs(method: str, gammas, costs, seed: int = SEED, every: int = EVERY) -> dict:
@@ -72,7 +73,7 @@ def method_runs(method: str, gammas, costs, seed: int = SEED, every: int = EVERY
     run = make_trajectory(spec)
     keep = np.arange(every - 1, spec.steps, every)
 
-    def downsampled(hparams: HParams) -> dict:
+    def downsampled(hparams: LinearHParams) -> dict:
         t = run(jax.random.key(seed), hparams)
         return {
             "signal": t.signal_proj[keep],

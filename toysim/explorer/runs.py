@@ -1,7 +1,7 @@
 """The explorer's compiled programs: one per game structure, every number traced.
 
 A change of a number never recompiles: the numbers are traced
-:class:`~toysim.config.HParams`, the seed enters through the key, and the
+:class:`~toysim.config.LinearHParams`, the seed enters through the key, and the
 horizon is static, so one program per (preset, method) structure is compiled
 at :data:`~toysim.explorer.settings.EXPLORER_STEPS` iterations and the first ``T``
 are shown. That is exact because the linear presets have no schedule depending
@@ -21,23 +21,23 @@ from typing import NamedTuple
 import jax
 import numpy as np
 
-from toysim.config import GameSpec, HParams
+from toysim.config import LinearHParams, LinearSpec
 from toysim.explorer.settings import EXPLORER_STEPS, Settings, game_of
 from toysim.game.records import Trajectory, first_nonfinite_iteration, nonfinite_error
 from toysim.game.trajectory import make_trajectory
 from toysim.seeds import seed_key
 
-trace_count: Counter[GameSpec] = Counter()
+trace_count: Counter[LinearSpec] = Counter()
 """How many times each explorer program has been traced (once per structure, ever)."""
 
 
-def trace_counts() -> dict[GameSpec, int]:
+def trace_counts() -> dict[LinearSpec, int]:
     """A copy of :data:`trace_count`: spec (at :data:`EXPLORER_STEPS`) -> number of traces."""
     return dict(trace_count)
 
 
 @functools.lru_cache(maxsize=64)
-def program(spec: GameSpec):
+def program(spec: LinearSpec):
     """``jit(key, hparams) -> (Trajectory, first non-finite iteration)`` for ``spec``, cached.
 
     One per structure: every number is traced, so no value recompiles it.
@@ -48,7 +48,7 @@ def program(spec: GameSpec):
         )
     run = make_trajectory(spec)
 
-    def counted(key, hp: HParams) -> tuple[Trajectory, jax.Array]:
+    def counted(key, hp: LinearHParams) -> tuple[Trajectory, jax.Array]:
         trace_count[spec] += 1  # runs while tracing only
         trajectory = run(key, hp)
         return trajectory, first_nonfinite_iteration(trajectory)
@@ -70,13 +70,13 @@ class Run(NamedTuple):
       error: the :class:`NonFiniteTrajectoryError` message, or ``None``.
     """
 
-    spec: GameSpec
-    hparams: HParams
+    spec: LinearSpec
+    hparams: LinearHParams
     series: dict[str, np.ndarray]
     error: str | None
 
 
-def host_floats(hp: HParams) -> HParams:
+def host_floats(hp: LinearHParams) -> LinearHParams:
     """Every field a NumPy scalar of JAX's default float dtype.
 
     The same types as :func:`toysim.config.as_float_arrays` (so the compiled
@@ -85,7 +85,7 @@ def host_floats(hp: HParams) -> HParams:
     import jax.numpy as jnp
 
     dtype = jnp.result_type(float)
-    return HParams(*(np.asarray(x, dtype=dtype) for x in hp))
+    return LinearHParams(*(np.asarray(x, dtype=dtype) for x in hp))
 
 
 def run_settings(settings: Settings) -> Run:

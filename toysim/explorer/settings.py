@@ -3,7 +3,7 @@
 :class:`Settings` holds the structure (preset, method, the four FPO switches, see
 docs/theory/relaxations.md), the numbers (``gamma``, the action cost ``c``, the
 two step sizes, the horizon ``T``, the seed) and the view (phase-space
-coordinates). :func:`game_of` turns them into ``(GameSpec, HParams)`` at the
+coordinates). :func:`game_of` turns them into ``(LinearSpec, LinearHParams)`` at the
 compiled horizon :data:`EXPLORER_STEPS`; :func:`method_of` maps switches to the
 method they make, so equal structures share one compiled program.
 
@@ -21,8 +21,8 @@ from toysim.config import (
     METHODS,
     SWITCHES,
     ConfigError,
-    GameSpec,
-    HParams,
+    LinearHParams,
+    LinearSpec,
     Method,
     method_from_name,
     validate,
@@ -36,6 +36,9 @@ EXPLORER_STEPS = 1000
 PRESET_NAMES = LINEAR_PRESETS
 """The presets offered: the linear game's (a sampled-buffer run is too slow to answer a slider
 at once)."""
+
+START_SPEC, START_HP = build("paper-linear", "fpo-relaxed")
+"""Where the explorer starts: paper-linear's numbers, with relaxed FPO's published weight."""
 
 METHOD_NAMES = ("rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical", "fpo")
 COORDS = ("projection", "block")
@@ -79,11 +82,11 @@ class Settings(NamedTuple):
     influence: str = "global"
     params: str = "optimum"
     oracle: str = "true"
-    gamma: float = 0.1
-    action_cost: float = 0.1
-    leader_lr: float = 0.02
-    follower_lr: float = 0.005
-    steps: int = 300
+    gamma: float = START_HP.gamma
+    action_cost: float = START_HP.action_cost
+    leader_lr: float = START_HP.leader_lr
+    follower_lr: float = START_HP.follower_lr
+    steps: int = START_SPEC.steps
     seed: int = 0
     coords: str = "projection"
 
@@ -111,7 +114,7 @@ def _switches(method: Method) -> tuple[str, ...]:
     return tuple(getattr(method, k) for k in SWITCHES)
 
 
-def game_of(settings: Settings) -> tuple[GameSpec, HParams]:
+def game_of(settings: Settings) -> tuple[LinearSpec, LinearHParams]:
     """``(spec, hparams)`` of the settings; ``spec`` has the compiled horizon
     :data:`EXPLORER_STEPS`.
 
@@ -187,4 +190,4 @@ def default_gamma_of(settings: Settings) -> float:
     check_choice("preset", settings.preset, PRESET_NAMES)
     method = method_of(settings)
     preset = PRESETS[settings.preset]
-    return default_gamma(preset, GameSpec(**dict(preset.spec, method=method)), method)
+    return default_gamma(preset, LinearSpec(**dict(preset.spec, method=method)), method)

@@ -1,8 +1,8 @@
 """A game with its leader and mitigations composed: the pieces either game's loop plugs in.
 
 A :class:`Composition` wraps a game's structure (the linear game's
-:class:`~toysim.config.GameSpec` or the sampled-buffer game's
-:class:`~toysim.game.sampled.NeuralSpec`) with
+:class:`~toysim.config.LinearSpec` or the sampled-buffer game's
+:class:`~toysim.game.sampled.SampledSpec`) with
 
 * the **leader**: ``gradient``, the game's own gradient leader running ``game.method``
   (rlhf or FPO with its switches and curvature rung), or ``expert``, expert iteration
@@ -13,8 +13,7 @@ A :class:`Composition` wraps a game's structure (the linear game's
   (:mod:`toysim.game.early_stop`; 0: none).
 
 Its numbers are a :class:`CompositionParams`: the game's, the stopping rule's and the expert's,
-all traced. :func:`toysim.game.trajectory.make_trajectory` (the linear game) and
-:func:`toysim.game.neural.make_neural_trajectory` (the sampled-buffer game) run one.
+all traced. :func:`toysim.game.trajectory.make_trajectory` runs one, of either game.
 """
 
 from __future__ import annotations
@@ -24,9 +23,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from toysim.config import ConfigError, GameSpec, HParams, Method
+from toysim.config import ConfigError, LinearHParams, LinearSpec, Method
 from toysim.game.early_stop import StopParams
-from toysim.game.sampled import NeuralHParams, NeuralSpec
+from toysim.game.sampled import SampledHParams, SampledSpec
 from toysim.model.ensemble import AGGREGATES
 
 LEADERS = ("gradient", "expert")
@@ -69,7 +68,7 @@ class Composition:
       gold_budget: ``b``, gold labels per early-stopping check (0: no early stopping).
     """
 
-    game: GameSpec | NeuralSpec
+    game: LinearSpec | SampledSpec
     leader: str = "gradient"
     max_n: int = 64
     groups: int = 16
@@ -120,7 +119,7 @@ class Composition:
                 f"aggregate must be one of {', '.join(AGGREGATES)}; got {self.aggregate!r}"
             )
         steers = self.leader == "gradient" and self.game.method.foresight
-        if isinstance(self.game, NeuralSpec) and self.members > 1 and steers:
+        if isinstance(self.game, SampledSpec) and self.members > 1 and steers:
             raise ConfigError(
                 f"members must be 1 with a foresight method (the sampled-buffer ensemble has no "
                 f"steering term); got members = {self.members} with method "
@@ -128,25 +127,25 @@ class Composition:
             )
 
 
-def game_of(spec: GameSpec | NeuralSpec | Composition) -> GameSpec | NeuralSpec:
+def game_of(spec: LinearSpec | SampledSpec | Composition) -> LinearSpec | SampledSpec:
     """The game of ``spec``: a composition's, or ``spec`` itself."""
     return spec.game if isinstance(spec, Composition) else spec
 
 
-def with_steps(spec: GameSpec | NeuralSpec | Composition, steps: int):
+def with_steps(spec: LinearSpec | SampledSpec | Composition, steps: int):
     """``spec`` (a game or a composition of one) with the horizon ``T = steps``."""
     if isinstance(spec, Composition):
         return dataclasses.replace(spec, game=dataclasses.replace(spec.game, steps=steps))
     return dataclasses.replace(spec, steps=steps)
 
 
-def scalar_records(spec: GameSpec | NeuralSpec | Composition):
+def scalar_records(spec: LinearSpec | SampledSpec | Composition):
     """``spec`` (a game or a composition of one) recording only what a run's summary reads:
     the linear game's scalars (``record = "scalars"``, no probes), the sampled-buffer game
     without its per-iteration state (``record_state = False``)."""
     if isinstance(spec, Composition):
         return dataclasses.replace(spec, game=scalar_records(spec.game))
-    if isinstance(spec, NeuralSpec):
+    if isinstance(spec, SampledSpec):
         return dataclasses.replace(spec, record_state=False)
     return dataclasses.replace(spec, record="scalars", probes=())
 
@@ -161,13 +160,13 @@ class CompositionParams(NamedTuple):
     """A composition's numbers (all traced).
 
     Attributes:
-      game: the game's :class:`~toysim.config.HParams` or
-        :class:`~toysim.game.sampled.NeuralHParams`.
+      game: the game's :class:`~toysim.config.LinearHParams` or
+        :class:`~toysim.game.sampled.SampledHParams`.
       stop: the early-stopping rule (unused when ``gold_budget = 0``).
       expert: expert iteration's numbers (unused by the gradient leader).
     """
 
-    game: HParams | NeuralHParams
+    game: LinearHParams | SampledHParams
     stop: StopParams = NO_STOP
     expert: ExpertParams = ExpertParams()
 
@@ -191,7 +190,7 @@ class CompositionParams(NamedTuple):
             n, spread, step = (np.asarray(v, dtype=float) for v in self.expert)
             integer_n = (n == np.round(n)) & (n >= 1) & (n <= spec.max_n)
             checks.append(("n", n, integer_n, f"an integer in [1, max_n = {spec.max_n}]"))
-            if isinstance(spec.game, GameSpec):
+            if isinstance(spec.game, LinearSpec):
                 checks.append(("spread", spread, spread > 0, "> 0 (a standard deviation)"))
             checks.append(("step", step, (step >= 0) & (step <= 1), "in [0, 1]"))
         for field, value, good, allowed in checks:

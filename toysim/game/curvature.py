@@ -260,7 +260,7 @@ def network_curvature(
     ``exact``, ``damped`` and Hutchinson's diagonal take ``objective``'s Hessian, whatever
     its loss; ``gauss-newton`` and the Gauss-Newton diagonal (``options.diagonal``
     ``gauss-newton`` or ``auto``) are built from ``model`` and ``buffer`` for the squared
-    loss and ignore ``objective`` (:class:`~toysim.game.sampled.NeuralSpec` refuses them
+    loss and ignore ``objective`` (:class:`~toysim.game.sampled.SampledSpec` refuses them
     for pairs).
 
     Args:

@@ -30,7 +30,7 @@ from jax import Array
 from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
-from toysim.config import GameSpec, HParams
+from toysim.config import LinearHParams, LinearSpec
 from toysim.game.policy import GaussianPolicy
 from toysim.model.interface import RewardModel, RewardParams, linear_reward_model
 from toysim.model.reward import anchor_penalty
@@ -98,7 +98,7 @@ def regime_blocks(regime: str, window: int, steps: int) -> int:
     ``window`` blocks (a sliding window); ``accumulate`` keeps all ``steps``
     blocks a run writes (no block is ever overwritten). In the sampled-buffer game every
     regime averages the loss over the filled samples (:func:`buffer_weights`); the linear
-    game weights each sample by :meth:`toysim.config.GameSpec.sample_weight`.
+    game weights each sample by :meth:`toysim.config.LinearSpec.sample_weight`.
     """
     return {"replace": 1, "window": window, "accumulate": steps}[regime]
 
@@ -146,7 +146,7 @@ class FollowerData(Protocol):
 class SampleData(NamedTuple):
     """A buffer of samples, each weighted ``omega``: ``sum_i omega_i (w . y_i - U(y_i))^2``.
 
-    ``weight`` is :meth:`toysim.config.GameSpec.sample_weight`: a number, or traced
+    ``weight`` is :meth:`toysim.config.LinearSpec.sample_weight`: a number, or traced
     (``1/t`` under ``regime = accumulate``).
     """
 
@@ -272,7 +272,7 @@ def adam_l2_optimizer(lr: Array, weight_decay: Array) -> optax.GradientTransform
     return optax.GradientTransformation(init, adam.update)
 
 
-def sgd_optimizer(hp: HParams) -> optax.GradientTransformation:
+def sgd_optimizer(hp: LinearHParams) -> optax.GradientTransformation:
     """Plain SGD with decoupled weight decay, built from traced hyperparameters."""
     return optax.chain(optax.sgd(hp.follower_lr), decoupled_weight_decay(hp.weight_decay))
 
@@ -328,13 +328,13 @@ class Follower(NamedTuple):
     steering_scale: Callable[[FollowerState], Array | float]
 
 
-def follower_buffer(spec: GameSpec, dtype: Any) -> SampleBuffer:
+def follower_buffer(spec: LinearSpec, dtype: Any) -> SampleBuffer:
     """The linear game's empty buffer: ``regime_blocks(spec.regime, B, T)`` blocks of one
     output (no block for the population follower, whose ``B`` is 0)."""
     return empty_buffer(regime_blocks(spec.regime, spec.buffer_size, spec.steps), spec.dim, dtype)
 
 
-def make_follower(spec: GameSpec) -> Follower:
+def make_follower(spec: LinearSpec) -> Follower:
     """The follower named by ``spec.follower``, with ``spec``'s buffer, regime, steps and
     anchor; every sample's weight is ``spec.sample_weight`` of the buffer's count."""
 
@@ -349,17 +349,17 @@ def make_follower(spec: GameSpec) -> Follower:
     def anchor(state: FollowerState) -> Array:
         return state.w if spec.anchor == "proximal" else jnp.zeros_like(state.w)
 
-    def init(w0: Array, hp: HParams) -> FollowerState:
+    def init(w0: Array, hp: LinearHParams) -> FollowerState:
         opt_state = sgd_optimizer(hp).init(w0) if spec.follower == "sgd" else optax.EmptyState()
         return FollowerState(w0, follower_buffer(spec, w0.dtype), opt_state)
 
-    def data(state: FollowerState, theta: Array, hp: HParams, u: Utility) -> FollowerData:
+    def data(state: FollowerState, theta: Array, hp: LinearHParams, u: Utility) -> FollowerData:
         if spec.follower == "population":
             return PopulationData(theta, GaussianPolicy(hp.sigma), u)
         buffer = buffer_insert(state.buffer, theta, utility(u, theta))
         return SampleData(buffer, newest_weight(state))
 
-    def update(state: FollowerState, theta: Array, hp: HParams, u: Utility) -> FollowerState:
+    def update(state: FollowerState, theta: Array, hp: LinearHParams, u: Utility) -> FollowerState:
         new_data = data(state, theta, hp, u)
         buffer = new_data.buffer if isinstance(new_data, SampleData) else state.buffer
         if spec.follower == "sgd":

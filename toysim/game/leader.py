@@ -46,7 +46,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from toysim import linalg
-from toysim.config import HParams, Method
+from toysim.config import LinearHParams, Method
 from toysim.game.curvature import follower_curvature
 from toysim.game.followers import Follower, FollowerState, best_response
 from toysim.game.policy import GaussianPolicy, PointPolicy
@@ -104,7 +104,7 @@ def follower_view(
     follower: Follower,
     state: FollowerState,
     theta: Array,
-    hp: HParams,
+    hp: LinearHParams,
     u: Utility,
 ) -> FollowerView:
     """``phi_s`` and the curvature solve for the data produced if the leader plays ``theta``.
@@ -151,7 +151,7 @@ def leader_gradient(
     follower: Follower,
     state: FollowerState,
     theta: Array,
-    hp: HParams,
+    hp: LinearHParams,
     u: Utility,
 ) -> LeaderGradient:
     """``grad_theta F(theta)`` at the current ``theta`` (see the module docstring).

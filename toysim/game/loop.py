@@ -22,7 +22,7 @@ spirit of optax's ``init``/``update`` pairs: the state they pass on is theirs), 
    ``gold_estimate``, ``best_check``).
 
 The linear game (:mod:`toysim.game.trajectory`) and the sampled-buffer game
-(:mod:`toysim.game.neural`) are two :class:`Round` builders; every leader, mitigation and
+(:mod:`toysim.game.sampled_round`) are two :class:`Round` builders; every leader, mitigation and
 data regime is a piece of one of them, so every combination runs through this one scan.
 """
 

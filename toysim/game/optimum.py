@@ -3,7 +3,7 @@ sampled-buffer game.
 
 ``phi* = argmin_phi L(phi)`` with ``L(phi) = sum_i w_i l(phi; y_i) + (wd/2) ||phi||^2`` the
 follower's objective (the mean loss over its buffer plus the L2 term whose gradient Adam's
-weight decay adds, :func:`toysim.game.neural.network_objective`). For the linear reward model
+weight decay adds, :func:`toysim.game.sampled_round.network_objective`). For the linear reward model
 ``L`` is strictly convex when ``wd > 0``, so ``phi*`` is unique:
 
 * on points (squared loss) ``L`` is quadratic and one Newton step from any start is exact,
@@ -15,7 +15,7 @@ weight decay adds, :func:`toysim.game.neural.network_objective`). For the linear
 Each step is :func:`toysim.game.followers.best_response` (one Newton step) with ``H`` the
 exact Hessian of ``L`` by Cholesky. How well the result solves ``grad L(phi) = 0`` is
 reported as a :class:`toysim.linalg.SolveInfo` (:func:`stationarity`). The MLP's ``L`` is not
-convex and has no unique minimiser; :class:`~toysim.game.sampled.NeuralSpec` refuses it.
+convex and has no unique minimiser; :class:`~toysim.game.sampled.SampledSpec` refuses it.
 """
 
 from __future__ import annotations

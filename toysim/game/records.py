@@ -57,7 +57,7 @@ class Trajectory(NamedTuple):
         back to and plays from the next iteration on.
       kl: expert iteration's ``KL(N(theta, s^2 I) || N(theta_0, s^2 I))``.
 
-    A run of the sampled-buffer game (:func:`toysim.game.neural.make_neural_trajectory`)
+    A run of the sampled-buffer game (:func:`toysim.game.sampled_round.sampled_trajectory`)
     records ``theta``, ``signal``, ``noise``, ``utility``, ``proxy_reward`` (``r_phi(theta)``
     after the follower's step, an ensemble's aggregate), a composition's ``climb`` (0 without
     early stopping), ``stopped``, ``gold_spent``, ``gold_estimate``, ``best_check`` and ``kl`` (no

@@ -1,14 +1,14 @@
 """The sampled-buffer game's configuration and its data: points or pairs, one block a step.
 
-:class:`NeuralSpec` (static structure) and :class:`NeuralHParams` (traced
-numbers) configure the loop of :func:`toysim.game.neural.make_neural_trajectory`
+:class:`SampledSpec` (static structure) and :class:`SampledHParams` (traced
+numbers) configure the loop of :func:`toysim.game.sampled_round.sampled_trajectory`
 (paper-nn and the pairwise presets, docs/theory/neural.md and
 docs/theory/pairwise.md); :func:`network_model` builds its reward model,
 :func:`block_labels` labels the block of samples the policy emits each
 iteration and :func:`leader_reward` is the reward the leader climbs;
 :func:`initial_reward_params`, :func:`sampled_buffer` and :func:`policy_block` are the
 start of the reward model, its empty buffer and the block of data the policy emits, shared
-by every leader of the game (:mod:`toysim.game.neural`).
+by every leader of the game (:mod:`toysim.game.sampled_round`).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ LABELS = ("sampled", "expected")
 
 
 @dataclasses.dataclass(frozen=True)
-class NeuralSpec:
+class SampledSpec:
     """Static structure of the neural game (changing a field recompiles).
 
     Attributes:
@@ -160,7 +160,7 @@ class NeuralSpec:
             )
 
 
-class NeuralHParams(NamedTuple):
+class SampledHParams(NamedTuple):
     """The neural game's numbers (all traced: a sweep over them compiles once).
 
     Attributes:
@@ -199,7 +199,7 @@ class NeuralHParams(NamedTuple):
     beta: float = 1.0
     label_noise: float = 0.0
 
-    def validate(self, spec: NeuralSpec) -> None:
+    def validate(self, spec: SampledSpec) -> None:
         """Check every number against :data:`toysim.rules.NEURAL_HPARAM_RULES` (finite, in
         range), ``weight_decay > 0`` with ``params = optimum`` and ``gamma = 0`` for rlhf.
 
@@ -218,17 +218,17 @@ class NeuralHParams(NamedTuple):
             raise ConfigError(f"gamma must be 0 for rlhf (no steering term); got {self.gamma!r}")
 
     @staticmethod
-    def check_read(spec: NeuralSpec, names) -> None:
+    def check_read(spec: SampledSpec, names) -> None:
         """Refuse varying (a sweep's grid) a field the game of ``spec`` never reads
         (:data:`toysim.rules.NEURAL_HPARAM_READS`), e.g. ``beta`` without pairs.
 
         Raises:
             ConfigError: naming the field, what reads it and the fields this game reads.
         """
-        check_read(spec, names, NeuralHParams._fields, NEURAL_HPARAM_READS)
+        check_read(spec, names, SampledHParams._fields, NEURAL_HPARAM_READS)
 
 
-def neural_utility(spec: NeuralSpec, hp: NeuralHParams) -> Utility:
+def neural_utility(spec: SampledSpec, hp: SampledHParams) -> Utility:
     """``U`` with ``m = v`` on the first ``k`` coordinates."""
     signal_mask = (jnp.arange(spec.dim) < spec.signal_dims).astype(jnp.result_type(float))
     return Utility(hp.amplitude, hp.tau, hp.ideal_value * signal_mask)
@@ -239,7 +239,7 @@ def schedule(start: Array, end: Array, t: Array, steps: int) -> Array:
     return end + (start - end) * (1.0 - (t / steps) ** 4)
 
 
-def network_model(spec: NeuralSpec) -> RewardModel:
+def network_model(spec: SampledSpec) -> RewardModel:
     """The pointwise reward model of ``spec`` (unit-scale initial weights): the MLP
     ``d -> hidden -> 1``, or the linear ``r_w(y) = w . y``."""
     if spec.reward_model == "linear":
@@ -254,7 +254,7 @@ def leader_reward(model: RewardModel, phi: RewardParams, y: Array, action_cost: 
     return jnp.mean(model.reward(phi, y) - action_cost * jnp.sum(y * y, axis=-1))
 
 
-def block_labels(spec: NeuralSpec, hp: NeuralHParams, u: Utility, y: Array, key: Array) -> Array:
+def block_labels(spec: SampledSpec, hp: SampledHParams, u: Utility, y: Array, key: Array) -> Array:
     """The labels of one block: ``U(y)`` for points; for pairs the Bradley-Terry
     probability that the first is preferred (``labels = expected``) or a Bernoulli
     draw of it from ``key`` (``labels = sampled``)."""
@@ -266,7 +266,7 @@ def block_labels(spec: NeuralSpec, hp: NeuralHParams, u: Utility, y: Array, key:
 
 
 def initial_reward_params(
-    model: RewardModel, hp: NeuralHParams, key: Array, dtype: DTypeLike
+    model: RewardModel, hp: SampledHParams, key: Array, dtype: DTypeLike
 ) -> RewardParams:
     """``phi_0 = init_scale * model.init(key)``: the reward model a run starts from.
 
@@ -280,7 +280,7 @@ def initial_reward_params(
     return jax.tree.map(lambda x: hp.init_scale * x, model.init(key, dtype))
 
 
-def sampled_buffer(spec: NeuralSpec, dtype: DTypeLike) -> SampleBuffer:
+def sampled_buffer(spec: SampledSpec, dtype: DTypeLike) -> SampleBuffer:
     """The follower's empty buffer: :func:`~toysim.game.followers.regime_blocks` of
     ``spec.regime`` (a window of ``buffer_size / samples_per_step`` blocks, one block, or
     all ``steps``) blocks of ``samples_per_step`` samples, pairs with ``data = pairs``."""
@@ -290,8 +290,8 @@ def sampled_buffer(spec: NeuralSpec, dtype: DTypeLike) -> SampleBuffer:
 
 
 def policy_block(
-    spec: NeuralSpec,
-    hp: NeuralHParams,
+    spec: SampledSpec,
+    hp: SampledHParams,
     u: Utility,
     theta: Array,
     sigma: Array,

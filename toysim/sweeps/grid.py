@@ -3,8 +3,8 @@
 An axis is either
 
 * **traced**: a number of the run, which every point of the grid shares one compiled program
-  for: a field of the game's numbers (:class:`~toysim.config.HParams` or
-  :class:`~toysim.game.sampled.NeuralHParams`, or a short alias of one, :data:`ALIASES`), or,
+  for: a field of the game's numbers (:class:`~toysim.config.LinearHParams` or
+  :class:`~toysim.game.sampled.SampledHParams`, or a short alias of one, :data:`ALIASES`), or,
   in a :class:`~toysim.game.composition.Composition`, a number of its early-stopping rule or
   of expert iteration (:data:`COMPOSITION_AXES`, named as ``toysim run``'s flags name them);
 * **static**: a field of the composition that changes the compiled program's shapes
@@ -26,9 +26,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from toysim.config import ConfigError, HParams
+from toysim.config import ConfigError, LinearHParams
 from toysim.game.composition import Composition, CompositionParams
-from toysim.game.sampled import NeuralSpec
+from toysim.game.sampled import SampledSpec
 
 ALIASES = {
     "c": "action_cost",
@@ -72,7 +72,7 @@ def _flag_form(name: str) -> str:
 
 def axis_name(name: str, hp: tuple | None = None) -> str:
     """The axis ``name`` stands for in a sweep of the numbers ``hp`` (default: the linear
-    game's :class:`~toysim.config.HParams`): the game's field (``c`` -> ``action_cost``), a
+    game's :class:`~toysim.config.LinearHParams`): the game's field (``c`` -> ``action_cost``), a
     composition's traced number (``patience`` -> ``stop.patience``) or a static field
     (``gold-budget`` -> ``gold_budget``).
 
@@ -82,7 +82,7 @@ def axis_name(name: str, hp: tuple | None = None) -> str:
     """
     composed = isinstance(hp, CompositionParams)
     game = hp.game if composed else hp
-    fields = (HParams if game is None else type(game))._fields
+    fields = (LinearHParams if game is None else type(game))._fields
     axis = composition_axis(name)
     if axis is not None:
         if not (composed or is_static(axis)):  # a static axis is refused by static_points
@@ -226,7 +226,7 @@ def check_read(points: Sequence[tuple], axes: Sequence[str]) -> None:
     for axis in axes:
         if axis in EXPERT_AXES and spec.leader != "expert":
             raise ConfigError(f"grid {axis!r} is expert iteration's; it needs leader = expert")
-        if axis == "expert.spread" and isinstance(game, NeuralSpec):
+        if axis == "expert.spread" and isinstance(game, SampledSpec):
             raise ConfigError(
                 "grid 'expert.spread' applies to the linear game; the sampled-buffer game "
                 "samples with its own spread schedule"

@@ -2,7 +2,7 @@
 
 See docs/theory/neural.md. The same sampled-buffer loop also runs the linear
 reward model, pairs of outputs under a Bradley-Terry follower and the three
-data regimes (``NeuralSpec.reward_model``, ``data``, ``labels``, ``regime``;
+data regimes (``SampledSpec.reward_model``, ``data``, ``labels``, ``regime``;
 docs/theory/pairwise.md); the description below is paper-nn's.
 
 One outer iteration ``t`` of ``T``:
@@ -38,12 +38,9 @@ best response); for the linear reward model ``phi_s`` is the best response on th
 ``samples_per_step`` samples in a buffer of ``buffer_size``, so
 ``omega = samples_per_step / buffer_size`` and ``gamma = 2 omega`` is the exact weight.
 
-The same loop (:func:`make_neural_trajectory` of a
-:class:`~toysim.game.composition.Composition`) runs expert iteration in place of
-the gradient leader and the mitigations of docs/results/mitigations.md: an
-ensemble of reward models whose aggregate the leader climbs
-(:func:`toysim.model.ensemble.ensemble_model`) and early stopping on a held-out
-gold budget (:mod:`toysim.game.early_stop`).
+Its round (:func:`sampled_trajectory`, run by :func:`toysim.game.loop.play`) also takes expert
+iteration in place of the gradient leader, an ensemble of reward models
+(:func:`toysim.model.ensemble.ensemble_model`) and early stopping on gold labels.
 """
 
 from __future__ import annotations
@@ -75,8 +72,8 @@ from toysim.game.loop import GoldChecks, Round, Start, play
 from toysim.game.optimum import buffer_optimum, newton_steps
 from toysim.game.records import OPTIMUM_FIELDS, SOLVE_FIELDS, Trajectory
 from toysim.game.sampled import (
-    NeuralHParams,
-    NeuralSpec,
+    SampledHParams,
+    SampledSpec,
     initial_reward_params,
     leader_reward,
     network_model,
@@ -149,8 +146,8 @@ def network_steering(
 
 
 def network_inverse(
-    spec: NeuralSpec,
-    hp: NeuralHParams,
+    spec: SampledSpec,
+    hp: SampledHParams,
     model: RewardModel,
     phi: RewardParams,
     buffer: SampleBuffer,
@@ -195,8 +192,8 @@ class LeaderView(NamedTuple):
 
 
 def leader_view(
-    spec: NeuralSpec,
-    hp: NeuralHParams,
+    spec: SampledSpec,
+    hp: SampledHParams,
     u: Utility,
     models: tuple[RewardModel, RewardModel],
     phi: RewardParams,
@@ -232,14 +229,14 @@ def leader_view(
     return LeaderView(phi, penalty, solution, optimum)
 
 
-def make_neural_trajectory(
-    spec: NeuralSpec | Composition,
-) -> Callable[[Array, NeuralHParams | CompositionParams], Trajectory]:
+def sampled_trajectory(
+    spec: SampledSpec | Composition,
+) -> Callable[[Array, SampledHParams | CompositionParams], Trajectory]:
     """A pure ``run(key, hparams) -> Trajectory`` for the sampled-buffer game, one
     ``lax.scan`` over its ``T`` outer iterations.
 
-    ``spec`` is the game itself (a :class:`~toysim.game.sampled.NeuralSpec`, its gradient
-    leader and one reward model; ``hparams`` a :class:`~toysim.game.sampled.NeuralHParams`)
+    ``spec`` is the game itself (a :class:`~toysim.game.sampled.SampledSpec`, its gradient
+    leader and one reward model; ``hparams`` a :class:`~toysim.game.sampled.SampledHParams`)
     or a :class:`~toysim.game.composition.Composition` of it (``hparams`` a
     :class:`~toysim.game.composition.CompositionParams`). paper-nn (points, MLP, a window of
     10 blocks) and the pairwise presets (docs/theory/pairwise.md): with ``data = pairs`` each
