@@ -1,5 +1,5 @@
-// Plain SVG plots and number controls for the explorer (explorer.js). No dependencies;
-// nothing is fetched from elsewhere.
+// Plain SVG plots and number controls for the explorer (explorer.js) and the theory pages'
+// widgets (widgets.js). No dependencies; nothing is fetched from elsewhere.
 
 const SVG = "http://www.w3.org/2000/svg";
 const MARGIN = { left: 58, right: 16, top: 14, bottom: 46 };
@@ -75,6 +75,17 @@ export function star(cx, cy, r) {
     points.push(`${(cx + rr * Math.cos(a)).toFixed(1)},${(cy + rr * Math.sin(a)).toFixed(1)}`);
   }
   return points.join(" ");
+}
+
+/** A row of line swatches, one per [color, dash, text] of `entries`. */
+export function legend(parent, entries) {
+  const box = html("div", { class: "tx-methods" }, parent);
+  for (const [color, dash, text] of entries) {
+    const label = html("span", {}, box);
+    const swatch = el("svg", { width: 34, height: 10, "aria-hidden": "true" }, label);
+    el("line", { x1: 1, x2: 33, y1: 5, y2: 5, stroke: color, "stroke-width": 3, "stroke-dasharray": dash }, swatch);
+    label.appendChild(document.createTextNode(text));
+  }
 }
 
 /** `value` to 3 significant digits, as a number (0.1 stays 0.1). */
