@@ -1,5 +1,5 @@
 // Plain SVG plots and number controls for the explorer (explorer.js) and the theory pages'
-// widgets (widgets.js). No dependencies; nothing is fetched from elsewhere.
+// widgets (widgets.js, round.js). No dependencies; nothing is fetched from elsewhere.
 
 const SVG = "http://www.w3.org/2000/svg";
 const MARGIN = { left: 58, right: 16, top: 14, bottom: 46 };
@@ -165,4 +165,36 @@ export function buildWith(roots, build) {
     for (const root of roots) root.textContent = `This widget could not load its data (${err.message}).`;
     console.error(err);
   });
+}
+
+/** The segments of the curve f(x, y) = 0 over a grid of nx x ny cells (marching squares),
+ *  each crossing of a cell's edge found by bisection along that edge, so every vertex
+ *  is on the curve to rounding. */
+export function zeroContour(f, [x0, x1], [y0, y1], nx, ny) {
+  const xs = Array.from({ length: nx + 1 }, (_, i) => x0 + ((x1 - x0) * i) / nx);
+  const ys = Array.from({ length: ny + 1 }, (_, j) => y0 + ((y1 - y0) * j) / ny);
+  const values = xs.map((x) => ys.map((y) => f(x, y)));
+  const crossing = (p, q, fp) => { // p, q: [x, y] with f of opposite signs
+    let [a, b] = [p, q];
+    for (let k = 0; k < 60; k++) {
+      const mid = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+      if ((f(...mid) > 0) === (fp > 0)) a = mid; else b = mid;
+    }
+    return [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+  };
+  const segments = [];
+  for (let i = 0; i < nx; i++) {
+    for (let j = 0; j < ny; j++) {
+      const corners = [[i, j], [i + 1, j], [i + 1, j + 1], [i, j + 1]];
+      const points = [];
+      for (let k = 0; k < 4; k++) {
+        const [p, q] = [corners[k], corners[(k + 1) % 4]];
+        const [fp, fq] = [values[p[0]][p[1]], values[q[0]][q[1]]];
+        if ((fp > 0) !== (fq > 0)) points.push(crossing([xs[p[0]], ys[p[1]]], [xs[q[0]], ys[q[1]]], fp));
+      }
+      // two crossings: one segment; four (a saddle): pair them around the cell
+      for (let k = 0; k + 1 < points.length; k += 2) segments.push([points[k], points[k + 1]]);
+    }
+  }
+  return segments;
 }
