@@ -1,5 +1,5 @@
-"""Shared builders for the tests: small random games in float64, runs on several devices, and
-the early-stopping rule by hand."""
+"""Shared builders for the tests: small random games in float64, runs on several devices, the
+early-stopping rule by hand, and driving the docs' browser pages."""
 
 import importlib.util
 import json
@@ -11,6 +11,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from toysim.config import LinearHParams, LinearSpec, Method
 from toysim.game.followers import FollowerState, buffer_insert, follower_buffer, make_follower
@@ -188,3 +189,33 @@ def point_objective(theta, state, hp, u, olds, buffer_size, anchor):
     zero = jnp.zeros_like(theta)
     phi = jnp.linalg.solve(jax.hessian(loss)(zero), -jax.grad(loss)(zero))
     return phi @ theta - hp.action_cost * theta @ theta
+
+
+def open_page(driver, url: str, *roots: str) -> None:
+    """Load ``url`` and wait until every element id of ``roots`` is built (``data-ready``)."""
+    from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(url)
+    ready = (
+        "return arguments[0].every(id => document.getElementById(id)?.dataset.ready === 'true');"
+    )
+    try:
+        WebDriverWait(driver, 30).until(lambda d: d.execute_script(ready, list(roots)))
+    except TimeoutException:
+        pytest.fail(f"{roots} not built within 30 s; console: {driver.get_log('browser')}")
+
+
+def enter(driver, box_id: str, value: float) -> None:
+    """Type ``value`` into the number box ``box_id`` (as a reader would; fires ``input``)."""
+    driver.execute_script(
+        "const b = document.getElementById(arguments[0]); b.value = String(arguments[1]);"
+        "b.dispatchEvent(new Event('input'));",
+        box_id,
+        value,
+    )
+
+
+def severe_console_messages(driver) -> list:
+    """The page's console errors so far."""
+    return [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]

@@ -160,9 +160,7 @@ def refused_commands(out: str):
         ],
         required=["--repeats", "0"],
     )
-    explorer = command(
-        "explorer-data", [option("--precision", ["32", "64"])], required=["--out", out]
-    )
+    explorer = command("explorer-data", [option("--out", [out])], required=["--out", out])
     listing = st.sampled_from(
         [["figures", "--list"], ["--version"], ["run", "--help"], [], ["sweep", "--out", out]]
     )

@@ -187,7 +187,7 @@ def reproduce_command(args: argparse.Namespace) -> int:
 
 
 def explorer_data_command(args: argparse.Namespace) -> int:
-    """``toysim explorer-data``: the browser explorer's JSON."""
+    """``toysim explorer-data``: the JSON of the browser pages (explorer and theory widgets)."""
     from pathlib import Path
 
     from toysim.explorer import write_explorer_data

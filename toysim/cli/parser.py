@@ -225,10 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="float width (default 64); --neural: time only this width (default both)",
     )
     explorer = sub.add_parser(
-        "explorer-data", help="the (gamma, c) sweep behind the docs' browser explorer"
+        "explorer-data",
+        help="the data of the docs' browser pages: seed 0's initial RM weights, the configs",
     )
     explorer.add_argument(
         "--out", default="docs/assets/explorer.json", help="JSON file (default: %(default)s)"
     )
-    explorer.add_argument("--precision", type=int, choices=(32, 64), default=64)
+    explorer.set_defaults(precision=64)  # the pages run in float64: no --precision
     return parser

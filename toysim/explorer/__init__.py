@@ -8,9 +8,10 @@
   (:mod:`~toysim.explorer.surfaces`) beside the controls
   (:mod:`~toysim.explorer.controls`, :mod:`~toysim.explorer.widget`);
   :func:`explorer_latency` times it (:mod:`~toysim.explorer.latency`).
-- :func:`write_explorer_data` writes the precomputed (gamma, c) sweep the browser
-  explorer page draws (docs/explorer.md); ``python -m toysim explorer-data``
-  calls it (:mod:`~toysim.explorer.page_data`).
+- :func:`write_explorer_data` writes the data of the browser pages, which run
+  paper-linear themselves in JavaScript (docs/explorer.md, the theory pages' widgets):
+  seed 0's initial reward weights and each method's configuration;
+  ``python -m toysim explorer-data`` calls it (:mod:`~toysim.explorer.page_data`).
 
 ipywidgets (and matplotlib) are imported only when an explorer is made, so
 toysim imports without them.
