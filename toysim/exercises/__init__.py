@@ -1,73 +1,27 @@
-"""Checkers for the problem set of notebook 05: predict, then run.
+"""Checkers for the problem set of notebook 05: derive a number, then check it.
 
-``check(name, answer)`` prints ``right`` with a one-line reason, or a hint. Each
-checker computes the correct answer with toysim itself (one simulation or one
-sweep on ``paper-linear``, cached for the session) and compares; a hint never
-states the correct answer. ``check(name, None)`` asks for an answer without
-computing anything.
-
-The exercises (``EXERCISES`` lists them):
-
-* ``capacity_gap``: the cosine between the RM's noise weights and the policy's
-  noise after 300 RLHF iterations (seed 0); right within 0.1.
-* ``relaxed_gamma``: the smallest weight in ``GAMMAS`` at which relaxed FPO's
-  median final utility over ``SEEDS`` seeds reaches ``HOLDS_AT``.
-* ``practical_leash``: the action cost at which RLHF follows practical FPO's
-  trajectory (``PRACTICAL_GAMMA``, the preset's c); right when the two
-  trajectories agree to ``LEASH_TOLERANCE`` relative to the largest coordinate.
-* ``kl_leash``: the action cost in ``ACTION_COSTS`` with RLHF's best median
-  final utility over ``SEEDS`` seeds.
-* ``leash_failure``: RLHF's outcome at the weakest and the strongest action cost
-  of ``ACTION_COSTS``, each one of ``OUTCOMES``.
-* ``lookahead_gamma``: the relaxed weight (``H -> I``) of the exact one-step
-  lookahead; right within 1% relative.
+``check(name, answer)`` prints ``right`` with the reason, or a hint. Each checker
+computes the correct answer with toysim itself (:mod:`toysim.exercises.linear`,
+:mod:`toysim.exercises.games`; cached for the session) and accepts an answer within
+its relative tolerance. A hint gives the idea of the derivation, the same text
+whatever the wrong answer: never the value, and never whether the answer is too
+large or too small. ``check(name, None)`` prints the question without computing
+anything. :data:`EXERCISES` lists the exercises, :func:`solution` gives an
+exercise's numbers.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import numbers
 from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
-from toysim.analysis import ladder_gamma
-from toysim.config import ConfigError
-from toysim.experiments.runner import simulate
-from toysim.game.records import NonFiniteTrajectoryError
+from toysim.exercises import games, linear
 from toysim.presets import build
-from toysim.sweep import sweep
 
-PRESET = "paper-linear"
-SEEDS = 8
-"""Seeds of every sweep behind a checker (medians over seeds 0-7)."""
-
-GAMMAS = (0.0, 0.005, 0.01, 0.025, 0.05, 0.1)
-"""Candidate weights of relaxed FPO (exercise ``relaxed_gamma``)."""
-
-HOLDS_AT = 9.0
-"""Median final utility at or above which a method "holds" (the ideal is 10)."""
-
-PRACTICAL_GAMMA = 0.05
-"""Practical FPO's weight in exercise ``practical_leash``."""
-
-LEASH_TOLERANCE = 1e-3
-"""Largest difference between two trajectories, relative to their largest coordinate,
-at which ``practical_leash`` calls them the same."""
-
-ACTION_COSTS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
-"""Candidate action costs c (exercises ``kl_leash`` and ``leash_failure``)."""
-
-OUTCOMES = ("collapse", "stall", "holds")
-"""``collapse``: most seeds lose more than 20% of their peak utility
-(:func:`toysim.model.metrics.collapsed`);
-``stall``: otherwise, with a median peak utility below a fifth of the ideal value;
-``holds``: neither."""
-
-COSINE_TOLERANCE = 0.1
-LOOKAHEAD_RTOL = 0.01
+Answer = tuple[float, ...]
 
 
 class Verdict(NamedTuple):
@@ -78,292 +32,293 @@ class Verdict(NamedTuple):
 
 
 class Exercise(NamedTuple):
-    """A question and its judge, ``judge(answer) -> Verdict`` for an answer that is not None."""
+    """One exercise.
+
+    Attributes:
+      question: the question, as ``check(name, None)`` prints it.
+      form: what an answer is, as the hint for a malformed answer says it.
+      size: how many numbers an answer has.
+      solve: ``() -> Answer``, the correct numbers, computed by toysim.
+      rtol: the relative tolerance within which each number is right.
+      hint: the idea of the derivation.
+      why: ``Answer -> str``, the explanation printed once the answer is right.
+    """
 
     question: str
-    judge: Callable[[object], Verdict]
+    form: str
+    size: int
+    solve: Callable[[], Answer]
+    rtol: float
+    hint: str
+    why: Callable[[Answer], str]
 
 
-def _right(why: str) -> Verdict:
-    return Verdict(True, f"right: {why}")
+RTOL = 0.005
+"""Relative tolerance of an answer: three significant figures."""
 
 
-def _hint(text: str) -> Verdict:
-    return Verdict(False, f"not yet. Hint: {text}")
-
-
-def _as_number(answer: object) -> float | None:
-    """``answer`` as a finite float, or None if it is not a real number."""
-    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
+def as_numbers(answer: object, size: int) -> Answer | None:
+    """``answer`` as ``size`` finite floats (a number, or a sequence of ``size`` numbers;
+    NumPy and JAX scalars count), or None if it is not of that form."""
+    items = (answer,) if size == 1 else answer
+    if size > 1 and not (isinstance(items, list | tuple) or np.ndim(items) == 1):
         return None
-    value = float(answer)
-    return value if math.isfinite(value) else None
-
-
-def _candidate(answer: object, candidates: tuple[float, ...]) -> int | None:
-    """The index of ``answer`` in ``candidates`` (relative tolerance 1e-9), or None."""
-    value = _as_number(answer)
-    if value is None:
-        return None
-    hits = [i for i, c in enumerate(candidates) if math.isclose(value, c, rel_tol=1e-9)]
-    return hits[0] if hits else None
-
-
-# --- (a) the capacity gap ------------------------------------------------------------
-
-
-COSINE_ROUNDING = 1e-9
-"""A computed cosine may exceed 1 by rounding (1.0000000000000002); such answers are cosines."""
-
-
-@functools.cache
-def _rlhf_noise_cosine() -> float:
-    """Cosine of the RM's noise weights ``w[k:]`` with the policy's noise ``theta[k:]``
-    after the last RLHF iteration (paper-linear, seed 0)."""
-    spec, hp = build(PRESET, "rlhf")
-    t = simulate(spec, hp, seed=0)
-    w, theta = np.asarray(t.w[-1, spec.signal_dims :]), np.asarray(t.theta[-1, spec.signal_dims :])
-    return float(w @ theta / (np.linalg.norm(w) * np.linalg.norm(theta)))
-
-
-def _judge_capacity_gap(answer: object) -> Verdict:
-    value = _as_number(answer)
-    if value is None or abs(value) > 1 + COSINE_ROUNDING:
-        return _hint("answer with a cosine, a number in [-1, 1].")
-    correct = _rlhf_noise_cosine()
-    if abs(value - correct) <= COSINE_TOLERANCE:
-        return _right(
-            f"the cosine is {correct:.3f}, and it is so from the first step. The policy moves "
-            "along w and the RM along y, so on the noise coordinates both stay on the line of "
-            "the RM's initial random noise weights. Refit only where the policy stands, the RM "
-            "keeps rewarding the noise the policy has drifted into: a hyperplane cannot be "
-            "right both there and at the ideal."
-        )
-    return _hint(
-        "U is symmetric in every noise coordinate, so a fit of all of U would put no weight "
-        "there; but each step the RM sees one point, the policy's y, and moves w along y: "
-        "w <- w - 2 eta (w . y - U(y)) y. Meanwhile the policy moves along w. What does that "
-        "do to the angle between w and y on the noise coordinates?"
-    )
-
-
-# --- (b) how much foresight stops the collapse ------------------------------------------
-
-
-@functools.cache
-def _relaxed_medians() -> tuple[float, ...]:
-    """Relaxed FPO's median final utility over ``SEEDS`` seeds for each of ``GAMMAS``."""
-    spec, hp = build(PRESET, "fpo-relaxed")
-    result = sweep(spec, hp, {"gamma": GAMMAS}, SEEDS)
-    return tuple(float(x) for x in result.median_over_seeds("final_utility"))
-
-
-def _judge_relaxed_gamma(answer: object) -> Verdict:
-    i = _candidate(answer, GAMMAS)
-    if i is None:
-        return _hint("answer with one of the values in toysim.exercises.GAMMAS.")
-    medians = _relaxed_medians()
-    holding = [j for j, m in enumerate(medians) if m >= HOLDS_AT]
-    first = holding[0] if holding else None
-    if i == first:
-        return _right(
-            f"from gamma = {GAMMAS[i]:g} the median final utility is {medians[i]:.2f}. The "
-            "penalty gamma (r - U) ||y||^2 charges the outputs the RM overrates; below that "
-            "weight it is too weak to stop the drift into the noise."
-        )
-    if first is None or medians[i] < HOLDS_AT:
-        return _hint(
-            f"at gamma = {GAMMAS[i]:g} the median final utility is {medians[i]:.2f}, below "
-            f"{HOLDS_AT:g}: that penalty is too weak. Try a larger weight."
-        )
-    return _hint(
-        f"gamma = {GAMMAS[i]:g} holds (median {medians[i]:.2f}), but it is not the smallest "
-        "weight in GAMMAS that does."
-    )
-
-
-# --- (c) dropping the oracle ------------------------------------------------------------
-
-
-@functools.cache
-def _practical_trajectory() -> np.ndarray:
-    """Practical FPO's policy ``theta`` ``[T, d]`` at ``PRACTICAL_GAMMA`` (seed 0)."""
-    spec, hp = build(PRESET, "fpo-practical")
-    return np.asarray(simulate(spec, hp._replace(gamma=PRACTICAL_GAMMA), seed=0).theta)
-
-
-def _judge_practical_leash(answer: object) -> Verdict:
-    value = _as_number(answer)
-    if value is None or value < 0:
-        return _hint("answer with an action cost c, a number >= 0.")
-    spec, hp = build(PRESET, "rlhf")
     try:
-        rlhf = np.asarray(simulate(spec, hp._replace(action_cost=value), seed=0).theta)
-    except (ConfigError, NonFiniteTrajectoryError):
-        return _hint(f"RLHF with c = {value:g} diverges: far too strong a leash.")
-    practical = _practical_trajectory()
-    gap = float(np.max(np.abs(rlhf - practical)) / np.max(np.abs(practical)))
-    if gap <= LEASH_TOLERANCE:
-        return _right(
-            f"the trajectories agree to {gap:.0e}. For a linear RM grad_w r(y) = y, so the "
-            "oracle-free penalty gamma ||grad_w r||^2 is gamma ||y||^2: practical FPO is RLHF "
-            "with a tighter KL leash, and a leash cannot tell signal from noise."
-        )
-    looser = np.linalg.norm(rlhf[-1]) > np.linalg.norm(practical[-1])
-    return _hint(
-        f"RLHF with c = {value:g} ends {'farther from' if looser else 'closer to'} the origin "
-        f"than practical FPO: its leash is too {'loose' if looser else 'tight'}. For a linear "
-        "RM, what is grad_w r_w(y)? Write practical FPO's objective out with it."
+        values = [np.asarray(x) for x in items]
+    except TypeError:
+        return None
+    if len(values) != size or any(v.ndim or v.dtype.kind not in "fiu" for v in values):
+        return None
+    numbers = tuple(float(v) for v in values)
+    return numbers if all(math.isfinite(x) for x in numbers) else None
+
+
+def accepts(exercise: Exercise, numbers: Answer, correct: Answer) -> tuple[bool, ...]:
+    """Whether each of ``numbers`` is within the exercise's tolerance of ``correct``."""
+    return tuple(
+        math.isclose(x, c, rel_tol=exercise.rtol) for x, c in zip(numbers, correct, strict=True)
     )
 
 
-# --- (d) the KL leash -------------------------------------------------------------------
+ORDINALS = ("first", "second")
 
 
-@functools.cache
-def _leash_summary() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """RLHF over ``ACTION_COSTS`` (``SEEDS`` seeds): median final and peak utility and the
-    collapsed fraction, each ``[len(ACTION_COSTS)]``."""
-    spec, hp = build(PRESET, "rlhf")
-    result = sweep(spec, hp, {"c": ACTION_COSTS}, SEEDS)
+def judge(exercise: Exercise, answer: object) -> Verdict:
+    """Right with the reason, or the exercise's hint (for a pair, also which number is
+    right); a malformed answer is told its form."""
+    numbers = as_numbers(answer, exercise.size)
+    if numbers is None:
+        return Verdict(False, f"not yet. Hint: answer with {exercise.form}.")
+    correct = exercise.solve()
+    right = accepts(exercise, numbers, correct)
+    if all(right):
+        return Verdict(True, f"right: {exercise.why(correct)}")
+    if exercise.size > 1 and any(right):
+        done = ", ".join(ORDINALS[i] for i, ok in enumerate(right) if ok)
+        return Verdict(False, f"not yet: the {done} number is right. Hint: {exercise.hint}")
+    return Verdict(False, f"not yet. Hint: {exercise.hint}")
+
+
+def _one(f: Callable[[], float]) -> Callable[[], Answer]:
+    return lambda: (f(),)
+
+
+def _steering_why(a: Answer) -> str:
     return (
-        result.median_over_seeds("final_utility"),
-        result.median_over_seeds("max_utility"),
-        result.fraction_over_seeds("collapsed"),
+        f"u . (-grad S) = {a[0]:.2f}, and the sign is the point. -grad S = -||y||^2 grad e(y) - "
+        "2 e(y) y with e = r - U. The RM was just refit at the policy, so e is near 0 there and "
+        "the second term is negligible; the first descends the RM's error. Past the best point "
+        "of RLHF's line U falls outward while r keeps rising, so the error grows outward and "
+        "the force pulls the policy back: away from outputs whose labels would mark its reward "
+        "down, toward those the RM already scores right. Myopic RLHF has no such term."
     )
 
 
-def _judge_kl_leash(answer: object) -> Verdict:
-    i = _candidate(answer, ACTION_COSTS)
-    if i is None:
-        return _hint("answer with one of the values in toysim.exercises.ACTION_COSTS.")
-    final, peak, _ = _leash_summary()
-    best = int(np.argmax(final))
-    if i == best:
-        return _right(
-            f"at c = {ACTION_COSTS[i]:g} RLHF ends at {final[i]:.2f} (median), the best of the "
-            "grid: a weaker leash lets it drift into the noise after its peak, a stronger one "
-            "holds it near the origin. No c brings it near 10: the leash pulls signal and noise "
-            "alike."
-        )
-    weaker = i < best
-    return _hint(
-        f"at c = {ACTION_COSTS[i]:g} RLHF's median utility peaks at {peak[i]:.2f} and ends at "
-        f"{final[i]:.2f}. {'Does it keep its peak?' if weaker else 'How far does it get?'} "
-        f"Try a {'stronger' if weaker else 'weaker'} leash."
+def _underrated_why(a: Answer) -> str:
+    _, w = linear.rlhf_final_state()
+    amplitude = linear.linear_game()[1].amplitude
+    reward_at_ideal = float(w @ linear.ideal())
+    return (
+        f"f_bar = {a[0]:.3f}. The RM underrates every output on the ray short of that point, "
+        f"the ideal itself included (r_w(m) = {reward_at_ideal:.2f} against U(m) = "
+        f"{amplitude:g}), and overrates beyond it; it also underrates the whole "
+        "half-space w . y < 0, where r < 0 < U. A linear RM is a plane through the origin: "
+        "refit only at the policy's own outputs, it matches U there and nowhere near the "
+        "ideal, so climbing it leads past the ideal into what it overrates."
     )
 
 
-def _outcome(peak: float, collapsed: float, ideal: float) -> str:
-    """One of ``OUTCOMES`` from a sweep point's median peak utility and collapsed fraction."""
-    if collapsed > 0.5:
-        return "collapse"
-    return "stall" if peak < 0.2 * ideal else "holds"
-
-
-def _leash_outcomes() -> tuple[str, str]:
-    """RLHF's outcome at the weakest and the strongest of ``ACTION_COSTS``."""
-    _, peak, collapsed = _leash_summary()
-    ideal = build(PRESET, "rlhf")[1].amplitude
-    return tuple(_outcome(peak[i], collapsed[i], ideal) for i in (0, -1))
-
-
-def _judge_leash_failure(answer: object) -> Verdict:
-    labels = tuple(answer) if isinstance(answer, list | tuple) else ()
-    if len(labels) != 2 or any(label not in OUTCOMES for label in labels):
-        return _hint(f"answer with a pair of labels from {OUTCOMES}, e.g. ('holds', 'holds').")
-    correct = _leash_outcomes()
-    if labels == correct:
-        return _right(
-            f"at c = {ACTION_COSTS[0]:g} RLHF reaches a good utility, then drifts into the "
-            f"noise and loses it; at c = {ACTION_COSTS[-1]:g} it never leaves the origin's "
-            "neighbourhood. A too-weak leash fails late, a too-strong one from the start."
-        )
-    ends = (ACTION_COSTS[0], ACTION_COSTS[-1])
-    pairs = zip(ends, labels, correct, strict=True)
-    wrong = [f"c = {c:g}" for c, mine, true in pairs if mine != true]
-    return _hint(
-        f"your label for {' and '.join(wrong)} is off. What tells "
-        "the three apart is whether the utility ever rises well above its start, and then "
-        "whether it falls back from that peak by the end."
+def _goodhart_why(a: Answer) -> str:
+    return (
+        f"d = {a[0]:.2f}. From theta_0 = 0 the policy walks the line of w_0; the gold along it "
+        "peaks at the projection of the ideal, ||theta|| = m . w_0 / ||w_0||, while the proxy "
+        "w_0 . theta rises until theta = w_0 / (2c), further out. Past the projection every "
+        "step raises the proxy and lowers the gold: the gap opens where the RM's direction stops "
+        "pointing at the ideal, which the angle between w_0 and m sets, not the optimiser. "
+        "Refit at the policy, as in RLHF, the RM stays calibrated there and proxy and gold "
+        "fall together: the gap is then off the policy (exercise underrated)."
     )
 
 
-# --- (e) exact vs relaxed ---------------------------------------------------------------
+def _lookahead_why(a: Answer) -> str:
+    return (
+        f"gamma = {a[0]:.4g}, 2 eta: w+(y) = w - 2 eta (w . y - U(y)) y scores y at "
+        "w . y - 2 eta (r - U) ||y||^2, relaxed FPO's objective term by term. That is the "
+        "game's own foresight. With the preset's eta the lookahead weight is a tenth of the "
+        "published gamma = 0.1, which at the ideal replaces gamma ||m||^2 = 1.2 times the RM's "
+        "slope w by the true slope grad U: relaxed FPO reaches the ideal in this toy by leaning "
+        "on the oracle U, not by foresight, and exact FPO, the true Stackelberg gradient, "
+        "stops short of it."
+    )
 
 
-def _lookahead_gamma() -> float:
-    """``2 omega / lambda``: the exact one-step lookahead's weight with ``H -> I``."""
-    spec, hp = build(PRESET, "fpo-relaxed")
-    return ladder_gamma(spec, hp, spec.method)
+def _population_why(a: Answer) -> str:
+    spec, hp = build("population", "rlhf")
+    norm_m = hp.ideal_value * math.sqrt(spec.signal_dims)
+    return (
+        f"s_myopic = {a[0]:.3f} and s_exact = {a[1]:.3f}, with the ideal at ||m|| = "
+        f"{norm_m:.3f}. At the ideal the refit RM still slopes up along m_hat (E[yU] points "
+        "along m), so the myopic leader, holding w* fixed, climbs on until the leash 2cs "
+        "catches up: past the ideal. The Stackelberg leader sees that moving outward retrains "
+        "the RM to a flatter slope, so J peaks before the ideal. Myopia moves the fixed point "
+        "out; foresight pulls it in."
+    )
 
 
-def _judge_lookahead_gamma(answer: object) -> Verdict:
-    value = _as_number(answer)
-    if value is None or value <= 0:
-        return _hint("answer with a weight gamma, a number > 0.")
-    correct = _lookahead_gamma()
-    if math.isclose(value, correct, rel_tol=LOOKAHEAD_RTOL):
-        published = build(PRESET, "fpo-relaxed")[1].gamma
-        return _right(
-            f"gamma = 2 omega eta = {correct:g}. The published gamma = {published:g} is "
-            f"{published / correct:g} times the game's own foresight: exact FPO follows the true "
-            "Stackelberg gradient, weaker than the published relaxed penalty, so it ends between "
-            "RLHF and relaxed FPO."
-        )
-    return _hint(
-        f"{'too large' if value > correct else 'too small'}. The one-step follower's loss "
-        "Hessian is I / eta + 2 y y^T, and the exact weight is 2 omega with omega = 1. "
-        "Replacing H by the identity drops a factor from H^{-1}: which one?"
+def _neural_why(a: Answer) -> str:
+    return (
+        f"xi = {a[0]:.3f}, gamma ||grad_phi r(theta)||^2. Above 1: at the ideal relaxed FPO has "
+        "replaced all of the network's slope by the true utility's, as the published weight "
+        "does in the linear toy (gamma ||m||^2 = 1.2). To score outputs near 10 the network "
+        "needs large activations, hence a large parameter gradient, so the penalty is strong "
+        "exactly where the RM scores high: relaxed FPO holds the ideal by following the "
+        "oracle's slope."
+    )
+
+
+def _pairwise_why(a: Answer) -> str:
+    return (
+        f"f = {a[0]:.3f}: the leader stops short of the ideal. kappa = beta (1 - 2q): label "
+        "noise shrinks the learned slope. A comparison only says which way U rises, so the "
+        "RM's score of the policy, kappa grad U(theta) . theta, is zero at the ideal, where U "
+        "is flat, whatever U's level there: a comparison-trained RM cannot value reaching the "
+        "top, and the leash makes the leader settle on the slope below it."
     )
 
 
 EXERCISES = {
-    "capacity_gap": Exercise(
-        "Cosine between the RM's noise weights and the policy's noise after 300 RLHF steps?",
-        _judge_capacity_gap,
+    "steering_sign": Exercise(
+        "at RLHF's final state (seed 0), theta_T with w_T parallel to it, what is u . (-grad S),"
+        " u = theta_T / ||theta_T||, for relaxed FPO's S(y) = (r_w(y) - U(y)) ||grad_w r_w(y)||^2?",
+        "a number",
+        1,
+        _one(lambda: linear.steering_force(*linear.rlhf_final_state())),
+        RTOL,
+        "S is a product of the RM's error e(y) = w . y - U(y) and ||grad_w r_w(y)||^2, which is "
+        "||y||^2 for the linear RM. Differentiate the product, then project on u: with w "
+        "parallel to theta, u . w = ||w||, and grad U(y) = -2 tau (y - m) U(y). Which of the "
+        "two terms is small where the RM was just trained?",
+        _steering_why,
     ),
-    "relaxed_gamma": Exercise(
-        "Smallest gamma in GAMMAS at which relaxed FPO's median final utility reaches 9?",
-        _judge_relaxed_gamma,
+    "underrated": Exercise(
+        "on the ray y = f m from the origin through the ideal, RLHF's final RM (seed 0) gives "
+        "r_w(y) < U(y) from f = 0 up to some f_bar and r_w(y) > U(y) just beyond: what is f_bar?",
+        "a number f > 0",
+        1,
+        _one(lambda: linear.underrated_until(linear.rlhf_final_state()[1])),
+        RTOL,
+        "on the ray the RM's score is a straight line through the origin, f (w . m), and U is "
+        "a bump centred on the ideal, A exp(-tau ||m||^2 (f - 1)^2). Write both as functions "
+        "of f and solve where the line climbs above the bump; w . m is all you need from the "
+        "run.",
+        _underrated_why,
     ),
-    "practical_leash": Exercise(
-        "Practical FPO (gamma = 0.05, c = 0.1) is RLHF with which action cost c?",
-        _judge_practical_leash,
+    "goodhart_gap": Exercise(
+        "with the RM frozen at w_0 (seed 0), at which distance d = ||theta|| / (0.3 sqrt 2) "
+        "from the start does the gold U(theta) peak while the proxy w_0 . theta keeps rising?",
+        "a distance d > 0",
+        1,
+        _one(linear.goodhart_gap_distance),
+        RTOL / 5,  # the run's best iteration is 0.3% off: derive it, do not read it off
+        "with a frozen w_0 the step theta <- theta + alpha (w_0 - 2 c theta) from theta_0 = 0 "
+        "never leaves one line through the origin: which? Along a line a Gaussian bump is "
+        "largest at the line's point closest to its centre. Check the policy gets that far, "
+        "then convert the length into d.",
+        _goodhart_why,
     ),
-    "kl_leash": Exercise(
-        "Which c in ACTION_COSTS gives RLHF its best median final utility?", _judge_kl_leash
+    "lookahead_weight": Exercise(
+        "with an RM that takes one SGD step of size eta = 0.0075 (no weight decay) on each new "
+        "output, which relaxed-FPO weight gamma is the exact one-step lookahead?",
+        "a weight gamma > 0",
+        1,
+        _one(linear.lookahead_weight),
+        RTOL,
+        "write the step, w+(y) = w - eta grad_w (w . y - U(y))^2, score y with w+(y), and "
+        "compare the result term by term with r_w(y) - gamma (r_w(y) - U(y)) ||grad_w "
+        "r_w(y)||^2; grad_w r_w(y) = y for the linear RM.",
+        _lookahead_why,
     ),
-    "leash_failure": Exercise(
-        "RLHF's outcome at the weakest and the strongest c in ACTION_COSTS?",
-        _judge_leash_failure,
+    "population_rest": Exercise(
+        "in the population game, on the line theta = s m_hat: at which s > 0 does the myopic "
+        "gradient w*(theta) - 2 c theta vanish, and at which the exact Stackelberg gradient?",
+        "a pair (s_myopic, s_exact)",
+        2,
+        games.population_rest_points,
+        RTOL,
+        "on that line every vector of the game is a multiple of m_hat, so w*(s m_hat) is a "
+        "number times m_hat: get it from w* = (theta theta^T + (sigma^2 + lambda/2) I)^{-1} "
+        "E[yU] and the Gaussian moments. The myopic leader stops where that number equals 2 c "
+        "s; the foresighted one where J(s) = w*(s m_hat) . s m_hat - c (s^2 + d sigma^2) stops "
+        "rising. Solve each numerically.",
+        _population_why,
     ),
-    "lookahead_gamma": Exercise(
-        "Which relaxed gamma (H -> I) is the exact one-step lookahead on paper-linear?",
-        _judge_lookahead_gamma,
+    "neural_slope_share": Exercise(
+        "paper-nn, relaxed FPO, 200 iterations, seed 0: where r = U, relaxed FPO's gradient is "
+        "(1 - xi) grad r + xi grad U - 2 c y. What is xi at the policy's final mean?",
+        "a number",
+        1,
+        _one(games.neural_slope_share),
+        RTOL,
+        "differentiate r_phi(y) - gamma (r_phi(y) - U(y)) ||grad_phi r_phi(y)||^2 in y with "
+        "the product rule. One term carries the factor r - U: drop it where the RM is "
+        "calibrated, and read off what multiplies grad U in the other. It needs one gradient "
+        "of the network over all its parameters.",
+        _neural_why,
+    ),
+    "pairwise_stop": Exercise(
+        "pairwise-linear: a leader climbs V(theta) = w*(theta) . theta - c ||theta||^2 with "
+        "w*(theta) = kappa grad U(theta), the comparison-trained RM to first order. On theta = "
+        "f m, at which f does V peak?",
+        "a number f",
+        1,
+        _one(games.pairwise_stop),
+        RTOL,
+        "expand the labeller's p = (1 - q) s(beta dU) + q (1 - s(beta dU)) to first order in "
+        "dU with s(x) ~ 1/2 + x/4, and match it to the model's s(w . (y_0 - y_1)) with dU ~ "
+        "grad U . (y_0 - y_1): that is kappa. Then V(f m) is an explicit function of f; set its "
+        "derivative to zero. What is V at the ideal itself?",
+        _pairwise_why,
     ),
 }
-"""Every exercise by name."""
+"""Every exercise by name, in the notebook's order."""
 
 
-def verdict(name: str, answer: object) -> Verdict:
-    """Judge ``answer`` to exercise ``name``: right (with why), a hint, or, for None, a nudge.
+def _exercise(name: str) -> Exercise:
+    if name not in EXERCISES:
+        raise KeyError(f"no exercise {name!r}; the exercises are {', '.join(EXERCISES)}")
+    return EXERCISES[name]
 
-    Args:
-      name: a key of :data:`EXERCISES`.
-      answer: the learner's answer; None when not yet written.
 
-    Returns:
-      A :class:`Verdict`; its message never states the correct answer of a wrong one.
+def solution(name: str) -> Answer:
+    """The correct numbers of exercise ``name``, as toysim computes them (the teacher's key
+    and the tests read them here).
 
     Raises:
       KeyError: ``name`` is not an exercise (the message lists them).
     """
-    if name not in EXERCISES:
-        raise KeyError(f"no exercise {name!r}; the exercises are {', '.join(EXERCISES)}")
+    return _exercise(name).solve()
+
+
+def verdict(name: str, answer: object) -> Verdict:
+    """Judge ``answer`` to exercise ``name``: right (with why), a hint, or, for None, the
+    question.
+
+    Args:
+      name: a key of :data:`EXERCISES`.
+      answer: the learner's answer (a number, or a pair for ``population_rest``); None
+        when not yet written.
+
+    Returns:
+      A :class:`Verdict`; the message of a wrong answer never states the correct one, nor
+      which way it lies.
+
+    Raises:
+      KeyError: ``name`` is not an exercise (the message lists them).
+    """
+    exercise = _exercise(name)
     if answer is None:
-        return Verdict(None, f"write your answer first: {EXERCISES[name].question}")
-    return EXERCISES[name].judge(answer)
+        return Verdict(None, f"write your answer first: {exercise.question}")
+    return judge(exercise, answer)
 
 
 def check(name: str, answer: object) -> None:
