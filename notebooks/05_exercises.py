@@ -12,31 +12,38 @@
 # ---
 
 # %% [markdown]
-# # 05 · Problem set: reward hacking in a toy RLHF loop
+# # 05 · Problem set: derive, then check
 #
-# Six exercises on the `paper-linear` game of notebook 01 (every number is in
-# docs/settings.md). Each one is **predict, then run**:
+# Seven exercises on why reward hacking happens in toysim's games and what foresight
+# changes. Each one asks you to **derive** a number: work out the formula on paper
+# first, then evaluate it with a few lines of NumPy or JAX on the objects the
+# exercise's first cell sets up. Then
 #
-# 1. read the question and write your prediction in the cell `answer = None`;
-# 2. run `check(...)`: it prints `right` with the reason, or a hint (never the answer).
-#    toysim computes the correct answer itself, with the same simulations as below;
-# 3. run the experiment cell after it and see why.
+# 1. write your number in the cell `answer = None`;
+# 2. run `check(...)`: it prints `right` with the explanation, or a hint. toysim
+#    computes the correct answer itself, by its own route (a simulation, autodiff of
+#    its steering penalty, a step of its follower) and accepts your number to three
+#    significant figures.
 #
-# Do not run the experiment before you have committed to a prediction: the point is
-# to find out where your intuition about reward hacking is wrong.
+# A hint gives the idea of the derivation and is the same whatever your wrong
+# answer is: it never tells you the value, nor whether you are too high or too low,
+# so guessing gets you nowhere. Each exercise also asks you to **explain** something
+# in a sentence or two; write it down before you check.
 #
-# The game in one paragraph: outputs `y` in 50 dimensions, of which the first 3 are
-# **signal** and the other 47 **noise**. The true utility is a bump
-# `U(y) = 10 exp(-0.3 ||y - m||^2)` around the human ideal `m = (2, 2, 2, 0, ..., 0)`.
-# The reward model (RM) is linear, `r_w(y) = w . y`, started near `(1, 1, 1, 0, ...)`
-# plus small random noise weights. Each iteration the policy (a point `y`) takes one
-# gradient step on `r_w(y) - c ||y||^2`, then the RM one SGD step on
-# `(w . y - U(y))^2` at the new point. The theory behind the exercises is in
-# docs/theory/game.md, docs/theory/stackelberg-gradient.md and
-# docs/theory/relaxations.md.
+# What you need: the game (docs/theory/game.md), the symbols
+# (docs/theory/notation.md), the presets' numbers (docs/settings.md) and, for
+# exercise (e), the closed forms of the population game (docs/theory/population.md).
+# The other theory pages derive what these exercises ask you to derive: read them
+# afterwards.
 #
-# This notebook saves no figures (it runs from any folder); the checkers take a few
-# seconds the first time each one compiles its simulation.
+# The toy in one paragraph (`paper-linear`): outputs `y` in 50 dimensions, the first
+# 3 **signal** and the other 47 **noise**; the true utility is the bump
+# `U(y) = A exp(-tau ||y - m||^2)`, `A = 10`, `tau = 0.3`, around the ideal
+# `m = (2, 2, 2, 0, ..., 0)`. The reward model (RM) is linear, `r_w(y) = w . y`. Each
+# iteration the policy (a point `theta`) takes a gradient step on
+# `r_w(y) - c ||y||^2` (`c = 0.1`), then the RM one SGD step on `(w . y - U(y))^2` at
+# the new point. RLHF ignores how its outputs retrain the RM; FPO (foresighted policy
+# optimisation) adds a steering penalty `- gamma S(y)` that accounts for it.
 
 # %%
 import jax
@@ -44,223 +51,195 @@ import numpy as np
 
 jax.config.update("jax_enable_x64", True)  # the notebook's choice; the library never flips it
 
-from toysim import build, plots, simulate
-from toysim.exercises import ACTION_COSTS, GAMMAS, HOLDS_AT, PRACTICAL_GAMMA, SEEDS, check
-from toysim.sweep import sweep
+from toysim import build, simulate
+from toysim.exercises import check
+from toysim.exercises.games import neural_final_state
+from toysim.game.linear_round import initial_reward_weights
+from toysim.seeds import seed_key
 
-# %% [markdown]
-# ## (a) The capacity gap
-#
-# First, without running anything: **why can the linear RM never fit `U`?** Compare
-# what `w . y` and `U(y)` do as `y` moves far from the origin in any direction, and
-# what each is at the origin.
-#
-# Now the prediction. `U` is the same function of every noise coordinate, symmetric
-# about 0, so an RM that fitted `U` everywhere would put **zero** weight on the noise.
-# The RM starts with small random noise weights. After 300 RLHF iterations
-# (seed 0), what is the **cosine** between the RM's noise weights `w[3:]` and the
-# policy's noise `y[3:]`? About 0 would mean the RM has learned that noise is
-# worthless; about +1, that it rewards exactly the noise the policy has; about -1,
-# that it punishes it.
-
-# %%
-answer = None  # your prediction: a number in [-1, 1]
-check("capacity_gap", answer)
-
-# %% [markdown]
-# Run it: the norms of the noise parts of `w` and `y`, and the cosine between them.
-
-# %%
 spec, hp = build("paper-linear", "rlhf")
 rlhf = simulate(spec, hp, seed=0)
-k = spec.signal_dims
-w_noise, y_noise = np.asarray(rlhf.w[:, k:]), np.asarray(rlhf.theta[:, k:])
-for it in (10, 50, 100, 200, 300):
-    w, y = w_noise[it - 1], y_noise[it - 1]
-    cosine = w @ y / (np.linalg.norm(w) * np.linalg.norm(y))
-    print(
-        f"iteration {it:>3}: ||w_noise|| {np.linalg.norm(w):.3f}, "
-        f"||y_noise|| {np.linalg.norm(y):.3f}, cosine {cosine:+.3f}, "
-        f"U(y) {float(rlhf.utility[it - 1]):.2f}"
-    )
+theta_T, w_T = np.asarray(rlhf.theta[-1]), np.asarray(rlhf.w[-1])
+m = hp.ideal_value * (np.arange(spec.dim) < spec.signal_dims)
+A, tau, c = hp.amplitude, hp.tau, hp.action_cost
+
+
+def U(y):
+    """The true utility of paper-linear."""
+    return A * np.exp(-tau * np.sum((y - m) ** 2, axis=-1))
+
 
 # %% [markdown]
-# The capacity gap: `w . y` is 0 at the origin and unbounded along any direction
-# where `w` is not orthogonal, while `U` is positive everywhere and vanishes far away;
-# a hyperplane matches a bump at best near one point. Retrained only at the policy's
-# own output, the RM is calibrated *there* and wrong elsewhere, and along the noise
-# it keeps paying for exactly the direction the policy has taken.
-
-# %% [markdown]
-# ## (b) How much foresight stops the collapse?
+# ## (a) The sign of the steering term
 #
-# Relaxed FPO adds the penalty `- gamma (r_w(y) - U(y)) ||grad_w r_w(y)||^2`, which for
-# the linear RM is `- gamma (w . y - U(y)) ||y||^2`: it charges the outputs the RM
-# *overrates*, in proportion to how strongly training on them would move the RM.
-# `gamma = 0` is RLHF, the published weight is `0.1`.
+# Relaxed FPO's leader ascends `r_w(y) - c ||y||^2 - gamma S(y)` with the penalty
 #
-# At the preset's action cost `c = 0.1`, what is the **smallest** `gamma` among the
-# candidates below at which relaxed FPO's median final utility over 8 seeds reaches 9
-# (the ideal is 10)?
-
-# %%
-print("candidates:", GAMMAS)
-answer = None  # your prediction: one of GAMMAS
-check("relaxed_gamma", answer)
-
-# %% [markdown]
-# Run it: one compiled sweep over the candidates and 8 seeds.
-
-# %%
-spec, hp = build("paper-linear", "fpo-relaxed")
-relaxed = sweep(spec, hp, {"gamma": GAMMAS}, SEEDS)
-for gamma, final, noise in zip(
-    GAMMAS,
-    relaxed.median_over_seeds("final_utility"),
-    relaxed.median_over_seeds("final_noise"),
-    strict=True,
-):
-    mark = "holds" if final >= HOLDS_AT else ""
-    print(f"gamma {gamma:<6g}: median final utility {final:5.2f}, noise {noise:.3f} {mark}")
-
-# %% [markdown]
-# ## (c) Dropping the oracle
+# `S(y) = (r_w(y) - U(y)) ||grad_w r_w(y)||^2`,
 #
-# Relaxed FPO needs `U(y)`, the human's true utility of the output: an oracle.
-# **Practical FPO** replaces the residual `r - U` by 1 and penalises
-# `gamma ||grad_w r_w(y)||^2` alone. With `gamma = 0.05` and the preset's `c = 0.1`,
-# practical FPO follows exactly the same trajectory as RLHF with some other action
-# cost `c`. Which `c`?
-
-# %%
-answer = None  # your prediction: an action cost c
-check("practical_leash", answer)
-
-# %% [markdown]
-# Run it: practical FPO against RLHF at the preset's `c` and at `c + gamma` (seed 0).
-
-# %%
-spec, hp = build("paper-linear", "fpo-practical")
-practical = simulate(spec, hp._replace(gamma=PRACTICAL_GAMMA), seed=0)
-spec, hp = build("paper-linear", "rlhf")
-print(f"practical FPO: final utility {float(practical.utility[-1]):.2f}")
-for c in (hp.action_cost, hp.action_cost + PRACTICAL_GAMMA):
-    leashed = simulate(spec, hp._replace(action_cost=c), seed=0)
-    gap = float(np.max(np.abs(np.asarray(leashed.theta) - np.asarray(practical.theta))))
-    print(
-        f"RLHF at c = {c:g}: final utility {float(leashed.utility[-1]):.2f}, "
-        f"largest difference from practical FPO's trajectory {gap:.1e}"
-    )
-
-# %% [markdown]
-# In this toy the oracle is the whole difference between "punish the outputs the RM
-# overrates" and "stay close to the origin". A leash pulls signal and noise alike,
-# so practical FPO cannot stop the drift into the noise; it only slows it.
-
-# %% [markdown]
-# ## (d) The KL leash
+# so the steering force on the policy is `-gamma grad S`. Take RLHF's final state
+# (seed 0): the policy `theta_T` and the RM `w_T`. RLHF never leaves the line of the
+# initial RM's weights, so `w_T` is parallel to `theta_T` (the cell below checks it).
 #
-# The action cost `c ||y||^2` plays the role of RLHF's KL penalty to the reference
-# policy. Over the action costs below, which `c` gives RLHF its **best median final
-# utility** (8 seeds)?
-
-# %%
-print("candidates:", ACTION_COSTS)
-answer = None  # your prediction: one of ACTION_COSTS
-check("kl_leash", answer)
-
-# %% [markdown]
-# And at the two ends: label RLHF's outcome at the weakest leash (`c = 0.01`) and at
-# the strongest (`c = 3`), each one of
+# Derive `-grad S(y)` for the linear RM, then evaluate its component along the policy,
+# `u . (-grad S(theta_T))` with `u = theta_T / ||theta_T||` (without the factor gamma).
 #
-# * `"collapse"`: reaches a good utility, then loses more than 20% of it by the end;
-# * `"stall"`: never gets anywhere (its peak utility stays below 2, a fifth of the ideal);
-# * `"holds"`: neither.
+# **Explain** before you check: which sign do you expect? Which of the two terms of
+# your derivative is small at `theta_T`, given that the RM was just refit there? Why
+# does the other term push the policy away from outputs where the RM's error would
+# grow?
 
 # %%
-answer = None  # your prediction: a pair, (label at c = 0.01, label at c = 3)
-check("leash_failure", answer)
-
-# %% [markdown]
-# Run it: RLHF over the action costs, 8 seeds, final and peak utility.
+cosine = w_T @ theta_T / (np.linalg.norm(w_T) * np.linalg.norm(theta_T))
+print(f"cos(w_T, theta_T) = {cosine:.12f}")
+print(f"r_w(theta_T) = {w_T @ theta_T:.3f}, U(theta_T) = {U(theta_T):.3f}")
 
 # %%
-spec, hp = build("paper-linear", "rlhf")
-leash = sweep(spec, hp, {"c": ACTION_COSTS}, SEEDS)
-for c, final, peak, collapsed in zip(
-    ACTION_COSTS,
-    leash.median_over_seeds("final_utility"),
-    leash.median_over_seeds("max_utility"),
-    leash.fraction_over_seeds("collapsed"),
-    strict=True,
-):
-    print(f"c {c:<5g}: median peak {peak:5.2f}, final {final:5.2f}, collapsed {collapsed:.0%}")
-fig = plots.curves(
-    np.asarray(ACTION_COSTS),
-    {
-        "rlhf: peak": leash.metrics["max_utility"].T,
-        "rlhf: final": leash.metrics["final_utility"].T,
-    },
-    xlabel="action cost c (the KL leash)",
-    ylabel="true utility",
-    reference=10.0,
-    reference_label="ideal, U(m)",
-    title=f"RLHF against the leash ({SEEDS} seeds: median and IQR)",
-    ylim=(0, 10.8),
-    logx=True,
-    styles={
-        "rlhf: peak": dict(plots.STYLES["rlhf"], linestyle=":"),
-        "rlhf: final": plots.STYLES["rlhf"],
-    },
-)
+answer = None  # your derived number
+check("steering_sign", answer)
 
 # %% [markdown]
-# ## (e) Exact against relaxed
+# ## (b) Where the reward model underrates
 #
-# Exact FPO puts back the true steering term of the Stackelberg gradient: with the
-# follower's Hessian `H` and the weight `gamma = 2 omega` (`omega = 1` here), the
-# leader follows `dJ/dtheta` itself (docs/theory/exact-fpo.md). One would expect
-# the exact gradient to beat any relaxation, yet on `paper-linear` exact FPO ends
-# **between** RLHF and the published relaxed FPO. Why?
+# A hyperplane cannot fit a bump. Which outputs does `w_T` rate **below** their true
+# utility? Settle two cases without numbers first: the half-space `w_T . y < 0`, and
+# the policy's own output `theta_T`.
 #
-# The one-step follower's loss has Hessian `H = I / eta + 2 y y^T` (`eta = 0.005`,
-# the RM's step size). Relaxed FPO replaces `H` by the identity, so its `gamma` must
-# carry the scale of `H^{-1}` itself. Which relaxed `gamma` makes relaxed FPO the
-# **exact one-step lookahead** of this follower?
+# Now the ray from the origin through the ideal, `y = f m` for `f >= 0`: the RM
+# underrates from `f = 0` up to some `f_bar` and overrates just beyond it. Find
+# `f_bar`.
+#
+# **Explain**: is the ideal itself underrated or overrated? Why is an RM that is right
+# at the policy wrong at the ideal, and what does that do to a policy that climbs it?
 
 # %%
-answer = None  # your prediction: a weight gamma > 0
-check("lookahead_gamma", answer)
+answer = None  # your derived f_bar
+check("underrated", answer)
 
 # %% [markdown]
-# Run it: the three leaders, and relaxed FPO at the lookahead weight against exact
-# FPO (seed 0).
+# ## (c) Where the Goodhart gap opens
+#
+# Goodhart curves plot the **gold** reward (the true utility) and the **proxy** (the
+# RM's score of the policy) against the policy's distance from where it started,
+# `d = sqrt(KL)`. Freeze the RM at its initial weights `w_0` (seed 0; in toysim
+# `follower_lr = weight_decay = 0`): from `theta_0 = 0` the leader climbs
+# `w_0 . y - c ||y||^2` by `theta <- theta + alpha (w_0 - 2 c theta)`. Read the point
+# policy as `N(theta, 0.3^2 I)`, so that `d = ||theta|| / (0.3 sqrt 2)`.
+#
+# The proxy `w_0 . theta` rises at every iteration. At which `d` does the gold
+# `U(theta)` peak, where proxy and gold part? Derive it: reading the peak off the
+# run's iterations is not precise enough for three significant figures.
+#
+# **Explain**: what sets this distance, the optimiser or the RM? What would change if
+# the RM were refit at the policy every iteration, as in RLHF (think of (b))?
 
 # %%
-spec, hp = build("paper-linear", "fpo-exact")
-exact = simulate(spec, hp, seed=0)
-exact_gamma = float(hp.gamma)
-spec, hp = build("paper-linear", "fpo-relaxed")
-lookahead_gamma = 2 * 1 * hp.follower_lr  # 2 omega eta, with omega = 1
-lookahead = simulate(spec, hp._replace(gamma=lookahead_gamma), seed=0)
-runs = {
-    "rlhf": rlhf,
-    f"fpo-exact (gamma = {exact_gamma:g})": exact,
-    f"fpo-relaxed (gamma = {lookahead_gamma:g})": lookahead,
-    f"fpo-relaxed (gamma = {hp.gamma:g}, published)": simulate(spec, hp, seed=0),
-}
-for name, t in runs.items():
-    print(
-        f"{name:>35}: final utility {float(t.utility[-1]):.2f}, "
-        f"noise {float(t.noise[-1]):.3f}, signal {float(t.signal[-1]):.2f}"
-    )
-gap = float(np.max(np.abs(np.asarray(lookahead.theta) - np.asarray(exact.theta))))
-print(f"largest difference between exact FPO and relaxed FPO at the lookahead weight: {gap:.3f}")
+w_0 = np.asarray(initial_reward_weights(seed_key(0), spec, hp))
+print(f"||w_0|| = {np.linalg.norm(w_0):.4f}")
+
+# %%
+answer = None  # your derived distance d
+check("goodhart_gap", answer)
 
 # %% [markdown]
-# The exact Stackelberg gradient is only as foresighted as the game: a follower that
-# takes one small step per iteration barely reacts to any one output, so the true
-# steering term is small. The published weight is ten times that lookahead, more
-# foresight than the game's own gradient, and it is this excess that keeps relaxed
-# FPO in the signal corridor. Notebook 02 and docs/theory/relaxations.md climb the
-# ladder of relaxations switch by switch.
+# ## (d) Why relaxed FPO approaches the oracle
+#
+# Suppose the RM takes one SGD step of size `eta` on each new output, without weight
+# decay: `w+(y) = w - eta grad_w (w . y - U(y))^2`. The reward the policy will get for
+# `y` once the RM has been trained on it is `r_{w+(y)}(y)`: that is the game's own
+# foresight, one step ahead.
+#
+# With `eta = 0.0075`, which weight `gamma` makes relaxed FPO's objective
+# `r_w(y) - c ||y||^2 - gamma (r_w(y) - U(y)) ||grad_w r_w(y)||^2` equal to the
+# lookahead `r_{w+(y)}(y) - c ||y||^2` for every `y`?
+#
+# **Explain**: the published weight is `gamma = 0.1` with the preset's `eta = 0.005`.
+# Write relaxed FPO's gradient as `(1 - xi) w + xi grad U(y) - ...` and compute `xi`
+# at the ideal with the published weight. Whose slope does relaxed FPO follow there,
+# the RM's or the true utility's, and is that foresight or the oracle `U`?
+
+# %%
+answer = None  # your derived gamma
+check("lookahead_weight", answer)
+
+# %% [markdown]
+# ## (e) The population game
+#
+# The `population` preset: a Gaussian policy `N(theta, sigma^2 I)` with `sigma = 0.3`,
+# and a follower that plays its exact best response to the whole distribution every
+# iteration, ridge regression with `lambda = 0.1`:
+#
+# `w*(theta) = (theta theta^T + (sigma^2 + lambda / 2) I)^{-1} E[y U(y)]`
+#
+# (docs/theory/population.md has `E[y U(y)]` in closed form). The myopic leader follows
+# `w*(theta) - 2 c theta`, holding `w*` fixed; the Stackelberg leader follows
+# `dJ/dtheta` with `J(theta) = w*(theta) . theta - c (||theta||^2 + d sigma^2)`.
+#
+# On the line `theta = s m_hat` through the ideal (`m_hat = m / ||m||`), each gradient
+# vanishes at one `s > 0`. Answer with the pair `(s_myopic, s_exact)`.
+#
+# **Explain**: where is the ideal on this line? On which side of it does each leader
+# stop, and why does holding `w*` fixed move the rest point that way?
+
+# %%
+pop_spec, pop_hp = build("population", "rlhf")
+print(pop_hp)
+
+# %%
+answer = None  # your derived pair (s_myopic, s_exact)
+check("population_rest", answer)
+
+# %% [markdown]
+# ## (f) The neural reward model
+#
+# `paper-nn` (docs/settings.md, section paper-nn): outputs in 10 dimensions, an MLP RM
+# (10 -> 32 -> 32 -> 1, softplus) trained by Adam on a buffer of the policy's recent
+# samples, a Gaussian policy whose mean climbs
+# `r_phi(y) - c ||y||^2 - gamma (r_phi(y) - U(y)) ||grad_phi r_phi(y)||^2`
+# (relaxed FPO, `gamma = 0.005`, the gradient over all 1,441 parameters of the MLP).
+#
+# The cell below runs relaxed FPO for 200 iterations (seed 0, about ten seconds to
+# compile) and gives the RM the leader saw last, `phi`, and the policy's final mean,
+# `theta`. The RM is calibrated there: `r_phi(theta)` is close to `U(theta)`. Where
+# `r = U`, relaxed FPO's gradient in `y` can be written
+# `(1 - xi) grad r + xi grad U - 2 c y`. Derive `xi` and compute it at `theta`.
+#
+# **Explain**: is `xi` above or below 1, and whose slope does the leader follow? Why
+# is it large here, where the network scores outputs near 10?
+
+# %%
+model, phi, theta = neural_final_state()
+nn_spec, nn_hp = build("paper-nn", "fpo-relaxed")
+nn_m = nn_hp.ideal_value * (np.arange(nn_spec.dim) < nn_spec.signal_dims)
+u_theta = nn_hp.amplitude * np.exp(-nn_hp.tau * np.sum((np.asarray(theta) - nn_m) ** 2))
+print(f"r_phi(theta) = {float(model.reward(phi, theta)):.3f}, U(theta) = {u_theta:.3f}")
+print("layers (W, b):", [(w.shape, b.shape) for w, b in phi])
+
+# %%
+answer = None  # your derived xi
+check("neural_slope_share", answer)
+
+# %% [markdown]
+# ## (g) Comparisons
+#
+# `pairwise-linear` trains the linear RM on comparisons, not on values. Two outputs
+# `y_0, y_1` near the policy are compared by a labeller that prefers `y_0` with
+# probability `p = (1 - q) s(beta dU) + q (1 - s(beta dU))`, `dU = U(y_0) - U(y_1)`,
+# `s` the logistic function, `beta = 1` and `q = 0.1` (a tenth of the labels
+# flipped). The RM fits `s(w . (y_0 - y_1))` to these labels (Bradley-Terry).
+#
+# To first order in the differences, the fitted RM is `w*(theta) = kappa grad U(theta)`:
+# derive `kappa`. A leader that climbs this best response ascends
+# `V(theta) = w*(theta) . theta - c ||theta||^2`. On the line `theta = f m`, at which
+# `f` does `V` peak? (`pairwise-linear`: `d = 10`, `A = 10`, `tau = 0.2`,
+# `m = (2.5, 2.5, 0, ..., 0)`, `c = 0.05`.)
+#
+# **Explain**: what is `V` at the ideal itself, whatever the height of `U` there? What
+# can a comparison-trained RM not reward?
+
+# %%
+_, pw_hp = build("pairwise-linear", "rlhf")
+print(pw_hp)
+
+# %%
+answer = None  # your derived f
+check("pairwise_stop", answer)
