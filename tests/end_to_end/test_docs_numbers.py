@@ -30,6 +30,9 @@ EVERYWHERE = {COLLAPSE_RULE: "the collapse rule's factor, toysim.model.metrics.C
 """Numbers any page may write: constants of the code, each checked against it."""
 
 ALLOWED: dict[str, dict[str, str]] = {
+    "docs/results/ladder.md": {
+        "2.7": "E[U] at the ideal under N(m, 0.3^2 I) in d = 50, derived (checked below)",
+    },
     "docs/results/mitigations.md": {
         "2x": "the name of the variant 'kl-leash (2x best c)'",
         "16 times": "the leash grid's top factor, NEURAL_LEASH_FACTORS",
@@ -48,7 +51,6 @@ PENDING = {
     "docs/index.md": "the story's numbers",
     "docs/results/benchmarks.md": "timings",
     "docs/results/goodhart.md": "fits and medians",
-    "docs/results/ladder.md": "ladder tables",
     "docs/results/neural-ladder.md": "the ladder's table and prose",
     "docs/results/reproduction.md": "the reproduction tables",
     "docs/results/sweeps.md": "sweep summaries",
@@ -152,3 +154,52 @@ def test_the_mitigations_leash_grid_is_the_presets_cost_times_the_factors():
             for i in (0, -1)
         ]
         assert [float(x) for x in ends] == pytest.approx([c / 4, 16 * c])
+
+
+README_NUMBERS = [
+    # (the text the README shows, the reference it must equal)
+    ("3.0", "{{ collapse_animation: final_metrics.rlhf.final_ideal_reward | .1f }}"),
+    ("6.65", "{{ collapse_animation: final_metrics.rlhf.max_utility | .2f }}"),
+    ("4.13", "{{ collapse_animation: final_metrics.rlhf.final_utility | .2f }}"),
+    ("7.41", "{{ collapse_animation: final_metrics.fpo-exact.final_utility | .2f }}"),
+    ("9 min 38 s", "{{ timings: ci.figures }}"),
+    ("7 min 29 s", "{{ timings: ci.tests }}"),
+    (
+        "in CI, 2 cores, jax 0.9.2, 2026-12-07",
+        "in CI, {{ timings: ci.machine }}, jax {{ timings: ci.jax }}, {{ timings: ci.date }}",
+    ),
+    ("11.3 s", "{{ timings: run.cold_wall_s }} s"),
+    ("6.8 s of CPU time", "{{ timings: run.cold_cpu_s }} s of CPU time"),
+    ("6.3 s once", "{{ timings: run.cached_wall_s }} s once"),
+    ("load average 6.9", "load average {{ timings: run.load_average }}"),
+    (
+        "AMD EPYC, 2 cores, jax 0.9.2 on cpu, 2026-12-07",
+        "{{ timings: run.machine }}, {{ timings: run.date }}",
+    ),
+]
+"""The README is shown raw (GitHub), so no build renders it: each of its measured numbers is
+listed here with its source, and must read as that source's value."""
+
+
+@pytest.mark.parametrize("shown, reference", README_NUMBERS, ids=lambda x: x[:20])
+def test_a_readme_number_is_its_source_s(shown, reference):
+    assert render(reference, "README.md", SOURCES) == shown
+    assert shown in (ROOT / "README.md").read_text()
+
+
+def test_the_readme_quotes_no_other_measured_number():
+    covered = {n for shown, _ in README_NUMBERS for n in measured_numbers(shown)}
+    found = set(measured_numbers((ROOT / "README.md").read_text()))
+    assert found - covered - set(EVERYWHERE) == set()
+
+
+def test_the_population_cap_the_ladder_page_derives():
+    """``E[U]`` of ``N(m, sigma^2 I)`` on the population preset: about 2.7, whatever the run."""
+    from toysim.game.policy import GaussianPolicy
+    from toysim.game.trajectory import utility_of
+
+    spec, hp = build("population", "rlhf")
+    u = utility_of(spec, hp)
+    assert float(GaussianPolicy(hp.sigma).expected_utility(u.ideal, u)) == pytest.approx(
+        2.7, abs=0.05
+    )
