@@ -1,0 +1,87 @@
+"""Claims the results pages make in words, checked as claims.
+
+The pages render their numbers from the sidecars (``test_docs_numbers``), so a
+regenerated figure changes the numbers by itself; what must not silently go
+false is the sentence around them. Each test here is one sentence of a page,
+checked on a run or on the sidecar the page quotes.
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from toysim.experiments.mitigations import run_variant, single
+from toysim.presets import build
+
+FIGURES = Path(__file__).resolve().parents[2] / "figures"
+
+
+def rows(figure: str, key: str = "table", name: str = "variant") -> dict[str, dict]:
+    return {row[name]: row for row in json.loads((FIGURES / f"{figure}.json").read_text())[key]}
+
+
+def member_spread(preset: str) -> np.ndarray:
+    """``[seeds, T]`` spread of a five-member RLHF ensemble's weights, seeds 0 and 1."""
+    spec, hp = build(preset, "rlhf", steps=20)
+    variant = single(spec, hp)
+    variant = variant._replace(spec=dataclasses.replace(variant.spec, members=5))
+    return np.asarray(run_variant(variant, [0, 1]).member_spread)  # float64 (conftest)
+
+
+def test_on_population_the_ensemble_is_one_model_after_the_first_iteration():
+    """results/mitigations.md: "A ridge best response does not depend on where the reward
+    model started, so after the first iteration the five members are one model. An ensemble
+    helps only a follower with memory of its initialisation (paper-linear's ...)"."""
+    assert np.max(member_spread("population")[:, 1:]) < 1e-12
+    assert np.min(member_spread("paper-linear")[:, -1]) > 1e-2
+
+
+def test_paper_linear_ensembles_raise_the_peak_not_the_end():
+    """results/mitigations.md: the mean ensemble's median peak is above RLHF's, yet every
+    seed collapses; the min ensemble peaks below the mean and ends a little lower."""
+    table = rows("mitigations")
+    mean, low, rlhf = table["ensemble k=5 (mean)"], table["ensemble k=5 (min)"], table["rlhf"]
+    assert mean["peak_gold_median"] > rlhf["peak_gold_median"] + 1
+    assert mean["collapse_rate"] == 1.0 and low["collapse_rate"] == 1.0
+    assert low["peak_gold_median"] < mean["peak_gold_median"]
+    assert low["final_gold_median"] < mean["final_gold_median"]
+
+
+def test_paper_linear_early_stopping_keeps_the_peak_by_stopping():
+    """results/mitigations.md: early stopping's median final gold is close to its peak (no
+    seed collapses), reached by stopping well before the last leader step."""
+    stop = rows("mitigations")["early stopping"]
+    steps = rows("mitigations")["rlhf"]["leader_steps"]
+    assert stop["collapse_rate"] == 0.0
+    assert stop["final_gold_median"] > 0.95 * stop["peak_gold_median"]
+    assert stop["leader_steps"] < 0.5 * steps
+
+
+@pytest.mark.parametrize(
+    "figure",
+    [
+        "mitigations",
+        "mitigations_paper_nn",
+        "mitigations_pairwise_linear",
+        "mitigations_pairwise_nn",
+    ],
+)
+def test_the_tuned_leash_is_the_best_mitigation_beside_fpo(figure):
+    """results/mitigations.md: "Across the three presets the tuned KL leash is the most
+    reliable mitigation beside FPO": its median final gold beats every other non-FPO row."""
+    table = rows(figure)
+    others = [r for name, r in table.items() if not name.startswith(("fpo", "kl-leash"))]
+    best = table["kl-leash (best c)"]["final_gold_median"]
+    assert all(best >= r["final_gold_median"] - 0.05 for r in others)
+
+
+def test_no_oracle_reverses_the_steering_term_on_the_population_game():
+    """results/ladder.md: "No oracle reverses the term (cosine -1)", while the identity
+    Hessian keeps its direction (cosine 1) and scales it up."""
+    ladder = rows("ladder_utility", name="rung")
+    assert ladder["+ no oracle"]["cosine_with_exact"] == pytest.approx(-1.0, abs=1e-3)
+    assert ladder["+ H = I"]["cosine_with_exact"] == pytest.approx(1.0, abs=1e-3)
+    assert ladder["+ H = I"]["norm_ratio_to_exact"] > 2
