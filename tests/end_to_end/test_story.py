@@ -36,6 +36,7 @@ def test_rlhf_proxy_peaks_and_falls_with_the_true_utility(rlhf_seed_0):
     proxy, utility = rlhf_seed_0
     assert proxy.max() == pytest.approx(7.00, abs=0.005)
     assert int(np.argmax(proxy)) + 1 == 103
+    assert 0 < np.argmax(proxy) - np.argmax(utility) <= 10  # "a few iterations after"
     assert proxy[-1] == pytest.approx(4.13, abs=0.005)
     assert proxy[-1] < 0.6 * proxy.max()  # the proxy does not keep rising
     assert np.max(np.abs(proxy - utility)) < 0.55  # it tracks the utility the whole run
