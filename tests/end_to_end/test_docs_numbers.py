@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.end_to_end.numbers_scan import measured_numbers
+from toysim.cli import main
 from toysim.model.metrics import COLLAPSE_DROP
 from toysim.presets import build
 from toysim.sidecars import REFERENCE, ReferenceError_, render, resolve
@@ -35,6 +36,9 @@ ALLOWED: dict[str, dict[str, str]] = {
     },
     "docs/theory/game.md": {
         "0.55": "a bound on |proxy - U| over the run, tested by tests/end_to_end/test_story.py",
+    },
+    "docs/results/reproduction.md": {
+        "0.05": "the published loop's finite-difference step, run_published's fd_step (tested)",
     },
     "docs/results/goodhart.md": {
         "8.3": "the ideal's d = |m| / (0.3 sqrt 2) = 2.5 sqrt 2 / (0.3 sqrt 2), derived",
@@ -221,3 +225,27 @@ def test_the_population_cap_the_ladder_page_derives():
     assert float(GaussianPolicy(hp.sigma).expected_utility(u.ideal, u)) == pytest.approx(
         2.7, abs=0.05
     )
+
+
+def test_the_published_finite_difference_step_the_reproduction_page_quotes():
+    import inspect
+
+    from toysim.reference_numpy import run_published
+
+    assert inspect.signature(run_published).parameters["fd_step"].default == 0.05
+
+
+def test_the_reproduce_record_is_what_the_command_prints(capsys):
+    """docs/data/reproduce.json's linear rows are ``toysim reproduce --json``'s output, and its
+    table is the command's table of them: rerun, they agree (NumPy and toysim are seeded)."""
+    from toysim.reproduce import format_rows
+
+    record = json.loads((ROOT / "docs" / "data" / "reproduce.json").read_text())["linear"]
+    assert main(["reproduce", "--json"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(printed) == len(record["rows"])
+    for fresh, kept in zip(printed, record["rows"], strict=True):
+        assert fresh.keys() == kept.keys() and fresh["method"] == kept["method"]
+        for column in ("numpy_fd", "toysim_exact", "published_fd", "published_exact"):
+            assert fresh[column] == pytest.approx(kept[column], rel=1e-9), column
+    assert record["table_markdown"] == format_rows(record["rows"])
