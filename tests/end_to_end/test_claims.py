@@ -85,3 +85,32 @@ def test_no_oracle_reverses_the_steering_term_on_the_population_game():
     assert ladder["+ no oracle"]["cosine_with_exact"] == pytest.approx(-1.0, abs=1e-3)
     assert ladder["+ H = I"]["cosine_with_exact"] == pytest.approx(1.0, abs=1e-3)
     assert ladder["+ H = I"]["norm_ratio_to_exact"] > 2
+
+
+def kl_leash() -> tuple[np.ndarray, dict]:
+    sidecar = json.loads((FIGURES / "kl_leash.json").read_text())
+    return np.asarray(sidecar["action_cost"]), sidecar["summary"]
+
+
+def test_the_kl_leash_indices_the_sweeps_page_quotes():
+    """results/sweeps.md quotes the grid's 15th value as RLHF's best leash, its 16th as the
+    last where relaxed FPO stays above 9.5, and RLHF's peak at the weakest leash as the peak
+    for every c below the best one."""
+    costs, summary = kl_leash()
+    rlhf, relaxed = summary["rlhf"], summary["fpo-relaxed"]
+    best = int(np.argmax(rlhf["median_final_utility"]))
+    assert best == 14
+    above = np.flatnonzero(np.asarray(relaxed["median_final_utility"]) > 9.5)
+    assert above.max() == 15 and np.all(above == np.arange(16))
+    peaks = np.asarray(rlhf["median_max_utility"])
+    assert np.all(np.abs(peaks[: best + 1] - peaks[0]) < 0.01)
+
+
+def test_rlhf_and_practical_fpo_fall_with_the_dimension_relaxed_fpo_does_not():
+    """results/sweeps.md: the RM's initial noise tilts RLHF's line further from the ideal as
+    d grows; practical FPO falls with it; relaxed FPO stays at the ideal."""
+    medians = json.loads((FIGURES / "collapse_vs_dimension.json").read_text())
+    medians = medians["median_final_utility"]
+    assert np.all(np.diff(medians["rlhf"]) < 0)
+    assert np.all(np.diff(medians["fpo-practical"]) < 0)
+    assert min(medians["fpo-relaxed"]) > 9.9

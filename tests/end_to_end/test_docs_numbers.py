@@ -37,6 +37,12 @@ ALLOWED: dict[str, dict[str, str]] = {
     "docs/theory/game.md": {
         "0.55": "a bound on |proxy - U| over the run, tested by tests/end_to_end/test_story.py",
     },
+    "docs/results/sweeps.md": {
+        "37 of 120": "an example of the message an interrupted sweep prints",
+        "0.02": "the phase figure's grid of c starts here (its recipe)",
+        "0.4": "the phase figure's grid of c ends here (its recipe)",
+        "9.5": "a threshold of a claim, tested by test_claims.py",
+    },
     "docs/results/reproduction.md": {
         "0.05": "the published loop's finite-difference step, run_published's fd_step (tested)",
     },
@@ -51,6 +57,7 @@ ALLOWED: dict[str, dict[str, str]] = {
 """Per page, numbers that are not measurements, each with why."""
 
 PRESET_VALUES: dict[str, dict[str, tuple[str, str]]] = {
+    "docs/results/sweeps.md": {"0.5": ("sycophancy", "rm_init_bias")},
     "docs/results/goodhart.md": {
         "0.1": ("paper-nn", "sigma_start"),
         "0.001": ("paper-nn", "sigma_end"),
@@ -70,7 +77,6 @@ PENDING = {
     "docs/results/benchmarks.md": "timings",
     "docs/results/neural-ladder.md": "the ladder's table and prose",
     "docs/results/reproduction.md": "the reproduction tables",
-    "docs/results/sweeps.md": "sweep summaries",
     "docs/settings.md": "hyperparameters and measured values",
     "docs/theory/exact-fpo.md": "edited concurrently (convert last)",
     "docs/theory/neural.md": "the neural runs' numbers",
