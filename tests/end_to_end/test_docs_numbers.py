@@ -10,6 +10,7 @@ cannot be rendered: each of its numbers is checked against its source instead.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -30,12 +31,23 @@ COLLAPSE_RULE = f"{1 - COLLAPSE_DROP:g} times"  # the collapse rule: final below
 EVERYWHERE = {COLLAPSE_RULE: "the collapse rule's factor, toysim.model.metrics.COLLAPSE_DROP"}
 """Numbers any page may write: constants of the code, each checked against it."""
 
+TWO_ETA = "2 eta = 2 x paper-linear's follower_lr, relaxed FPO's one-step weight (tested)"
 ALLOWED: dict[str, dict[str, str]] = {
     "docs/results/ladder.md": {
         "2.7": "E[U] at the ideal under N(m, 0.3^2 I) in d = 50, derived (checked below)",
     },
     "docs/theory/game.md": {
         "0.55": "a bound on |proxy - U| over the run, tested by tests/end_to_end/test_story.py",
+    },
+    "docs/theory/notation.md": {
+        "0.01": TWO_ETA,
+        "0.5": "the phase figure's grid of gamma for relaxed and practical FPO ends here",
+    },
+    "docs/theory/stackelberg-gradient.md": {
+        "0.01": TWO_ETA,
+        "0.6": "the page's analytic estimate of RLHF's cap in d = 1,000, derived",
+        "0.11": "the exact steering term's xi near the ideal, derived on the page",
+        "0.12": "2 eta |m|^2 = 0.01 x 12, derived on the page",
     },
     "docs/results/sweeps.md": {
         "37 of 120": "an example of the message an interrupted sweep prints",
@@ -56,15 +68,21 @@ ALLOWED: dict[str, dict[str, str]] = {
 }
 """Per page, numbers that are not measurements, each with why."""
 
-PRESET_VALUES: dict[str, dict[str, tuple[str, str]]] = {
-    "docs/results/sweeps.md": {"0.5": ("sycophancy", "rm_init_bias")},
+PRESET_VALUES: dict[str, dict[str, tuple[str, str, str]]] = {
+    "docs/results/sweeps.md": {"0.5": ("sycophancy", "rlhf", "rm_init_bias")},
     "docs/results/goodhart.md": {
-        "0.1": ("paper-nn", "sigma_start"),
-        "0.001": ("paper-nn", "sigma_end"),
-        "0.3": ("pairwise-linear", "sigma_start"),
+        "0.1": ("paper-nn", "rlhf", "sigma_start"),
+        "0.001": ("paper-nn", "rlhf", "sigma_end"),
+        "0.3": ("pairwise-linear", "rlhf", "sigma_start"),
+    },
+    "docs/theory/notation.md": {
+        "0.2": ("paper-nn", "fpo-exact", "gamma"),
+        "0.1": ("paper-linear", "fpo-relaxed", "gamma"),
+        "0.005": ("paper-nn", "fpo-relaxed", "gamma"),
     },
 }
-"""Per page, hyperparameters it quotes: ``{text: (preset, field)}``, checked against the presets."""
+"""Per page, hyperparameters it quotes: ``{text: (preset, method, field)}``, checked against
+the presets."""
 
 PENDING = {
     # Pages whose measured numbers are still typed by hand (issue 21, item 1): each is
@@ -80,11 +98,8 @@ PENDING = {
     "docs/settings.md": "hyperparameters and measured values",
     "docs/theory/exact-fpo.md": "edited concurrently (convert last)",
     "docs/theory/neural.md": "the neural runs' numbers",
-    "docs/theory/notation.md": "measured peaks",
     "docs/theory/pairwise.md": "edited concurrently (convert last)",
     "docs/theory/population.md": "derived and measured values",
-    "docs/theory/relaxations.md": "ladder numbers",
-    "docs/theory/stackelberg-gradient.md": "measured peaks",
 }
 
 
@@ -92,10 +107,38 @@ def name(path: Path) -> str:
     return str(path.relative_to(ROOT))
 
 
+DOCTEST_OUTPUT = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+
+
+def doctest_numbers(markdown: str) -> list[float]:
+    """Every number printed under a prompt in ``markdown``'s doctest blocks, which
+    ``test_examples.py`` checks against a run."""
+    printed = [
+        line
+        for block in DOCTEST_OUTPUT.findall(markdown)
+        for line in block.splitlines()
+        if not line.startswith((">>>", "..."))
+    ]
+    return [float(x) for x in re.findall(r"-?\d+\.\d+", "\n".join(printed))]
+
+
+def shown_by_a_doctest(number: str, printed: list[float]) -> bool:
+    """``number`` (a decimal) is one of ``printed`` rounded to as many decimals."""
+    if not re.fullmatch(r"-?\d+\.\d+", number):
+        return False
+    places = len(number.split(".")[1])
+    return any(round(x, places) == float(number) for x in printed)
+
+
 def unsourced(path: Path) -> list[str]:
-    """The measured-looking numbers of ``path`` that are neither references nor allowed."""
+    """The measured-looking numbers of ``path`` that are neither references, nor printed by one
+    of its doctests (checked by running them), nor allowed."""
     allowed = {**EVERYWHERE, **ALLOWED.get(name(path), {}), **PRESET_VALUES.get(name(path), {})}
-    return [n for n in measured_numbers(path.read_text()) if n not in allowed]
+    text = path.read_text()
+    printed = doctest_numbers(text)
+    return [
+        n for n in measured_numbers(text) if n not in allowed and not shown_by_a_doctest(n, printed)
+    ]
 
 
 def test_the_collapse_rule_allowed_everywhere_is_the_code_s():
@@ -116,8 +159,8 @@ def test_a_page_quotes_no_measured_number_by_hand(path):
 
 @pytest.mark.parametrize("page", sorted(PRESET_VALUES))
 def test_a_quoted_hyperparameter_is_the_preset_s(page):
-    for text, (preset, field) in PRESET_VALUES[page].items():
-        assert f"{float(getattr(build(preset, 'rlhf')[1], field)):g}" == text, (page, field)
+    for text, (preset, method, field) in PRESET_VALUES[page].items():
+        assert f"{float(getattr(build(preset, method)[1], field)):g}" == text, (page, field)
 
 
 def test_every_allowed_number_still_occurs():
@@ -231,6 +274,16 @@ def test_the_population_cap_the_ladder_page_derives():
     assert float(GaussianPolicy(hp.sigma).expected_utility(u.ideal, u)) == pytest.approx(
         2.7, abs=0.05
     )
+
+
+def test_two_eta_is_twice_paper_linear_s_follower_rate():
+    assert 2 * float(build("paper-linear", "rlhf")[1].follower_lr) == 0.01
+
+
+def test_a_number_a_doctest_prints_counts_as_sourced():
+    page = "ratio 0.342, to machine precision\n```python\n>>> print(x)\n0.342445\n```\n"
+    assert shown_by_a_doctest("0.342", doctest_numbers(page))
+    assert not shown_by_a_doctest("0.343", doctest_numbers(page))
 
 
 def test_the_published_finite_difference_step_the_reproduction_page_quotes():
