@@ -43,6 +43,10 @@ ALLOWED: dict[str, dict[str, str]] = {
         "0.01": TWO_ETA,
         "0.5": "the phase figure's grid of gamma for relaxed and practical FPO ends here",
     },
+    "docs/theory/population.md": {
+        "0.3": "the same cap A chi^(-d/2) at sigma = 0.5, derived on the page",
+        "2.7": "the cap at sigma = 0.3, derived on the page (and tested on the population preset)",
+    },
     "docs/theory/stackelberg-gradient.md": {
         "0.01": TWO_ETA,
         "0.6": "the page's analytic estimate of RLHF's cap in d = 1,000, derived",
@@ -99,7 +103,6 @@ PENDING = {
     "docs/theory/exact-fpo.md": "edited concurrently (convert last)",
     "docs/theory/neural.md": "the neural runs' numbers",
     "docs/theory/pairwise.md": "edited concurrently (convert last)",
-    "docs/theory/population.md": "derived and measured values",
 }
 
 
