@@ -114,3 +114,11 @@ def test_rlhf_and_practical_fpo_fall_with_the_dimension_relaxed_fpo_does_not():
     assert np.all(np.diff(medians["rlhf"]) < 0)
     assert np.all(np.diff(medians["fpo-practical"]) < 0)
     assert min(medians["fpo-relaxed"]) > 9.9
+
+
+def test_the_gallery_s_rlhf_range_on_paper_nn_is_seeds_0_and_2():
+    """gallery.md: "RLHF ends anywhere between" seed 0's and seed 2's final utility (the
+    caption quotes those two seeds' values as the range)."""
+    finals = json.loads((FIGURES / "neural_utility_bands.json").read_text())
+    rlhf = np.asarray(finals["final_utility_per_seed"]["rlhf"])
+    assert int(np.argmin(rlhf)) == 0 and int(np.argmax(rlhf)) == 2
