@@ -5,15 +5,20 @@ blocks and checks their output), inline code, math, link targets, HTML comments 
 ``{{ SOURCE: PATH }}`` references. In it a number looks measured when it is a decimal
 (``3.86``), a duration (``20 s``, ``7 min``, ``85.9 µs``), a ratio (``26x``,
 ``1.5 times``), a percentage (``44%``) or a count out of a total (``7 of 16``).
-Versions (``jax 0.9.2``, ``Python 3.10``) and dates are not numbers of a result.
+Versions (``jax 0.9.2``, ``Python 3.10``) and dates are not numbers of a result, nor
+are the hyperparameters of a table marked ``<!-- presets table: PRESET, ... -->``, which
+``test_docs_numbers`` checks against those presets instead.
 """
 
 from __future__ import annotations
 
 import re
 
+PRESETS_TABLE = re.compile(r"^<!-- presets table: ([\w, -]+) -->\n((?:\|[^\n]*\n)+)", re.M)
+"""A table of hyperparameters, marked with the presets it lists (checked against them)."""
 _HIDDEN = re.compile(
-    r"^(```|~~~).*?^\1"  # fenced code
+    PRESETS_TABLE.pattern + "|"  # a presets table
+    r"^(```|~~~).*?^\3"  # fenced code
     r"|`[^`\n]*`"  # inline code
     r"|\$\$.*?\$\$|(?<![\\$])\$[^$\n]+?\$"  # math
     r"|\{\{.*?\}\}"  # references to a sidecar

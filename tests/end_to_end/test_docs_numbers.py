@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.end_to_end.numbers_scan import measured_numbers
+from tests.end_to_end.numbers_scan import PRESETS_TABLE, measured_numbers
 from toysim.cli import main
 from toysim.model.metrics import COLLAPSE_DROP
 from toysim.presets import build
@@ -84,6 +84,11 @@ PRESET_VALUES: dict[str, dict[str, tuple[str, str, str]]] = {
         "0.001": ("paper-nn", "rlhf", "sigma_end"),
         "0.3": ("pairwise-linear", "rlhf", "sigma_start"),
     },
+    "docs/settings.md": {
+        "0.2": ("paper-nn", "fpo-exact", "gamma"),
+        "0.1": ("paper-linear", "fpo-relaxed", "gamma"),
+        "0.005": ("paper-nn", "fpo-relaxed", "gamma"),
+    },
     "docs/theory/notation.md": {
         "0.2": ("paper-nn", "fpo-exact", "gamma"),
         "0.1": ("paper-linear", "fpo-relaxed", "gamma"),
@@ -101,7 +106,6 @@ PENDING = {
     "docs/results/benchmarks.md": "timings",
     "docs/results/neural-ladder.md": "the ladder's table and prose",
     "docs/results/reproduction.md": "the reproduction tables",
-    "docs/settings.md": "hyperparameters and measured values",
     "docs/theory/exact-fpo.md": "edited concurrently (convert last)",
     "docs/theory/neural.md": "the neural runs' numbers",
     "docs/theory/pairwise.md": "edited concurrently (convert last)",
@@ -166,6 +170,25 @@ def test_a_page_quotes_no_measured_number_by_hand(path):
 def test_a_quoted_hyperparameter_is_the_preset_s(page):
     for text, (preset, method, field) in PRESET_VALUES[page].items():
         assert f"{float(getattr(build(preset, method)[1], field)):g}" == text, (page, field)
+
+
+def preset_numbers(preset: str) -> set[str]:
+    """Every hyperparameter value of ``preset`` under each method, written with ``%g``."""
+    values = set()
+    for method in ("rlhf", "fpo-relaxed", "fpo-practical", "fpo-exact"):
+        hp = build(preset, method)[1]
+        values |= {f"{float(v):g}" for v in hp if not hasattr(v, "_asdict")}
+    return values
+
+
+@pytest.mark.parametrize("path", PAGES, ids=name)
+def test_a_presets_table_quotes_its_presets_values(path):
+    """A table marked ``<!-- presets table: ... -->`` is skipped by the scan, so each of its
+    decimals must be a hyperparameter value of one of the presets it names."""
+    for presets, table in PRESETS_TABLE.findall(path.read_text()):
+        allowed = set().union(*(preset_numbers(p.strip()) for p in presets.split(",")))
+        stray = set(re.findall(r"(?<![\w.])\d+\.\d+", table)) - allowed
+        assert not stray, f"{name(path)}: {stray} are no value of {presets}"
 
 
 def test_every_allowed_number_still_occurs():
