@@ -34,7 +34,7 @@ _NUMBER = r"\d[\d,]*(?:\.\d+)?"
 MEASURED = re.compile(
     rf"(?<![\w.,-])(?:"
     rf"{_NUMBER}\s*(?:µs|us|ms|s|min|h|seconds|minutes|hours)\b"  # a duration
-    rf"|{_NUMBER}\s*(?:x|×)(?![\w-])|{_NUMBER} times\b"  # a ratio
+    rf"|{_NUMBER}\s*(?:x|×)(?![\w-])|{_NUMBER}\s+times\b"  # a ratio
     rf"|{_NUMBER}\s*%"  # a percentage
     rf"|\d+ of (?:the )?(?:its )?\d+\b"  # a count out of a total
     rf"|\d[\d,]*\.\d+"  # a decimal
@@ -48,5 +48,6 @@ def prose(markdown: str) -> str:
 
 
 def measured_numbers(markdown: str) -> list[str]:
-    """Every measured-looking number of ``markdown``'s prose, as written, in order."""
-    return [match.group(0) for match in MEASURED.finditer(prose(markdown))]
+    """Every measured-looking number of ``markdown``'s prose, as written (a line break as a
+    space), in order."""
+    return [re.sub(r"\s+", " ", m.group(0)) for m in MEASURED.finditer(prose(markdown))]

@@ -122,6 +122,8 @@ def test_the_gallery_s_rlhf_range_on_paper_nn_is_seeds_0_and_2():
     finals = json.loads((FIGURES / "neural_utility_bands.json").read_text())
     rlhf = np.asarray(finals["final_utility_per_seed"]["rlhf"])
     assert int(np.argmin(rlhf)) == 0 and int(np.argmax(rlhf)) == 2
+    exact = np.asarray(finals["final_utility_per_seed"]["fpo-exact"])  # reproduction.md's range
+    assert int(np.argmin(exact)) == 2 and int(np.argmax(exact)) == 3
 
 
 def neural_ladder() -> dict:
