@@ -118,7 +118,6 @@ PENDING = {
     # Pages whose measured numbers are still typed by hand (issue 21, item 1): each is
     # converted to references in turn; the test below fails once a page is clean, so
     # that it leaves this list.
-    "docs/theory/exact-fpo.md": "edited concurrently (convert last)",
     "docs/theory/pairwise.md": "edited concurrently (convert last)",
 }
 
@@ -354,3 +353,12 @@ def test_the_reproduce_record_is_what_the_command_prints(capsys):
         for column in ("numpy_fd", "toysim_exact", "published_fd", "published_exact"):
             assert fresh[column] == pytest.approx(kept[column], rel=1e-9), column
     assert record["table_markdown"] == format_rows(record["rows"])
+
+
+def test_the_scale_record_s_largest_d_is_its_table_s_last_column():
+    """docs/theory/exact-fpo.md quotes ``scale.d_2000``; it is the table's ``d = 2,000`` column."""
+    scale = json.loads((ROOT / "docs" / "data" / "benchmarks.json").read_text())["scale"]
+    last = [line.rstrip(" |").rsplit("|", 1)[1].strip() for line in scale["table"].splitlines()]
+    assert last[0] == "2,000"
+    assert float(last[2].split()[0]) == pytest.approx(scale["d_2000"]["step_us"], abs=0.5)
+    assert last[3] == f"{scale['d_2000']['dense_cholesky_ms']} ms"
