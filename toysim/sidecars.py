@@ -18,7 +18,8 @@ from the runs it reports. A reference names
 
 ``{{ mitigations: table[variant=rlhf].final_gold_median | .2f }}`` is RLHF's median
 final gold in ``figures/mitigations.json``, to two decimals. A missing file, key or
-item is a :class:`ReferenceError_` naming the page, the file and the key.
+item is a :class:`ReferenceError_` naming the page, the file and the key. ``\\{{`` is
+written as ``{{``, not read as a reference.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-REFERENCE = re.compile(r"\{\{\s*([\w.-]+)\s*:\s*([^|}]+?)\s*(?:\|\s*([^}]*?)\s*)?\}\}")
-"""``{{ SOURCE: PATH | FORMAT }}``: groups source, path, format (``None`` when absent)."""
+REFERENCE = re.compile(r"(?<!\\)\{\{\s*([\w.-]+)\s*:\s*([^|}]+?)\s*(?:\|\s*([^}]*?)\s*)?\}\}")
+"""``{{ SOURCE: PATH | FORMAT }}``: groups source, path, format (``None`` when absent). A
+backslash before the braces (``\\{{``) makes it text, for a page that shows the syntax."""
 _SEGMENT = re.compile(r"\[([^\]]*)\]|([^.\[\]]+)")
 
 
@@ -160,7 +162,7 @@ def resolve(source: str, path: str, spec: str | None, folders: Sequence[Path]) -
 
 
 def render(markdown: str, page: str, folders: Sequence[Path]) -> str:
-    """``markdown`` with every reference replaced by the value it names.
+    """``markdown`` with every reference replaced by the value it names (and ``\\{{`` by ``{{``).
 
     Raises:
       ReferenceError_: one line per reference that does not resolve, each naming
@@ -178,4 +180,4 @@ def render(markdown: str, page: str, folders: Sequence[Path]) -> str:
     out = REFERENCE.sub(replace, markdown)
     if problems:
         raise ReferenceError_("\n".join(problems))
-    return out
+    return out.replace("\\{{", "{{")
