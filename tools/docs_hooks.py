@@ -17,6 +17,10 @@
   site loads no script, font or style sheet from another host and renders
   offline. LaTeX that ``latex2mathml`` does not understand is a warning, so a
   strict build fails on it and names the page and the formula.
+* writes every measured number a page quotes from its source: each
+  ``{{ SOURCE: PATH | FORMAT }}`` becomes the value ``figures/SOURCE.json`` or
+  ``docs/data/SOURCE.json`` holds (:mod:`toysim.sidecars`). A reference that does not
+  resolve stops the build with the page, the file and the key.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ EXECUTED = ROOT / "docs" / "notebooks"
 WORKING = ROOT / "build" / "notebooks"
 """``WORKING / NAME`` is the working folder notebook ``NAME`` is executed in."""
 NOTEBOOK_TIMEOUT = 900  # seconds per cell
+SOURCES = (ROOT / "figures", ROOT / "docs" / "data")
+"""Where a page's ``{{ SOURCE: PATH }}`` references find ``SOURCE.json``."""
 
 # LaTeX environments latex2mathml lacks, mapped to ones it draws the same way.
 _ENVIRONMENTS = {"aligned": "align*", "gathered": "gather*"}
@@ -313,8 +319,23 @@ FEATURE_MATRIX = "<!-- feature-matrix -->"
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
-    """Put the feature matrix (:func:`toysim.experiments.matrix.matrix_markdown`) where a page
-    says :data:`FEATURE_MATRIX` (mkdocs hook): the table is the code's, never hand-written."""
+    """Write the page's sidecar references as their values (:func:`toysim.sidecars.render`),
+    and put the feature matrix (:func:`toysim.experiments.matrix.matrix_markdown`) where a page
+    says :data:`FEATURE_MATRIX` (mkdocs hook): numbers and table are the runs' and the code's,
+    never hand-written.
+
+    Raises:
+      PluginError: a reference that does not resolve (every one of the page, each naming the
+        page, the file and the key), so that even a non-strict build stops.
+    """
+    from mkdocs.exceptions import PluginError
+
+    from toysim.sidecars import ReferenceError_, render
+
+    try:
+        markdown = render(markdown, page.file.src_uri, SOURCES)
+    except ReferenceError_ as error:
+        raise PluginError(str(error)) from None
     if FEATURE_MATRIX not in markdown:
         return markdown
     from toysim.experiments.matrix import feature_matrix, matrix_markdown

@@ -20,8 +20,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import os
-import platform
 import time
 
 import jax
@@ -31,6 +29,7 @@ from jax.sharding import PartitionSpec
 from toysim.game.linear_round import SCAN_UNROLL
 from toysim.game.trajectory import batched_trajectory, block_size, make_trajectory
 from toysim.presets import build
+from toysim.provenance import measured_on
 from toysim.reference_numpy import run_published
 from toysim.sweep import batch_mesh, sweep
 
@@ -46,30 +45,10 @@ def _best_time(fn, args: tuple, repeats: int) -> float:
     return best
 
 
-def machine_description() -> str:
-    """CPU model, core count and JAX backend, for the README's benchmark table."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.default_backend()}"
-
-
-def load_average() -> float | None:
-    """The 1-minute load average (``None`` where the OS does not report it)."""
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return None
-
-
 def _row(**fields) -> dict:
-    """One result row: ``fields`` plus the dtype, machine and load every table needs."""
+    """One result row: ``fields`` plus the dtype, machine, date and load every table needs."""
     dtype = np.dtype(jax.numpy.result_type(float)).name
-    return dict(fields, dtype=dtype, machine=machine_description(), load_average=load_average())
+    return dict(fields, dtype=dtype, **measured_on())
 
 
 def sharded_over_devices(run_batch):

@@ -9,7 +9,9 @@ figure registry, the sweeps and the reproduction can all use it.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -95,4 +97,34 @@ def versions() -> dict[str, str | bool | None]:
         "python": platform.python_version(),
         "float64": bool(jax.config.jax_enable_x64),
         "git_revision": git_revision(),
+    }
+
+
+def machine_description() -> str:
+    """CPU model, core count and JAX backend: the machine a timing was measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, jax {jax.__version__} on {jax.default_backend()}"
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (``None`` where the OS does not report it)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def measured_on() -> dict[str, str | float | None]:
+    """Where and when a result was measured: :func:`machine_description`, today's date
+    (ISO, UTC) and :func:`load_average`, so that a timing is never quoted without them."""
+    return {
+        "machine": machine_description(),
+        "date": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
+        "load_average": load_average(),
     }

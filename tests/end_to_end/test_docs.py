@@ -5,16 +5,20 @@ and are skipped without it.
 """
 
 import ast
+import json
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from tests.helpers import docs_hooks, strict_site
+from toysim.sidecars import render
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "toysim"
 DOCS = ROOT / "docs"
+SOURCES = (ROOT / "figures", DOCS / "data")
 
 
 def public_modules() -> list[str]:
@@ -63,7 +67,8 @@ def test_api_reference_covers_every_public_module():
 
 
 def test_gallery_shows_every_figure_once():
-    gallery = (DOCS / "gallery.md").read_text()
+    """On the page as built: the captions' sidecar references rendered first."""
+    gallery = render((DOCS / "gallery.md").read_text(), "gallery.md", SOURCES)
     shown = re.findall(r"!\[[^\]]*\]\(figures/([\w-]+)\.png\)", gallery)
     pngs = sorted(path.stem for path in (ROOT / "figures").glob("*.png"))
     assert sorted(shown) == pngs
@@ -149,6 +154,22 @@ def test_notebook_pages_do_not_load_mathjax():
     out = hooks.notebook_to_mathml(page, "nb.ipynb")
     assert "<script" not in out and "mathjax" not in out.lower() and "cdn" not in out
     assert "<msub>" in out
+
+
+def test_the_hook_writes_a_page_s_references_and_stops_on_a_bad_one():
+    """``on_page_markdown`` renders ``{{ SOURCE: PATH | FORMAT }}`` from figures/ and
+    docs/data/, and a reference that does not resolve stops even a non-strict build with the
+    page, the file and the key."""
+    hooks = load_hooks()
+    from mkdocs.exceptions import PluginError
+
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="results/page.md"))
+    good = "RLHF {{ mitigations: table[variant=rlhf].final_gold_median | .2f }}, \\{{ kept }}"
+    sidecar = json.loads((ROOT / "figures" / "mitigations.json").read_text())
+    median = next(r for r in sidecar["table"] if r["variant"] == "rlhf")["final_gold_median"]
+    assert hooks.on_page_markdown(good, page, None, None) == f"RLHF {median:.2f}, {{{{ kept }}}}"
+    with pytest.raises(PluginError, match=r"results/page\.md: .*mitigations\.json: .*'tabel'"):
+        hooks.on_page_markdown("{{ mitigations: tabel.x }}", page, None, None)
 
 
 @pytest.mark.slow

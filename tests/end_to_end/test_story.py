@@ -36,6 +36,7 @@ def test_rlhf_proxy_peaks_and_falls_with_the_true_utility(rlhf_seed_0):
     proxy, utility = rlhf_seed_0
     assert proxy.max() == pytest.approx(7.00, abs=0.005)
     assert int(np.argmax(proxy)) + 1 == 103
+    assert 0 < np.argmax(proxy) - np.argmax(utility) <= 10  # "a few iterations after"
     assert proxy[-1] == pytest.approx(4.13, abs=0.005)
     assert proxy[-1] < 0.6 * proxy.max()  # the proxy does not keep rising
     assert np.max(np.abs(proxy - utility)) < 0.55  # it tracks the utility the whole run
@@ -43,10 +44,11 @@ def test_rlhf_proxy_peaks_and_falls_with_the_true_utility(rlhf_seed_0):
     assert utility[-1] == pytest.approx(4.13, abs=0.005)
 
 
-def shown_run_output(page: Path) -> str:
-    """The output ``page`` shows under a ``$ python -m toysim run`` console prompt."""
-    found = re.search(r"```console\n\$ python -m toysim run\n(.*?)```", page.read_text(), re.S)
-    assert found, f"{page.name} shows the output of python -m toysim run in a console block"
+def shown_run_output(page: Path, command: str = "python -m toysim run") -> str:
+    """The output ``page`` shows under a ``$ COMMAND`` console prompt."""
+    prompt = re.escape(f"$ {command}\n")
+    found = re.search(rf"```console\n{prompt}(.*?)```", page.read_text(), re.S)
+    assert found, f"{page.name} shows the output of {command} in a console block"
     return found.group(1)
 
 
@@ -55,6 +57,14 @@ def test_the_readme_and_the_home_page_show_what_python_m_toysim_run_prints(capsy
     printed = capsys.readouterr().out
     assert printed == shown_run_output(ROOT / "README.md")
     assert printed == shown_run_output(ROOT / "docs" / "index.md")
+
+
+def test_the_population_page_shows_what_its_run_prints(capsys):
+    assert main(["run", "--preset", "population"]) == 0
+    page = ROOT / "docs" / "theory" / "population.md"
+    assert capsys.readouterr().out == shown_run_output(
+        page, "python -m toysim run --preset population"
+    )
 
 
 def test_collapse_rule_on_hand_values():

@@ -223,6 +223,11 @@ def test_table_against_numpy():
         moved = [np.concatenate([[0.0], np.asarray(t.stopped)[s, :-1]]) == 0 for s in range(3)]
         steps = sorted(int(np.sum(m)) for m in moved)  # iterations begun before the stop
         assert row["leader_steps"] == steps[1]
+        assert row["leader_steps_q25"] == pytest.approx((steps[0] + steps[1]) / 2)
+        assert row["leader_steps_q75"] == pytest.approx((steps[1] + steps[2]) / 2)
+        peaks = sorted(max(gold[s]) for s in range(3))
+        assert row["peak_gold_median"] == peaks[1]
+        assert row["peak_gold_q25"] == pytest.approx((peaks[0] + peaks[1]) / 2)
         assert row["gold_spent"] == sorted(np.asarray(t.gold_spent)[:, -1])[1]
     assert format_mitigation_table(list(rows.values())).count("\n") == 3
 

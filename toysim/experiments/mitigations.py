@@ -246,9 +246,9 @@ def neural_mitigation_runs(preset: str, quick: bool = False) -> MitigationRuns:
 
 
 def mitigation_table(runs: MitigationRuns) -> list[dict]:
-    """Per variant: final gold (median, quartiles), collapse rate, final proxy - gold gap
-    (median), leader steps taken (``T``, or the iteration whose check stopped the leader)
-    and gold labels spent (medians over seeds)."""
+    """Per variant: final and peak gold (median, quartiles), collapse rate, final proxy - gold
+    gap (median), leader steps taken (``T``, or the iteration whose check stopped the leader;
+    median, quartiles) and gold labels spent (median over seeds)."""
     rows = []
     for label, gold in runs.gold.items():
         final = gold[:, -1]
@@ -258,9 +258,12 @@ def mitigation_table(runs: MitigationRuns) -> list[dict]:
             {
                 "variant": label,
                 **{f"final_gold_{k}": v for k, v in summarise(final).items()},
+                **{f"peak_gold_{k}": v for k, v in summarise(gold.max(axis=1)).items()},
                 "collapse_rate": float(np.mean(collapsed(final, gold.max(axis=1)))),
                 "proxy_gold_gap": float(np.median(runs.proxy[label][:, -1] - final)),
                 "leader_steps": float(np.median(steps)),
+                "leader_steps_q25": float(np.percentile(steps, 25)),
+                "leader_steps_q75": float(np.percentile(steps, 75)),
                 "gold_spent": float(np.median(runs.gold_spent[label][:, -1])),
             }
         )

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from toysim.provenance import versions
+from toysim.provenance import measured_on, versions
 from toysim.safeio import atomic_path, write_text
 
 
@@ -24,8 +24,10 @@ def save(fig, name: str, out: str | Path, meta: dict) -> list[Path]:
 
 
 def write_sidecar(path: Path, name: str, meta: dict) -> None:
-    """``path``: ``{"figure": name, **meta, "versions": ...}`` as sorted, indented JSON."""
-    sidecar = {"figure": name, **meta, "versions": versions()}
+    """``path``: ``{"figure": name, **meta, "versions": ..., "measured": ...}`` as sorted,
+    indented JSON; ``measured`` (:func:`~toysim.provenance.measured_on`) is the machine and
+    date the figure was made on, which a page quoting its timings quotes with them."""
+    sidecar = {"figure": name, **meta, "versions": versions(), "measured": measured_on()}
     write_text(path, json.dumps(sidecar, indent=2, sort_keys=True, default=str) + "\n")
 
 
