@@ -48,6 +48,10 @@ ALLOWED: dict[str, dict[str, str]] = {
         "0.3": "the point policy's sampling spread, goodhart.POINT_SPREAD (tested)",
     },
     "docs/gallery.md": {"9.5": "a threshold of a claim, tested by test_claims.py"},
+    "docs/teaching/key.md": {
+        "0.5%": "the checkers' relative tolerance, toysim.exercises (tested by test_exercises)",
+        "0.1%": "goodhart_gap's tolerance, toysim.exercises (tested by test_exercises)",
+    },
     "docs/theory/population.md": {
         "0.3": "the same cap A chi^(-d/2) at sigma = 0.5, derived on the page",
         "2.7": "the cap at sigma = 0.3, derived on the page (and tested on the population preset)",
