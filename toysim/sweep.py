@@ -31,7 +31,7 @@ import functools
 import math
 import numbers
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -374,7 +374,7 @@ def sweep(
     seeds: int,
     *,
     progress: bool = False,
-    **layout,
+    **layout: Any,
 ) -> SweepResult:
     """Run every point of ``grid`` (a Cartesian product) with ``seeds`` seeds.
 
