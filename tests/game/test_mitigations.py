@@ -234,13 +234,14 @@ def test_table_against_numpy():
 
 def test_gold_estimate_is_the_mean_of_noisy_labels_of_policy_draws():
     """``G = (1/b) sum_j (U(y_j) + s eps_j)``, over 4,000 keys with ``b = 4``. Gaussian policy,
-    no label noise: ``U(y) = exp(-y^2/2)`` in 1-D with ``y ~ N(0, 1)`` has
-    ``E[U] = int exp(-y^2) dy / sqrt(2 pi) = 1/sqrt(2)`` and
-    ``E[U^2] = int exp(-3 y^2 / 2) dy / sqrt(2 pi) = 1/sqrt(3)``. Point policy at the ideal
-    (``U = 1``) with ``s = 0.5``: mean 1 and variance ``s^2 / b = 1/16``. Means within five
-    standard errors (the first with the variance ``(E[U^2] - E[U]^2) / b``). In the second case
-    the estimate is exactly Gaussian, so its sample variance over the ``K = 4,000`` keys is
-    within five standard errors of ``1/16``, ``sqrt(2 / (K - 1))`` relative."""
+    no label noise: ``U(y) = exp(-y^2/2)`` in 1-D with ``y ~ N(0, sigma^2)`` has
+    ``E[U] = int exp(-y^2/2 - y^2/(2 sigma^2)) dy / (sigma sqrt(2 pi)) = 1/sqrt(1 + sigma^2)``
+    and likewise ``E[U^2] = 1/sqrt(1 + 2 sigma^2)``: at ``sigma = 1/2``, ``1/sqrt(1.25)`` and
+    ``1/sqrt(1.5)`` (a spread of 1 would not tell ``sigma`` from ``sigma^2``). Point policy at
+    the ideal (``U = 1``) with ``s = 0.5``: mean 1 and variance ``s^2 / b = 1/16``. Means
+    within five standard errors (the first with the variance ``(E[U^2] - E[U]^2) / b``). In the
+    second case the estimate is exactly Gaussian, so its sample variance over the ``K = 4,000``
+    keys is within five standard errors of ``1/16``, ``sqrt(2 / (K - 1))`` relative."""
     u = Utility(jnp.asarray(1.0), jnp.asarray(0.5), jnp.zeros(1))
     keys = jax.random.split(jax.random.key(3), 4000)
     theta = jnp.zeros(1)
@@ -250,8 +251,8 @@ def test_gold_estimate_is_the_mean_of_noisy_labels_of_policy_draws():
             jax.vmap(lambda k: gold_estimate(k, theta, jnp.float64(sigma), u, 4, noise))(keys)
         )
 
-    g = estimates(1.0, jnp.float64(0.0))
-    mean, var = 1.0 / np.sqrt(2.0), (1.0 / np.sqrt(3.0) - 0.5) / 4
+    g = estimates(0.5, jnp.float64(0.0))
+    mean, var = 1.0 / np.sqrt(1.25), (1.0 / np.sqrt(1.5) - 1.0 / 1.25) / 4
     assert abs(g.mean() - mean) <= 5 * np.sqrt(var / g.size)
     g = estimates(0.0, jnp.float64(0.5))
     assert abs(g.mean() - 1.0) <= 5 * np.sqrt(0.0625 / g.size)
