@@ -68,6 +68,20 @@ def test_min_aggregation_is_below_mean_aggregation(rows):
     assert np.all(aggregate_rewards(rewards, "min") <= aggregate_rewards(rewards, "mean"))
 
 
+def test_aggregates_by_hand():
+    """Three members, two points: rewards ``(1, 5)``, ``(2, -1)``, ``(6, 2)`` have the mean
+    ``(9/3, 6/3) = (3, 2)`` and the minimum ``(1, -1)``. At one point with rewards
+    ``(4, 1, 7)`` and gradients ``(1, 0)``, ``(0, 2)``, ``(3, 3)``, ``mean`` takes
+    ``(4/3, 5/3)`` and ``min`` the second member's ``(0, 2)``."""
+    rewards = jnp.asarray([[1.0, 5.0], [2.0, -1.0], [6.0, 2.0]])
+    np.testing.assert_allclose(aggregate_rewards(rewards, "mean"), [3.0, 2.0], rtol=1e-15)
+    np.testing.assert_array_equal(aggregate_rewards(rewards, "min"), [1.0, -1.0])
+    grads = jnp.asarray([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
+    at = jnp.asarray([4.0, 1.0, 7.0])
+    np.testing.assert_allclose(aggregate_gradients(grads, at, "mean"), [4 / 3, 5 / 3], rtol=1e-15)
+    np.testing.assert_array_equal(aggregate_gradients(grads, at, "min"), [0.0, 2.0])
+
+
 def test_min_aggregation_follows_the_gradient_of_the_minimum(rng):
     ws = jnp.asarray(rng.normal(size=(4, 6)))
     theta = jnp.asarray(rng.normal(size=6))
