@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.helpers import rule_by_hand
-from toysim.config import ConfigError
+from toysim.config import ConfigError, as_float_arrays
 from toysim.experiments.mitigations import (
     MitigationRuns,
     Variant,
@@ -19,6 +19,7 @@ from toysim.experiments.mitigations import (
     run_variant,
     single,
 )
+from toysim.experiments.runner import run_seeds
 from toysim.game.composition import Composition, CompositionParams
 from toysim.game.early_stop import (
     StopParams,
@@ -28,11 +29,12 @@ from toysim.game.early_stop import (
     played_policy,
     stop_iteration,
 )
-from toysim.game.linear_round import utility_of
+from toysim.game.linear_round import initial_reward_weights, utility_of
 from toysim.game.trajectory import make_trajectory
 from toysim.model.ensemble import aggregate_gradients, aggregate_rewards
 from toysim.model.utility import Utility, utility
 from toysim.presets import build
+from toysim.seeds import seed_key
 
 STEPS = 60
 SEEDS = [1, 3, 7]  # one batch shape for every run: one compile per game
@@ -115,6 +117,24 @@ def test_infinite_patience_equals_no_stopping():
     np.testing.assert_array_equal(
         stopped.gold_spent, np.broadcast_to(4 * (np.arange(1, STEPS + 1) // 10), (3, STEPS))
     )
+
+
+def test_climb_sums_each_steps_gain_under_the_reward_model_it_ascended():
+    """``C_t = sum_{s <= t} w_{s-1} . (theta_s - theta_{s-1})`` (paper-linear: a point policy,
+    ``E[r_w] = w . theta``), with ``theta_{-1} = 0`` and ``w_{-1}`` the initial reward model:
+    recomputed in NumPy from the plain run's recorded ``theta`` and ``w`` (the follower's
+    weights after round ``s``, so ``w_{s-1}`` is the one the leader climbed in round ``s``)."""
+    spec, hp = game()
+    plain = run_seeds(spec, hp, SEEDS)
+    climbs = np.asarray(run_variant(stopping(float("inf"), 10.0, 1.0), SEEDS).climb)
+    floats = as_float_arrays(hp)
+    for s, seed in enumerate(SEEDS):
+        w0 = np.asarray(initial_reward_weights(seed_key(seed), spec, floats))
+        theta, w = np.asarray(plain.theta[s]), np.asarray(plain.w[s])
+        before_w = np.concatenate([w0[None], w[:-1]])
+        before_theta = np.concatenate([np.zeros((1, spec.dim)), theta[:-1]])
+        gains = np.sum(before_w * (theta - before_theta), axis=-1)
+        np.testing.assert_allclose(climbs[s], np.cumsum(gains), rtol=1e-10, atol=1e-12)
 
 
 def test_gold_budget_counts_the_checks_made_before_stopping():
