@@ -12,6 +12,7 @@ from toysim.game.best_of_n import (
     best_of_n_curve,
     best_of_n_draw,
     best_of_n_kl,
+    expert_move,
     gaussian_kl,
     select_best,
 )
@@ -194,6 +195,23 @@ def test_best_of_n_curve_of_the_maximum_of_normals():
     np.testing.assert_allclose(curve.gold, -expected, atol=5 / 200)
     np.testing.assert_allclose(curve.kl, [0.0, np.log(2) - 0.5, np.log(3) - 2 / 3], atol=1e-15)
     np.testing.assert_array_equal(curve.n, ns)
+
+
+def test_expert_move_steps_toward_the_mean_of_the_kept_draws():
+    """1-D, ``theta = 2``, spread 1, score ``y``, ``n = 2``: each group keeps the larger of two
+    draws, ``theta`` plus the maximum of two standard normals (mean ``1/sqrt(pi)``, variance
+    ``1 - 1/pi``; David and Nagaraja, Order Statistics), so the step ``0.5`` lands at
+    ``2 + 0.5/sqrt(pi)``, within five standard errors ``0.5 sqrt((1 - 1/pi) / G)`` over
+    ``G = 40,000`` groups. With step 0 the policy stays at ``theta`` exactly."""
+    theta, groups = jnp.asarray([2.0]), 40_000
+
+    def move(step):
+        expert = ExpertParams(2.0, 1.0, step)
+        return expert_move(jax.random.key(6), theta, 1.0, expert, 2, groups, lambda y: y[..., 0])
+
+    stderr = 0.5 * np.sqrt((1.0 - 1.0 / np.pi) / groups)
+    assert abs(float(move(0.5)[0]) - (2.0 + 0.5 / np.sqrt(np.pi))) <= 5 * stderr
+    np.testing.assert_array_equal(move(0.0), theta)
 
 
 def test_best_of_n_kl_and_gaussian_kl_by_hand():
