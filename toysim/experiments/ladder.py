@@ -12,7 +12,14 @@ from typing import NamedTuple
 import jax.numpy as jnp
 import numpy as np
 
-from toysim.analysis import LADDER, ladder_gamma, rung_spec, steering_comparison, summarise
+from toysim.analysis import (
+    LADDER,
+    SINGLE_SWITCHES,
+    ladder_gamma,
+    rung_spec,
+    steering_comparison,
+    summarise,
+)
 from toysim.config import LinearHParams, LinearSpec, Method
 from toysim.experiments.collapse import ideal_norm
 from toysim.experiments.runner import run_seeds
@@ -153,3 +160,17 @@ def format_ladder_table(rows: list[dict]) -> str:
         for r in rows
     ]
     return markdown_table(header, cells)
+
+
+def ladder_tables(population: LadderRuns, quick: bool = False) -> str:
+    """The Markdown of the figure ``ladder_tables``: :func:`ladder_table` of ``population`` (the
+    cumulative ladder in the population game), of the single switches there and of the ladder
+    on paper-linear (each run here, ``quick`` as :func:`ladder_runs`)."""
+    tables = {
+        "ladder_population": ladder_table(population),
+        "single_switch_population": ladder_table(ladder_runs(quick, rungs=SINGLE_SWITCHES)),
+        "ladder_paper_linear": ladder_table(ladder_runs(quick, setting="paper-linear")),
+    }
+    return "\n\n".join(
+        f"### {name}\n\n{format_ladder_table(rows)}" for name, rows in tables.items()
+    )
