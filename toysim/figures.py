@@ -24,7 +24,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
-from toysim.analysis import SINGLE_SWITCHES
 from toysim.animate import animate_phase_space
 from toysim.config import ConfigError
 from toysim.experiments.calibration import calibration_maps
@@ -37,7 +36,9 @@ from toysim.experiments.goodhart import (
     goodhart_table,
 )
 from toysim.experiments.kl_leash import kl_leash_runs
-from toysim.experiments.ladder import LadderRuns, format_ladder_table, ladder_runs, ladder_table
+from toysim.experiments.label_noise import DEFAULT, FULL, label_noise_runs
+from toysim.experiments.ladder import LadderRuns, ladder_runs, ladder_tables
+from toysim.experiments.landscape import landscape_runs
 from toysim.experiments.mitigations import mitigation_runs, neural_mitigation_runs
 from toysim.experiments.neural import NeuralRuns, neural_diagnostics, neural_runs
 from toysim.experiments.neural_ladder import (
@@ -61,6 +62,8 @@ from toysim.plots.collapse_figures import (
     population_field_figure,
 )
 from toysim.plots.goodhart_figures import calibration_figure, goodhart_figure
+from toysim.plots.label_noise_figures import label_noise_figure
+from toysim.plots.landscape_figures import landscape_figure
 from toysim.plots.mitigation_figures import mitigations_figure
 from toysim.plots.neural_figures import neural_diagnostics_figure, neural_pca, neural_utility_bands
 from toysim.plots.neural_ladder_figures import neural_ladder_figure
@@ -237,21 +240,10 @@ _figure(
 )
 
 
-def _ladder_tables(runs: SharedRuns) -> str:
-    tables = {
-        "ladder_population": ladder_table(runs.ladder),
-        "single_switch_population": ladder_table(ladder_runs(runs.quick, rungs=SINGLE_SWITCHES)),
-        "ladder_paper_linear": ladder_table(ladder_runs(runs.quick, setting="paper-linear")),
-    }
-    return "\n\n".join(
-        f"### {name}\n\n{format_ladder_table(rows)}" for name, rows in tables.items()
-    )
-
-
 _table(
     "ladder_tables",
     "the ladder, single switches and the paper-linear ladder (Markdown)",
-    lambda runs: _ladder_tables(runs) + "\n",
+    lambda runs: ladder_tables(runs.ladder, runs.quick) + "\n",
 )
 _figure(
     "population_field",
@@ -280,16 +272,12 @@ _figure(
     lambda runs: neural_ladder_figure(runs.neural_ladder),
     default=False,
 )
-
-
 _table(
     "neural_ladder_table",
     "neural RM: the curvature ladder's table (Markdown; made only when named)",
     lambda runs: format_neural_ladder_table(runs.neural_ladder) + "\n",
     default=False,
 )
-
-
 _figure(
     "phase_gamma_c",
     "final utility over (gamma, c) for relaxed, practical and exact FPO",
@@ -330,6 +318,23 @@ _figure(
     _unshared(regime_runs, data_regimes_figure),
 )
 
+_figure(
+    "pairwise_landscape",
+    "V at the follower's fixed point: pairwise-linear beside paper-linear (long: when named)",
+    _unshared(landscape_runs, landscape_figure),
+    default=False,
+)
+_figure(
+    "label_noise",
+    "each leader's final utility and collapse rate over (beta, epsilon), pairwise-linear",
+    lambda runs: label_noise_figure(label_noise_runs(DEFAULT, runs.quick)),
+)
+_figure(
+    "label_noise_full",
+    "the same on both pairwise presets, expected labels, best responses (long: when named)",
+    lambda runs: label_noise_figure(label_noise_runs(FULL, runs.quick)),
+    default=False,
+)
 
 for _preset in GOODHART_PRESETS:
     _figure(
@@ -337,15 +342,11 @@ for _preset in GOODHART_PRESETS:
         f"{_preset}: gold and proxy against sqrt(KL), best-of-n and the iterated leaders",
         lambda runs, preset=_preset: goodhart_figure(runs.goodhart(preset)),
     )
-
-
 _table(
     "goodhart_tables",
     "the fitted Goodhart coefficients of every preset (Markdown)",
     lambda runs: goodhart_table([runs.goodhart(p) for p in GOODHART_PRESETS]),
 )
-
-
 _figure(
     "calibration_map",
     "the reward model's error r - U over signal / noise at checkpoints, the path drawn on it",

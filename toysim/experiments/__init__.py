@@ -16,6 +16,10 @@ from their results by :mod:`toysim.plots` and registered in
 - :mod:`toysim.experiments.kl_leash`: the KL leash curve.
 - :mod:`toysim.experiments.sycophancy`: the sycophancy preset.
 - :mod:`toysim.experiments.regimes`: the data regimes on the pairwise presets.
+- :mod:`toysim.experiments.label_noise`: each leader over the labeller's ``(beta, epsilon)``
+  on the pairwise presets.
+- :mod:`toysim.experiments.landscape`: the leader's objective at the follower's fixed point
+  and the steering's direction along pairwise-linear's exact FPO.
 - :mod:`toysim.experiments.animation`: the paths of the phase-space animation.
 - :mod:`toysim.experiments.goodhart`: gold and proxy against sqrt(KL), Gao et al.'s fits.
 - :mod:`toysim.experiments.calibration`: the reward model's error over signal / noise.

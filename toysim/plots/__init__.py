@@ -10,7 +10,8 @@ palette over a grey background (:mod:`toysim.plots.style`).
 - :mod:`toysim.plots.grids`: heatmaps and a sweep's panels.
 - :mod:`toysim.plots.collapse_figures`, :mod:`toysim.plots.sweep_figures`,
   :mod:`toysim.plots.neural_figures`,
-  :mod:`toysim.plots.regime_figures`: each registered figure from its experiment's result
+  :mod:`toysim.plots.regime_figures`, :mod:`toysim.plots.label_noise_figures`,
+  :mod:`toysim.plots.landscape_figures`: each registered figure from its experiment's result
   (:mod:`toysim.experiments`), with its caption and metadata.
 - :mod:`toysim.plots.goodhart_figures`: the Goodhart curves and the calibration map.
 - :mod:`toysim.plots.mitigation_figures`: the mitigations figure (KL leash, ensembles, early

@@ -1,0 +1,126 @@
+"""The pairwise experiments: label noise as an axis, the landscape and the steering's direction
+(docs/theory/pairwise.md)."""
+
+import dataclasses
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from toysim.experiments.label_noise import LabelNoiseVariant, label_noise_runs, label_noise_table
+from toysim.experiments.landscape import (
+    LandscapeRuns,
+    alignment_summary,
+    preset_landscape,
+    preset_runs,
+    steering_alignment,
+)
+from toysim.experiments.runner import run_seeds
+from toysim.model.metrics import collapsed
+from toysim.plots.label_noise_figures import label_noise_figure
+from toysim.plots.landscape_figures import landscape_figure, running_mean
+from toysim.presets import build
+
+TINY = LabelNoiseVariant(
+    presets=("pairwise-linear",),
+    betas=(1.0,),
+    epsilons=(0.0, 0.3),
+    seeds=2,
+    steps=12,
+    expected_grid=(),
+    expected_point=True,
+    best_response=True,
+    methods=("rlhf", "fpo-exact"),
+)
+
+
+def test_label_noise_cells_are_the_runs_of_those_numbers():
+    """A tiny variant: each grid cell's medians and collapse rate are those of ``run_seeds`` of
+    the game with that ``(beta, epsilon)``; expected labels and the best response at the
+    preset's own numbers; the table and the figure's sidecar hold them."""
+    runs = label_noise_runs(TINY)
+    cells = runs.grid["pairwise-linear"]["sampled"]["fpo-exact"]
+    assert cells.median_final.shape == (1, 2) and cells.final.shape == (1, 2, 2)
+    spec, hp = build("pairwise-linear", "fpo-exact", steps=12)
+    direct = run_seeds(spec, hp._replace(beta=1.0, label_noise=0.3), 2)
+    u = np.asarray(direct.utility)
+    np.testing.assert_allclose(cells.final[0, 1], u[:, -1], rtol=1e-12)
+    assert cells.collapse_rate[0, 1] == np.mean(collapsed(u[:, -1], u.max(axis=1)))
+    expected = runs.grid["pairwise-linear"]["expected"]["rlhf"]
+    assert expected.median_final.ndim == 0
+    rlhf, rlhf_hp = build("pairwise-linear", "rlhf", steps=12)
+    at_point = run_seeds(dataclasses.replace(rlhf, labels="expected"), rlhf_hp, 2)
+    assert float(expected.median_final) == pytest.approx(np.median(at_point.utility[:, -1]))
+    best = runs.best_response["pairwise-linear"]
+    assert set(best) == {"sampled", "expected"} and set(best["sampled"]) == {"rlhf", "fpo-exact"}
+    table = label_noise_table(runs)["pairwise-linear"]["fpo-exact"]
+    assert set(table) == {
+        "sampled, beta = 1, epsilon = 0",
+        "sampled, beta = 1, epsilon = 0.3",
+        "expected, beta = 1, epsilon = 0.1",
+        "best response, sampled, beta = 1, epsilon = 0.1",
+        "best response, expected, beta = 1, epsilon = 0.1",
+    }
+    fig, meta = label_noise_figure(runs)
+    plt.close(fig)
+    assert json.loads(json.dumps(meta))["cells"]["pairwise-linear"]["sampled"]["rlhf"]
+
+
+def test_exact_steering_points_down_the_utility_gradient_outside_the_ball():
+    """The claim of docs/theory/pairwise.md: along exact FPO's run (sampled labels, 40
+    iterations, seeds 0-1), wherever the policy is outside the ball on ``[0, m]`` and below the
+    bump's inflection value ``A e^{-1/2}``, the steering ``-gamma grad S`` has a negative cosine
+    with ``grad U`` (every such iteration), on average below -0.9."""
+    spec, hp = build("pairwise-linear", "fpo-exact", steps=40)
+    spec = dataclasses.replace(spec, record_state=True)
+    alignment = steering_alignment(spec, hp, run_seeds(spec, hp, 2), every=1)
+    region = alignment_summary(alignment, hp.amplitude)["regions"]["outside_below_inflection"]
+    assert region["iterations"] >= 60
+    assert region["fraction_pointing_down"] == 1.0
+    assert region["mean_cosine"] < -0.9
+
+
+def test_alignment_summary_counts_each_region_by_hand():
+    cosine = np.array([[np.nan, -0.5, 0.2, -0.9], [0.4, -0.1, 0.3, 0.8]])
+    outside = np.array([[False, True, True, False], [True, True, False, False]])
+    utility = np.array([[0.8, 1.0, 9.0, 9.5], [2.0, 3.0, 1.0, 7.0]])
+    summary = alignment_summary(dict(cosine=cosine, outside=outside, utility=utility), 10.0)
+    assert summary["fraction_outside_ball"] == 0.5
+    assert summary["mean_cosine_outside_ball"] == pytest.approx((-0.5 + 0.2 + 0.4 - 0.1) / 4)
+    regions = summary["regions"]
+    assert regions["outside_below_inflection"] == {
+        "iterations": 3,
+        "fraction_pointing_down": pytest.approx(2 / 3),
+        "mean_cosine": pytest.approx((-0.5 + 0.4 - 0.1) / 3),
+    }
+    assert regions["outside_above_inflection"]["iterations"] == 1
+    assert regions["inside_below_inflection"]["mean_cosine"] == pytest.approx(0.3)
+    assert regions["inside_above_inflection"]["fraction_pointing_down"] == 0.5
+
+
+def test_running_mean_by_hand():
+    path = np.array([[1.0, 2.0, 3.0, 4.0]])
+    np.testing.assert_allclose(running_mean(path, 2), [[0.0, 0.5, 1.5, 2.5, 3.5]])
+
+
+def test_the_landscape_has_a_second_maximum_behind_the_start():
+    """pairwise-linear's ``V``: gradient ascent from ``theta = 0`` ends short of the ideal
+    (``U`` about 7.5), from noise 2.2 at negative signal with ``U`` below 0.1, each at a
+    stationary point; paper-linear's only maximum is near ``m``. The figure draws both (runs of
+    20 iterations, 2 seeds, a coarse grid)."""
+    lands = {}
+    for preset in ("pairwise-linear", "paper-linear"):
+        runs = preset_runs(preset, 2, steps=20)
+        lands[preset] = preset_landscape(preset, runs, (10, 6))
+        if preset == "pairwise-linear":
+            exact = runs["fpo-exact"]
+            alignment = {"fpo-exact": steering_alignment(*exact, every=4)}
+    pairs = lands["pairwise-linear"]
+    start, noisy = (pairs.ascents[k] for k in ("the start, theta = 0", "noise 2.2"))
+    assert start[0][-1] > 2.0 and abs(start[1][-1]) < 0.1
+    assert noisy[0][-1] < -1.0 and noisy[1][-1] < 0.1
+    assert [round(m.utility, 1) for m in lands["paper-linear"].maxima] == [10.0]
+    fig, meta = landscape_figure(LandscapeRuns(lands, alignment, 2))
+    plt.close(fig)
+    assert meta["steering_alignment"]["fpo-exact"]["fraction_outside_ball"] > 0.5
