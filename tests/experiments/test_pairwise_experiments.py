@@ -85,8 +85,10 @@ def test_alignment_summary_counts_each_region_by_hand():
     cosine = np.array([[np.nan, -0.5, 0.2, -0.9], [0.4, -0.1, 0.3, 0.8]])
     outside = np.array([[False, True, True, False], [True, True, False, False]])
     utility = np.array([[0.8, 1.0, 9.0, 9.5], [2.0, 3.0, 1.0, 7.0]])
-    summary = alignment_summary(dict(cosine=cosine, outside=outside, utility=utility), 10.0)
+    norms = dict(steering_norm=np.arange(8.0).reshape(2, 4), reward_norm=np.ones((2, 4)))
+    summary = alignment_summary(dict(cosine=cosine, outside=outside, utility=utility, **norms), 10)
     assert summary["fraction_outside_ball"] == 0.5
+    assert summary["median_steering_norm"] == 3.5 and summary["median_reward_norm"] == 1.0
     assert summary["mean_cosine_outside_ball"] == pytest.approx((-0.5 + 0.2 + 0.4 - 0.1) / 4)
     regions = summary["regions"]
     assert regions["outside_below_inflection"] == {

@@ -16,7 +16,7 @@ from toysim.config import as_float_arrays
 from toysim.experiments.runner import run_seeds
 from toysim.game.landscape import ascend, landscape, plane_point
 from toysim.game.neural import leader_view
-from toysim.game.sampled import leader_reward, network_model, neural_utility
+from toysim.game.sampled import NeuralSpec, leader_reward, network_model, neural_utility
 from toysim.model.interface import pairwise
 from toysim.model.metrics import projection_signal_noise
 from toysim.model.sampling import standard_normal
@@ -112,7 +112,7 @@ class Landscape(NamedTuple):
       ascents: label -> ``(signal, noise)`` of gradient ascent on ``V``.
       paths: label -> ``(signal, noise)``, each ``[seeds, T]``.
       final_utility: label -> ``U(theta_T)`` per seed.
-      ideal_norm, amplitude, tau, action_cost: ``||m||``, ``A``, ``tau``, ``c``.
+      ideal_norm, amplitude: ``||m||`` and ``A``.
       config: label -> the game's description.
     """
 
@@ -125,8 +125,6 @@ class Landscape(NamedTuple):
     final_utility: dict[str, np.ndarray]
     ideal_norm: float
     amplitude: float
-    tau: float
-    action_cost: float
     config: dict[str, dict]
 
 
@@ -138,7 +136,7 @@ def preset_runs(preset: str, seeds: int, steps: int | None = None) -> dict[str, 
     runs = {}
     for method in LANDSCAPE_METHODS:
         spec, hp = build(preset, method, steps=steps)
-        if preset != "paper-linear" and method == "fpo-exact":
+        if isinstance(spec, NeuralSpec) and method == "fpo-exact":
             spec = dataclasses.replace(spec, record_state=True)
         runs[method] = spec, hp
     if preset == "pairwise-linear":
@@ -172,7 +170,6 @@ def preset_landscape(preset: str, runs: dict[str, tuple], points: tuple[int, int
         trajectories[label] = (np.asarray(s), np.asarray(n))
         finals[label] = np.asarray(trajectory.utility[:, -1])
         config[label] = describe(s_, h_)
-    numbers = (float(jnp.linalg.norm(u.ideal)), float(hp.amplitude), float(hp.tau))
     return Landscape(
         signal,
         noise,
@@ -181,8 +178,8 @@ def preset_landscape(preset: str, runs: dict[str, tuple], points: tuple[int, int
         drawn,
         trajectories,
         finals,
-        *numbers,
-        float(hp.action_cost),
+        float(jnp.linalg.norm(u.ideal)),
+        float(hp.amplitude),
         config,
     )
 
@@ -191,7 +188,8 @@ def steering_alignment(spec, hp, trajectory, every: int = 5, pairs: int = 256) -
     """Along a sampled-buffer run recorded with ``record_state``, every ``every`` iterations
     ``t`` at the state its leader saw (``theta_{t-1}``, ``phi_t``, the buffer): the steering
     direction ``-gamma grad_theta E[S]`` (``S`` the iteration's penalty, the mean over ``pairs``
-    fixed pairs ``theta + sigma eps``), ``cos(steering, grad U)``, whether ``theta`` lies outside
+    fixed pairs ``theta + sigma eps``, ``sigma = sigma_start``: the pairwise presets' spread is
+    constant), ``cos(steering, grad U)``, whether ``theta`` lies outside
     the ball on ``[0, m]`` (``(theta - m) . theta > 0``) and ``U(theta)``; ``[seeds, C]`` arrays
     (the cosine NaN at ``theta = 0``, where ``S`` vanishes)."""
     hp = as_float_arrays(hp)
@@ -227,9 +225,10 @@ def steering_alignment(spec, hp, trajectory, every: int = 5, pairs: int = 256) -
 
 
 def alignment_summary(alignment: dict, amplitude: float) -> dict:
-    """The fraction of diagnosed iterations outside the ball, the mean cosine there, and per
-    region (outside / inside the ball, ``U`` below / above the bump's inflection value ``A
-    e^{-1/2}``) the count, the fraction of cosines below 0 and their mean."""
+    """The fraction of diagnosed iterations outside the ball, the mean cosine there, the median
+    norms of the steering and of the reward term's gradient, and per region (outside / inside
+    the ball, ``U`` below / above the bump's inflection value ``A e^{-1/2}``) the count, the
+    fraction of cosines below 0 and their mean."""
     cos, outside = alignment["cosine"], alignment["outside"]
     low = alignment["utility"] < amplitude * np.exp(-0.5)
     known = np.isfinite(cos)
@@ -245,6 +244,8 @@ def alignment_summary(alignment: dict, amplitude: float) -> dict:
     return {
         "fraction_outside_ball": float(np.mean(outside)),
         "mean_cosine_outside_ball": float(np.mean(cos[known & outside])),
+        "median_steering_norm": float(np.median(alignment["steering_norm"])),
+        "median_reward_norm": float(np.median(alignment["reward_norm"])),
         "regions": regions,
     }
 

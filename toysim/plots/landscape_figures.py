@@ -226,6 +226,10 @@ def _landscape_meta(land: Landscape) -> dict:
         },
         "final_utility_per_seed": {k: v.tolist() for k, v in land.final_utility.items()},
         "median_final_utility": {k: float(np.median(v)) for k, v in land.final_utility.items()},
+        "fraction_outside_ball": {
+            k: float(np.mean((s - land.ideal_norm / 2) ** 2 + n**2 > land.ideal_norm**2 / 4))
+            for k, (s, n) in land.paths.items()
+        },
         "mean_final_position": {
             k: {"signal": float(s[:, -1].mean()), "noise": float(n[:, -1].mean())}
             for k, (s, n) in land.paths.items()
