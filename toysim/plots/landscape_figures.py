@@ -185,6 +185,7 @@ def landscape_figure(runs: LandscapeRuns):
         "against point labels (right)"
     )
     pairs = runs.landscapes["pairwise-linear"]
+    drawn = "seed 0" if SEEDS_DRAWN == 1 else f"seeds 0-{SEEDS_DRAWN - 1}"
     caption = (
         "V(theta) = r_{w*(theta)}(theta) - c ||theta||^2, the reward the leader's own output "
         "gets once the follower has settled on the data a policy at theta emits, over the "
@@ -196,7 +197,8 @@ def landscape_figure(runs: LandscapeRuns):
         "with diameter [0, m], where the score of the policy's own output, roughly "
         "grad U(theta) . theta on pairs, is positive; dotted: gradient ascent on V from theta "
         "= 0 and from noise 2.2. Paths: each method's mean over seeds 0-"
-        f"{runs.seeds - 1} (thick, fading in along time) and seeds 0-{SEEDS_DRAWN - 1} (thin)."
+        f"{runs.seeds - 1} (thick, fading in along time) and the own path of {drawn} (thin), "
+        f"each a {SMOOTHING}-iteration running mean, and every seed's end (small markers)."
     )
     meta = {
         "caption": caption,
