@@ -15,8 +15,8 @@ import numpy as np
 from toysim.config import as_float_arrays
 from toysim.experiments.runner import run_seeds
 from toysim.game.landscape import ascend, landscape, plane_point
-from toysim.game.neural import leader_view
-from toysim.game.sampled import NeuralSpec, leader_reward, network_model, neural_utility
+from toysim.game.sampled import SampledSpec, leader_reward, network_model, neural_utility
+from toysim.game.sampled_round import leader_view
 from toysim.model.interface import pairwise
 from toysim.model.metrics import projection_signal_noise
 from toysim.model.sampling import standard_normal
@@ -136,7 +136,7 @@ def preset_runs(preset: str, seeds: int, steps: int | None = None) -> dict[str, 
     runs = {}
     for method in LANDSCAPE_METHODS:
         spec, hp = build(preset, method, steps=steps)
-        if isinstance(spec, NeuralSpec) and method == "fpo-exact":
+        if isinstance(spec, SampledSpec) and method == "fpo-exact":
             spec = dataclasses.replace(spec, record_state=True)
         runs[method] = spec, hp
     if preset == "pairwise-linear":

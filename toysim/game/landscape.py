@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from toysim import linalg
-from toysim.config import ConfigError, GameSpec, HParams, as_float_arrays
+from toysim.config import ConfigError, LinearHParams, LinearSpec, as_float_arrays
 from toysim.game.followers import (
     SampleBuffer,
     SampleData,
@@ -41,17 +41,17 @@ from toysim.game.followers import (
     buffer_insert,
     empty_buffer,
 )
+from toysim.game.linear_round import utility_of
 from toysim.game.optimum import NEWTON_STEPS, buffer_optimum
 from toysim.game.sampled import (
-    NeuralHParams,
-    NeuralSpec,
+    SampledHParams,
+    SampledSpec,
     leader_reward,
     network_model,
     neural_utility,
     policy_block,
     sampled_buffer,
 )
-from toysim.game.trajectory import utility_of
 from toysim.model.interface import linear_reward_model, pairwise
 from toysim.model.utility import Utility, utility
 from toysim.seeds import seed_key
@@ -77,7 +77,7 @@ def plane_point(signal: Array, noise: Array, ideal: Array, signal_dims: int) -> 
     return signal[..., None] * m_hat + noise[..., None] * e
 
 
-def _pairs_game(spec: NeuralSpec, pairs: int) -> NeuralSpec:
+def _pairs_game(spec: SampledSpec, pairs: int) -> SampledSpec:
     """``spec`` with one block of ``pairs`` expected-label pairs as its whole buffer."""
     if spec.data != "pairs" or spec.reward_model != "linear":
         raise ConfigError(
@@ -90,7 +90,7 @@ def _pairs_game(spec: NeuralSpec, pairs: int) -> NeuralSpec:
 
 
 def stationary_pairs(
-    spec: NeuralSpec, hp: NeuralHParams, theta: Array, pairs: int, key: Array
+    spec: SampledSpec, hp: SampledHParams, theta: Array, pairs: int, key: Array
 ) -> SampleBuffer:
     """The follower's buffer after the policy ``N(theta, sigma^2 I)`` has stayed at ``theta``:
     ``pairs`` pairs (:func:`toysim.game.sampled.policy_block`, ``sigma = sigma_start``, the
@@ -102,7 +102,7 @@ def stationary_pairs(
 
 
 def pairs_best_response(
-    spec: NeuralSpec, hp: NeuralHParams, theta: Array, pairs: int, key: Array
+    spec: SampledSpec, hp: SampledHParams, theta: Array, pairs: int, key: Array
 ) -> linalg.Solution:
     """``w*(theta)`` on :func:`stationary_pairs` by :data:`toysim.game.optimum.NEWTON_STEPS`
     Newton steps from 0, with how well it solves ``grad L = 0``
@@ -113,7 +113,7 @@ def pairs_best_response(
     return buffer_optimum(model, buffer, hp.weight_decay, start, NEWTON_STEPS)
 
 
-def _check_points(spec: GameSpec) -> None:
+def _check_points(spec: LinearSpec) -> None:
     """Refuse a linear game whose follower is not the SGD follower of a point policy."""
     if spec.follower != "sgd":
         raise ConfigError(
@@ -121,7 +121,7 @@ def _check_points(spec: GameSpec) -> None:
         )
 
 
-def point_best_response(spec: GameSpec, hp: HParams, theta: Array) -> Array:
+def point_best_response(spec: LinearSpec, hp: LinearHParams, theta: Array) -> Array:
     """``w*(theta) = argmin_w (w . theta - U(theta))^2 + (lambda/2) ||w||^2``, ``lambda = wd /
     eta``: the fixed point of the SGD follower's step on the point ``theta``
     (:func:`toysim.game.followers.best_response` on a one-point buffer, by Cholesky)."""
@@ -135,8 +135,8 @@ def point_best_response(spec: GameSpec, hp: HParams, theta: Array) -> Array:
 
 
 def landscape(
-    spec: GameSpec | NeuralSpec,
-    hp: HParams | NeuralHParams,
+    spec: LinearSpec | SampledSpec,
+    hp: LinearHParams | SampledHParams,
     pairs: int = LANDSCAPE_PAIRS,
     seed: int = 0,
 ) -> tuple[Callable[[Array], Array], Utility]:
@@ -149,7 +149,7 @@ def landscape(
         best-response follower).
     """
     hp = as_float_arrays(hp)
-    if isinstance(spec, NeuralSpec):
+    if isinstance(spec, SampledSpec):
         _pairs_game(spec, pairs)  # refuse early, naming the fields
         model = network_model(spec)
         key = seed_key(seed)
