@@ -61,7 +61,7 @@ def time_neural_row(method: str, switches: dict, seeds: int, repeats: int, steps
     batch_s = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        converged = jax.block_until_ready(compiled(keys, hp).solve_converged)
+        converged = jax.block_until_ready(compiled(keys, hp).solve.converged)
         batch_s = min(batch_s, time.perf_counter() - start)
     return spec.steps, compile_s, single_s, batch_s, float(np.mean(np.asarray(converged)))
 

@@ -121,8 +121,8 @@ def neural_rows(seeds: int = 32, methods=("rlhf", "fpo-relaxed", "fpo-practical"
             and spec.method.hessian != "identity"
             and spec.method.influence == "global"
         ):
-            row["solve_converged_fraction"] = float(np.mean(trajectory.solve_converged))
-            row["solve_mean_iterations"] = float(np.mean(trajectory.solve_iterations))
+            row["solve_converged_fraction"] = float(np.mean(trajectory.solve.converged))
+            row["solve_mean_iterations"] = float(np.mean(trajectory.solve.iterations))
         rows.append(row)
     return rows
 

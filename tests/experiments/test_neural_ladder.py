@@ -84,7 +84,7 @@ def test_summary_matches_a_direct_computation(short_ladder):
         assert row["collapsed_fraction"] == collapsed
         assert row["seeds"] == 2 and row["s_per_run"] > 0 and row["compile_s"] > 0
     rung, rlhf = rows
-    converged = np.asarray(result.runs["hessian=gauss-newton"].trajectory.solve_converged)
+    converged = np.asarray(result.runs["hessian=gauss-newton"].trajectory.solve.converged)
     assert rung["converged_fraction"] == pytest.approx(converged.mean())
     assert rlhf["converged_fraction"] is None and rlhf["median_cosine"] is None
     cosines = result.runs["hessian=gauss-newton"].cosines
@@ -99,7 +99,7 @@ def test_checkpointed_runs_equal_the_plain_runs(short_ladder):
     plain = run_seeds(dataclasses.replace(spec, steps=4), hp, 2, nl.CheckpointedTrajectory(4))
     ran = result.runs["hessian=gauss-newton"].trajectory
     np.testing.assert_array_equal(ran.utility, plain.utility)
-    np.testing.assert_array_equal(ran.solve_iterations, plain.solve_iterations)
+    np.testing.assert_array_equal(ran.solve.iterations, plain.solve.iterations)
 
 
 @pytest.mark.slow

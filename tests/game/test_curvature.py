@@ -461,7 +461,7 @@ def test_a_paper_nn_run_whose_solves_cannot_converge_says_so(rung):
     method = method_from_name("fpo", hessian=rung, params="current")
     spec = SampledSpec(hidden=(4, 4), steps=6, method=method, solver=linalg.CG(1e-9, 1))
     trajectory = jax.jit(make_trajectory(spec))(jax.random.key(0), SampledHParams(gamma=0.2))
-    converged = np.asarray(trajectory.solve_converged)
+    converged = np.asarray(trajectory.solve.converged)
     assert converged[0] and not np.any(converged[1:])
     assert unconverged_solves(trajectory) == 5
     row = dict(
@@ -487,4 +487,4 @@ def test_a_paper_nn_run_whose_solves_cannot_converge_says_so(rung):
     if rung in ("gauss-newton", "diagonal"):
         spec = dataclasses.replace(spec, solver=None)
         trajectory = jax.jit(make_trajectory(spec))(jax.random.key(0), SampledHParams(gamma=0.2))
-        assert np.all(np.asarray(trajectory.solve_converged))
+        assert np.all(np.asarray(trajectory.solve.converged))

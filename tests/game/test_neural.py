@@ -174,9 +174,9 @@ def test_damped_exact_fpo_prevents_collapse_without_strong_convexity():
     run = jax.jit(jax.vmap(make_trajectory(spec), in_axes=(0, None)))
     trajectory = run(jax.vmap(jax.random.key)(np.arange(4)), hp)
     assert np.all(np.asarray(trajectory.utility[:, -1]) > 9.0)
-    met_tolerance = np.asarray(trajectory.solve_residual) <= DEFAULT_SOLVERS["damped"].tol
+    met_tolerance = np.asarray(trajectory.solve.residual) <= DEFAULT_SOLVERS["damped"].tol
     assert 0.5 < met_tolerance.mean() < 1.0  # CG on a matrix that is not always definite
-    assert np.all(met_tolerance[np.asarray(trajectory.solve_converged)])
+    assert np.all(met_tolerance[np.asarray(trajectory.solve.converged)])
 
 
 @pytest.mark.slow  # over 12 s; runs in CI's slow step
@@ -281,7 +281,7 @@ def test_cg_and_dense_damped_solves_give_the_same_steering_at_every_state(influe
     scale = np.linalg.norm(np.asarray(dense), axis=1)[definite]
     assert np.all(error <= 100 * cond * tol * scale + 1e-15), np.max(error / scale / cond)
     if influence == "global":
-        converged = np.asarray(trajectory.solve_converged).reshape(-1)
+        converged = np.asarray(trajectory.solve.converged).reshape(-1)
         np.testing.assert_array_equal(converged[definite], True)
     with pytest.raises(ConfigError, match="solver must be a toysim.linalg solver"):
         make_trajectory(dataclasses.replace(spec, solver="lu"))

@@ -193,17 +193,17 @@ def test_a_short_pairwise_linear_run_at_the_optimum_is_finite_and_converged():
     spec, hp = build("pairwise-linear", "fpo-exact", params="optimum", steps=10)
     assert spec.method.params == "optimum"
     run = run_seed(spec, hp, 0)  # raises if any value went non-finite
-    assert np.all(np.asarray(run.optimum_converged))
-    assert np.all(np.asarray(run.optimum_iterations) == NEWTON_STEPS)
-    assert np.all(np.asarray(run.solve_converged))
+    assert np.all(np.asarray(run.optimum.converged))
+    assert np.all(np.asarray(run.optimum.iterations) == NEWTON_STEPS)
+    assert np.all(np.asarray(run.solve.converged))
 
 
 def test_the_linear_model_on_points_takes_one_newton_step():
     method = dataclasses.replace(method_from_name("fpo-exact"), params="optimum")
     spec = SampledSpec(method=method, reward_model="linear", steps=5, dim=4, buffer_size=10)
     run = make_trajectory(spec)(jax.random.key(0), SampledHParams(gamma=0.2))
-    assert np.all(np.isfinite(np.asarray(run.theta))) and run.solve_converged is not None
-    assert np.all(np.asarray(run.optimum_converged)) and np.all(run.optimum_iterations == 1)
+    assert np.all(np.isfinite(np.asarray(run.theta))) and run.solve.converged is not None
+    assert np.all(np.asarray(run.optimum.converged)) and np.all(run.optimum.iterations == 1)
 
 
 @pytest.mark.parametrize("preset", ["paper-nn", "pairwise-nn"])
@@ -224,9 +224,12 @@ def test_the_optimum_needs_a_positive_weight_decay():
 def test_toysim_run_counts_and_warns_of_unconverged_best_responses():
     from toysim.cli.run import format_table, unconverged_solves
     from toysim.game.records import Trajectory
+    from toysim.linalg import SolveInfo
 
-    record = Trajectory(theta=None, optimum_converged=np.asarray([True, False, False, True]))
-    assert unconverged_solves(record, "optimum_converged") == 2
+    zeros = np.zeros(4)
+    optimum = SolveInfo(zeros, zeros, zeros, np.asarray([True, False, False, True]))
+    record = Trajectory(theta=None, optimum=optimum)
+    assert unconverged_solves(record, "optimum") == 2
     assert unconverged_solves(record) is None  # no curvature solves recorded
     numbers = ["final_signal", "final_noise", "final_utility", "max_utility"]
     numbers += ["final_expected_utility", "final_proxy_reward"]

@@ -10,6 +10,7 @@ import pytest
 
 from toysim import NonFiniteTrajectoryError, build, make_trajectory, simulate
 from toysim.game.records import first_nonfinite_iteration
+from toysim.linalg import SolveInfo
 
 METHODS = ["rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical"]
 
@@ -80,3 +81,22 @@ def test_first_nonfinite_iteration_finds_the_first_bad_step():
     assert int(first_nonfinite_iteration(broken)) == 7
     broken = trajectory._replace(w=trajectory.w.at[3, 5].set(jnp.inf))
     assert int(first_nonfinite_iteration(broken)) == 4
+
+
+def test_a_nested_solve_record_is_checked_too():
+    """A curvature solve's residual that went NaN at iteration 5 is a non-finite run, as a
+    top-level field would be; its integer and boolean fields are always finite."""
+    spec, hp = build("paper-linear", "rlhf", steps=10)
+    trajectory = simulate(spec, hp, seed=0)
+    steps = jnp.arange(10)
+    residual = jnp.zeros(10).at[4].set(jnp.nan)
+    solve = SolveInfo(steps, residual, jnp.zeros(10), steps >= 0)
+    assert int(first_nonfinite_iteration(trajectory._replace(solve=solve))) == 5
+    assert (
+        int(
+            first_nonfinite_iteration(
+                trajectory._replace(solve=solve._replace(residual=jnp.zeros(10)))
+            )
+        )
+        == 0
+    )

@@ -68,7 +68,7 @@ def run_command(args: argparse.Namespace) -> int:
                 final_kl=last_value(trajectory, "kl"),
                 **stopping,
                 unconverged_solves=unconverged_solves(trajectory),
-                unconverged_optima=unconverged_solves(trajectory, "optimum_converged"),
+                unconverged_optima=unconverged_solves(trajectory, "optimum"),
                 precision=args.precision,
                 jax_version=jax.__version__,
                 differences=preset_differences(game, game_hp, reference_preset(args.preset)),
@@ -124,12 +124,12 @@ def stop_fields(trajectory) -> dict:
     )
 
 
-def unconverged_solves(trajectory, field: str = "solve_converged") -> int | None:
+def unconverged_solves(trajectory, field: str = "solve") -> int | None:
     """How many of the run's solves did not converge (``None`` if it records none): its
-    curvature solves (``field = solve_converged``) or, with ``params = optimum`` in the
-    sampled-buffer game, its best responses (``optimum_converged``)."""
-    converged = getattr(trajectory, field, None)
-    return None if converged is None else int((~converged).sum())
+    curvature solves (``field = solve``) or, with ``params = optimum`` in the sampled-buffer
+    game, its best responses (``optimum``)."""
+    info = getattr(trajectory, field, None)
+    return None if info is None else int((~info.converged).sum())
 
 
 def emit(rows: list[dict], as_json: bool, formatter) -> int:

@@ -87,7 +87,7 @@ def neural_diagnostics_summary(result: NeuralDiagnostics) -> dict:
         "smallest_eigenvalue_min": float(np.min(np.asarray(d.smallest))),
         "largest_eigenvalue_max": float(np.max(np.asarray(d.largest))),
         "median_cosine": {k: float(np.median(np.asarray(v))) for k, v in d.cosines.items()},
-        "solve_converged_fraction": float(np.mean(np.asarray(trajectory.solve_converged))),
-        "solve_mean_iterations": float(np.mean(np.asarray(trajectory.solve_iterations))),
+        "solve_converged_fraction": float(np.mean(np.asarray(trajectory.solve.converged))),
+        "solve_mean_iterations": float(np.mean(np.asarray(trajectory.solve.iterations))),
         "final_utility": float(trajectory.utility[-1]),
     }

@@ -263,10 +263,10 @@ def choice_summary(label: str, runs: ChoiceRuns) -> dict:
         "seeds": seeds,
         "final": summarise(final),
         "collapsed_fraction": float(np.mean(collapsed(final, peak))),
-        "converged_fraction": float(np.mean(np.asarray(t.solve_converged))) if solves else None,
-        "mean_iterations": float(np.mean(np.asarray(t.solve_iterations))) if solves else None,
+        "converged_fraction": float(np.mean(np.asarray(t.solve.converged))) if solves else None,
+        "mean_iterations": float(np.mean(np.asarray(t.solve.iterations))) if solves else None,
         "median_backward_error": (
-            float(np.median(np.asarray(t.solve_backward_error))) if solves else None
+            float(np.median(np.asarray(t.solve.backward_error))) if solves else None
         ),
         "median_cosine": None if runs.cosines is None else float(np.median(runs.cosines)),
         "compile_s": runs.compile_s,

@@ -67,15 +67,14 @@ class Trajectory(NamedTuple):
       sigma: the policy's spread at that iteration.
       buffer_loss: the follower's mean loss on its buffer before its step (an ensemble's
         summed over members).
-      solve_iterations, solve_residual, solve_backward_error, solve_converged: iterations,
-        relative residual, normwise backward error and convergence flag of that
-        iteration's curvature solve under the gradient leader (global influence with a
-        ``hessian`` other than ``identity``; 0, 0, 0 and True otherwise;
-        :class:`toysim.linalg.SolveInfo`).
-      optimum_iterations, optimum_residual, optimum_backward_error, optimum_converged: with
-        ``params = optimum``, the Newton steps to the follower's best response on the buffer,
-        the relative gradient and the normwise backward error there, and whether it passed
-        the test (:func:`toysim.game.optimum.stationarity`); ``None`` otherwise.
+      solve: the :class:`toysim.linalg.SolveInfo` of each iteration's curvature solve under
+        the gradient leader, each of its fields ``[T]``: iterations, relative residual,
+        normwise backward error and convergence flag (global influence with a ``hessian``
+        other than ``identity``; 0, 0, 0 and True otherwise; ``None`` for expert iteration).
+      optimum: with ``params = optimum``, the :class:`toysim.linalg.SolveInfo` of each
+        iteration's best response on the buffer: the Newton steps, the relative gradient and
+        the normwise backward error there, and whether it passed the test
+        (:func:`toysim.game.optimum.stationarity`); ``None`` otherwise.
       rm_params, buffer: with ``record_state``, the flat RM parameters (``[T, P]``) and the
         buffer the leader saw at each iteration (for the non-convexity diagnostics,
         :mod:`toysim.experiments.nonconvexity`).
@@ -106,23 +105,11 @@ class Trajectory(NamedTuple):
     kl: Array | None = None
     sigma: Array | None = None
     buffer_loss: Array | None = None
-    solve_iterations: Array | None = None
-    solve_residual: Array | None = None
-    solve_backward_error: Array | None = None
-    solve_converged: Array | None = None
-    optimum_iterations: Array | None = None
-    optimum_residual: Array | None = None
-    optimum_backward_error: Array | None = None
-    optimum_converged: Array | None = None
+    solve: SolveInfo | None = None
+    optimum: SolveInfo | None = None
     rm_params: Array | None = None
     buffer: NamedTuple | None = None
 
-
-SOLVE_FIELDS = tuple(f"solve_{name}" for name in SolveInfo._fields)
-"""The :class:`Trajectory` fields of an iteration's :class:`toysim.linalg.SolveInfo`."""
-OPTIMUM_FIELDS = tuple(f"optimum_{name}" for name in SolveInfo._fields)
-"""The :class:`Trajectory` fields of the best response's
-:func:`toysim.game.optimum.stationarity` (``params = optimum``)."""
 
 VECTOR_FIELDS = {"theta": 1, "w": 1, "probe_steering": 2, "rm_params": 1}
 """Record fields with per-iteration vectors: the number of axes after the time axis."""
@@ -134,9 +121,7 @@ def first_nonfinite_iteration(trajectory: NamedTuple) -> Array:
     Works on batched trajectories: the result has the batch shape.
     """
     finite_t = None
-    for name, x in trajectory._asdict().items():
-        if not hasattr(x, "dtype"):  # None, or a record of inputs (a buffer)
-            continue
+    for name, x in _recorded(trajectory):
         ok = jnp.isfinite(x)
         trailing = VECTOR_FIELDS.get(name, 0)
         if trailing:
@@ -144,6 +129,19 @@ def first_nonfinite_iteration(trajectory: NamedTuple) -> Array:
         finite_t = ok if finite_t is None else finite_t & ok
     bad = ~finite_t
     return jnp.where(jnp.any(bad, axis=-1), jnp.argmax(bad, axis=-1) + 1, 0)
+
+
+def _recorded(trajectory: NamedTuple) -> list[tuple[str, Array]]:
+    """``(name, array)`` for every recorded array of ``trajectory``, those of its nested
+    :class:`~toysim.linalg.SolveInfo` records included (``solve.residual``, ...); not
+    ``None`` fields, nor a record of inputs (a buffer)."""
+    arrays = []
+    for name, x in trajectory._asdict().items():
+        if isinstance(x, SolveInfo):
+            arrays += [(f"{name}.{field}", value) for field, value in x._asdict().items()]
+        elif hasattr(x, "dtype"):
+            arrays.append((name, x))
+    return arrays
 
 
 class NonFiniteTrajectoryError(FloatingPointError):

@@ -70,7 +70,7 @@ from toysim.game.followers import (
 )
 from toysim.game.loop import GoldChecks, Round, Start, play
 from toysim.game.optimum import buffer_optimum, newton_steps
-from toysim.game.records import OPTIMUM_FIELDS, SOLVE_FIELDS, Trajectory
+from toysim.game.records import Trajectory
 from toysim.game.sampled import (
     SampledHParams,
     SampledSpec,
@@ -245,7 +245,7 @@ def sampled_trajectory(
 
     * the gradient leader: ``inner_steps`` clipped steps on sampled outputs up the reward and
       steering terms of its :func:`leader_view`, its curvature solve's diagnostics recorded
-      (``solve_*``), and with ``params = optimum`` the best response's (``optimum_*``);
+      (``solve``), and with ``params = optimum`` the best response's (``optimum``);
     * expert iteration (:func:`toysim.game.best_of_n.expert_move`) with the spread
       ``sigma_t``, scored by the (aggregated) reward model, its KL from the initial policy
       ``N(0, sigma_start^2 I)`` recorded (``kl``);
@@ -359,9 +359,7 @@ def sampled_trajectory(
                 buffer_loss=loss,
             )
             if seen.view is not None:
-                out.update(zip(SOLVE_FIELDS, seen.view.solution.info, strict=True))
-            if seen.view is not None and seen.view.optimum is not None:
-                out.update(zip(OPTIMUM_FIELDS, seen.view.optimum, strict=True))
+                out.update(solve=seen.view.solution.info, optimum=seen.view.optimum)
             if game.record_state:  # what the leader saw at this iteration
                 out.update(rm_params=ravel_pytree(seen.phi)[0], buffer=seen.buffer)
             return out
