@@ -118,10 +118,14 @@ def _sweep(args: argparse.Namespace, state: dict) -> int:
 
 
 def figures_command(args: argparse.Namespace) -> int:
-    """``toysim figures``: regenerate (or list) the registered figures."""
+    """``toysim figures``: regenerate (or list) the registered figures, or make slides of them
+    (``--slides``, :mod:`toysim.plots.slides`)."""
+    from contextlib import nullcontext
+
     from tqdm import tqdm
 
     from toysim.figures import FIGURES, default_figures, make_figures
+    from toysim.plots import slides
 
     if args.list:
         width = max(map(len, FIGURES))
@@ -133,22 +137,34 @@ def figures_command(args: argparse.Namespace) -> int:
         raise UserError(
             f"toysim figures: unknown figure {unknown[0]!r}; allowed: {', '.join(FIGURES)}"
         )
+    if args.slides:
+        refused = [name for name in args.only or () if not slides.is_picture(name)]
+        if refused:
+            allowed = ", ".join(name for name in FIGURES if slides.is_picture(name))
+            raise UserError(
+                f"toysim figures: --slides makes pictures, and {refused[0]!r} is a table or an "
+                f"animation; allowed: {allowed}"
+            )
+    out = args.out or (slides.SLIDES_FOLDER if args.slides else "figures")
     from toysim.safeio import OutputError, check_output_dir
 
     try:
-        check_output_dir(args.out)  # before anything is computed
+        check_output_dir(out)  # before anything is computed
     except OutputError as err:
         raise UserError(f"toysim figures: {err}") from None
-    made = make_figures(args.out, quick=args.quick, names=args.only)
-    names = args.only or default_figures()
+    names = args.only or list(slides.DEFAULT_SLIDES if args.slides else default_figures())
+    made = make_figures(out, quick=args.quick, names=names)
     total, width = len(set(names)), max(map(len, names))
     written = []
-    with tqdm(total=total, unit="figure", file=sys.stderr, disable=not sys.stderr.isatty()) as bar:
+    with (
+        slides.slide_style() if args.slides else nullcontext(),
+        tqdm(total=total, unit="figure", file=sys.stderr, disable=not sys.stderr.isatty()) as bar,
+    ):
         for name, seconds, paths in made:
             tqdm.write(f"{name:<{width}}  {seconds:6.1f} s", file=sys.stdout)
             written += paths
             bar.update()
-    print(f"wrote {len(written)} files to {args.out}/")
+    print(f"wrote {len(written)} files to {out}/")
     return 0
 
 

@@ -145,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     figures = sub.add_parser("figures", help="regenerate every figure of the notebooks")
-    figures.add_argument("--out", default="figures", help="output folder (default figures/)")
+    figures.add_argument(
+        "--out", help="output folder (default figures/, or figures/slides/ with --slides)"
+    )
     figures.add_argument(
         "--quick",
         action="store_true",
@@ -156,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     figures.add_argument(
         "--list", action="store_true", help="list the figures' names and descriptions and exit"
+    )
+    figures.add_argument(
+        "--slides",
+        action="store_true",
+        help="16:9 with large type, for a lecture (default: the lecture path's figures)",
     )
     figures.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
