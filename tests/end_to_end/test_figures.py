@@ -9,9 +9,11 @@ from pathlib import Path
 import jupytext
 import nbformat
 import pytest
+from PIL import Image
 
 from tests.helpers import BUILT_SITE_ENV, docs_hooks
 from toysim.figures import FIGURES, NOTEBOOK_FIGURES, SWEEP_FIGURES, default_figures, output_dir
+from toysim.plots.slides import LECTURE_SLIDES
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
@@ -166,6 +168,19 @@ def test_committed_figures_match_a_fresh_run(fresh_figures):
         _assert_close(_without_versions(stored), _without_versions(fresh), name)
     for table in ("ladder_tables.md", "goodhart_tables.md"):
         assert (fresh_figures / table).read_text() == committed(f"figures/{table}"), table
+
+
+@pytest.mark.parametrize("name", LECTURE_SLIDES)
+def test_a_committed_slide_is_16_by_9_and_holds_its_figure_s_numbers(name):
+    """``figures/slides/`` holds the lecture path's slides (``toysim figures --slides``): each
+    a 1920 x 1080 PNG whose sidecar says 16:9 and otherwise equals its figure's."""
+    slides = NOTEBOOKS.parent / "figures" / "slides"
+    with Image.open(slides / f"{name}.png") as png:
+        assert png.size == (1920, 1080)
+    slide = json.loads((slides / f"{name}.json").read_text())
+    assert slide.pop("slide")["aspect"] == "16:9"
+    figure = json.loads((NOTEBOOKS.parent / "figures" / f"{name}.json").read_text())
+    _assert_close(_without_versions(figure), _without_versions(slide), name)
 
 
 def test_styles_tell_every_label_apart_from_the_methods_beside_it():
