@@ -68,7 +68,8 @@ def plane_point(signal: Array, noise: Array, ideal: Array, signal_dims: int) -> 
     projection coordinates (:func:`toysim.model.metrics.projection_signal_noise`).
 
     Args:
-      signal, noise: the coordinates, any matching shapes ``[...]``.
+      signal: the coordinate along ``m``, any shape ``[...]``.
+      noise: the coordinate along ``e``, the same shape.
       ideal: ``m``, ``[d]``, zero off the signal block.
       signal_dims: ``k``.
     """
