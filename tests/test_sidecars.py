@@ -10,6 +10,7 @@ DATA = {
     "table": [{"variant": "rlhf", "gold": 3.857}, {"variant": "kl (2x c)", "gold": 2.289}],
     "grid": [0.01, 0.1, 3.0],
     "nested": {"a b=c": {"x": 7}},
+    "cells": {"sampled, beta = 1, epsilon = 0.1": {"rate": 0.9375}, "a]b": 2},
 }
 
 
@@ -18,6 +19,18 @@ def test_a_path_is_keys_indices_and_selectors():
     assert segments("grid[-1]") == ["grid", -1]
     with pytest.raises(ReferenceError_, match=r"\[x\] is neither"):
         segments("grid[x]")
+
+
+def test_a_quoted_key_is_taken_as_written():
+    """Inside ``["..."]`` dots, ``=``, brackets and spaces belong to the key: not a selector,
+    not a split."""
+    path = 'cells["sampled, beta = 1, epsilon = 0.1"].rate'
+    assert segments(path) == ["cells", "sampled, beta = 1, epsilon = 0.1", "rate"]
+    assert lookup(DATA, path) == 0.9375
+    assert lookup(DATA, 'cells["a]b"]') == 2
+    assert segments('x[" padded "]') == ["x", " padded "]
+    with pytest.raises(ReferenceError_, match=r'a key \["key"\]'):
+        segments('cells["unclosed]')
 
 
 def test_lookup_by_key_index_and_selector():
@@ -33,6 +46,15 @@ def test_lookup_by_key_index_and_selector():
         ("grid[3]", r"no item \[3\] at '.grid'"),
         ("table[variant=ppo].gold", r"0 items with variant = 'ppo' at '.table'"),
         ("table.gold", r"no key 'gold' at '.table' \(has list\)"),
+        (
+            'cells["sampled, beta = 1, epsilon = 0.2"].rate',
+            r"no key 'sampled, beta = 1, epsilon = 0.2' at '.cells' "
+            r"\(has \['a\]b', 'sampled, beta = 1, epsilon = 0.1'\]\)",
+        ),
+        (
+            'cells["sampled, beta = 1, epsilon = 0.1"].rat',
+            r"""no key 'rat' at '.cells\["sampled, beta = 1, epsilon = 0.1"\]'""",
+        ),
     ],
 )
 def test_a_path_that_misses_names_where(path, message):
@@ -47,6 +69,8 @@ def test_render_formats_and_names_page_file_and_key(tmp_path):
         "{{ runs: grid[1] | .0% }} {{ runs: table[0].gold | .2f }} {{ tables: two }} \\{{ a: b }}"
     )
     assert render(text, "p.md", [tmp_path]) == "10% 3.86 x {{ a: b }}"
+    quoted = '{{ runs: cells["sampled, beta = 1, epsilon = 0.1"].rate | .0% }}'
+    assert render(quoted, "p.md", [tmp_path]) == "94%"
     with pytest.raises(ReferenceError_) as error:
         render("{{ runs: grid[9] }} and {{ gone: x }}", "p.md", [tmp_path])
     lines = str(error.value).splitlines()

@@ -10,16 +10,21 @@ from the runs it reports. A reference names
   with the machine and the date it was made on); or a Markdown table file that
   ``toysim figures`` writes, ``figures/SOURCE.md``;
 * ``PATH``: the value inside it, keys joined by ``.``; ``[3]`` picks a list's item,
-  ``[variant=rlhf]`` the one dict of a list whose ``variant`` is ``rlhf``. In a
-  Markdown source, the body of its section ``### PATH`` (``*``: the whole file);
+  ``[variant=rlhf]`` the one dict of a list whose ``variant`` is ``rlhf``, and
+  ``["sampled, beta = 1, epsilon = 0.1"]`` the dict's key written between the quotes,
+  as it is (for a key with a dot, a bracket or ``=`` in it). In a Markdown source,
+  the body of its section ``### PATH`` (``*``: the whole file);
 * ``FORMAT`` (optional): a Python format spec (``.2f``, ``.0%``, ``,.0f``); without
   it the value is written with ``str`` (a string, such as a sidecar's
   ``table_markdown``, goes in as it is).
 
 ``{{ mitigations: table[variant=rlhf].final_gold_median | .2f }}`` is RLHF's median
-final gold in ``figures/mitigations.json``, to two decimals. A missing file, key or
-item is a :class:`ReferenceError_` naming the page, the file and the key. ``\\{{`` is
-written as ``{{``, not read as a reference.
+final gold in ``figures/mitigations.json``, to two decimals; in
+``figures/label_noise_full.json`` the PATH
+``table.pairwise-linear.rlhf["sampled, beta = 1, epsilon = 0.1"].collapse_rate`` is RLHF's
+collapse rate on pairwise-linear with sampled labels at those ``beta`` and ``epsilon``. A
+missing file, key or item is a :class:`ReferenceError_` naming the page, the file and the
+key. ``\\{{`` is written as ``{{``, not read as a reference.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from pathlib import Path
 REFERENCE = re.compile(r"(?<!\\)\{\{\s*([\w.-]+)\s*:\s*([^|}]+?)\s*(?:\|\s*([^}]*?)\s*)?\}\}")
 """``{{ SOURCE: PATH | FORMAT }}``: groups source, path, format (``None`` when absent). A
 backslash before the braces (``\\{{``) makes it text, for a page that shows the syntax."""
-_SEGMENT = re.compile(r"\[([^\]]*)\]|([^.\[\]]+)")
+_SEGMENT = re.compile(r'\["([^"]*)"\]|\[([^\]]*)\]|([^.\[\]]+)')
 
 
 class ReferenceError_(LookupError):
@@ -72,14 +77,20 @@ def section(markdown: str, name: str) -> str:
 
 def segments(path: str) -> list[str | int | tuple[str, str]]:
     """The steps of ``path``: a key (str), a list index (int) or a selector ``(key, value)``.
+    A quoted key ``["..."]`` is a key (str) written as it is, dots, brackets and ``=``
+    included.
 
     >>> segments("table[variant=kl-leash (best c)].final_gold_median")
     ['table', ('variant', 'kl-leash (best c)'), 'final_gold_median']
+    >>> segments('table.rlhf["sampled, beta = 1, epsilon = 0.1"].collapse_rate')
+    ['table', 'rlhf', 'sampled, beta = 1, epsilon = 0.1', 'collapse_rate']
     """
     steps: list[str | int | tuple[str, str]] = []
     for match in _SEGMENT.finditer(path):
-        bracket, key = match.groups()
-        if key is not None:
+        quoted, bracket, key = match.groups()
+        if quoted is not None:
+            steps.append(quoted)
+        elif key is not None:
             steps.append(key.strip())
         elif "=" in bracket:
             field, _, value = bracket.partition("=")
@@ -87,7 +98,9 @@ def segments(path: str) -> list[str | int | tuple[str, str]]:
         elif bracket.strip().lstrip("-").isdigit():
             steps.append(int(bracket))
         else:
-            raise ReferenceError_(f"[{bracket}] is neither an index [3] nor a selector [key=value]")
+            raise ReferenceError_(
+                f'[{bracket}] is neither an index [3], a selector [key=value] nor a key ["key"]'
+            )
     if not steps:
         raise ReferenceError_(f"empty path {path!r}")
     return steps
@@ -124,12 +137,17 @@ def lookup(data: object, path: str) -> object:
                     f"{len(hits)} items with {field} = {wanted!r} at {done!r} (need one)"
                 )
             value = hits[0]
-        done += f".{step}" if isinstance(step, str) else f"[{_bracket(step)}]"
+        done += _written(step)
     return value
 
 
-def _bracket(step: int | tuple[str, str]) -> str:
-    return str(step) if isinstance(step, int) else f"{step[0]}={step[1]}"
+def _written(step: str | int | tuple[str, str]) -> str:
+    """``step`` as a path writes it (a key that the plain syntax cannot name, quoted)."""
+    if isinstance(step, int):
+        return f"[{step}]"
+    if isinstance(step, tuple):
+        return f"[{step[0]}={step[1]}]"
+    return f'["{step}"]' if re.search(r"[.\[\]=]", step) or step != step.strip() else f".{step}"
 
 
 def formatted(value: object, spec: str | None) -> str:
