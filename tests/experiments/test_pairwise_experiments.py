@@ -4,6 +4,7 @@
 import dataclasses
 import json
 
+import jax
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
@@ -12,11 +13,16 @@ from toysim.experiments.label_noise import LabelNoiseVariant, label_noise_runs, 
 from toysim.experiments.landscape import (
     LandscapeRuns,
     alignment_summary,
+    best_response_fit,
+    best_response_run,
+    draw_spread,
+    fit_summary,
     preset_landscape,
     preset_runs,
     steering_alignment,
 )
 from toysim.experiments.runner import run_seeds
+from toysim.game.landscape import landscape
 from toysim.model.metrics import collapsed
 from toysim.plots.label_noise_figures import label_noise_figure
 from toysim.plots.landscape_figures import landscape_figure, running_mean
@@ -123,6 +129,71 @@ def test_the_landscape_has_a_second_maximum_behind_the_start():
     assert start[0][-1] > 2.0 and abs(start[1][-1]) < 0.1
     assert noisy[0][-1] < -1.0 and noisy[1][-1] < 0.1
     assert [round(m.utility, 1) for m in lands["paper-linear"].maxima] == [10.0]
-    fig, meta = landscape_figure(LandscapeRuns(lands, alignment, 2))
+    assert lands["paper-linear"].draw_spread is None
+    assert len(pairs.draw_spread) == len(pairs.maxima)
+    fit = best_response_fit(*best_response_run(steps=12))
+    fig, meta = landscape_figure(LandscapeRuns(lands, alignment, 2, fit))
     plt.close(fig)
+    meta = json.loads(json.dumps(meta))
     assert meta["steering_alignment"]["fpo-exact"]["fraction_outside_ball"] > 0.5
+    assert meta["landscapes"]["pairwise-linear"]["draw_spread"]["draws"] == 6
+    assert "draw_spread" not in meta["landscapes"]["paper-linear"]
+    assert len(meta["best_response_fit"]["theta_norm"]) == 5
+
+
+def test_the_draw_spread_is_the_sample_deviation_and_falls_as_one_over_root_n():
+    """Two draws: the sample standard deviation of two values is ``|a - b| / sqrt 2``, with
+    ``a``, ``b`` the landscape's ``V`` under seeds 0 and 1; and four times the pairs halve the
+    spread (Monte Carlo's ``1 / sqrt N``), within the noise of 12 draws at three points."""
+    spec, hp = build("pairwise-linear", "rlhf")
+    theta = np.zeros((1, spec.dim)) + np.r_[1.0, 0.5, 0.8, np.zeros(spec.dim - 3)]
+    a, b = (float(jax.jit(landscape(spec, hp, 256, seed)[0])(theta[0])) for seed in (0, 1))
+    assert draw_spread(spec, hp, theta, draws=2, pairs=256) == pytest.approx(
+        [abs(a - b) / np.sqrt(2)], rel=1e-9
+    )
+    points = theta * np.array([[0.5], [1.0], [1.5]])
+    few, many = (np.mean(draw_spread(spec, hp, points, 12, n)) for n in (256, 1024))
+    assert 0.3 < many / few < 0.75
+
+
+def test_best_response_fit_recomputes_the_best_response_by_hand():
+    """``||phi*||`` and its cosine with the Adam follower's ``phi_t``, against an independent
+    Newton solve in NumPy of the buffer's mean Bradley-Terry loss plus ``(wd/2)||w||^2``."""
+    spec, hp, run = best_response_run(steps=8)
+    fit = best_response_fit(spec, hp, run)
+    wd = float(hp.weight_decay)
+    for t in (3, 7):
+        filled = np.asarray(run.buffer.filled[0, t]) > 0
+        y = np.asarray(run.buffer.y[0, t])[filled].reshape(-1, 2, spec.dim)
+        p = np.asarray(run.buffer.label[0, t])[filled].ravel()
+        dy, w = y[:, 0] - y[:, 1], np.zeros(spec.dim)
+        for _ in range(40):
+            fit_p = 1.0 / (1.0 + np.exp(-dy @ w))
+            grad = dy.T @ (fit_p - p) / len(p) + wd * w
+            hess = (dy * (fit_p * (1 - fit_p))[:, None]).T @ dy / len(p) + wd * np.eye(spec.dim)
+            w = w - np.linalg.solve(hess, grad)
+        phi = np.asarray(run.rm_params[0, t])
+        assert fit["blocks"][t] == filled.sum()
+        assert fit["best_norm"][t] == pytest.approx(np.linalg.norm(w), rel=1e-8)
+        cosine = w @ phi / (np.linalg.norm(w) * np.linalg.norm(phi))
+        assert fit["cosine"][t] == pytest.approx(cosine, rel=1e-8)
+    assert np.isnan(fit["cosine"][0]) and fit["blocks"][0] == 0
+    np.testing.assert_allclose(fit["theta_norm"], np.linalg.norm(run.theta[0], axis=-1))
+
+
+def test_fit_summary_by_hand():
+    blocks = np.array([0, 1, 2, 3, 3, 3, 3])
+    fit = dict(
+        blocks=blocks,
+        best_norm=np.array([0.0, 9.0, 12.0, 2.0, 4.0, 3.0, 1.0]),
+        follower_norm=np.array([0.0, 0.1, 0.2, 0.5, 0.5, 0.5, 0.5]),
+        cosine=np.array([np.nan, 0.9, 0.1, -0.5, 0.5, 0.0, 0.2]),
+        theta_norm=np.arange(7.0),
+        utility=np.arange(7.0) / 10,
+    )
+    summary = fit_summary(fit, first=2)
+    assert summary["best_norm_filling"] == [9.0, 12.0]
+    assert summary["best_norm_full"] == pytest.approx([1.15, 3.85])  # 5th, 95th of 1, 2, 3, 4
+    assert summary["follower_norm_full"] == [0.5, 0.5]
+    assert summary["cosine_full_median"] == pytest.approx(0.1)
+    assert summary["theta_norm"] == [1.0, 2.0] and summary["utility"] == [0.1, 0.2]

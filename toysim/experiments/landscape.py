@@ -1,6 +1,8 @@
 """The leader's landscape ``V(theta)`` (:mod:`toysim.game.landscape`) on the projection plane of
-pairwise-linear and paper-linear, its local maxima, gradient ascent on it, and each method's
-path over it; along pairwise-linear's exact-FPO runs, where the steering term points
+pairwise-linear and paper-linear, its local maxima (and how much ``V`` there owes to the draw of
+the pairs), gradient ascent on it, and each method's path over it; along pairwise-linear's
+exact-FPO runs, where the steering term points; and along one run at the best response, how the
+best response to a window of noisy comparisons compares with the Adam follower
 (docs/theory/pairwise.md)."""
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import numpy as np
 
 from toysim.config import as_float_arrays
 from toysim.experiments.runner import run_seeds
-from toysim.game.landscape import ascend, landscape, plane_point
+from toysim.game.landscape import LANDSCAPE_PAIRS, ascend, landscape, pairs_value, plane_point
+from toysim.game.optimum import buffer_optimum, newton_steps
 from toysim.game.sampled import SampledSpec, leader_reward, network_model, neural_utility
 from toysim.game.sampled_round import leader_view
 from toysim.model.interface import pairwise
@@ -23,6 +26,7 @@ from toysim.model.sampling import standard_normal
 from toysim.model.utility import utility, utility_grad
 from toysim.presets import build
 from toysim.provenance import describe
+from toysim.seeds import seed_keys
 
 LANDSCAPE_PRESETS = ("pairwise-linear", "paper-linear")
 """The two games drawn side by side: comparisons, and the published point regression."""
@@ -92,6 +96,22 @@ def ascents(value, u, starts: jax.Array) -> tuple[jax.Array, list[Maximum]]:
     return paths, [Maximum(*(float(c[i]) for c in columns)) for i in range(starts.shape[0])]
 
 
+DRAWS = 6
+"""Draws of the pairs over which :func:`draw_spread` measures ``V``'s spread."""
+
+
+def draw_spread(
+    spec: SampledSpec, hp, points: jax.Array, draws: int = DRAWS, pairs: int = LANDSCAPE_PAIRS
+) -> list[float]:
+    """The standard deviation (``ddof = 1``) of ``V`` at each of ``points`` (``[n, d]``) over
+    ``draws`` draws of the pairs game's ``pairs`` stationary pairs
+    (:func:`toysim.game.landscape.pairs_value` with the keys of seeds ``0 .. draws - 1``; the
+    figure's ``V`` is seed 0's): how much of ``V`` is the draw's."""
+    value = jax.vmap(jax.vmap(pairs_value(spec, hp, pairs), (0, None)), (None, 0))
+    values = jax.jit(value)(points, seed_keys(draws))
+    return np.std(np.asarray(values, dtype=float), axis=0, ddof=1).tolist()
+
+
 def distinct(maxima: list[Maximum], tolerance: float = 0.05) -> list[Maximum]:
     """``maxima`` without repeats (end points within ``tolerance`` in the plane), highest ``U``
     first."""
@@ -109,6 +129,8 @@ class Landscape(NamedTuple):
       signal, noise: the grid's coordinates.
       value: ``V`` on the grid, ``[len(noise), len(signal)]``.
       maxima: the refined local maxima, highest ``U`` first.
+      draw_spread: on the pairs game, :func:`draw_spread` at each of ``maxima`` (its point in
+        the plane); ``None`` on points, whose ``V`` draws nothing.
       ascents: label -> ``(signal, noise)`` of gradient ascent on ``V``.
       paths: label -> ``(signal, noise)``, each ``[seeds, T]``.
       final_utility: label -> ``U(theta_T)`` per seed.
@@ -120,6 +142,7 @@ class Landscape(NamedTuple):
     noise: np.ndarray
     value: np.ndarray
     maxima: list[Maximum]
+    draw_spread: list[float] | None
     ascents: dict[str, tuple[np.ndarray, np.ndarray]]
     paths: dict[str, tuple[np.ndarray, np.ndarray]]
     final_utility: dict[str, np.ndarray]
@@ -160,6 +183,11 @@ def preset_landscape(preset: str, runs: dict[str, tuple], points: tuple[int, int
     start_n = [noise[r] for r, _ in cells] + list(named.values())
     starts = plane_point(jnp.asarray(start_s), jnp.asarray(start_n), u.ideal, spec.signal_dims)
     paths, ends = ascents(value, u, starts)
+    maxima = distinct(ends[: len(cells)])
+    spread = None
+    if isinstance(spec, SampledSpec):
+        at = [jnp.asarray([getattr(m, c) for m in maxima]) for c in ("signal", "noise")]
+        spread = draw_spread(spec, hp, plane_point(*at, u.ideal, spec.signal_dims))
     drawn = {}
     for label, path in zip(named, paths[len(cells) :], strict=True):
         s, n = projection_signal_noise(path, u.ideal)
@@ -174,7 +202,8 @@ def preset_landscape(preset: str, runs: dict[str, tuple], points: tuple[int, int
         signal,
         noise,
         values,
-        distinct(ends[: len(cells)]),
+        maxima,
+        spread,
         drawn,
         trajectories,
         finals,
@@ -250,18 +279,93 @@ def alignment_summary(alignment: dict, amplitude: float) -> dict:
     }
 
 
+def best_response_fit(spec, hp, trajectory) -> dict[str, np.ndarray]:
+    """Along seed 0 of a pairs run at the best response (``params = optimum``, recorded with
+    ``record_state``), at the state the leader saw each iteration: ``phi*``, the best response
+    on the buffer (:func:`toysim.game.optimum.buffer_optimum` from 0, as the leader takes it),
+    beside the Adam follower's ``phi_t``: ``best_norm`` ``||phi*||``, ``follower_norm``
+    ``||phi_t||``, their ``cosine`` (NaN on the empty first buffer, where both are 0) and the
+    ``blocks`` the buffer held; after the iteration, ``theta_norm`` and ``utility``. ``[T]``
+    arrays."""
+    hp = as_float_arrays(hp)
+    model = pairwise(network_model(spec))
+    phi, buffer = jax.tree.map(lambda x: x[0], (trajectory.rm_params, trajectory.buffer))
+
+    def optimum(phi_t, held):
+        start = jnp.zeros_like(phi_t)
+        return buffer_optimum(model, held, hp.weight_decay, start, newton_steps(spec.data)).x
+
+    star = np.asarray(jax.jit(jax.vmap(optimum))(phi, buffer))
+    phi = np.asarray(phi)
+    best, follower = np.linalg.norm(star, axis=-1), np.linalg.norm(phi, axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cosine = np.sum(star * phi, axis=-1) / (best * follower)
+    return dict(
+        best_norm=best,
+        follower_norm=follower,
+        cosine=cosine,
+        blocks=np.asarray(buffer.filled).sum(axis=-1),
+        theta_norm=np.linalg.norm(np.asarray(trajectory.theta[0]), axis=-1),
+        utility=np.asarray(trajectory.utility[0]),
+    )
+
+
+def fit_summary(fit: dict[str, np.ndarray], first: int = 5) -> dict:
+    """Of :func:`best_response_fit`: the range of ``||phi*||`` while the buffer holds 1 to
+    ``first`` blocks, and once it is full (its most blocks) the 5th and 95th percentiles of
+    ``||phi*||``, of ``||phi_t||`` and of their cosine, with the cosine's median;
+    ``||theta||`` and ``U`` after each of the leader's first ``first`` steps against a best
+    response (the buffer holding 1 to ``first`` blocks; the first iteration's is empty)."""
+    blocks = fit["blocks"]
+    filling = (blocks >= 1) & (blocks <= first)
+    full = blocks == blocks.max()
+
+    def spread(x):
+        return np.percentile(x[full], [5, 95]).tolist()
+
+    return {
+        "first": first,
+        "best_norm_filling": [
+            float(fit["best_norm"][filling].min()),
+            float(fit["best_norm"][filling].max()),
+        ],
+        "best_norm_full": spread(fit["best_norm"]),
+        "follower_norm_full": spread(fit["follower_norm"]),
+        "cosine_full": spread(fit["cosine"]),
+        "cosine_full_median": float(np.median(fit["cosine"][full])),
+        "theta_norm": fit["theta_norm"][filling].tolist(),
+        "utility": fit["utility"][filling].tolist(),
+    }
+
+
 class LandscapeRuns(NamedTuple):
-    """:func:`landscape_runs`: each preset's :class:`Landscape`, and along pairwise-linear's
-    exact-FPO runs (sampled and expected labels) :func:`steering_alignment`."""
+    """:func:`landscape_runs`: each preset's :class:`Landscape`, along pairwise-linear's
+    exact-FPO runs (sampled and expected labels) :func:`steering_alignment`, and
+    :func:`best_response_fit` along :func:`best_response_run`."""
 
     landscapes: dict[str, Landscape]
     alignment: dict[str, dict]
     seeds: int
+    best_response: dict[str, np.ndarray]
+
+
+BEST_RESPONSE_RUN = "fpo-exact at the best response, sampled labels, seed 0"
+"""The run :func:`best_response_fit` follows."""
+
+
+def best_response_run(steps: int | None = None) -> tuple:
+    """``(spec, hp, trajectory)`` of :data:`BEST_RESPONSE_RUN` on pairwise-linear (``steps``
+    iterations, the preset's if ``None``), recorded with ``record_state``."""
+    spec, hp = build("pairwise-linear", "fpo-exact", steps=steps)
+    optimum = dataclasses.replace(spec.method, params="optimum")
+    spec = dataclasses.replace(spec, method=optimum, record_state=True)
+    return spec, hp, run_seeds(spec, hp, [0])
 
 
 def landscape_runs(quick: bool = False) -> LandscapeRuns:
     """Both of :data:`LANDSCAPE_PRESETS` over 16 seeds (4 if quick) on a 40 x 25 grid (20 x 12
-    if quick), and the steering's alignment along pairwise-linear's exact-FPO runs."""
+    if quick), the steering's alignment along pairwise-linear's exact-FPO runs, and the best
+    response's fit along :func:`best_response_run`."""
     seeds = 4 if quick else 16
     points = (20, 12) if quick else (40, 25)
     landscapes, alignment = {}, {}
@@ -271,4 +375,5 @@ def landscape_runs(quick: bool = False) -> LandscapeRuns:
         if preset == "pairwise-linear":
             for label in ("fpo-exact", EXPECTED_RUN):
                 alignment[label] = steering_alignment(*runs[label])
-    return LandscapeRuns(landscapes, alignment, seeds)
+    fit = best_response_fit(*best_response_run())
+    return LandscapeRuns(landscapes, alignment, seeds, fit)

@@ -57,9 +57,9 @@ from toysim.model.utility import Utility, utility
 from toysim.seeds import seed_key
 
 LANDSCAPE_PAIRS = 4096
-"""Pairs of the stationary buffer. At pairwise-linear's numbers ``V``'s standard deviation over
-six draws of the pairs is 0.12 at the ideal, 0.06 at ``V``'s maximum and 0.001 at its second
-one (signal -1.53), far smaller than the differences the landscape figure shows."""
+"""Pairs of the stationary buffer. ``V``'s standard deviation over draws of the pairs at its
+maxima (:func:`toysim.experiments.landscape.draw_spread`) is in the landscape figure's sidecar,
+``draw_spread``."""
 
 
 def plane_point(signal: Array, noise: Array, ideal: Array, signal_dims: int) -> Array:
@@ -114,6 +114,27 @@ def pairs_best_response(
     return buffer_optimum(model, buffer, hp.weight_decay, start, NEWTON_STEPS)
 
 
+def pairs_value(
+    spec: SampledSpec, hp: SampledHParams, pairs: int = LANDSCAPE_PAIRS
+) -> Callable[[Array, Array], Array]:
+    """``(theta, key) -> V(theta) = r_{w*(theta)}(theta) - c ||theta||^2`` on the pairs game,
+    ``w*`` the :func:`pairs_best_response` to ``pairs`` pairs drawn from ``key`` (an argument, so
+    that every draw of the pairs shares one compiled function).
+
+    Raises:
+      ConfigError: not the pairs game with the linear reward model.
+    """
+    hp = as_float_arrays(hp)
+    _pairs_game(spec, pairs)  # refuse early, naming the fields
+    model = network_model(spec)
+
+    def value(theta: Array, key: Array) -> Array:
+        w = pairs_best_response(spec, hp, theta, pairs, key).x
+        return leader_reward(model, w, theta, hp.action_cost)
+
+    return value
+
+
 def _check_points(spec: LinearSpec) -> None:
     """Refuse a linear game whose follower is not the SGD follower of a point policy."""
     if spec.follower != "sgd":
@@ -142,8 +163,8 @@ def landscape(
     seed: int = 0,
 ) -> tuple[Callable[[Array], Array], Utility]:
     """``(V, U)``: ``theta -> V(theta) = r_{w*(theta)}(theta) - c ||theta||^2`` for the game of
-    ``spec`` (:func:`pairs_best_response` with ``pairs`` pairs drawn from the key of ``seed``,
-    or :func:`point_best_response`), and its utility.
+    ``spec`` (:func:`pairs_value` with ``pairs`` pairs drawn from the key of ``seed``, or
+    :func:`point_best_response`), and its utility.
 
     Raises:
       ConfigError: a game with no unique linear best response (the MLP, a population or
@@ -151,15 +172,8 @@ def landscape(
     """
     hp = as_float_arrays(hp)
     if isinstance(spec, SampledSpec):
-        _pairs_game(spec, pairs)  # refuse early, naming the fields
-        model = network_model(spec)
-        key = seed_key(seed)
-
-        def pairs_value(theta: Array) -> Array:
-            w = pairs_best_response(spec, hp, theta, pairs, key).x
-            return leader_reward(model, w, theta, hp.action_cost)
-
-        return pairs_value, neural_utility(spec, hp)
+        value, key = pairs_value(spec, hp, pairs), seed_key(seed)
+        return (lambda theta: value(theta, key)), neural_utility(spec, hp)
     _check_points(spec)
     model = linear_reward_model(spec.dim)
 

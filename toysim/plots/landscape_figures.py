@@ -15,10 +15,13 @@ from matplotlib.patches import Circle
 
 from toysim.experiments.landscape import (
     ASCENT,
+    BEST_RESPONSE_RUN,
+    DRAWS,
     EXPECTED_RUN,
     Landscape,
     LandscapeRuns,
     alignment_summary,
+    fit_summary,
 )
 from toysim.game.landscape import LANDSCAPE_PAIRS
 from toysim.plots.style import BACKGROUND_CMAP, OKABE_ITO, clean_axes, fading_line, styles_for
@@ -211,6 +214,7 @@ def landscape_figure(runs: LandscapeRuns):
             label: alignment_summary(a, pairs.amplitude) for label, a in runs.alignment.items()
         },
         "expected_run": EXPECTED_RUN,
+        "best_response_fit": {"run": BEST_RESPONSE_RUN, **fit_summary(runs.best_response)},
     }
     return fig, meta
 
@@ -222,6 +226,11 @@ def _landscape_meta(land: Landscape) -> dict:
         "noise": land.noise.tolist(),
         "value": land.value.tolist(),
         "maxima": [m._asdict() for m in land.maxima],
+        **(
+            {"draw_spread": {"draws": DRAWS, "at_maxima": land.draw_spread}}
+            if land.draw_spread is not None
+            else {}
+        ),
         "ascent_ends": {
             label: {"signal": float(s[-1]), "noise": float(n[-1])}
             for label, (s, n) in land.ascents.items()
