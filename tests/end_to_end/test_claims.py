@@ -219,3 +219,82 @@ def test_gauss_newton_and_the_diagonal_run_within_twice_relaxed_fpo_the_krylov_r
         assert max(ratios[cheap]) < 2, cheap
     for krylov in ("hessian=exact (MINRES)", "hessian=damped (CG)"):
         assert min(ratios[krylov]) > 2, krylov
+
+
+def label_noise_cells(preset: str, labels: str) -> dict[str, dict[str, np.ndarray]]:
+    """``label_noise_full``'s grid, ``[beta, epsilon]`` arrays per method and statistic."""
+    cells = json.loads((FIGURES / "label_noise_full.json").read_text())["cells"][preset][labels]
+    return {
+        method: {k: np.asarray(v) for k, v in stats.items() if k != "final_utility_per_seed"}
+        for method, stats in cells.items()
+    }
+
+
+def test_on_pairwise_linear_sampled_labels_sink_exact_fpo_everywhere():
+    """theory/pairwise.md: with sampled labels exact FPO collapses in every cell of
+    pairwise-linear, in nearly every seed; RLHF and the other two FPO variants do better with a
+    sharper labeller (beta 4 against 0.5), RLHF and relaxed FPO with fewer flips too (epsilon 0
+    against 0.3); RLHF's median runs from its lowest (beta 0.5, epsilon 0.3) to its highest
+    (beta 4, epsilon 0.1)."""
+    cells = label_noise_cells("pairwise-linear", "sampled")
+    assert np.all(cells["fpo-exact"]["collapse_rate"] >= 0.9)
+    for method in ("rlhf", "fpo-practical", "fpo-relaxed"):
+        final = cells[method]["median_final_utility"]
+        assert np.all(final[2] > final[0]), method
+    for method in ("rlhf", "fpo-relaxed"):
+        final = cells[method]["median_final_utility"]
+        assert np.all(final[:, 0] > final[:, 2]), method
+    rlhf = cells["rlhf"]["median_final_utility"]
+    assert rlhf[0, 2] == rlhf.min() and rlhf[2, 1] == rlhf.max()
+
+
+def test_on_pairwise_linear_expected_labels_do_better_but_once():
+    """theory/pairwise.md: expected labels do better in every (leader, cell) pair but
+    fpo-practical's at beta 4, epsilon 0.1; RLHF is best with the weakest labeller (beta 0.5,
+    epsilon 0.3) and worst with beta 4, epsilon 0; exact FPO collapses (most seeds) only at
+    beta 4 with epsilon 0 and 0.1, and its lowest median elsewhere is at beta 1, epsilon 0."""
+    sampled = label_noise_cells("pairwise-linear", "sampled")
+    expected = label_noise_cells("pairwise-linear", "expected")
+    worse = {
+        (method, int(i), int(j))
+        for method in expected
+        for i, j in zip(
+            *np.nonzero(
+                expected[method]["median_final_utility"] <= sampled[method]["median_final_utility"]
+            ),
+            strict=True,
+        )
+    }
+    assert worse == {("fpo-practical", 2, 1)}
+    rlhf = expected["rlhf"]["median_final_utility"]
+    assert rlhf[0, 2] == rlhf.max() and rlhf[2, 0] == rlhf.min()
+    exact = expected["fpo-exact"]
+    collapsing = set(zip(*np.nonzero(exact["collapse_rate"] > 0.5), strict=True))
+    assert collapsing == {(2, 0), (2, 1)}
+    others = np.delete(exact["median_final_utility"].ravel(), [6, 7])
+    assert exact["median_final_utility"][1, 0] == others.min()
+
+
+def test_on_pairwise_nn_sampled_labels_collapse_everywhere_and_flips_help():
+    """theory/pairwise.md: with sampled labels pairwise-nn collapses in every cell (more than
+    half the seeds of every leader), its best median is fpo-practical's at beta 4, epsilon 0.3,
+    and at every beta each leader ends higher with epsilon 0.3 than with 0."""
+    cells = label_noise_cells("pairwise-nn", "sampled")
+    best = max(float(c["median_final_utility"].max()) for c in cells.values())
+    assert cells["fpo-practical"]["median_final_utility"][2, 2] == best
+    for method, c in cells.items():
+        assert np.all(c["collapse_rate"] > 0.5), method
+        assert np.all(c["median_final_utility"][:, 2] > c["median_final_utility"][:, 0]), method
+
+
+def test_the_best_response_on_sampled_labels_never_rises():
+    """theory/pairwise.md: at the best response with sampled labels the median peak utility of
+    RLHF and exact FPO is the start's U(0)."""
+    from toysim.game.sampled import neural_utility
+    from toysim.model.utility import utility
+
+    spec, hp = build("pairwise-linear", "rlhf")
+    start = float(utility(neural_utility(spec, hp), np.zeros(spec.dim)))
+    best = json.loads((FIGURES / "label_noise_full.json").read_text())["best_response"]
+    for method, stats in best["pairwise-linear"]["sampled"].items():
+        assert stats["median_peak_utility"] == pytest.approx(start, abs=0.01), method

@@ -10,6 +10,7 @@ cannot be rendered: each of its numbers is checked against its source instead.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -89,6 +90,10 @@ ALLOWED: dict[str, dict[str, str]] = {
         "2x": "the name of the variant 'kl-leash (2x best c)'",
         "16 times": "the leash grid's top factor, NEURAL_LEASH_FACTORS",
     },
+    "docs/theory/pairwise.md": {
+        "6.07": "A e^(-1/2), the bump's inflection value at pairwise-linear's A, derived (tested)",
+        "2.2": "the landscape's second ascent start, experiments.landscape.ASCENT_STARTS (tested)",
+    },
 }
 """Per page, numbers that are not measurements, each with why."""
 
@@ -121,12 +126,10 @@ PRESET_VALUES: dict[str, dict[str, tuple[str, str, str] | list[tuple[str, str, s
 """Per page, hyperparameters it quotes: ``{text: (preset, method, field)}`` (or a list of
 them, when one text is several fields), checked against the presets."""
 
-PENDING = {
-    # Pages whose measured numbers are still typed by hand (issue 21, item 1): each is
+PENDING: dict[str, str] = {
+    # Pages whose measured numbers are still typed by hand (issue 21, item 1), each with why:
     # converted to references in turn; the test below fails once a page is clean, so
     # that it leaves this list.
-    "docs/theory/pairwise.md": "rewritten from the label-noise and landscape measurements;"
-    " its tables and statistics still quote the sidecars by hand",
 }
 
 
@@ -321,6 +324,16 @@ def test_the_population_cap_the_ladder_page_derives():
     assert float(GaussianPolicy(hp.sigma).expected_utility(u.ideal, u)) == pytest.approx(
         2.7, abs=0.05
     )
+
+
+def test_the_pairwise_page_s_constants():
+    """The bump's inflection value ``A e^{-1/2}`` at pairwise-linear's ``A``, and the
+    landscape's second ascent start, as theory/pairwise.md writes them."""
+    from toysim.experiments.landscape import ASCENT_STARTS
+
+    amplitude = float(build("pairwise-linear", "rlhf")[1].amplitude)
+    assert f"{amplitude * math.exp(-0.5):.2f}" == "6.07"
+    assert ASCENT_STARTS["noise 2.2"] == 2.2
 
 
 def test_two_eta_is_twice_paper_linear_s_follower_rate():
