@@ -112,6 +112,7 @@ def test_running_mean_by_hand():
     np.testing.assert_allclose(running_mean(path, 2), [[0.0, 0.5, 1.5, 2.5, 3.5]])
 
 
+@pytest.mark.slow  # about two minutes: every landscape method's runs, six draws, a best response
 def test_the_landscape_has_a_second_maximum_behind_the_start():
     """pairwise-linear's ``V``: gradient ascent from ``theta = 0`` ends short of the ideal
     (``U`` about 7.5), from noise 2.2 at negative signal with ``U`` below 0.1, each at a
