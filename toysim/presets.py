@@ -34,7 +34,7 @@ from typing import NamedTuple
 from toysim.config import REGIMES, ConfigError, LinearHParams, LinearSpec, Method, method_from_name
 from toysim.game.composition import LEADERS, Composition, CompositionParams, ExpertParams
 from toysim.game.early_stop import StopParams
-from toysim.game.sampled import LABELS, SampledHParams, SampledSpec
+from toysim.game.sampled import LABELS, PAIRINGS, SampledHParams, SampledSpec
 from toysim.model.ensemble import AGGREGATES
 from toysim.provenance import describe_differences
 
@@ -262,7 +262,9 @@ def preset_differences(spec: Spec, hp: Numbers, preset: str = DEFAULT_PRESET) ->
     return describe_differences(spec, hp, *build(preset, spec.method))
 
 
-CHOICES = dict(leader=LEADERS, aggregate=AGGREGATES, regime=REGIMES, labels=LABELS)
+CHOICES = dict(
+    leader=LEADERS, aggregate=AGGREGATES, regime=REGIMES, labels=LABELS, pairing=PAIRINGS
+)
 """The allowed values of each named piece a run composes (``toysim run --leader`` ...)."""
 EXPERT_DEFAULTS = dict(n=16.0, groups=8, step=0.1, point_spread=0.3)
 """Expert iteration's numbers unless told otherwise: the best of 16 draws in 8 groups, a tenth

@@ -119,6 +119,7 @@ def test_a_grid_over_a_field_the_game_reads_runs(cli, tmp_path):
         (("--members", "2000"), "--members must be at most 1024; got 2000"),
         (("--gold-budget", str(2**63)), "--gold-budget x dim must be at most 2**26"),
         (("--preset", "paper-nn", "--labels", "expected"), "--labels applies to the pairwise"),
+        (("--preset", "paper-linear", "--pairing", "reference"), "--pairing applies to the pair"),
         (("--preset", "pairwise-nn", "--leader", "expert", "--spread", "0.1"), "--spread"),
     ],
 )

@@ -91,6 +91,7 @@ def composition_options():
         option("--gold-noise", FLOATS),
         option("--regime", ["replace", "window", "accumulate", "all"]),
         option("--labels", ["sampled", "expected", "noisy"]),
+        option("--pairing", ["policy", "reference", "initial"]),
     ]
 
 

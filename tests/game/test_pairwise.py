@@ -13,7 +13,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
-from toysim.config import REGIMES, ConfigError, method_from_name
+from toysim.config import REGIMES, ConfigError, Method, method_from_name
 from toysim.game.followers import (
     buffer_insert,
     buffer_weights,
@@ -21,15 +21,24 @@ from toysim.game.followers import (
     empty_buffer,
     regime_blocks,
 )
-from toysim.game.sampled import SampledHParams, SampledSpec, block_labels
+from toysim.game.sampled import (
+    PAIRINGS,
+    SampledHParams,
+    SampledSpec,
+    block_labels,
+    policy_block,
+    policy_outputs,
+)
 from toysim.game.sampled_round import (
     network_inverse,
     network_objective,
     network_steering,
 )
+from toysim.game.steering import influence_loss
 from toysim.game.trajectory import make_trajectory
 from toysim.model.interface import linear_reward_model, mlp_reward_model, pairwise
 from toysim.model.preference import preference_probability, sample_labels, steering_view
+from toysim.model.sampling import standard_normal
 from toysim.model.utility import Utility, utility
 from toysim.presets import build
 
@@ -139,19 +148,18 @@ def test_label_flips_at_one_half_carry_no_information_about_the_utility():
     chex.assert_trees_all_equal(grad, zero)
 
 
-def leader_value_and_steering(theta, old, eps, sigma, lam, beta, flip, newton_steps=20):
+def leader_value_and_steering(pairs_of, old, lam, beta, flip, newton_steps=20):
     """The exact leader objective ``V(theta) = r_{phi*(theta)}(theta)`` of the linear
-    pairwise game with one new block ``theta + sigma eps`` and the parts of its gradient."""
+    pairwise game with one new block ``pairs_of(theta)`` and the parts of its gradient."""
     model = linear_reward_model(4)
     follower = pairwise(model)
-    count = old.shape[0] + eps.shape[0]
 
     def buffer_at(theta):
-        pairs = theta + sigma * eps
-        values = utility(U, jnp.concatenate([old, pairs]))
+        pairs = jnp.concatenate([old, pairs_of(theta)])
+        values = utility(U, pairs)
         labels = preference_probability(values[:, 0], values[:, 1], beta, flip)
-        buffer = empty_buffer(1, 4, jnp.float64, count, pairs=True)
-        return buffer_insert(buffer, jnp.concatenate([old, pairs]), labels)
+        buffer = empty_buffer(1, 4, jnp.float64, pairs.shape[0], pairs=True)
+        return buffer_insert(buffer, pairs, labels)
 
     def best_response(theta):
         objective = network_objective(follower, buffer_at(theta), lam)
@@ -164,35 +172,48 @@ def leader_value_and_steering(theta, old, eps, sigma, lam, beta, flip, newton_st
     def value(theta):
         return model.reward(best_response(theta), theta)
 
-    return value, best_response, buffer_at, count
+    return value, best_response, buffer_at
 
 
-def test_pairwise_steering_is_the_exact_leader_gradient_of_the_linear_bt_game():
+@pytest.mark.parametrize("pairing", PAIRINGS)
+def test_pairwise_steering_is_the_exact_leader_gradient_of_the_linear_bt_game(pairing):
     """With ridge the linear BT loss is strictly convex: at ``phi*`` the exact Hessian
     steering, ``grad_theta r(theta) - 2 omega grad_theta sum_j S(pair_j)``, equals the total
     derivative of ``V(theta) = r_{phi*(theta)}(theta)``, by central differences and by
-    autodiff through the Newton solve."""
+    autodiff through the Newton solve; for pairs of two policy outputs ``theta + sigma
+    (eps_0, eps_1)`` and for the policy's output against a reference ``(theta + sigma eps_0,
+    sigma_ref eps_1)`` that stays put, both written out here."""
     rng = np.random.default_rng(7)
     theta = jnp.asarray([0.6, 0.3, -0.2, 0.1])
     old = jnp.asarray(rng.normal(size=(5, 2, 4)))
     eps = jnp.asarray(rng.normal(size=(3, 2, 4)))
-    sigma, lam, beta, flip = 0.5, 0.05, 1.5, 0.1
-    value, best_response, buffer_at, count = leader_value_and_steering(
-        theta, old, eps, sigma, lam, beta, flip
-    )
+    sigma, sigma_ref, lam, beta, flip = 0.5, 0.8, 0.05, 1.5, 0.1
+
+    def pairs_of(t):
+        if pairing == "policy":
+            return t + sigma * eps
+        return jnp.stack([t + sigma * eps[:, 0], sigma_ref * eps[:, 1]], axis=1)
+
+    value, best_response, buffer_at = leader_value_and_steering(pairs_of, old, lam, beta, flip)
+    count = old.shape[0] + eps.shape[0]
     w_star = jax.jit(best_response)(theta)
     follower = pairwise(linear_reward_model(4))
     objective = network_objective(follower, buffer_at(theta), lam)
     chex.assert_trees_all_close(jax.grad(objective)(w_star), jnp.zeros(4), atol=1e-12)
     method = dataclasses.replace(method_from_name("fpo-exact"), params="current")
     spec = SampledSpec(
-        dim=4, method=method, reward_model="linear", data="pairs", solver=linalg.Cholesky()
+        dim=4,
+        method=method,
+        reward_model="linear",
+        data="pairs",
+        pairing=pairing,
+        solver=linalg.Cholesky(),
     )
-    hp = SampledHParams(weight_decay=lam, beta=beta, label_noise=flip)
+    hp = SampledHParams(weight_decay=lam, beta=beta, label_noise=flip, sigma_start=sigma_ref)
     inverse = network_inverse(spec, hp, follower, w_star, buffer_at(theta), jax.random.key(0))
-    view = steering_view(linear_reward_model(4), beta, flip)
+    view = steering_view(linear_reward_model(4), beta, flip, pairing == "reference")
     penalty, _ = network_steering(method, view, w_star, inverse, jnp.stack([theta, theta]), U)
-    steering = jax.grad(lambda t: sum(penalty(t + sigma * e) for e in eps))(theta)
+    steering = jax.grad(lambda t: jnp.sum(jax.vmap(penalty)(pairs_of(t))))(theta)
     leader = w_star - 2.0 / count * steering
     h, value = 1e-5, jax.jit(value)
     central = jnp.stack(
@@ -201,6 +222,71 @@ def test_pairwise_steering_is_the_exact_leader_gradient_of_the_linear_bt_game():
     chex.assert_trees_all_close(leader, central, rtol=1e-6, atol=1e-8)
     chex.assert_trees_all_close(leader, jax.jit(jax.grad(value))(theta), rtol=1e-9, atol=1e-12)
     assert float(jnp.linalg.norm(steering)) > 1e-3  # the term matters here
+    np.testing.assert_array_equal(policy_outputs(spec, hp, theta, sigma, eps), pairs_of(theta))
+
+
+def test_a_reference_pair_scores_its_first_output_and_its_free_loss_is_the_margin():
+    """Linear ``w = (1, 2)``, the pair ``((1, 0), (0, 1))``: the reference view scores the
+    pair by its first output, 1; without the oracle it differentiates the margin
+    ``r_0 - r_1 = w . (1, -1) = -1``, so its gradient in ``w`` is ``(1, -1)`` (the
+    Bradley-Terry gradient with ``s - p`` replaced by 1); the policy-pair view scores the
+    mean, 1.5, and differentiates ``2 x 1.5``, gradient ``(1, 1)``."""
+    w, pair = jnp.asarray([1.0, 2.0]), jnp.asarray([[1.0, 0.0], [0.0, 1.0]])
+    reference = steering_view(linear_reward_model(2), 2.0, 0.1, reference=True)
+    assert float(reference.reward(w, pair)) == 1.0
+    free = jax.grad(lambda v: influence_loss(reference, v, pair, jnp.zeros(2), False))(w)
+    np.testing.assert_array_equal(free, [1.0, -1.0])
+    mean = steering_view(linear_reward_model(2), 2.0, 0.1)
+    free = jax.grad(lambda v: influence_loss(mean, v, pair, jnp.zeros(2), False))(w)
+    np.testing.assert_array_equal(free, [1.0, 1.0])
+
+
+@pytest.mark.parametrize("oracle", ["true", "none"])
+def test_the_reference_pairings_local_penalties_are_the_published_forms(oracle):
+    """Local influence and ``M = I`` on the MLP: with the oracle the relaxed penalty is
+    ``(1/2) (s(r(y) - r(y_ref)) - p) <grad r(y), grad r(y) - grad r(y_ref)>`` with ``p`` the
+    labeller's probability, without it the practical ``(1/2) <grad r(y), grad r(y) - grad
+    r(y_ref)>``: the published pairwise penalties (up to the factor 1/2 that ``gamma``
+    absorbs), each gradient taken here from the pointwise model alone."""
+    model = mlp_reward_model((4, 6, 1))
+    phi = model.init(jax.random.key(3), jnp.float64)
+    y, y_ref = jnp.asarray([0.4, -0.3, 0.9, 0.2]), jnp.asarray([-0.5, 0.1, 0.3, 0.7])
+    beta, flip = 1.5, 0.1
+    method = Method("fpo", hessian="identity", influence="local", params="current", oracle=oracle)
+    view = steering_view(model, beta, flip, reference=True)
+    identity = linalg.identity_solution
+    penalty, _ = network_steering(method, view, phi, identity, jnp.stack([y, y]), U)
+
+    def grad_r(x):
+        return ravel_pytree(jax.grad(model.reward)(phi, x))[0]
+
+    inner = grad_r(y) @ (grad_r(y) - grad_r(y_ref))
+    if oracle == "true":
+        margin = model.reward(phi, y) - model.reward(phi, y_ref)
+        p = preference_probability(utility(U, y), utility(U, y_ref), beta, flip)
+        inner = (jax.nn.sigmoid(margin) - p) * inner
+    assert float(penalty(jnp.stack([y, y_ref]))) == pytest.approx(0.5 * float(inner), rel=1e-12)
+
+
+def test_reference_pairs_move_their_first_output_with_the_policy_only():
+    """Two blocks from the same key at ``theta`` and ``theta + delta``: the first outputs
+    differ by ``delta``, the references are equal, and both are draws of ``N(0,
+    sigma_start^2 I)`` scaled as written out (``policy_outputs`` by hand)."""
+    spec = SampledSpec(dim=4, data="pairs", pairing="reference", samples_per_step=3)
+    hp = SampledHParams(sigma_start=0.3, beta=1.0)
+    theta, delta, key = jnp.asarray([1.0, 0.0, 0.5, 0.0]), jnp.asarray([0.0, 2.0, 0.0, 1.0]), 0
+    y0, _ = policy_block(spec, hp, U, theta, 0.2, jax.random.key(key), jax.random.key(1))
+    y1, _ = policy_block(spec, hp, U, theta + delta, 0.2, jax.random.key(key), jax.random.key(1))
+    np.testing.assert_allclose(y1[:, 0] - y0[:, 0], jnp.broadcast_to(delta, (3, 4)), atol=1e-12)
+    np.testing.assert_array_equal(y1[:, 1], y0[:, 1])
+    eps = standard_normal(jax.random.key(key), (3, 2, 4), jnp.float64)
+    np.testing.assert_allclose(y0[:, 0], theta + 0.2 * eps[:, 0], rtol=1e-15)
+    np.testing.assert_allclose(y0[:, 1], 0.3 * eps[:, 1], rtol=1e-15)
+
+
+def test_pairing_is_refused_for_points_naming_the_field():
+    with pytest.raises(ConfigError, match="pairing must be policy with data = points"):
+        SampledSpec(data="points", pairing="reference").validate()
 
 
 @pytest.mark.parametrize("regime", REGIMES)
@@ -244,13 +330,21 @@ def test_a_window_of_one_block_is_replace_and_a_full_window_is_accumulate(data):
     assert not np.array_equal(theta(regime="replace"), theta(regime="accumulate"))
 
 
-@pytest.mark.parametrize(("model", "labels"), [("linear", "sampled"), ("mlp", "expected")])
+@pytest.mark.parametrize(
+    ("model", "labels", "pairing"),
+    [
+        ("linear", "sampled", "policy"),
+        ("mlp", "expected", "policy"),
+        ("mlp", "sampled", "reference"),
+    ],
+)
 @pytest.mark.parametrize("method", ["rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical"])
-def test_pairwise_game_runs_every_method_finite(model, method, labels):
+def test_pairwise_game_runs_every_method_finite(model, method, labels, pairing):
     m = method_from_name(method)
     if m.foresight:
         m = dataclasses.replace(m, params="current")
-    spec = SampledSpec(method=m, data="pairs", labels=labels, reward_model=model, **SHORT)
+    kinds = dict(data="pairs", labels=labels, reward_model=model, pairing=pairing)
+    spec = SampledSpec(method=m, **kinds, **SHORT)
     hp = SampledHParams(sigma_start=0.3, sigma_end=0.3, gamma=0.0 if method == "rlhf" else 0.5)
     run = make_trajectory(spec)(jax.random.key(0), hp)
     assert run.theta.shape == (SHORT["steps"], SHORT["dim"])

@@ -63,6 +63,11 @@ def add_composition_arguments(command: argparse.ArgumentParser) -> None:
     pieces.add_argument(
         "--labels", choices=CHOICES["labels"], help="pairwise presets: the label model"
     )
+    pieces.add_argument(
+        "--pairing",
+        choices=CHOICES["pairing"],
+        help="pairwise presets: two policy outputs, or one against the initial policy's",
+    )
 
 
 GRID_HELP = (

@@ -28,6 +28,7 @@ FLAGS = {
     "label_noise": "--gold-noise",
     "regime": "--regime",
     "labels": "--labels",
+    "pairing": "--pairing",
 }
 """The flag of each composition field, for errors that name the flag."""
 AXIS_FLAGS = {
@@ -102,11 +103,12 @@ def check_pieces(
         )
     sampled = PRESETS[args.preset].sampled
     pairs = sampled and PRESETS[args.preset].spec.get("data") == "pairs"
-    if args.labels is not None and not pairs:
-        raise UserError(
-            f"{prefix} --labels applies to the pairwise presets; {args.preset} labels "
-            "outputs with U(y)"
-        )
+    for flag in ("labels", "pairing"):
+        if getattr(args, flag) is not None and not pairs:
+            raise UserError(
+                f"{prefix} --{flag} applies to the pairwise presets; {args.preset} labels "
+                "outputs with U(y)"
+            )
     spread = "--spread" if given("spread") else ("--grid spread" if "spread" in on_grid else None)
     if spread and sampled:
         raise UserError(
@@ -146,7 +148,9 @@ def compose_game(
     from toysim.presets import STOP_DEFAULTS, build, compose
 
     game, game_hp = build(args.preset, method, gamma=args.gamma, steps=args.steps, **switches)
-    data = {k: getattr(args, k) for k in ("regime", "labels") if getattr(args, k) is not None}
+    data = {
+        k: getattr(args, k) for k in ("regime", "labels", "pairing") if getattr(args, k) is not None
+    }
     if data:
         game = dataclasses.replace(game, **data)
         try:

@@ -56,6 +56,7 @@ def run_command(args: argparse.Namespace) -> int:
                 gold_budget=args.gold_budget,
                 regime=getattr(game, "regime", None),
                 labels=game.labels if getattr(game, "data", None) == "pairs" else None,
+                pairing=game.pairing if getattr(game, "data", None) == "pairs" else None,
                 seed=args.seed,
                 steps=game.steps,
                 final_signal=float(trajectory.signal[-1]),

@@ -46,6 +46,9 @@ from toysim.rules import (
 REWARD_MODELS = ("mlp", "linear")
 DATA_KINDS = ("points", "pairs")
 LABELS = ("sampled", "expected")
+PAIRINGS = ("policy", "reference")
+"""What a pair compares: two outputs of the policy, or the policy's output and a reference
+drawn from the frozen initial policy (the pairing of the published language-model pipeline)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +78,9 @@ class SampledSpec:
         docs/theory/pairwise.md).
       labels: for pairs, ``sampled`` (Bernoulli labels) or ``expected`` (the
         label's probability: the label noise in expectation).
+      pairing: for pairs, ``policy`` (both outputs drawn from the current policy) or
+        ``reference`` (the policy's output against a reference drawn from the frozen initial
+        policy ``N(0, sigma_start^2 I)``; :func:`policy_outputs`).
       regime: the follower's data: ``replace`` (the newest block only),
         ``window`` (the last ``buffer_size / samples_per_step`` blocks) or
         ``accumulate`` (every block of the run).
@@ -95,6 +101,7 @@ class SampledSpec:
     data: str = "points"
     labels: str = "sampled"
     regime: str = "window"
+    pairing: str = "policy"
 
     def __post_init__(self) -> None:
         integers_as_int(self)
@@ -128,8 +135,13 @@ class SampledSpec:
                 f"got {self.buffer_size!r}"
             )
         choices = dict(reward_model=REWARD_MODELS, data=DATA_KINDS, labels=LABELS, regime=REGIMES)
-        for field, allowed in choices.items():
+        for field, allowed in dict(choices, pairing=PAIRINGS).items():
             check_choice(field, getattr(self, field), allowed)
+        if self.pairing != "policy" and self.data != "pairs":
+            raise ConfigError(
+                f"pairing must be policy with data = points (a point has no pair); got "
+                f"{self.pairing!r}"
+            )
         self.method.validate()
         self.curvature.validate()
         solvers = (linalg.CG, linalg.MINRES, linalg.LU, linalg.Cholesky)
@@ -247,6 +259,25 @@ def network_model(spec: SampledSpec) -> RewardModel:
     return mlp_reward_model((spec.dim, *spec.hidden, 1))
 
 
+def policy_outputs(
+    spec: SampledSpec, hp: SampledHParams, theta: Array, sigma: Array, eps: Array
+) -> Array:
+    """``y = theta + sigma eps``: the policy's outputs for standard normal ``eps`` (``[..., d]``
+    points or ``[..., 2, d]`` pairs). With ``pairing = reference`` the second output of each
+    pair is instead the reference ``y_ref = sigma_start eps_1``, a draw of the frozen initial
+    policy ``N(0, sigma_start^2 I)`` that does not move with ``theta``."""
+    y = theta + sigma * eps
+    if spec.data == "pairs" and spec.pairing == "reference":
+        y = y.at[..., 1, :].set(hp.sigma_start * eps[..., 1, :])
+    return y
+
+
+def own_outputs(spec: SampledSpec, y: Array) -> Array:
+    """The outputs of ``y`` (:func:`policy_outputs`) whose reward the leader climbs: all of
+    them, or with ``pairing = reference`` the first of each pair (not the reference)."""
+    return y[..., 0, :] if spec.data == "pairs" and spec.pairing == "reference" else y
+
+
 def leader_reward(model: RewardModel, phi: RewardParams, y: Array, action_cost: Array) -> Array:
     """``r_phi(y) - c ||y||^2`` for an output ``y``; its mean over the two outputs of a pair."""
     if y.ndim == 1:
@@ -298,8 +329,8 @@ def policy_block(
     sample_key: Array,
     label_key: Array,
 ) -> tuple[Array, Array]:
-    """``(y, labels)``: ``y = theta + sigma eps`` for the ``samples_per_step`` new samples of
-    one iteration (``[n, d]``, or pairs ``[n, 2, d]`` with ``data = pairs``) and their
+    """``(y, labels)``: :func:`policy_outputs` for the ``samples_per_step`` new samples of one
+    iteration (``[n, d]``, or pairs ``[n, 2, d]`` with ``data = pairs``) and their
     :func:`block_labels`.
 
     Args:
@@ -313,5 +344,6 @@ def policy_block(
     """
     pair = (2,) if spec.data == "pairs" else ()
     shape = (spec.samples_per_step, *pair, spec.dim)
-    y = theta + sigma * standard_normal(sample_key, shape, jnp.result_type(float))
+    eps = standard_normal(sample_key, shape, jnp.result_type(float))
+    y = policy_outputs(spec, hp, theta, sigma, eps)
     return y, block_labels(spec, hp, u, y, label_key)

@@ -1,9 +1,10 @@
 """The paper's second setting: a Gaussian policy against an MLP reward model.
 
 See docs/theory/neural.md. The same sampled-buffer loop also runs the linear
-reward model, pairs of outputs under a Bradley-Terry follower and the three
-data regimes (``SampledSpec.reward_model``, ``data``, ``labels``, ``regime``;
-docs/theory/pairwise.md); the description below is paper-nn's.
+reward model, pairs of outputs under a Bradley-Terry follower (two of the policy's, or
+its own against a fixed reference) and the three data regimes (``SampledSpec.reward_model``,
+``data``, ``labels``, ``pairing``, ``regime``; docs/theory/pairwise.md); the description
+below is paper-nn's.
 
 One outer iteration ``t`` of ``T``:
 
@@ -34,9 +35,8 @@ the previous one), its iterations, residual and convergence recorded; with
 local influence the solve sits inside ``S(y)`` and is differentiated through
 ``jax.lax.custom_linear_solve``. ``params = optimum`` is refused for the MLP (no unique
 best response); for the linear reward model ``phi_s`` is the best response on the buffer
-(:mod:`toysim.game.optimum`), where the rung is taken too. The new data are
-``samples_per_step`` samples in a buffer of ``buffer_size``, so
-``omega = samples_per_step / buffer_size`` and ``gamma = 2 omega`` is the exact weight.
+(:mod:`toysim.game.optimum`), where the rung is taken too. ``gamma = 2 omega`` is the exact
+weight (:attr:`toysim.game.sampled.SampledSpec.new_sample_weight`).
 
 Its round (:func:`sampled_trajectory`, run by :func:`toysim.game.loop.play`) also takes expert
 iteration in place of the gradient leader, an ensemble of reward models
@@ -78,7 +78,9 @@ from toysim.game.sampled import (
     leader_reward,
     network_model,
     neural_utility,
+    own_outputs,
     policy_block,
+    policy_outputs,
     sampled_buffer,
     schedule,
 )
@@ -223,7 +225,7 @@ def leader_view(
     inverse = network_inverse(spec, hp, follower_model, phi, buffer, key, x0)
     point = theta
     if spec.data == "pairs":
-        model = steering_view(model, hp.beta, hp.label_noise)
+        model = steering_view(model, hp.beta, hp.label_noise, spec.pairing == "reference")
         point = jnp.stack([theta, theta])
     penalty, solution = network_steering(spec.method, model, phi, inverse, point, u)
     return LeaderView(phi, penalty, solution, optimum)
@@ -295,19 +297,19 @@ def sampled_trajectory(
             return list(jax.random.split(step_key, 3 if pairs else 2))
 
         def gradient_leader(start, phi, buffer, previous, sigma, lr, inner_key, step_key):
-            """``(theta, view)``: ``inner_steps`` clipped steps up ``F`` on sampled outputs,
-            and the iteration's :class:`LeaderView`."""
+            """``(theta, view)``: ``inner_steps`` clipped steps up F, its :class:`LeaderView`."""
             curvature_key = jax.random.fold_in(step_key, 1)  # leaves the split keys unchanged
             x0 = previous if game.curvature.warm_start else None
             models = (model, follower_model)
             view = leader_view(game, hp, u, models, phi, buffer, start, curvature_key, x0)
 
-            def objective(y):
-                reward = leader_reward(model, view.phi, y, hp.action_cost)
+            def objective(theta, eps):  # a pair: both outputs, or the own output and a reference
+                y = policy_outputs(game, hp, theta, sigma, eps)
+                reward = leader_reward(model, view.phi, own_outputs(game, y), hp.action_cost)
                 return reward - hp.gamma * view.penalty(y)
 
             def inner(theta, eps):
-                grad = jax.grad(lambda x: objective(x + sigma * eps))(theta)  # a pair: both
+                grad = jax.grad(objective)(theta, eps)
                 return theta + lr * jnp.clip(grad, -hp.clip, hp.clip), None
 
             eps = standard_normal(inner_key, (game.inner_steps, *sample_shape), dtype)

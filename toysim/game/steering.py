@@ -41,12 +41,14 @@ def influence_loss(
 ) -> Array:
     """The loss whose gradient enters the influence function.
 
-    ``l(phi; y, label)`` with the oracle; without it ``2 r_phi(y)``, whose
-    gradient ``2 grad_phi r`` is ``grad_phi l`` with ``r - U`` replaced by 1
-    (switch ``oracle``, docs/theory/relaxations.md).
+    ``l(phi; y, label)`` with the oracle; without it the model's ``free_loss``, by default
+    ``2 r_phi(y)``, whose gradient ``2 grad_phi r`` is ``grad_phi l`` with ``r - U`` replaced
+    by 1 (switch ``oracle``, docs/theory/relaxations.md).
     """
     if oracle:
         return model.sample_loss(phi, y, label)
+    if model.free_loss is not None:
+        return model.free_loss(phi, y)
     return 2.0 * model.reward(phi, y)
 
 

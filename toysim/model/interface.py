@@ -66,7 +66,10 @@ class RewardModel(NamedTuple):
     ``(phi, ys, c) -> sum_i c_i (grad_phi r(y_i))^2`` (elementwise, shaped like ``phi``):
     the diagonal of the Gauss-Newton matrix for the diagonal rung
     (:func:`toysim.game.curvature.gauss_newton_diagonal`), which otherwise forms the
-    per-sample gradients.
+    per-sample gradients. And ``free_loss``, ``(phi, y) -> L``: what the steering term
+    differentiates without the oracle (:func:`toysim.game.steering.influence_loss`), the
+    loss whose gradient is ``grad_phi l`` with the loss's residual replaced by 1; ``None``
+    (the default) is the squared error's, ``2 r_phi(y)``.
     """
 
     init: Callable[[Array, DTypeLike], RewardParams]
@@ -74,6 +77,7 @@ class RewardModel(NamedTuple):
     sample_loss: Callable[[RewardParams, Array, Array], Array]
     gradient_gram: Callable[[RewardParams, Array], Array] | None = None
     gradient_square_sum: Callable[[RewardParams, Array, Array], RewardParams] | None = None
+    free_loss: Callable[[RewardParams, Array], Array] | None = None
 
 
 def squared_error(

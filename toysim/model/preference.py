@@ -42,20 +42,27 @@ def sample_labels(key: Array, probability: Array) -> Array:
     return jax.random.bernoulli(key, probability).astype(probability.dtype)
 
 
-def steering_view(model: RewardModel, beta: Array, epsilon: Array) -> RewardModel:
+def steering_view(
+    model: RewardModel, beta: Array, epsilon: Array, reference: bool = False
+) -> RewardModel:
     """A pairwise reward model as the steering term sees it: one sample is one pair.
 
     ``reward`` is the pair's mean reward (:func:`~toysim.model.interface.pair_mean_reward`),
-    and ``sample_loss(phi, y, utilities)`` the Bradley-Terry loss at the expected
-    label ``p`` computed from the true utilities ``[..., 2]`` of the pair: the
-    oracle knows ``U`` and the labeller's link, so the labeller ``y -> U(y)``
-    of :mod:`toysim.game.steering` serves pairs unchanged, and a derivative
-    through the pair reaches the label. ``init`` is ``model``'s.
+    or with ``reference`` the first output's, the policy's own against a fixed reference
+    (``r(y) = r(y_0)``, the local direction ``grad_phi r(y_0)`` of the published relaxed and
+    practical penalties, whose oracle-free loss is then the margin ``r(y_0) - r(y_1)``: the
+    Bradley-Terry gradient ``(s(margin) - p) grad_phi margin`` with ``s - p`` replaced by 1).
+    ``sample_loss(phi, y, utilities)`` is the Bradley-Terry loss at the expected label ``p``
+    computed from the true utilities ``[..., 2]`` of the pair: the oracle knows ``U`` and
+    the labeller's link, so the labeller ``y -> U(y)`` of :mod:`toysim.game.steering`
+    serves pairs unchanged, and a derivative through the pair reaches the label. ``init``
+    is ``model``'s.
 
     Args:
       model: the pointwise reward model (its ``reward`` scores single outputs).
       beta: the labeller's inverse temperature (:func:`preference_probability`).
       epsilon: the labeller's flip probability.
+      reference: whether the pair's second output is a fixed reference (score the first).
     """
     loss = bradley_terry_loss(model.reward)
 
@@ -63,4 +70,14 @@ def steering_view(model: RewardModel, beta: Array, epsilon: Array) -> RewardMode
         p = preference_probability(utilities[..., 0], utilities[..., 1], beta, epsilon)
         return loss(phi, y, p)
 
-    return RewardModel(model.init, pair_mean_reward(model.reward), sample_loss)
+    if not reference:
+        return RewardModel(model.init, pair_mean_reward(model.reward), sample_loss)
+
+    def own_reward(phi, y: Array) -> Array:
+        return model.reward(phi, y[..., 0, :])
+
+    def margin(phi, y: Array) -> Array:
+        r = model.reward(phi, y)
+        return r[..., 0] - r[..., 1]
+
+    return RewardModel(model.init, own_reward, sample_loss, free_loss=margin)
