@@ -36,7 +36,7 @@ from toysim.experiments.goodhart import (
     goodhart_table,
 )
 from toysim.experiments.kl_leash import kl_leash_runs
-from toysim.experiments.label_noise import DEFAULT, FULL, label_noise_runs
+from toysim.experiments.label_noise import DEFAULT, FULL, REFERENCE, label_noise_runs
 from toysim.experiments.ladder import LadderRuns, ladder_runs, ladder_tables
 from toysim.experiments.landscape import landscape_runs
 from toysim.experiments.mitigations import mitigation_runs, neural_mitigation_runs
@@ -324,17 +324,17 @@ _figure(
     _unshared(landscape_runs, landscape_figure),
     default=False,
 )
-_figure(
-    "label_noise",
-    "each leader's final utility and collapse rate over (beta, epsilon), pairwise-linear",
-    lambda runs: label_noise_figure(label_noise_runs(DEFAULT, runs.quick)),
-)
-_figure(
-    "label_noise_full",
-    "the same on both pairwise presets, expected labels, best responses (long: when named)",
-    lambda runs: label_noise_figure(label_noise_runs(FULL, runs.quick)),
-    default=False,
-)
+for _name, _variant, _description in (
+    ("label_noise", DEFAULT, "each leader's final U and collapses over (beta, eps), 300 its"),
+    ("label_noise_full", FULL, "the same on both presets, expected labels (long: when named)"),
+    ("label_noise_reference", REFERENCE, "the same against a reference (long: when named)"),
+):
+    _figure(
+        _name,
+        _description,
+        lambda runs, v=_variant: label_noise_figure(label_noise_runs(v, runs.quick)),
+        default=_variant is DEFAULT,
+    )
 
 for _preset in GOODHART_PRESETS:
     _figure(

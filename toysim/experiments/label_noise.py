@@ -42,6 +42,8 @@ class LabelNoiseVariant(NamedTuple):
       best_response: also run :data:`BEST_RESPONSE_METHODS` at ``params = optimum`` (the
         presets with a linear reward model).
       methods: the leaders.
+      pairing: what a pair compares (:data:`toysim.game.sampled.PAIRINGS`): two outputs of
+        the policy (the presets'), or its output against a reference from the initial policy.
     """
 
     presets: tuple[str, ...]
@@ -53,6 +55,7 @@ class LabelNoiseVariant(NamedTuple):
     expected_point: bool
     best_response: bool
     methods: tuple[str, ...] = LABEL_NOISE_METHODS
+    pairing: str = "policy"
 
 
 FULL = LabelNoiseVariant(
@@ -66,6 +69,19 @@ DEFAULT = LabelNoiseVariant(
 )
 """The default figure: pairwise-linear's sampled labels on a 2 x 3 grid, 16 seeds, 300
 iterations."""
+REFERENCE = LabelNoiseVariant(
+    ("pairwise-linear",),
+    (1.0, 4.0),
+    (0.0, 0.1, 0.3),
+    16,
+    None,
+    ("pairwise-linear",),
+    False,
+    False,
+    pairing="reference",
+)
+"""The published pairing on pairwise-linear: the policy's output against a reference from
+the initial policy, sampled and expected labels on a 2 x 3 grid, 16 seeds, 1,000 iterations."""
 
 
 def quick(variant: LabelNoiseVariant) -> LabelNoiseVariant:
@@ -136,11 +152,12 @@ def label_noise_runs(variant: LabelNoiseVariant, quick_look: bool = False) -> La
             grid[preset][labels], best[preset][labels] = {}, {}
             for method in variant.methods:
                 spec, hp = build(preset, method, steps=variant.steps)
-                spec = dataclasses.replace(spec, labels=labels)
+                spec = dataclasses.replace(spec, labels=labels, pairing=variant.pairing)
                 on_grid = labels == "sampled" or preset in variant.expected_grid
                 cell_axes = axes if on_grid else {}
                 grid[preset][labels][method] = _cells(spec, hp, cell_axes, variant.seeds)
-                config[preset][method] = describe(dataclasses.replace(spec, labels="sampled"), hp)
+                sampled = dataclasses.replace(spec, labels="sampled")
+                config[preset][method] = describe(sampled, hp)
                 point[preset] = (float(hp.beta), float(hp.label_noise))
                 if variant.best_response and spec.reward_model == "linear":
                     if method in BEST_RESPONSE_METHODS:

@@ -21,6 +21,14 @@ from toysim.plots.style import SEQUENTIAL_CMAP
 LABEL_TEXT = {"sampled": "sampled (Bernoulli) labels", "expected": "expected labels"}
 
 
+PAIRING_TEXT = {
+    "policy": "Each pair is two outputs of the current policy.",
+    "reference": "Each pair is the policy's output against a reference drawn from the initial "
+    "policy N(0, sigma_start^2 I), the published pairing.",
+}
+"""The caption's sentence on what a pair compares."""
+
+
 def _rows(runs: LabelNoiseRuns) -> list[tuple[str, str]]:
     """The ``(preset, labels)`` pairs whose cells cover the grid, in order."""
     return [
@@ -96,7 +104,8 @@ def label_noise_figure(runs: LabelNoiseRuns):
         f"0.8 times the run's peak; second number) on a grid of the labeller's inverse "
         f"temperature beta and label flip rate epsilon, {horizon}; the dashed cell is the "
         "presets' own (beta = 1, epsilon = 0.1). Sampled labels are Bernoulli draws of the "
-        "Bradley-Terry probability; expected labels train on the probability itself."
+        "Bradley-Terry probability; expected labels train on the probability itself. "
+        + PAIRING_TEXT[v.pairing]
     )
     meta = {
         "caption": caption,
@@ -127,8 +136,9 @@ def label_noise_figure(runs: LabelNoiseRuns):
         },
         "table": label_noise_table(runs),
     }
+    against = "; pairs against a reference from the initial policy" * (v.pairing == "reference")
     fig.suptitle(
         "Label noise: each cell is the median final utility over seeds and the fraction of "
-        f"seeds that collapsed ({horizon})"
+        f"seeds that collapsed ({horizon}{against})"
     )
     return fig, meta
