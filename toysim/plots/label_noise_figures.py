@@ -136,7 +136,7 @@ def label_noise_figure(runs: LabelNoiseRuns):
         },
         "table": label_noise_table(runs),
     }
-    against = "; pairs against a reference from the initial policy" * (v.pairing == "reference")
+    against = ";\neach pair: the policy's output against a reference" * (v.pairing == "reference")
     fig.suptitle(
         "Label noise: each cell is the median final utility over seeds and the fraction of "
         f"seeds that collapsed ({horizon}{against})"
