@@ -302,23 +302,24 @@ def test_the_best_response_on_sampled_labels_never_rises():
 
 def test_against_a_reference_exact_fpo_holds_where_policy_pairs_make_it_fall():
     """theory/pairwise.md, the published pairing: with expected labels exact FPO ends highest
-    and collapses least; with sampled labels it is the best leader without flips and level with
-    the others (within 0.5 of the best median) at the presets' flip rate; and it ends far above
-    its own median with two policy outputs (label_noise_full)."""
+    and collapses least; with sampled labels it is the best leader without flips and, at the
+    presets' flip rate, within 10% of the best median and collapsing as often as RLHF; and it
+    ends far above its own median with two policy outputs (label_noise_full)."""
     table = json.loads((FIGURES / "label_noise_reference.json").read_text())["table"]
-    rows = table["pairwise-linear"]
+    cells = table["pairwise-linear"]
     methods = ("rlhf", "fpo-practical", "fpo-relaxed", "fpo-exact")
 
     def final(method, row):
-        return rows[method][row]["median_final_utility"]
+        return cells[method][row]["median_final_utility"]
 
     expected = "expected, beta = 1, epsilon = 0.1"
     assert max(methods, key=lambda m: final(m, expected)) == "fpo-exact"
-    collapse = {m: rows[m][expected]["collapse_rate"] for m in methods}
+    collapse = {m: cells[m][expected]["collapse_rate"] for m in methods}
     assert collapse["fpo-exact"] == min(collapse.values())
     clean, preset = "sampled, beta = 1, epsilon = 0", "sampled, beta = 1, epsilon = 0.1"
     assert max(methods, key=lambda m: final(m, clean)) == "fpo-exact"
-    assert final("fpo-exact", preset) > max(final(m, preset) for m in methods) - 0.5
+    assert final("fpo-exact", preset) > 0.9 * max(final(m, preset) for m in methods)
+    assert cells["fpo-exact"][preset]["collapse_rate"] == cells["rlhf"][preset]["collapse_rate"]
     policy = json.loads((FIGURES / "label_noise_full.json").read_text())["table"]
     assert (
         final("fpo-exact", preset)
