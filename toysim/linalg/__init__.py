@@ -16,9 +16,10 @@ Operators (:mod:`toysim.linalg.operators`): :class:`DenseOperator`,
 estimates of the extreme eigenvalues (:func:`extreme_eigenvalues`), the exact or
 Hutchinson diagonal (:func:`basis_diagonal`, :func:`hutchinson_diagonal`).
 Solvers (:mod:`toysim.linalg.solve`): :class:`Cholesky`, :class:`LU`,
-:class:`CG`, :class:`MINRES`, :class:`Identity`; each solve reports
+:class:`CG`, :class:`MINRES`, :class:`Identity`, :class:`Neumann` (the truncated
+Neumann series, its step from :func:`spectral_bound`); each solve reports
 iterations, relative residual, normwise backward error and convergence, and is differentiated
-implicitly (``jax.lax.custom_linear_solve``).
+implicitly (``jax.lax.custom_linear_solve``; the Neumann series through its terms).
 
 Why not lineax (0.1.1, with equinox), evaluated for this layer: it has no
 MINRES (its symmetric-indefinite option is GMRES, with a longer recurrence);
@@ -57,6 +58,7 @@ from toysim.linalg.solve import (
     SOLVERS,
     Cholesky,
     Identity,
+    Neumann,
     Solution,
     SolveInfo,
     Solver,
@@ -72,6 +74,7 @@ from toysim.linalg.spectral import (
     extreme_eigenvalues,
     hutchinson_diagonal,
     lanczos_tridiagonal,
+    spectral_bound,
 )
 
 __all__ = [
@@ -89,6 +92,7 @@ __all__ = [
     "LinearMap",
     "LinearOperator",
     "LowRankPlusDiagonal",
+    "Neumann",
     "Solution",
     "SolveInfo",
     "Solver",
@@ -105,6 +109,7 @@ __all__ = [
     "lanczos_tridiagonal",
     "linear_map",
     "solve",
+    "spectral_bound",
     "spectrum",
     "trace",
 ]

@@ -1,4 +1,5 @@
-"""Krylov solvers from matrix-vector products alone: CG and MINRES.
+"""Krylov solvers from matrix-vector products alone: CG and MINRES (and the truncated
+Neumann series, :func:`neumann_series`, a fixed number of Richardson steps).
 
 Both start from ``x_0`` (0 unless a warm start is given) and return
 ``(x, iterations, relative residual, backward error)``:
@@ -182,3 +183,29 @@ def minres(
     final = jax.lax.while_loop(not_done, step, state)
     x, phibar, tnorm2, k = final[0], final[9], final[12], final[13]
     return x, k, phibar / safe_norm(b), backward_error(phibar, jnp.sqrt(tnorm2), x, b)
+
+
+def neumann_series(matvec: MatVec, b: Array, step: Array, terms: int) -> tuple[Array, Array]:
+    """``x_K = alpha sum_{k=0}^{K-1} (I - alpha A)^k b``, the truncated Neumann series of
+    ``A^{-1} b``, and its residual ``b - A x_K = (I - alpha A)^K b``.
+
+    Richardson's iteration from 0, ``x_{k+1} = x_k + alpha r_k``, ``r_{k+1} = r_k - alpha A
+    r_k``: one product a term, no inner products, so it is differentiated by autodiff
+    through its ``K`` steps (the derivative of the truncated series itself, not of ``A^{-1}``).
+
+    Args:
+      matvec: ``v -> A v``.
+      b: the right-hand side, shape ``[d]``.
+      step: ``alpha``.
+      terms: ``K >= 1``.
+
+    Returns:
+      ``(x_K, r_K)``.
+    """
+
+    def term(carry, _):
+        x, r = carry
+        return (x + step * r, r - step * matvec(r)), None
+
+    (x, r), _ = jax.lax.scan(term, (jnp.zeros_like(b), b), length=terms)
+    return x, r

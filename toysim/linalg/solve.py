@@ -23,6 +23,10 @@ and what ``tol`` bounds:
   ``tol``: on an indefinite, nearly singular ``A`` the relative residual can
   stall far above ``tol`` while ``x`` already solves a system within ``tol``
   of ``A`` and ``b``.
+* :class:`Neumann`, the series ``alpha sum_{k<K} (I - alpha A)^k b`` truncated after ``K``
+  terms: ``K`` iterations; the residual its recurrence carries, ``(I - alpha A)^K b``;
+  converged exactly when that relative residual is at most ``tol``. Its derivatives are
+  those of the truncated series (autodiff through its ``K`` steps), not implicit.
 * :class:`Identity`, the relaxation ``H -> I`` (docs/theory/relaxations.md):
   ``x = b``, 0 iterations, residual and backward error 0, converged. It solves
   ``I x = b`` exactly, whatever ``A`` is, and its derivatives are those of ``x = b``.
@@ -44,8 +48,15 @@ import jax.numpy as jnp
 from jax import Array
 
 from toysim.linalg.direct import LinearMap, cholesky_map, lu_maps
-from toysim.linalg.krylov import backward_error, conjugate_gradient, minres, safe_norm
+from toysim.linalg.krylov import (
+    backward_error,
+    conjugate_gradient,
+    minres,
+    neumann_series,
+    safe_norm,
+)
 from toysim.linalg.operators import LinearOperator, frobenius_norm
+from toysim.linalg.spectral import spectral_bound
 
 
 class SolveInfo(NamedTuple):
@@ -73,16 +84,16 @@ class Solution(NamedTuple):
     info: SolveInfo
 
 
-def _check_tol(tol: float | None, allow_none: bool) -> None:
+def _check_tol(tol: float | None, allow_none: bool, name: str = "tol") -> None:
     if tol is None and allow_none:
         return
     if not isinstance(tol, (int, float)) or isinstance(tol, bool) or not tol > 0:
-        raise ValueError(f"tol must be a number > 0; got {tol!r}")
+        raise ValueError(f"{name} must be a number > 0; got {tol!r}")
 
 
-def _check_maxiter(maxiter: int) -> None:
+def _check_maxiter(maxiter: int, name: str = "maxiter") -> None:
     if not isinstance(maxiter, int) or isinstance(maxiter, bool) or maxiter < 1:
-        raise ValueError(f"maxiter must be an integer >= 1; got {maxiter!r}")
+        raise ValueError(f"{name} must be an integer >= 1; got {maxiter!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,8 +162,37 @@ class Identity:
     """The relaxation ``A -> I``: ``x = b``."""
 
 
-Solver = Cholesky | LU | CG | MINRES | Identity
-SOLVERS = (Cholesky, LU, CG, MINRES, Identity)
+@dataclasses.dataclass(frozen=True)
+class Neumann:
+    """``x_K = alpha sum_{k=0}^{K-1} (I - alpha A)^k b``, the Neumann series of ``A^{-1} b``
+    truncated after ``K`` terms (products only; :func:`~toysim.linalg.krylov.neumann_series`).
+
+    ``x_K = A^{-1} (I - (I - alpha A)^K) b``: for a symmetric ``A`` with eigenvalues in
+    ``(0, 2 / alpha)`` the error ``x_K - A^{-1} b`` shrinks by ``max_i |1 - alpha lambda_i|``
+    a term, which is ``1 - alpha lambda_min`` when ``alpha <= 1 / lambda_max``. ``K = 1``
+    gives ``alpha b``.
+
+    Attributes:
+      terms: ``K``, an integer ``>= 1``.
+      step: ``alpha > 0``, or ``None`` for ``1 / spectral_bound(A)``
+        (:func:`~toysim.linalg.spectral.spectral_bound`, an upper bound on ``lambda_max``).
+      tol: the relative residual ``||(I - alpha A)^K b|| / ||b||`` at most which the series
+        counts as converged.
+    """
+
+    terms: int = 20
+    step: float | None = None
+    tol: float = 1e-6
+
+    def __post_init__(self):
+        _check_maxiter(self.terms, "terms")
+        if self.step is not None:
+            _check_tol(self.step, allow_none=False, name="step")
+        _check_tol(self.tol, allow_none=False)
+
+
+Solver = Cholesky | LU | CG | MINRES | Identity | Neumann
+SOLVERS = (Cholesky, LU, CG, MINRES, Identity, Neumann)
 
 
 DIRECT_BACKWARD_FACTOR = 100
@@ -198,13 +238,14 @@ def inverse(
     Args:
       operator: ``A`` (see :mod:`toysim.linalg.operators`); ignored by :class:`Identity`.
       solver: one of :class:`Cholesky`, :class:`LU`, :class:`CG`, :class:`MINRES`,
-        :class:`Identity`.
+        :class:`Identity`, :class:`Neumann`.
       x0: a warm start for the Krylov solvers (e.g. the previous iteration's
         solution; no gradient flows through it), ignored by the others. It
         changes the iterations taken, not what ``x`` solves nor its derivatives.
 
     Returns:
-      The map; differentiable in ``b`` and in the operator's arrays (implicitly).
+      The map; differentiable in ``b`` and in the operator's arrays (implicitly; the
+      :class:`Neumann` series through its terms).
 
     Raises:
       TypeError: if ``solver`` is not one of these.
@@ -214,6 +255,8 @@ def inverse(
         raise TypeError(f"solver must be a toysim.linalg solver ({names}); got {solver!r}")
     if isinstance(solver, Identity):
         return identity_solution
+    if isinstance(solver, Neumann):
+        return _neumann_inverse(operator, solver)
     if isinstance(solver, (Cholesky, LU)):
         return _direct_inverse(operator, solver)
     method = conjugate_gradient if isinstance(solver, CG) else minres
@@ -231,6 +274,25 @@ def inverse(
             operator.matvec, b, krylov, symmetric=True, has_aux=True
         )
         return Solution(x, info)
+
+    return apply
+
+
+def _neumann_inverse(operator: LinearOperator, solver: Neumann) -> Callable[[Array], Solution]:
+    """The truncated series' map: ``K`` iterations, the residual its recurrence carries, the
+    backward error with ``||A||`` estimated by ``1 / alpha``; converged when the relative
+    residual is at most ``tol``. ``alpha`` is a constant of the series (no gradient)."""
+    step = solver.step
+    if step is None:
+        step = jax.lax.stop_gradient(1.0 / spectral_bound(operator))
+
+    def apply(b: Array) -> Solution:
+        x, r = neumann_series(operator.matvec, b, step, solver.terms)
+        r_norm = jnp.linalg.norm(r)
+        residual = r_norm / safe_norm(b)
+        error = backward_error(r_norm, 1.0 / step, x, b)
+        terms = jnp.asarray(solver.terms, jnp.int32)
+        return Solution(x, SolveInfo(terms, residual, error, residual <= solver.tol))
 
     return apply
 

@@ -11,6 +11,8 @@ the diagonal, from matrix-vector products alone.
 * :func:`hutchinson_diagonal`: ``diag A`` estimated from ``m`` products with
   Rademacher vectors ``z``: ``E[z * A z] = diag A``, exact for every draw when
   ``A`` is diagonal.
+* :func:`spectral_bound`: an upper bound on ``lambda_max(A)`` from ``A``'s structure (the
+  Neumann series' step, :class:`toysim.linalg.Neumann`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from toysim.linalg.operators import LinearOperator
+from toysim.linalg.operators import (
+    DampedOperator,
+    DiagonalOperator,
+    LinearOperator,
+    LowRankPlusDiagonal,
+)
 
 
 def lanczos_tridiagonal(operator: LinearOperator, start: Array, steps: int) -> Array:
@@ -114,3 +121,28 @@ def hutchinson_diagonal(operator: LinearOperator, key: Array, probes: int) -> Ar
     dtype = jnp.result_type(float)
     z = jax.random.rademacher(key, (probes, operator.size), dtype)
     return jnp.mean(z * jax.vmap(operator.matvec)(z), axis=0)
+
+
+def spectral_bound(operator: LinearOperator) -> Array:
+    """An upper bound on ``lambda_max(A)`` of a symmetric ``A``, from its structure.
+
+    * ``alpha I + C^T C``: ``alpha + tr(C C^T)`` (``C^T C`` is positive semi-definite, so its
+      largest eigenvalue is at most its trace, the Gram matrix's);
+    * ``diag(a)``: ``max_i a_i`` (exact);
+    * ``A + mu I``: the bound of ``A`` plus ``mu``;
+    * any other ``A`` (a dense matrix, a Hessian known by its products): Gershgorin's
+      ``max_i sum_j |A_ij|`` of the formed matrix (``d`` products for a Hessian).
+
+    Args:
+      operator: a symmetric ``A``.
+
+    Returns:
+      The scalar bound.
+    """
+    if isinstance(operator, LowRankPlusDiagonal):
+        return operator.alpha + jnp.trace(operator.factor_gram())
+    if isinstance(operator, DiagonalOperator):
+        return jnp.max(operator.diagonal)
+    if isinstance(operator, DampedOperator):
+        return spectral_bound(operator.operator) + operator.damping
+    return jnp.max(jnp.sum(jnp.abs(operator.dense()), axis=-1))
