@@ -93,8 +93,8 @@ def test_unknown_method_and_switch_names_list_the_valid_ones():
         method_from_name("ppo")
     with pytest.raises(
         ConfigError,
-        match=r"hessian must be one of exact, damped, gauss-newton, diagonal, identity; "
-        r"got 'inverse'",
+        match=r"hessian must be one of exact, damped, gauss-newton, diagonal, identity, "
+        r"neumann, unrolled; got 'inverse'",
     ):
         method_from_name("fpo", hessian="inverse")
     with pytest.raises(ConfigError, match=r"influence must be one of global, local"):

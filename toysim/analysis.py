@@ -50,19 +50,21 @@ def ladder_gamma(spec: LinearSpec, hp: LinearHParams, method: Method) -> float:
     of the exact one-step lookahead on the linear game, rescaled for ``H -> I``.
 
     ``M = H`` for ``hessian = exact`` and ``gauss-newton`` (the Gauss-Newton matrix of the
-    linear reward model's squared loss is its Hessian); ``M = I`` for ``identity``.
+    linear reward model's squared loss is its Hessian), and the truncated rungs ``neumann``
+    and ``unrolled`` (their steering tends to the exact one, and ``2 omega`` makes the
+    unrolled one the ``K``-step lookahead); ``M = I`` for ``identity``.
 
     Raises:
         ConfigError: for ``damped`` and ``diagonal``, whose ``M`` is neither.
     """
     exact = 2.0 * spec.new_sample_weight
-    if method.hessian in ("exact", "gauss-newton"):
+    if method.hessian in ("exact", "gauss-newton", "neumann", "unrolled"):
         return exact
     if method.hessian == "identity":
         return exact / float(hp.lam)
     raise ConfigError(
-        "ladder_gamma: hessian must be exact, gauss-newton or identity (damped and "
-        f"diagonal have no lookahead weight); got {method.hessian!r}"
+        "ladder_gamma: hessian must be exact, gauss-newton, neumann, unrolled or identity "
+        f"(damped and diagonal have no lookahead weight); got {method.hessian!r}"
     )
 
 

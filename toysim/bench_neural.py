@@ -2,7 +2,7 @@
 and fpo-relaxed, in float64 and float32, in one run.
 
 For each precision and each row (rlhf, fpo-relaxed, then exact FPO with each ``hessian``
-choice of :data:`toysim.config.HESSIAN`), one run times the compilation of a single
+choice of :data:`toysim.config.CURVATURES`), one run times the compilation of a single
 trajectory, that trajectory (best of ``repeats`` calls after compilation) and a
 ``jit(vmap)`` batch of ``seeds`` runs (split over the devices, one per core), and divides
 both by fpo-relaxed's times of the same precision. Timings never gate a test.
@@ -17,7 +17,7 @@ import jax
 import numpy as np
 
 from toysim.bench import _compile_and_time, _row, sharded_over_devices
-from toysim.config import HESSIAN
+from toysim.config import CURVATURES
 
 PUBLISHED_NN_SECONDS_PER_RUN = 22.0
 """The published PyTorch code on this machine kind: 45-51 s per pair of 4,000-iteration runs."""
@@ -38,7 +38,7 @@ PRECISIONS = (64, 32)
 
 def benchmark_methods() -> tuple[tuple[str, str, dict], ...]:
     """``(label, paper-nn method, switches)`` of each row: rlhf, fpo-relaxed, the ladder."""
-    rungs = tuple((f"hessian={h}", "fpo-exact", {"hessian": h}) for h in HESSIAN)
+    rungs = tuple((f"hessian={h}", "fpo-exact", {"hessian": h}) for h in CURVATURES)
     return (("rlhf", "rlhf", {}), ("fpo-relaxed", "fpo-relaxed", {})) + rungs
 
 

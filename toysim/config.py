@@ -27,8 +27,13 @@ from toysim.rules import (
     needs_solve,
 )
 
-HESSIAN = ("exact", "damped", "gauss-newton", "diagonal", "identity")
-"""The curvature ladder of the ``hessian`` switch, exact first (docs/theory/exact-fpo.md)."""
+CURVATURES = ("exact", "damped", "gauss-newton", "diagonal", "identity")
+"""The rungs whose ``M`` is a matrix standing for ``H``, exact first (docs/theory/exact-fpo.md)."""
+TRUNCATED = ("neumann", "unrolled")
+"""The rungs truncated after ``K = Method.rung_steps`` terms: the Neumann series of ``H^{-1}``
+(products with ``H`` only) and ``K`` unrolled steps of the follower's own optimizer."""
+HESSIAN = (*CURVATURES, *TRUNCATED)
+"""The curvature ladder of the ``hessian`` switch: the matrices, then the truncated rungs."""
 INFLUENCE = ("global", "local")
 PARAMS = ("optimum", "current")
 ORACLE = ("true", "none")
@@ -51,10 +56,14 @@ class Method:
       hessian: the curvature ``M`` in ``M^{-1} g`` (docs/theory/exact-fpo.md): ``exact``
         (the follower's Hessian ``H``), ``damped`` (``H + mu I``), ``gauss-newton``
         (``J^T J`` term plus the regulariser), ``diagonal`` (``diag H``; on a network by
-        default the Gauss-Newton matrix's diagonal) or ``identity``.
+        default the Gauss-Newton matrix's diagonal) or ``identity``; or a truncated rung:
+        ``neumann`` (``H^{-1}`` by ``K`` terms of its Neumann series) or ``unrolled`` (the
+        follower's response differentiated through ``K`` steps of its own optimizer).
       influence: ``global`` (``g_bar = E_pi[grad_phi r]``) or ``local`` (``grad_phi r(y)``).
       params: ``optimum`` (``phi*``, the follower's best response) or ``current`` (``phi_t``).
       oracle: ``true`` (``grad_phi l`` uses ``U(y)``) or ``none`` (``r - U`` -> 1).
+      rung_steps: ``K`` of a truncated rung (:data:`TRUNCATED`), an integer ``>= 1``: the
+        Neumann series' terms or the follower's unrolled steps; unread by the other rungs.
     """
 
     name: str
@@ -63,15 +72,27 @@ class Method:
     influence: str = "global"
     params: str = "optimum"
     oracle: str = "true"
+    rung_steps: int = 20
 
     def validate(self) -> None:
-        """Check each switch against its allowed values.
+        """Check each switch against its allowed values, ``rung_steps``, and that the
+        ``unrolled`` rung has global influence and the oracle (its follower trains on the
+        true labels, and its steering is the response's effect on the policy's reward).
 
         Raises:
             ConfigError: naming the first switch whose value is not allowed, and the choices.
         """
         for field, allowed in SWITCHES.items():
             check_choice(field, getattr(self, field), allowed)
+        steps = self.rung_steps
+        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+            raise ConfigError(f"rung_steps must be an integer >= 1; got {steps!r}")
+        if self.hessian == "unrolled" and (self.influence, self.oracle) != ("global", "true"):
+            raise ConfigError(
+                "hessian = unrolled differentiates the follower's actual update (true labels) "
+                "along the policy's fixed reward gradient: influence must be global and oracle "
+                f"true; got influence {self.influence!r}, oracle {self.oracle!r}"
+            )
 
     @property
     def is_exact(self) -> bool:
@@ -104,18 +125,16 @@ def method_from_name(
     influence: str | None = None,
     params: str | None = None,
     oracle: str | None = None,
+    rung_steps: int | None = None,
 ) -> Method:
-    """The named method, with any switch given overriding the alias's value.
+    """The named method, with any switch (or ``rung_steps``) given overriding the alias's value.
 
     An alias whose switches are overridden is renamed ``fpo`` (a custom mix).
     """
     check_choice("method", name, METHODS)
     base = METHODS[name]
-    overrides = {
-        k: v
-        for k, v in dict(hessian=hessian, influence=influence, params=params, oracle=oracle).items()
-        if v is not None
-    }
+    given = dict(hessian=hessian, influence=influence, params=params, oracle=oracle)
+    overrides = {k: v for k, v in dict(given, rung_steps=rung_steps).items() if v is not None}
     if not overrides:
         base.validate()
         return base
@@ -256,6 +275,13 @@ class LinearSpec:
                     f"probes must be FPO methods (with a steering term); got {probe!r}"
                 )
             probe.validate()
+        for method in (self.method, *self.probes):
+            if method.foresight and method.hessian == "unrolled" and self.follower != "sgd":
+                raise ConfigError(
+                    "follower must be sgd with hessian = unrolled (it unrolls the follower's "
+                    f"own optimizer steps; the {self.follower} follower takes none); "
+                    f"got {self.follower!r}"
+                )
 
 
 class LinearHParams(NamedTuple):

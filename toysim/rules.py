@@ -106,11 +106,11 @@ def _foresight(spec) -> bool:
 
 def needs_solve(spec) -> bool:
     """Whether the linear game solves with ``H = lambda I + ...`` (so reads ``lambda``): a
-    best-response or population follower, or FPO with a Hessian other than the identity or
-    with ``params = optimum``."""
+    best-response or population follower, or FPO with a Hessian other than the identity (or
+    the ``unrolled`` rung, which takes optimizer steps) or with ``params = optimum``."""
     m = spec.method
     return (
-        m.foresight and (m.hessian != "identity" or m.params == "optimum")
+        m.foresight and (m.hessian not in ("identity", "unrolled") or m.params == "optimum")
     ) or spec.follower in ("best-response", "population")
 
 

@@ -188,3 +188,8 @@ def test_a_sweeps_composition_flag_or_axis_is_refused_by_name_before_compiling(
     line = refused(cli, *SWEEP, *argv)
     assert needle in line and line.startswith("error: "), line
     assert not any(tmp_path.iterdir())
+
+
+def test_zero_rung_steps_are_refused(cli):
+    line = refused(cli, "run", "--method", "fpo", "--hessian", "neumann", "--rung-steps", "0")
+    assert "rung_steps must be an integer >= 1; got 0" in line

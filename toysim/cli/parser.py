@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--influence", choices=INFLUENCE, help="FPO switch")
     run.add_argument("--params", choices=PARAMS, help="FPO switch")
     run.add_argument("--oracle", choices=ORACLE, help="FPO switch")
+    run.add_argument(
+        "--rung-steps",
+        type=int,
+        metavar="K",
+        help="terms of --hessian neumann, or follower steps of --hessian unrolled (default 20)",
+    )
     run.add_argument("--gamma", type=float, help="steering weight (default: see README)")
     run.add_argument("--steps", type=int, help="iterations T (default: the preset's)")
     run.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")

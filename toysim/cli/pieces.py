@@ -87,7 +87,7 @@ def check_pieces(
         chosen = [f for f in gradient if given(f)]
         if chosen:
             raise UserError(
-                f"{prefix} --{chosen[0]} chooses the gradient leader; --leader expert has "
+                f"{prefix} {_flag(chosen[0])} chooses the gradient leader; --leader expert has "
                 "none (expert iteration keeps the best of n draws)"
             )
     elif expert_pieces:

@@ -25,7 +25,7 @@ def run_command(args: argparse.Namespace) -> int:
     from toysim.provenance import describe
 
     switches = dict(hessian=args.hessian, influence=args.influence, params=args.params)
-    switches["oracle"] = args.oracle
+    switches.update(oracle=args.oracle, rung_steps=args.rung_steps)
     check_run_pieces(args, switches)
     check_seed("run", args.seed)
     methods = [args.method] if args.method else list(DEFAULT_METHODS)

@@ -1,6 +1,6 @@
-"""The curvature ladder on ``paper-nn``: every ``hessian`` choice of exact FPO over seeds.
+"""The curvature ladder on ``paper-nn``: each curvature matrix of exact FPO over seeds.
 
-See docs/results/neural-ladder.md. For each curvature choice of the ``hessian``
+See docs/results/neural-ladder.md. For each curvature matrix of the ``hessian``
 switch (exact FPO's other switches: global influence, true oracle, current
 parameters), and for rlhf, fpo-relaxed and fpo-practical as references, one
 ``jit(vmap)`` batch of seeds records the utility, the solver's diagnostics and,
@@ -28,7 +28,7 @@ from jax import Array
 
 from toysim import linalg
 from toysim.analysis import cosine, summarise
-from toysim.config import HESSIAN, as_float_arrays
+from toysim.config import CURVATURES, as_float_arrays
 from toysim.experiments.nonconvexity import (
     policies_seen,
     recorded_curvature,
@@ -61,7 +61,7 @@ class Choice(NamedTuple):
     switches: dict
 
 
-def ladder_choices(hessians=HESSIAN, references=REFERENCES) -> tuple[Choice, ...]:
+def ladder_choices(hessians=CURVATURES, references=REFERENCES) -> tuple[Choice, ...]:
     """Exact FPO with each ``hessian`` choice (labelled ``hessian=...``), then the references."""
     rungs = tuple(Choice(f"hessian={h}", "fpo-exact", {"hessian": h}) for h in hessians)
     return rungs + tuple(Choice(name, name, {}) for name in references)

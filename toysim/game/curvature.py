@@ -26,6 +26,12 @@ for the follower's objective ``L(phi) = data loss + (lambda/2) ||phi||^2``:
   (``hutchinson``, from an explicit key, the default for pairs), clipped below at
   ``lambda``.
 * ``identity``: ``M = I`` (the relaxation).
+* ``neumann``: ``M = H``, its inverse applied by the Neumann series truncated after ``K``
+  terms (:class:`toysim.linalg.Neumann`, :func:`rung_solver`): Hessian-vector products
+  only, step ``1/`` an upper bound on ``lambda_max`` (:func:`toysim.linalg.spectral_bound`).
+* ``unrolled`` is no matrix: the follower's response differentiated through ``K`` steps of
+  its own optimizer (:func:`toysim.game.leader.follower_view`,
+  :mod:`toysim.game.unrolled`).
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from jax import Array
 from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
-from toysim.config import ConfigError
+from toysim.config import ConfigError, Method
 from toysim.game.followers import FollowerData, SampleBuffer, SampleData
 from toysim.game.steering import flat_gradient
 from toysim.model.interface import RewardModel, RewardParams, linear_reward_model
@@ -62,6 +68,15 @@ DEFAULT_SOLVERS = {
 }
 """Each rung's solver when none is given: MINRES for the indefinite exact Hessian, CG for
 the damped one, direct (Woodbury, elementwise division) for the structured ones."""
+
+
+def rung_solver(method: Method, default: linalg.Solver | None = None) -> linalg.Solver:
+    """The solver of ``method``'s rung: the Neumann series of ``method.rung_steps`` terms
+    (step from :func:`toysim.linalg.spectral_bound`) for ``neumann``, else ``default``
+    (``None``: the network's :data:`DEFAULT_SOLVERS` entry)."""
+    if method.hessian == "neumann":
+        return linalg.Neumann(terms=method.rung_steps)
+    return DEFAULT_SOLVERS[method.hessian] if default is None else default
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,14 +272,15 @@ def network_curvature(
 ) -> Curvature:
     """The rung ``hessian`` (not ``identity``) for a network on the mean loss over ``buffer``.
 
-    ``exact``, ``damped`` and Hutchinson's diagonal take ``objective``'s Hessian, whatever
+    ``exact`` and ``neumann`` (whose series stands for the exact inverse), ``damped`` and
+    Hutchinson's diagonal take ``objective``'s Hessian, whatever
     its loss; ``gauss-newton`` and the Gauss-Newton diagonal (``options.diagonal``
     ``gauss-newton`` or ``auto``) are built from ``model`` and ``buffer`` for the squared
     loss and ignore ``objective`` (:class:`~toysim.game.sampled.SampledSpec` refuses them
     for pairs).
 
     Args:
-      hessian: ``exact``, ``damped``, ``gauss-newton`` or ``diagonal``.
+      hessian: ``exact``, ``neumann``, ``damped``, ``gauss-newton`` or ``diagonal``.
       objective: ``L``, the follower's objective (its mean loss plus ``(reg/2)||phi||^2``).
       model: the reward model.
       phi: where ``L``'s curvature is taken.
@@ -279,7 +295,7 @@ def network_curvature(
     """
     flat, unravel = ravel_pytree(phi)
     exact = linalg.hessian_operator(lambda x: objective(unravel(x)), flat)
-    if hessian == "exact":
+    if hessian in ("exact", "neumann"):
         return Curvature(exact, jnp.asarray(True))
     if hessian == "damped":
         smallest, _ = linalg.extreme_eigenvalues(exact, key, options.lanczos_steps)
@@ -324,14 +340,15 @@ def follower_curvature(
 ) -> linalg.LinearOperator:
     """The rung ``hessian`` (not ``identity``) for the linear reward model's follower.
 
-    ``exact`` is ``data.curvature(lam)``; ``damped`` adds ``damping I``;
+    ``exact`` (and ``neumann``, whose series stands for its inverse) is
+    ``data.curvature(lam)``; ``damped`` adds ``damping I``;
     ``gauss-newton`` is built from the reward's gradients over the buffer (for
     the population follower, whose data is the policy, it is ``E[2 y y^T] +
     lambda I``, the Hessian itself); ``diagonal`` is the exact diagonal from
     basis products.
 
     Args:
-      hessian: ``exact``, ``damped``, ``gauss-newton`` or ``diagonal``.
+      hessian: ``exact``, ``neumann``, ``damped``, ``gauss-newton`` or ``diagonal``.
       data: the follower's data (:class:`~toysim.game.followers.SampleData` or
         :class:`~toysim.game.followers.PopulationData`).
       lam: ``lambda``.
@@ -342,7 +359,7 @@ def follower_curvature(
       The operator ``M``.
     """
     exact = data.curvature(lam)
-    if hessian == "exact":
+    if hessian in ("exact", "neumann"):
         return exact
     if hessian == "damped":
         return linalg.damped(exact, damping)

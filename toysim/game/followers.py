@@ -319,6 +319,9 @@ class Follower(NamedTuple):
         next output has fallen since the first iteration: 1, except ``1/t`` under
         ``regime = accumulate``. The leader's steering term is scaled by it, so that
         ``gamma = 2 omega_1`` is the exact weight at every iteration.
+      unroll: ``(state, theta, hp, u, K) -> w_K``, the ``sgd`` follower's parameters after
+        ``K`` of its optimizer steps from ``state`` on the data it trains on if the leader
+        plays ``theta`` (its update with ``K`` steps; the ``unrolled`` rung differentiates it).
     """
 
     init: Callable[..., FollowerState]
@@ -326,6 +329,7 @@ class Follower(NamedTuple):
     anchor: Callable[[FollowerState], Array]
     update: Callable[..., FollowerState]
     steering_scale: Callable[[FollowerState], Array | float]
+    unroll: Callable[..., Array]
 
 
 def follower_buffer(spec: LinearSpec, dtype: Any) -> SampleBuffer:
@@ -359,27 +363,33 @@ def make_follower(spec: LinearSpec) -> Follower:
         buffer = buffer_insert(state.buffer, theta, utility(u, theta))
         return SampleData(buffer, newest_weight(state))
 
+    def sgd_steps(state: FollowerState, new_data: FollowerData, hp: LinearHParams, steps: int):
+        """``(w, opt_state)`` after ``steps`` SGD steps from ``state`` on ``new_data``."""
+        optimizer = sgd_optimizer(hp)
+
+        def sgd_step(carry, _):
+            _, w, opt_state = optimizer_step(optimizer, new_data.loss, *carry)
+            return (w, opt_state), None
+
+        carry, _ = jax.lax.scan(
+            sgd_step,
+            (state.w, state.opt_state),
+            length=steps,
+            unroll=steps <= FULL_UNROLL_STEPS,  # no inner loop for few steps
+        )
+        return carry
+
+    def unroll(state: FollowerState, theta: Array, hp: LinearHParams, u: Utility, steps: int):
+        return sgd_steps(state, data(state, theta, hp, u), hp, steps)[0]
+
     def update(state: FollowerState, theta: Array, hp: LinearHParams, u: Utility) -> FollowerState:
         new_data = data(state, theta, hp, u)
         buffer = new_data.buffer if isinstance(new_data, SampleData) else state.buffer
         if spec.follower == "sgd":
-            optimizer = sgd_optimizer(hp)
-
-            def sgd_step(carry, _):
-                _, w, opt_state = optimizer_step(optimizer, new_data.loss, *carry)
-                return (w, opt_state), None
-
-            (w, opt_state), _ = jax.lax.scan(
-                sgd_step,
-                (state.w, state.opt_state),
-                length=spec.follower_steps,
-                unroll=spec.follower_steps <= FULL_UNROLL_STEPS,  # no inner loop for few steps
-            )
+            w, opt_state = sgd_steps(state, new_data, hp, spec.follower_steps)
             return FollowerState(w, buffer, opt_state)
         solve = linalg.linear_map(linalg.inverse(new_data.curvature(hp.lam), linalg.Cholesky()))
         w = best_response(new_data, anchor(state), hp.lam, solve, state.w)
         return FollowerState(w, buffer, state.opt_state)
 
-    return Follower(
-        init=init, data=data, anchor=anchor, update=update, steering_scale=steering_scale
-    )
+    return Follower(init, data, anchor, update, steering_scale, unroll)

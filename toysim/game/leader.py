@@ -26,7 +26,10 @@ choose what goes in (docs/theory/relaxations.md):
 
 * ``hessian``: ``solve = M^{-1}`` with ``M`` a rung of the curvature ladder
   (:mod:`toysim.game.curvature`: exact ``H``, damped, Gauss-Newton, diagonal;
-  a Cholesky/Woodbury solve) or the identity;
+  a Cholesky/Woodbury solve; ``H`` by its truncated Neumann series) or the identity;
+  or ``unrolled``: ``phi*`` replaced by ``w_K(theta)``, the ``sgd`` follower after ``K``
+  of its steps on the data ``theta`` enters, ``S = -g_bar^T w_K(theta) / (2 omega_t)``
+  (so ``gamma = 2 omega`` climbs the ``K``-step lookahead ``E[r_{w_K(theta)}] - c E||y||^2``);
 * ``influence``: ``g = g_bar = E_pi[grad_phi r]`` held fixed (global), or
   ``grad_phi r(y)`` moving with ``y`` (local, self-influence). For a point
   policy both have the same *value*; their derivatives differ, because the
@@ -39,6 +42,7 @@ choose what goes in (docs/theory/relaxations.md):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -47,7 +51,7 @@ from jax import Array
 
 from toysim import linalg
 from toysim.config import LinearHParams, Method
-from toysim.game.curvature import follower_curvature
+from toysim.game.curvature import follower_curvature, rung_solver
 from toysim.game.followers import Follower, FollowerState, best_response
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.model.utility import Utility
@@ -88,15 +92,20 @@ class FollowerView(NamedTuple):
     """What the leader's method assumes of the follower at the current ``theta``.
 
     Attributes:
-      w: ``phi_s``: ``phi*`` (``params = optimum``) or ``phi_t`` (``current``).
+      w: ``phi_s``: ``phi*`` (``params = optimum``) or ``phi_t`` (``current``); for the
+        ``unrolled`` rung ``w_K(theta)``, the follower after ``K`` steps from there.
       solve: ``v -> M^{-1} v`` with ``M`` the method's curvature rung
         (:mod:`toysim.game.curvature`; ``H``, the Hessian of ``L`` on the data the
         leader is about to produce, for ``exact`` and ``identity``), or ``None``
         if the method needs no solve.
+      response: the ``unrolled`` rung's ``theta -> w_K(theta)`` (else ``None``).
+      weight: ``omega_t``, the weight of the leader's new output in ``L`` (``unrolled``).
     """
 
     w: Array
     solve: linalg.LinearMap | None
+    response: Callable[[Array], Array] | None = None
+    weight: Array | float = 1.0
 
 
 def follower_view(
@@ -110,7 +119,9 @@ def follower_view(
     """``phi_s`` and the curvature solve for the data produced if the leader plays ``theta``.
 
     ``phi*`` is always the follower's true best response (exact Hessian); the
-    ``hessian`` switch changes only the matrix of the steering term.
+    ``hessian`` switch changes only the matrix of the steering term. The ``unrolled`` rung
+    starts the ``sgd`` follower's ``K = method.rung_steps`` steps from ``phi_s`` (its own
+    optimizer state) and evaluates the reward term at ``w_K(theta)``.
     """
     steers = method.foresight and method.hessian != "identity"
     if not (steers or method.params == "optimum"):
@@ -120,16 +131,32 @@ def follower_view(
     w = state.w
     if method.params == "optimum":
         w = best_response(data, follower.anchor(state), hp.lam, solve, state.w)
+    if steers and method.hessian == "unrolled":
+        start = state._replace(w=w)
+
+        def response(th: Array) -> Array:
+            return follower.unroll(start, th, hp, u, method.rung_steps)
+
+        return FollowerView(response(theta), None, response, data.weight)
     if steers and method.hessian != "exact":
         curvature = follower_curvature(method.hessian, data, hp.lam, hp.damping, state.w)
-        solve = linalg.linear_map(linalg.inverse(curvature, linalg.Cholesky()))
+        solver = rung_solver(method, linalg.Cholesky())
+        solve = linalg.linear_map(linalg.inverse(curvature, solver))
     return FollowerView(w, solve)
 
 
 def steering_gradient(
     method: Method, policy: Policy, view: FollowerView, theta: Array, u: Utility
 ) -> Array:
-    """``grad_theta S`` for ``method``'s switches; ``-gamma`` times it enters ``grad F``."""
+    """``grad_theta S`` for ``method``'s switches; ``-gamma`` times it enters ``grad F``.
+
+    For the ``unrolled`` rung ``-(dw_K/dtheta)^T g_bar / (2 omega_t)``, ``g_bar =
+    grad_w E_pi[r_w]`` at ``w_K(theta)`` (a vector-Jacobian product through the ``K`` steps).
+    """
+    if method.hessian == "unrolled":
+        g_bar = jax.grad(policy.expected_reward)(view.w, theta)
+        _, pullback = jax.vjp(view.response, theta)
+        return -pullback(g_bar)[0] / (2.0 * view.weight)
     identity = linalg.linear_map(linalg.identity_solution)
     solve = view.solve if method.hessian != "identity" else identity
     oracle = method.oracle == "true"

@@ -144,11 +144,18 @@ class SampledSpec:
             )
         self.method.validate()
         self.curvature.validate()
-        solvers = (linalg.CG, linalg.MINRES, linalg.LU, linalg.Cholesky)
+        solvers = (linalg.CG, linalg.MINRES, linalg.LU, linalg.Cholesky, linalg.Neumann)
         if self.solver is not None and not isinstance(self.solver, solvers):
             raise ConfigError(
-                "solver must be a toysim.linalg solver: CG, MINRES, LU or Cholesky (the identity "
-                f"is the relaxation hessian = identity); got {self.solver!r}"
+                "solver must be a toysim.linalg solver: CG, MINRES, LU, Cholesky or Neumann (the "
+                f"identity is the relaxation hessian = identity); got {self.solver!r}"
+            )
+        own = {"neumann": "None or a Neumann", "unrolled": "None"}.get(self.method.hessian)
+        neumann = own == "None or a Neumann" and isinstance(self.solver, linalg.Neumann)
+        if own and not (self.solver is None or neumann):
+            raise ConfigError(
+                f"solver must be {own} with hessian = {self.method.hessian} (the rung brings "
+                f"its own, of K = method.rung_steps); got {self.solver!r}"
             )
         if self.reward_model == "mlp" and self.method.params != "current":
             raise ConfigError(
@@ -285,15 +292,20 @@ def leader_reward(model: RewardModel, phi: RewardParams, y: Array, action_cost: 
     return jnp.mean(model.reward(phi, y) - action_cost * jnp.sum(y * y, axis=-1))
 
 
-def block_labels(spec: SampledSpec, hp: SampledHParams, u: Utility, y: Array, key: Array) -> Array:
-    """The labels of one block: ``U(y)`` for points; for pairs the Bradley-Terry
-    probability that the first is preferred (``labels = expected``) or a Bernoulli
-    draw of it from ``key`` (``labels = sampled``)."""
+def expected_labels(spec: SampledSpec, hp: SampledHParams, u: Utility, y: Array) -> Array:
+    """``U(y)`` for points; for pairs the Bradley-Terry probability that the first is
+    preferred: each label's expected value, a differentiable function of ``y``."""
     values = utility(u, y)
     if spec.data == "points":
         return values
-    p = preference_probability(values[..., 0], values[..., 1], hp.beta, hp.label_noise)
-    return sample_labels(key, p) if spec.labels == "sampled" else p
+    return preference_probability(values[..., 0], values[..., 1], hp.beta, hp.label_noise)
+
+
+def block_labels(spec: SampledSpec, hp: SampledHParams, u: Utility, y: Array, key: Array) -> Array:
+    """The labels of one block: :func:`expected_labels`, or for pairs under ``labels =
+    sampled`` a Bernoulli draw of each from ``key``."""
+    p = expected_labels(spec, hp, u, y)
+    return sample_labels(key, p) if spec.data == "pairs" and spec.labels == "sampled" else p
 
 
 def initial_reward_params(

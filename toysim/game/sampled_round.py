@@ -22,13 +22,11 @@ of :mod:`toysim.game.steering`, with gradients over every RM parameter
 (double backpropagation through ``grad_phi r(y)``); the buffer, the follower's
 objective and its Adam step are the generic ones of :mod:`toysim.game.followers`.
 
-The RM's loss is not convex, so ``H^{-1}`` need not exist: the ``hessian``
-switch picks a rung of the curvature ladder (:mod:`toysim.game.curvature`,
-docs/theory/exact-fpo.md) for ``M`` in ``S``: the exact ``H`` (the Hessian of the
-follower's objective, buffer MSE plus the L2 term ``(wd/2)||phi||^2``, at its
-current parameters; MINRES on Hessian-vector products, since ``H`` is
-indefinite), ``H + mu I`` (CG), Gauss-Newton (Woodbury over the buffer), its
-diagonal (or Hutchinson's estimate of ``diag H``) or the identity. With global influence,
+The RM's loss is not convex, so ``H^{-1}`` need not exist: the ``hessian`` switch picks a
+rung of the curvature ladder (:mod:`toysim.game.curvature`, docs/theory/exact-fpo.md) for
+``M`` in ``S``, ``H`` being the Hessian of the follower's objective (buffer MSE plus
+``(wd/2)||phi||^2``) at its current parameters; the ``unrolled`` rung differentiates ``K``
+of the follower's Adam steps instead (:mod:`toysim.game.unrolled`). With global influence,
 ``g = E_pi[grad_phi r] ~ grad_phi r(theta)`` (the policy's spread is at most
 0.1) and ``v = M^{-1} g`` is solved once per outer iteration (warm-started from
 the previous one), its iterations, residual and convergence recorded; with
@@ -37,17 +35,13 @@ local influence the solve sits inside ``S(y)`` and is differentiated through
 best response); for the linear reward model ``phi_s`` is the best response on the buffer
 (:mod:`toysim.game.optimum`), where the rung is taken too. ``gamma = 2 omega`` is the exact
 weight (:attr:`toysim.game.sampled.SampledSpec.new_sample_weight`).
-
-Its round (:func:`sampled_trajectory`, run by :func:`toysim.game.loop.play`) also takes expert
-iteration in place of the gradient leader, an ensemble of reward models
-(:func:`toysim.model.ensemble.ensemble_model`) and early stopping on gold labels.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -58,7 +52,7 @@ from toysim import linalg
 from toysim.config import Method, as_float_arrays
 from toysim.game.best_of_n import expert_move, gaussian_kl
 from toysim.game.composition import Composition, CompositionParams
-from toysim.game.curvature import DEFAULT_SOLVERS, curvature_inverse, network_curvature
+from toysim.game.curvature import curvature_inverse, network_curvature, rung_solver
 from toysim.game.early_stop import GOLD_STREAM
 from toysim.game.followers import (
     BufferData,
@@ -85,6 +79,7 @@ from toysim.game.sampled import (
     schedule,
 )
 from toysim.game.steering import reward_gradient, sample_steering
+from toysim.game.unrolled import unrolled_steering
 from toysim.model.ensemble import ensemble_model
 from toysim.model.interface import RewardModel, RewardParams, pairwise
 from toysim.model.metrics import block_signal_noise
@@ -160,7 +155,7 @@ def network_inverse(
 
     :func:`toysim.game.curvature.network_curvature` of the follower's objective
     (:func:`network_objective`), solved by ``spec.solver`` or the rung's default
-    (:data:`toysim.game.curvature.DEFAULT_SOLVERS`) from the warm start ``x0``;
+    (:func:`toysim.game.curvature.rung_solver`) from the warm start ``x0``;
     the identity for ``hessian = identity``.
     """
     hessian = spec.method.hessian
@@ -171,7 +166,7 @@ def network_inverse(
     m = network_curvature(
         hessian, objective, model, phi, buffer, hp.weight_decay, hp.damping, options, key
     )
-    solver = DEFAULT_SOLVERS[hessian] if spec.solver is None else spec.solver
+    solver = rung_solver(spec.method) if spec.solver is None else spec.solver
     return curvature_inverse(m, solver, x0)
 
 
@@ -203,6 +198,7 @@ def leader_view(
     theta: Array,
     key: Array,
     x0: Array | None = None,
+    opt_state: Any = None,
 ) -> LeaderView:
     """The :class:`LeaderView` of ``spec.method`` at the follower's ``phi`` on ``buffer``.
 
@@ -213,8 +209,8 @@ def leader_view(
     sample (:func:`toysim.model.preference.steering_view`), its global direction taken at the
     pair ``(theta, theta)``, ``theta`` the policy's mean. ``models`` is ``(model,
     follower_model)``: the pointwise model the leader scores with and the one the follower
-    trains (its pairwise form on pairs); ``key`` draws the rung's random vectors and ``x0`` is
-    the Krylov solve's warm start.
+    trains (its pairwise form on pairs); ``key`` draws the rung's random vectors, ``x0`` is the
+    Krylov solve's warm start, ``opt_state`` the optimizer state ``unrolled`` steps from.
     """
     model, follower_model = models
     optimum = None
@@ -222,6 +218,10 @@ def leader_view(
         start = jnp.zeros_like(phi)
         steps = newton_steps(spec.data)
         phi, optimum = buffer_optimum(follower_model, buffer, hp.weight_decay, start, steps)
+    if spec.method.foresight and spec.method.hessian == "unrolled":
+        phi, penalty = unrolled_steering(spec, hp, u, models, phi, opt_state, buffer, theta)
+        none = linalg.identity_solution(jnp.zeros_like(ravel_pytree(phi)[0]))
+        return LeaderView(phi, penalty, none, optimum)
     inverse = network_inverse(spec, hp, follower_model, phi, buffer, key, x0)
     point = theta
     if spec.data == "pairs":
@@ -296,12 +296,12 @@ def sampled_trajectory(
             """A round's keys: the leader's draws, the new samples' and (pairs) their labels'."""
             return list(jax.random.split(step_key, 3 if pairs else 2))
 
-        def gradient_leader(start, phi, buffer, previous, sigma, lr, inner_key, step_key):
+        def gradient_leader(start, fstate, previous, sigma, lr, inner_key, step_key):
             """``(theta, view)``: ``inner_steps`` clipped steps up F, its :class:`LeaderView`."""
-            curvature_key = jax.random.fold_in(step_key, 1)  # leaves the split keys unchanged
+            rung_key = jax.random.fold_in(step_key, 1)  # leaves the split keys unchanged
             x0 = previous if game.curvature.warm_start else None
-            models = (model, follower_model)
-            view = leader_view(game, hp, u, models, phi, buffer, start, curvature_key, x0)
+            models, (phi, opt_state, buffer) = (model, follower_model), fstate
+            view = leader_view(game, hp, u, models, phi, buffer, start, rung_key, x0, opt_state)
 
             def objective(theta, eps):  # a pair: both outputs, or the own output and a reference
                 y = policy_outputs(game, hp, theta, sigma, eps)
@@ -330,7 +330,7 @@ def sampled_trajectory(
                 )
                 view = None
             else:
-                args = (start, phi, buffer, previous, sigma, lr, inner_key, step_key)
+                args = (start, fstate, previous, sigma, lr, inner_key, step_key)
                 theta, view = gradient_leader(*args)
             seen = Seen(phi if view is None else view.phi, view, phi, buffer)
             return (theta, sigma), previous if view is None else view.solution.x, seen
