@@ -13,7 +13,8 @@ rung of :data:`RUNGS` (exact FPO, the implicit function; the Neumann series of `
 * **outcome**: the median final utility ``U(theta_T)`` and the collapse rate
   (:func:`toysim.model.metrics.collapsed`) over :data:`SEEDS` seeds, each rung at the
   preset's own ``params`` (the linear game at ``phi*``, the sampled-buffer game at the
-  follower's current parameters, where the unrolled rung is the ``K``-step lookahead).
+  follower's current parameters, where the unrolled rung is the ``K``-step lookahead);
+  and, as :data:`WITHOUT_STEERING`, the unrolled rung at ``gamma = 0``.
 
 In the sampled-buffer game the states are recorded (``record_state``) and the follower's Adam
 state, which is not, is replayed from them (:func:`adam_states`). ``python -m
@@ -59,6 +60,9 @@ RUNGS = (
     ("unrolled, K = 20", dict(hessian="unrolled", rung_steps=20)),
 )
 """Each rung's label and its switches on ``fpo-exact``, the exact one first."""
+WITHOUT_STEERING = ("unrolled, K = 20, gamma = 0", dict(hessian="unrolled", rung_steps=20))
+"""A last row: the unrolled rung with no steering term, its reward term still taken ``K``
+steps ahead (which part of the rung changes the outcome); its cosine is not measured."""
 SEEDS = 16
 COSINE_SEEDS = 4
 CHECK_EVERY = 25
@@ -174,6 +178,9 @@ def truncated_record() -> dict:
             for (label, switches), cos in zip(RUNGS, cosines, strict=True):
                 spec, hp = build(preset, "fpo-exact", **switches)
                 rows.append({"rung": label, "cosine": cos, **cost(spec, hp), **outcome(spec, hp)})
+            label, switches = WITHOUT_STEERING
+            spec, hp = build(preset, "fpo-exact", gamma=0.0, **switches)
+            rows.append({"rung": label, "cosine": None, **cost(spec, hp), **outcome(spec, hp)})
             record[preset] = {**entry, "rows": rows, "table": table_markdown(rows)}
     return record
 
@@ -188,7 +195,8 @@ def table_markdown(rows: list[dict]) -> str:
     for r in rows:
         lines.append(
             f"| {r['rung']} | {r['iteration_us']:,.0f} | {r['compile_s']:.1f} | "
-            f"{r['cosine']:.3f} | {r['median_final_utility']:.2f} | {r['collapse_rate']:.0%} |"
+            f"{'-' if r['cosine'] is None else format(r['cosine'], '.3f')} | "
+            f"{r['median_final_utility']:.2f} | {r['collapse_rate']:.0%} |"
         )
     return "\n".join(lines)
 
