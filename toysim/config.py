@@ -22,18 +22,17 @@ from toysim.rules import (
     HPARAM_RULES,
     ConfigError,
     check_choice,
+    check_int,
     check_numbers,
     check_read,
+    check_steps,
     needs_solve,
 )
 
 CURVATURES = ("exact", "damped", "gauss-newton", "diagonal", "identity")
 """The rungs whose ``M`` is a matrix standing for ``H``, exact first (docs/theory/exact-fpo.md)."""
-TRUNCATED = ("neumann", "unrolled")
-"""The rungs truncated after ``K = Method.rung_steps`` terms: the Neumann series of ``H^{-1}``
-(products with ``H`` only) and ``K`` unrolled steps of the follower's own optimizer."""
-HESSIAN = (*CURVATURES, *TRUNCATED)
-"""The curvature ladder of the ``hessian`` switch: the matrices, then the truncated rungs."""
+HESSIAN = (*CURVATURES, "neumann", "unrolled")
+"""The ``hessian`` switch: the matrices, then the rungs truncated after ``Method.rung_steps``."""
 INFLUENCE = ("global", "local")
 PARAMS = ("optimum", "current")
 ORACLE = ("true", "none")
@@ -62,8 +61,8 @@ class Method:
       influence: ``global`` (``g_bar = E_pi[grad_phi r]``) or ``local`` (``grad_phi r(y)``).
       params: ``optimum`` (``phi*``, the follower's best response) or ``current`` (``phi_t``).
       oracle: ``true`` (``grad_phi l`` uses ``U(y)``) or ``none`` (``r - U`` -> 1).
-      rung_steps: ``K`` of a truncated rung (:data:`TRUNCATED`), an integer ``>= 1``: the
-        Neumann series' terms or the follower's unrolled steps; unread by the other rungs.
+      rung_steps: ``K >= 1`` of ``neumann`` (the series' terms) or ``unrolled`` (the
+        follower's steps); unread by the other rungs.
     """
 
     name: str
@@ -75,18 +74,15 @@ class Method:
     rung_steps: int = 20
 
     def validate(self) -> None:
-        """Check each switch against its allowed values, ``rung_steps``, and that the
-        ``unrolled`` rung has global influence and the oracle (its follower trains on the
-        true labels, and its steering is the response's effect on the policy's reward).
+        """Check each switch against its allowed values, ``rung_steps``, and that ``unrolled``
+        has global influence and the oracle (its follower trains on the true labels).
 
         Raises:
             ConfigError: naming the first switch whose value is not allowed, and the choices.
         """
         for field, allowed in SWITCHES.items():
             check_choice(field, getattr(self, field), allowed)
-        steps = self.rung_steps
-        if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-            raise ConfigError(f"rung_steps must be an integer >= 1; got {steps!r}")
+        check_int("rung_steps", self.rung_steps, minimum=1)
         if self.hessian == "unrolled" and (self.influence, self.oracle) != ("global", "true"):
             raise ConfigError(
                 "hessian = unrolled differentiates the follower's actual update (true labels) "
@@ -236,9 +232,9 @@ class LinearSpec:
         Raises:
             ConfigError: naming the first invalid field and what is allowed.
         """
-        _check_int("dim", self.dim, minimum=2)
+        check_int("dim", self.dim, minimum=2)
         check_steps(self.steps)
-        _check_int("follower_steps", self.follower_steps, minimum=1)
+        check_int("follower_steps", self.follower_steps, minimum=1)
         if not isinstance(self.signal_dims, int) or not 1 <= self.signal_dims < self.dim:
             raise ConfigError(
                 f"signal_dims must be an integer with 1 <= signal_dims < dim = {self.dim} "
@@ -260,7 +256,7 @@ class LinearSpec:
                     f"it trains on the whole policy distribution); got {self.regime!r}"
                 )
         else:
-            _check_int("buffer_size", self.buffer_size, minimum=1)
+            check_int("buffer_size", self.buffer_size, minimum=1)
         self.method.validate()
         if not isinstance(self.biased_dims, int) or not (
             0 <= self.biased_dims <= self.dim - self.signal_dims
@@ -379,25 +375,6 @@ def integers_as_int(spec: object) -> None:
 
     for field in dataclasses.fields(spec):
         object.__setattr__(spec, field.name, as_int(getattr(spec, field.name)))
-
-
-MAX_STEPS = 2**31 - 1
-"""The longest horizon: XLA counts a loop's iterations in 32-bit integers."""
-
-
-def check_steps(steps: object) -> None:
-    """``steps`` an integer in ``[1, MAX_STEPS]``.
-
-    Raises:
-      ConfigError: naming ``steps`` and the allowed range.
-    """
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
-        raise ConfigError(f"steps must be an integer in [1, 2**31 - 1]; got {steps!r}")
-
-
-def _check_int(field: str, value: object, minimum: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"{field} must be an integer >= {minimum}; got {value!r}")
 
 
 def validate(spec: LinearSpec, hparams: LinearHParams) -> None:

@@ -24,6 +24,26 @@ class ConfigError(ValueError):
     """A configuration field holds a value outside what is allowed."""
 
 
+MAX_STEPS = 2**31 - 1
+"""The longest horizon: XLA counts a loop's iterations in 32-bit integers."""
+
+
+def check_steps(steps: object) -> None:
+    """``steps`` an integer in ``[1, MAX_STEPS]``.
+
+    Raises:
+      ConfigError: naming ``steps`` and the allowed range.
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+        raise ConfigError(f"steps must be an integer in [1, 2**31 - 1]; got {steps!r}")
+
+
+def check_int(field: str, value: object, minimum: int) -> None:
+    """Raise :class:`ConfigError` naming ``field`` unless ``value`` is an integer ``>= minimum``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{field} must be an integer >= {minimum}; got {value!r}")
+
+
 def check_choice(name: str, value: object, allowed: Collection[str]) -> None:
     """Raise :class:`ConfigError` naming ``name`` and ``allowed`` unless ``value`` is allowed."""
     if value not in allowed:
