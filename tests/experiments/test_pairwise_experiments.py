@@ -41,6 +41,7 @@ TINY = LabelNoiseVariant(
 )
 
 
+@pytest.mark.slow  # sweeps compiled per method and label model: minutes on 2 cores
 def test_label_noise_cells_are_the_runs_of_those_numbers():
     """A tiny variant: each grid cell's medians and collapse rate are those of ``run_seeds`` of
     the game with that ``(beta, epsilon)``; expected labels and the best response at the
@@ -73,6 +74,7 @@ def test_label_noise_cells_are_the_runs_of_those_numbers():
     assert json.loads(json.dumps(meta))["cells"]["pairwise-linear"]["sampled"]["rlhf"]
 
 
+@pytest.mark.slow  # sweeps compiled per method and label model: minutes on 2 cores
 def test_a_reference_variant_runs_the_reference_pairing():
     """The variant's pairing reaches every game it runs: a one-cell, one-method variant with
     ``pairing = reference`` equals ``run_seeds`` of the preset with that switch; the caption

@@ -116,7 +116,7 @@ def unrolled_steering(
     )
     point = theta
     if spec.data == "pairs":
-        model = steering_view(model, hp.beta, hp.label_noise)
+        model = steering_view(model, hp.beta, hp.label_noise, spec.pairing == "reference")
         point = jnp.stack([theta, theta])
     phi_k = response(point)
     g = jax.lax.stop_gradient(reward_gradient(model, phi_k, point))
