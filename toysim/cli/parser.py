@@ -97,7 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(METHODS),
         help="leader method (default: rlhf, fpo-exact, fpo-relaxed and fpo-practical)",
     )
-    run.add_argument("--hessian", choices=HESSIAN, help="FPO switch (docs/theory/relaxations.md)")
+    run.add_argument(
+        "--hessian",
+        choices=HESSIAN,
+        help="FPO switch (docs/theory/exact-fpo.md, the curvature ladder)",
+    )
     run.add_argument("--influence", choices=INFLUENCE, help="FPO switch")
     run.add_argument("--params", choices=PARAMS, help="FPO switch")
     run.add_argument("--oracle", choices=ORACLE, help="FPO switch")
@@ -107,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="K",
         help="terms of --hessian neumann, or follower steps of --hessian unrolled (default 20)",
     )
-    run.add_argument("--gamma", type=float, help="steering weight (default: see README)")
+    run.add_argument(
+        "--gamma",
+        type=float,
+        help="steering weight (default: the preset's, docs/theory/notation.md)",
+    )
     run.add_argument("--steps", type=int, help="iterations T (default: the preset's)")
     run.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     add_composition_arguments(run)
