@@ -55,6 +55,7 @@ ALLOWED: dict[str, dict[str, str]] = {
     "docs/teaching/key.md": {
         "0.5%": "the checkers' relative tolerance, toysim.exercises (tested by test_exercises)",
         "0.1%": "goodhart_gap's tolerance, toysim.exercises (tested by test_exercises)",
+        "0.3": "the point policy's sampling spread, goodhart.POINT_SPREAD (tested)",
     },
     "docs/theory/population.md": {
         "0.3": "the same cap A chi^(-d/2) at sigma = 0.5, derived on the page",
