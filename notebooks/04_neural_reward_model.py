@@ -66,8 +66,8 @@ for method, t in runs.trajectories.items():
 
 # %% [markdown]
 # RLHF's outcome depends on the seed: seed 0 collapses, others end high. Over 16
-# seeds (`python -m toysim reproduce --neural --seeds 16`) it collapses on 7 and
-# ends anywhere between 1.75 and 9.27, as spread as the published runs (2.3, 3.5,
+# seeds (`python -m toysim reproduce --neural --seeds 16`; docs/results/reproduction.md
+# quotes its collapse count and range) it is as spread as the published runs (2.3, 3.5,
 # 2.8, 5.7, 7.6); relaxed FPO reaches the ideal on every seed. Exact FPO with the damped
 # Hessian also prevents the collapse: the theorem's assumption fails, the remedy
 # still works.
@@ -92,8 +92,10 @@ figures.save(fig, "neural_pca", OUT, meta)
 # Along the exact-FPO run, every 100 iterations, the dense Hessian of the RM's loss
 # (1,441 parameters: small enough to diagonalise) and the steering direction of
 # each relaxation against the damped exact one. The Hessian is indefinite almost
-# everywhere: its smallest eigenvalue is negative at nearly every checkpoint, so
-# `H^{-1}` does not exist as the theorem needs it and damping is not optional.
+# everywhere: its smallest eigenvalue is negative at nearly every checkpoint, so the
+# RM's parameters are not at a minimum as the implicit-function argument assumes, and
+# conjugate gradients need the damping `H + mu I`; MINRES, the preset's own solver,
+# solves the undamped indefinite `H` (docs/results/neural-ladder.md compares them).
 # At the policy mean the RM is nearly calibrated (`r ~ U`), so every oracle-based
 # steering term points along `grad_y (r - U)` and the directions agree; what the
 # relaxations change is the size.
