@@ -26,7 +26,7 @@
 # the influence of the leader's next output on the reward model, and four switches
 # choose how exactly it is computed.
 #
-# Run the cell below (JupyterLab with `pip install 'toysim[notebooks]'`) and move
+# Run the cell below (JupyterLab, after `pip install -e ".[notebooks]"` in a clone) and move
 # the sliders: the picture answers at once.
 #
 # * **gamma**: the weight of the steering term (FPO only; RLHF's is 0).
