@@ -46,7 +46,7 @@ class Preset(NamedTuple):
     """A named setting: its game, static structure and numbers, the published FPO weight.
 
     Attributes:
-      description: one paragraph for people (``toysim presets`` and the docs).
+      description: one paragraph for people: what the setting is.
       game: the spec type of its game, :class:`~toysim.config.LinearSpec` (the linear game)
         or :class:`~toysim.game.sampled.SampledSpec` (the sampled-buffer game).
       spec: the fields of ``game`` the preset sets (the others keep their defaults).

@@ -163,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="join the cluster JAX detects (SLURM, Open MPI, ...): jax.distributed.initialize()",
     )
 
-    figures = sub.add_parser("figures", help="regenerate every figure of the notebooks")
+    figures = sub.add_parser("figures", help="regenerate the figures (the long ones when named)")
     figures.add_argument(
         "--out", help="output folder (default figures/, or figures/slides/ with --slides)"
     )
