@@ -96,8 +96,9 @@ print(ladder_experiment.format_ladder_table(ladder_experiment.ladder_table(ladde
 #   since `H` has a large eigenvalue along `theta`; the outcome here is similar.
 # * **local influence** is where it breaks: the steering term still points the same
 #   way, but it is an order of magnitude larger. Self-influence of a *sample* includes
-#   the sample's own noise: `E[y^T M y] = theta^T M theta + sigma^2 tr M`, and in 50
-#   dimensions `sigma^2 tr M` dominates. The penalty swamps the reward and the policy
+#   the sample's own noise: `E[y^T M^{-1} y] = theta^T M^{-1} theta + sigma^2 tr M^{-1}`
+#   (`M` the matrix that stands for `H`), and in 50 dimensions `sigma^2 tr M^{-1}`
+#   dominates. The penalty swamps the reward and the policy
 #   freezes near the origin.
 # * **current params** changes little here: this follower is never far from its optimum.
 # * **no oracle** flips the steering term's sign (cosine -1): in this game the exact
