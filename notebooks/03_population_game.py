@@ -17,7 +17,8 @@
 # With a Gaussian policy `y ~ N(theta, sigma^2 I)`, a linear RM and the squared loss,
 # every expectation of the game is closed form (docs/theory/population.md):
 #
-# * `E[U] = A s1^(-d/2) exp(-tau ||theta - m||^2 / s1)`, with `s1 = 1 + 2 tau sigma^2`;
+# * `E[U] = A s1^(-d/2) exp(-tau ||theta - m||^2 / s1)`, with `s1 = 1 + 2 tau sigma^2`
+#   (`chi_1` on the theory pages);
 # * `E[y U] = E[U] (theta + 2 tau sigma^2 m) / s1`;
 # * the RM's best response `w*(theta) = (theta theta^T + (sigma^2 + lambda/2) I)^(-1) E[y U]`
 #   (ridge);
