@@ -8,9 +8,9 @@ caption. :func:`save` writes ``NAME.png`` (for the README), ``NAME.pdf`` (for
 papers) and ``NAME.json``: the caption, the configuration, seeds, versions
 (:func:`toysim.provenance.versions`) and the final metrics that produced it.
 
-:data:`FIGURES` registers every figure by name (a one-line description and a
-writer); :func:`make_figures` writes the chosen ones, computing the runs
-several figures share (:class:`SharedRuns`) once, on first use.
+:data:`FIGURES` registers every figure by name (a description, a writer, the shared runs
+it reads); :func:`make_figures` writes the chosen ones, computing the runs several figures
+share (:class:`SharedRuns`) once; :mod:`toysim.figure_workers` spreads them over processes.
 
 ``quick=True`` uses fewer seeds and a coarser grid (for CI); the iterations
 and every hyperparameter are the same.
@@ -18,7 +18,6 @@ and every hyperparameter are the same.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -27,28 +26,19 @@ from typing import NamedTuple
 from toysim.animate import animate_phase_space
 from toysim.config import ConfigError
 from toysim.experiments.calibration import calibration_maps
-from toysim.experiments.collapse import CollapseRuns, collapse_runs
 from toysim.experiments.dimension import collapse_vs_dimension_runs
-from toysim.experiments.goodhart import (
-    GOODHART_PRESETS,
-    GoodhartRuns,
-    goodhart_runs,
-    goodhart_table,
-)
+from toysim.experiments.goodhart import GOODHART_PRESETS, goodhart_table
 from toysim.experiments.kl_leash import kl_leash_runs
 from toysim.experiments.label_noise import DEFAULT, FULL, REFERENCE, label_noise_runs
-from toysim.experiments.ladder import LadderRuns, ladder_runs, ladder_tables
+from toysim.experiments.ladder import ladder_tables
 from toysim.experiments.landscape import landscape_runs
 from toysim.experiments.mitigations import mitigation_runs, neural_mitigation_runs
-from toysim.experiments.neural import NeuralRuns, neural_diagnostics, neural_runs
-from toysim.experiments.neural_ladder import (
-    NeuralLadder,
-    format_neural_ladder_table,
-    neural_ladder_runs,
-)
+from toysim.experiments.neural import neural_diagnostics
+from toysim.experiments.neural_ladder import format_neural_ladder_table
 from toysim.experiments.phase import phase_gamma_c_sweep
 from toysim.experiments.population import population_field
 from toysim.experiments.regimes import regime_runs
+from toysim.experiments.shared import SharedRuns
 from toysim.experiments.sycophancy import sycophancy_runs
 from toysim.plots.collapse_figures import (
     collapse_bands,
@@ -103,47 +93,15 @@ dimension, the KL leash, sycophancy."""
 # --- the registry: every figure by name -----------------------------------------------
 
 
-class SharedRuns:
-    """The simulations several figures share, each computed on first use and only once."""
-
-    def __init__(self, quick: bool = False):
-        self.quick = quick
-        self._goodhart: dict[str, GoodhartRuns] = {}
-
-    @functools.cached_property
-    def collapse(self) -> CollapseRuns:
-        """:func:`collapse_runs`: paper-linear with each method over 32 seeds (4 if quick)."""
-        return collapse_runs(self.quick)
-
-    @functools.cached_property
-    def ladder(self) -> LadderRuns:
-        """:func:`ladder_runs`: the cumulative relaxation ladder in the population game."""
-        return ladder_runs(self.quick)
-
-    @functools.cached_property
-    def neural(self) -> NeuralRuns:
-        """:func:`neural_runs`: paper-nn with each method over 5 seeds (2 if quick)."""
-        return neural_runs(self.quick)
-
-    @functools.cached_property
-    def neural_ladder(self) -> NeuralLadder:
-        """:func:`neural_ladder_runs`: every curvature choice on paper-nn, 16 seeds (2 if quick)."""
-        return neural_ladder_runs(self.quick)
-
-    def goodhart(self, preset: str) -> GoodhartRuns:
-        """:func:`goodhart_runs` of ``preset`` (16 seeds, 4 if quick), computed once."""
-        if preset not in self._goodhart:
-            self._goodhart[preset] = goodhart_runs(preset, self.quick)
-        return self._goodhart[preset]
-
-
 class RegisteredFigure(NamedTuple):
-    """A figure :func:`make_figures` knows by name: what it shows, how to write it, and
-    whether it is made by default (``False``: only when named, for long experiments)."""
+    """A figure :func:`make_figures` knows by name: what it shows, how to write it, whether
+    it is made by default (``False``: only when named, for long experiments), and the
+    :class:`SharedRuns` member it reads (``None``: none), made once per process."""
 
     description: str
     write: Callable[[SharedRuns, Path], list[Path]]
     default: bool = True
+    shares: str | None = None
 
 
 FIGURES: dict[str, RegisteredFigure] = {}
@@ -156,9 +114,9 @@ def default_figures() -> list[str]:
     return [name for name, figure in FIGURES.items() if figure.default]
 
 
-def _register(name: str, description: str, default: bool = True):
+def _register(name: str, description: str, default: bool = True, shares: str | None = None):
     def decorator(write):
-        FIGURES[name] = RegisteredFigure(description, write, default)
+        FIGURES[name] = RegisteredFigure(description, write, default, shares)
         return write
 
     return decorator
@@ -169,10 +127,10 @@ def _unshared(experiment: Callable, figure: Callable) -> Callable:
     return lambda runs: figure(experiment(runs.quick))
 
 
-def _table(name: str, description: str, render, default: bool = True) -> None:
+def _table(name: str, description: str, render, default: bool = True, shares=None) -> None:
     """Register ``render(shared_runs) -> markdown``, written as ``name.md``."""
 
-    @_register(name, description, default)
+    @_register(name, description, default, shares)
     def write(runs: SharedRuns, out: Path) -> list[Path]:
         path = Path(out) / f"{name}.md"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,11 +138,11 @@ def _table(name: str, description: str, render, default: bool = True) -> None:
         return [path]
 
 
-def _figure(name: str, description: str, make, default: bool = True) -> None:
+def _figure(name: str, description: str, make, default: bool = True, shares=None) -> None:
     """Register ``make(shared_runs) -> (fig, meta)``, saved by :func:`save` as ``name``."""
     import matplotlib.pyplot as plt
 
-    @_register(name, description, default)
+    @_register(name, description, default, shares)
     def write(runs: SharedRuns, out: Path) -> list[Path]:
         fig, meta = make(runs)
         try:
@@ -197,53 +155,61 @@ _figure(
     "collapse_phase_space",
     "the published picture: signal against noise (block coordinates), seed 0",
     lambda runs: collapse_phase_space(runs.collapse, "block"),
+    shares="collapse",
 )
 _figure(
     "collapse_phase_space_projection",
     "the same in projection coordinates, over the exact utility contour",
     lambda runs: collapse_phase_space(runs.collapse, "projection"),
+    shares="collapse",
 )
 _figure(
     "collapse_noise",
     "noise magnitude against iterations (published figure 2), seed 0",
     lambda runs: collapse_noise(runs.collapse),
+    shares="collapse",
 )
 _figure(
     "collapse_utility",
     "true utility against iterations (published figure 3), seed 0",
     lambda runs: collapse_utility(runs.collapse),
+    shares="collapse",
 )
 _figure(
     "collapse_goodhart",
     "proxy reward against true utility, and the RM's score of the human ideal, seed 0",
     lambda runs: collapse_goodhart(runs.collapse),
+    shares="collapse",
 )
 _figure(
     "collapse_bands",
     "true utility over seeds (median, interquartile range)",
     lambda runs: collapse_bands(runs.collapse),
+    shares="collapse",
 )
 _figure(
     "ladder_phase_space",
     "the relaxation ladder (population game): each rung's path in phase space",
     lambda runs: ladder_phase_space(runs.ladder),
+    shares="ladder",
 )
 _figure(
     "ladder_utility",
     "the relaxation ladder: U(theta) against iterations for each rung",
     lambda runs: ladder_utility(runs.ladder),
+    shares="ladder",
 )
 _figure(
     "ladder_cosines",
     "cosine of each rung's steering direction with the exact one",
     lambda runs: ladder_cosines(runs.ladder),
+    shares="ladder",
 )
-
-
 _table(
     "ladder_tables",
     "the ladder, single switches and the paper-linear ladder (Markdown)",
     lambda runs: ladder_tables(runs.ladder, runs.quick) + "\n",
+    shares="ladder",
 )
 _figure(
     "population_field",
@@ -254,11 +220,13 @@ _figure(
     "neural_utility_bands",
     "neural RM: U(theta) over 4,000 iterations, bands over seeds",
     lambda runs: neural_utility_bands(runs.neural),
+    shares="neural",
 )
 _figure(
     "neural_pca",
     "neural RM: seed 0's policy means in their PCA plane, over U",
     lambda runs: neural_pca(runs.neural),
+    shares="neural",
 )
 _figure(
     "neural_diagnostics",
@@ -271,12 +239,14 @@ _figure(
     "(long: made only when named)",
     lambda runs: neural_ladder_figure(runs.neural_ladder),
     default=False,
+    shares="neural_ladder",
 )
 _table(
     "neural_ladder_table",
     "neural RM: the curvature ladder's table (Markdown; made only when named)",
     lambda runs: format_neural_ladder_table(runs.neural_ladder) + "\n",
     default=False,
+    shares="neural_ladder",
 )
 _figure(
     "phase_gamma_c",
@@ -341,11 +311,13 @@ for _preset in GOODHART_PRESETS:
         f"goodhart_{_preset.replace('-', '_')}",
         f"{_preset}: gold and proxy against sqrt(KL), best-of-n and the iterated leaders",
         lambda runs, preset=_preset: goodhart_figure(runs.goodhart(preset)),
+        shares="goodhart",
     )
 _table(
     "goodhart_tables",
     "the fitted Goodhart coefficients of every preset (Markdown)",
     lambda runs: goodhart_table([runs.goodhart(p) for p in GOODHART_PRESETS]),
+    shares="goodhart",
 )
 _figure(
     "calibration_map",
@@ -359,6 +331,32 @@ def _collapse_animation(runs: SharedRuns, out: Path) -> list[Path]:
     gif, meta = animate_phase_space(Path(out) / "collapse_animation.gif")
     write_sidecar(gif.with_suffix(".json"), "collapse_animation", meta)
     return [gif, gif.with_suffix(".json")]
+
+
+SECONDS = {
+    "data_regimes": 334, "goodhart_paper_nn": 145, "goodhart_pairwise_nn": 121,
+    "neural_utility_bands": 116, "neural_diagnostics": 86, "goodhart_pairwise_linear": 76,
+    "label_noise": 60, "collapse_vs_dimension": 57, "goodhart_population": 32, "mitigations": 25,
+    "goodhart_paper_linear": 30, "ladder_tables": 24, "phase_gamma_c": 19, "label_noise_full": 4050,
+    "pairwise_landscape": 120, "label_noise_reference": 350,
+}  # fmt: skip
+"""Seconds each figure took in a serial ``toysim figures`` (2 shared cores, 2026-12-07; opt-in
+ones as the docs quote them): ``--jobs`` starts the longest first. Not listed: under 15 s."""
+OTHER_SECONDS = 10
+
+
+class FigureError(Exception):
+    """A figure raised: the message names it, then the error's type and message."""
+
+
+def chosen_figures(names: Iterable[str] | None = None) -> list[str]:
+    """``names`` (default: :func:`default_figures`) once each, in :data:`FIGURES` order; an
+    unknown name raises :class:`~toysim.config.ConfigError` naming the allowed ones."""
+    chosen = default_figures() if names is None else list(names)
+    unknown = [name for name in chosen if name not in FIGURES]
+    if unknown:
+        raise ConfigError(f"figure must be one of {', '.join(FIGURES)}; got {unknown[0]!r}")
+    return [name for name in FIGURES if name in chosen]
 
 
 def make_figures(
@@ -379,19 +377,19 @@ def make_figures(
 
     Raises:
       ConfigError: naming an unknown figure and the allowed names (before any work).
+      FigureError: a figure raised (the error it raised is its ``__cause__``).
     """
-    chosen = default_figures() if names is None else list(names)
-    unknown = [name for name in chosen if name not in FIGURES]
-    if unknown:
-        raise ConfigError(f"figure must be one of {', '.join(FIGURES)}; got {unknown[0]!r}")
-    return _made(Path(out), quick, [name for name in FIGURES if name in chosen])
+    return _made(Path(out), quick, chosen_figures(names))
 
 
 def _made(out: Path, quick: bool, names: list[str]) -> Iterator[tuple[str, float, list[Path]]]:
     runs = SharedRuns(quick)
     for name in names:
         start = time.perf_counter()
-        paths = FIGURES[name].write(runs, out)
+        try:
+            paths = FIGURES[name].write(runs, out)
+        except Exception as err:
+            raise FigureError(f"figure {name} failed: {type(err).__name__}: {err}") from err
         yield name, time.perf_counter() - start, paths
 
 

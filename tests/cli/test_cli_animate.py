@@ -10,6 +10,7 @@ import toysim
 from toysim import figures
 from toysim.cli import main
 from toysim.config import ConfigError
+from toysim.experiments import shared
 
 
 def toysim_cli(*args):
@@ -104,13 +105,13 @@ def test_make_figures_refuses_an_unknown_name_before_any_work(tmp_path):
 
 def test_shared_runs_are_computed_once_for_the_figures_that_need_them(tmp_path, monkeypatch):
     calls = []
-    real = figures.collapse_runs
+    real = shared.collapse_runs
 
     def counted(quick):
         calls.append(quick)
         return real(quick)
 
-    monkeypatch.setattr(figures, "collapse_runs", counted)
+    monkeypatch.setattr(shared, "collapse_runs", counted)
     names = ["collapse_utility", "collapse_noise"]
     made = list(figures.make_figures(tmp_path, quick=True, names=names))
     assert calls == [True]

@@ -25,4 +25,5 @@ from their results by :mod:`toysim.plots` and registered in
 - :mod:`toysim.experiments.calibration`: the reward model's error over signal / noise.
 - :mod:`toysim.experiments.mitigations`: the KL leash, reward-model ensembles, early stopping
   and FPO at matched leader steps.
+- :mod:`toysim.experiments.shared`: the runs several figures share, each computed once.
 """
