@@ -101,6 +101,7 @@ def test_switches_make_a_custom_fpo_and_reach_the_run():
         (("bench", "--chunk", "0"), "--chunk must be >= 1"),
         (("bench", "--neural", "--steps", "0"), "--steps must be >= 1"),
         (("bench", "--steps", "10"), "--steps applies to --neural only"),
+        (("figures", "--jobs", "0"), "toysim figures: --jobs must be an integer >= 1; got 0"),
     ],
 )
 def test_user_errors_exit_nonzero_with_one_line_and_no_traceback(args, needle):

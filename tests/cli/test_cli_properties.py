@@ -130,7 +130,12 @@ def refused_commands(out: str):
     """Commands whose valid runs are long: each drawn with an argument they refuse."""
     figures = command(
         "figures",
-        [option("--out", [out]), st.just(["--quick"]), option("--precision", ["32", "64"])],
+        [
+            option("--out", [out]),
+            st.just(["--quick"]),
+            option("--precision", ["32", "64"]),
+            option("--jobs", ["1", "2", *BAD_INTS]),
+        ],
         required=["--only", "no-such-figure"],
     )
     animate = command(

@@ -7,7 +7,7 @@ import signal
 import sys
 
 from toysim.cli.checks import check_seed, check_sweep_memory, sweep_request
-from toysim.cli.parser import UserError
+from toysim.cli.parser import UserError, check_counts
 from toysim.cli.run import emit
 
 
@@ -118,13 +118,17 @@ def _sweep(args: argparse.Namespace, state: dict) -> int:
 
 
 def figures_command(args: argparse.Namespace) -> int:
-    """``toysim figures``: regenerate (or list) the registered figures, or make slides of them
-    (``--slides``, :mod:`toysim.plots.slides`)."""
+    """``toysim figures``: regenerate (or list) the registered figures in ``--jobs`` processes,
+    or make slides of them (``--slides``, :mod:`toysim.plots.slides`, in this process).
+
+    A figure that raises stops the command with one line naming it (exit status 1).
+    """
     from contextlib import nullcontext
 
     from tqdm import tqdm
 
-    from toysim.figures import FIGURES, default_figures, make_figures
+    from toysim.figure_workers import make_figures_in_workers
+    from toysim.figures import FIGURES, FigureError, default_figures
     from toysim.plots import slides
 
     if args.list:
@@ -145,6 +149,7 @@ def figures_command(args: argparse.Namespace) -> int:
                 f"toysim figures: --slides makes pictures, and {refused[0]!r} is a table or an "
                 f"animation; allowed: {allowed}"
             )
+    check_counts("figures", jobs=args.jobs)
     out = args.out or (slides.SLIDES_FOLDER if args.slides else "figures")
     from toysim.safeio import OutputError, check_output_dir
 
@@ -153,17 +158,22 @@ def figures_command(args: argparse.Namespace) -> int:
     except OutputError as err:
         raise UserError(f"toysim figures: {err}") from None
     names = args.only or list(slides.DEFAULT_SLIDES if args.slides else default_figures())
-    made = make_figures(out, quick=args.quick, names=names)
+    jobs = 1 if args.slides else args.jobs  # the slides' style is this process's
+    made = make_figures_in_workers(out, args.quick, names, jobs)
     total, width = len(set(names)), max(map(len, names))
     written = []
     with (
         slides.slide_style() if args.slides else nullcontext(),
         tqdm(total=total, unit="figure", file=sys.stderr, disable=not sys.stderr.isatty()) as bar,
     ):
-        for name, seconds, paths in made:
-            tqdm.write(f"{name:<{width}}  {seconds:6.1f} s", file=sys.stdout)
-            written += paths
-            bar.update()
+        try:
+            for name, seconds, paths in made:
+                tqdm.write(f"{name:<{width}}  {seconds:6.1f} s", file=sys.stdout)
+                written += paths
+                bar.update()
+        except FigureError as err:
+            print(f"error: toysim figures: {str(err).splitlines()[0]}", file=sys.stderr)
+            return 1
     print(f"wrote {len(written)} files to {out}/")
     return 0
 

@@ -183,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="16:9 with large type, for a lecture (default: the lecture path's figures)",
     )
+    figures.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="make the figures in N processes, those sharing runs in one (default: the usable "
+        "cores; 1: one process, in the listed order; --slides: one process)",
+    )
     figures.add_argument("--precision", type=int, choices=(32, 64), default=64)
 
     animate = sub.add_parser("animate", help="the phase-space paths as an animation (GIF or MP4)")
