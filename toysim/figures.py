@@ -341,7 +341,7 @@ SECONDS = {
     "pairwise_landscape": 120, "label_noise_reference": 350,
 }  # fmt: skip
 """Seconds each figure took in a serial ``toysim figures`` (2 shared cores, 2026-12-07; opt-in
-ones as the docs quote them): ``--jobs`` starts the longest first. Not listed: under 15 s."""
+ones as the commits adding them say): ``--jobs`` starts the longest first. Others: under 15 s."""
 OTHER_SECONDS = 10
 
 
