@@ -80,7 +80,9 @@ def make_figures_in_workers(
     """:func:`toysim.figures.make_figures` spread over ``jobs`` worker processes.
 
     Args:
-      out, quick, names: as for :func:`~toysim.figures.make_figures`.
+      out: the output folder.
+      quick: fewer seeds and coarser grids (same iterations and hyperparameters).
+      names: keys of :data:`~toysim.figures.FIGURES`, or ``None`` for the default figures.
       jobs: how many processes (default: :func:`usable_cores`); never more than there are
         groups. With one, :func:`~toysim.figures.make_figures` itself, in this process.
 
