@@ -127,7 +127,7 @@ def test_sampled_unrolled_penalty_is_the_central_difference_through_adam_steps()
     )
 
 
-@pytest.mark.parametrize("preset", ["paper-linear", "pairwise-linear"])
+@pytest.mark.parametrize("preset", ["paper-linear", "pairwise-linear", "pairwise-nn"])
 @pytest.mark.parametrize("hessian", ["unrolled", "neumann"])
 def test_truncated_rungs_run_in_the_loop(preset, hessian):
     spec, hp = build(preset, "fpo-exact", hessian=hessian, rung_steps=3, steps=12)

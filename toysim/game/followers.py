@@ -244,8 +244,15 @@ def decoupled_weight_decay(rate: Array) -> optax.GradientTransformation:
     return optax.GradientTransformation(init, update)
 
 
-def adam_l2_optimizer(lr: Array, weight_decay: Array) -> optax.GradientTransformation:
+def adam_l2_optimizer(
+    lr: Array, weight_decay: Array, eps_root: float = 0.0
+) -> optax.GradientTransformation:
     """Adam with L2 weight decay added to the gradient (PyTorch's ``Adam(weight_decay=...)``).
+
+    ``eps_root`` is added to the second moment inside Adam's square root (optax's
+    ``eps_root``): 0 for the follower itself; a code that differentiates *through* Adam's
+    steps needs it above 0, since the square root's derivative at a zero second moment (a
+    parameter whose gradient is exactly 0 so far) is infinite and turns into NaN.
 
     Its step follows the gradient of :func:`follower_loss` with a ridge anchor
     ``lambda = weight_decay``: the decay enters as ``grad (wd/2)||phi||^2 = wd phi``.
@@ -256,7 +263,7 @@ def adam_l2_optimizer(lr: Array, weight_decay: Array) -> optax.GradientTransform
     dtype, and XLA converts an integer exponent to the float's dtype anyway, so every step
     is the same to the bit.
     """
-    adam = optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(lr))
+    adam = optax.chain(optax.add_decayed_weights(weight_decay), optax.adam(lr, eps_root=eps_root))
 
     def is_adam(state: Any) -> bool:
         return isinstance(state, optax.ScaleByAdamState)

@@ -43,6 +43,12 @@ from toysim.model.interface import RewardModel, RewardParams
 from toysim.model.preference import steering_view
 from toysim.model.utility import Utility
 
+UNROLL_EPS_ROOT = 1e-30
+"""Adam's ``eps_root`` in the unrolled steps: it keeps the square root's derivative finite
+where a parameter's gradient has been exactly 0 (an MLP's unit that no sample reaches, on the
+first steps), which otherwise makes the rung's gradient NaN; against any second moment above
+about 1e-14 it moves no digit of a float64 step (a float32 one: none above about 1e-23)."""
+
 
 def unrolled_response(
     spec: SampledSpec,
@@ -73,7 +79,7 @@ def unrolled_response(
     block = jnp.broadcast_to(y, (spec.samples_per_step, *y.shape))
     buffer = buffer_insert(buffer, block, expected_labels(spec, hp, u, block))
     data = BufferData(model, buffer, None)
-    optimizer = adam_l2_optimizer(hp.follower_lr, hp.weight_decay)
+    optimizer = adam_l2_optimizer(hp.follower_lr, hp.weight_decay, eps_root=UNROLL_EPS_ROOT)
 
     @jax.checkpoint
     def step(carry, _):
