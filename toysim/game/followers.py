@@ -249,10 +249,8 @@ def adam_l2_optimizer(
 ) -> optax.GradientTransformation:
     """Adam with L2 weight decay added to the gradient (PyTorch's ``Adam(weight_decay=...)``).
 
-    ``eps_root`` is added to the second moment inside Adam's square root (optax's
-    ``eps_root``): 0 for the follower itself; a code that differentiates *through* Adam's
-    steps needs it above 0, since the square root's derivative at a zero second moment (a
-    parameter whose gradient is exactly 0 so far) is infinite and turns into NaN.
+    ``eps_root`` (optax's) goes under Adam's square root: 0 for the follower; above 0 to
+    differentiate through its steps: sqrt's derivative at a zero second moment is infinite.
 
     Its step follows the gradient of :func:`follower_loss` with a ridge anchor
     ``lambda = weight_decay``: the decay enters as ``grad (wd/2)||phi||^2 = wd phi``.
