@@ -4,7 +4,7 @@ The figures that read one member of :class:`~toysim.experiments.shared.SharedRun
 registration's ``shares``) form a *group*, made by one worker in
 :data:`~toysim.figures.FIGURES` order, so the run they share is computed once, as in a
 single process; every other figure is a group of its own. The groups wait in one queue,
-longest first (:data:`~toysim.figures.SECONDS`), and a worker takes the next one whenever it
+longest first (:data:`SECONDS`), and a worker takes the next one whenever it
 is free (longest-processing-time-first list scheduling).
 
 A worker is a fresh ``spawn`` process: it inherits the environment (``XLA_FLAGS``, where
@@ -28,14 +28,7 @@ from pathlib import Path
 import jax
 
 from toysim.config import ConfigError
-from toysim.figures import (
-    FIGURES,
-    OTHER_SECONDS,
-    SECONDS,
-    FigureError,
-    chosen_figures,
-    make_figures,
-)
+from toysim.figures import FIGURES, FigureError, chosen_figures, make_figures
 
 INHERITED = (
     "jax_enable_x64",
@@ -45,6 +38,17 @@ INHERITED = (
     "jax_logging_level",
 )
 """The JAX options a worker takes from the process that starts it."""
+
+SECONDS = {
+    "data_regimes": 334, "goodhart_paper_nn": 145, "goodhart_pairwise_nn": 121,
+    "neural_utility_bands": 116, "neural_diagnostics": 86, "goodhart_pairwise_linear": 76,
+    "label_noise": 60, "collapse_vs_dimension": 57, "goodhart_population": 32, "mitigations": 25,
+    "goodhart_paper_linear": 30, "ladder_tables": 24, "phase_gamma_c": 19, "label_noise_full": 4050,
+    "pairwise_landscape": 120, "label_noise_reference": 350,
+}  # fmt: skip
+"""Seconds each figure took in a serial ``toysim figures`` (2 shared cores, 2026-12-07; opt-in
+ones as the commits adding them say): ``--jobs`` starts the longest first. Others: under 15 s."""
+OTHER_SECONDS = 10
 
 POLL_SECONDS = 1.0
 """How often the parent, waiting for a figure, checks that no worker has died."""
@@ -62,7 +66,7 @@ def usable_cores() -> int:
 def figure_groups(names: Iterable[str]) -> list[list[str]]:
     """``names`` (registered, in :data:`~toysim.figures.FIGURES` order) grouped by the shared
     runs they read, each group in that order; the groups longest first by the sum of their
-    :data:`~toysim.figures.SECONDS` (ties: in the order of their first figure)."""
+    :data:`SECONDS` (ties: in the order of their first figure)."""
     groups: dict[tuple[str, str], list[str]] = {}
     for name in names:
         shares = FIGURES[name].shares

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -122,11 +123,6 @@ def _register(name: str, description: str, default: bool = True, shares: str | N
     return decorator
 
 
-def _unshared(experiment: Callable, figure: Callable) -> Callable:
-    """``make(shared_runs)`` for a figure whose experiment no other figure shares."""
-    return lambda runs: figure(experiment(runs.quick))
-
-
 def _table(name: str, description: str, render, default: bool = True, shares=None) -> None:
     """Register ``render(shared_runs) -> markdown``, written as ``name.md``."""
 
@@ -138,72 +134,76 @@ def _table(name: str, description: str, render, default: bool = True, shares=Non
         return [path]
 
 
-def _figure(name: str, description: str, make, default: bool = True, shares=None) -> None:
-    """Register ``make(shared_runs) -> (fig, meta)``, saved by :func:`save` as ``name``."""
+def _picture(name: str, description: str, source, draw, default: bool = True) -> None:
+    """Register the figure ``draw(x) -> (fig, meta)``, saved by :func:`save` as ``name``, of
+    ``x``: the :class:`SharedRuns` member named ``source`` (a string; the figures naming it
+    share it), or else ``source(quick)``, an experiment of its own."""
     import matplotlib.pyplot as plt
+
+    shares = source if isinstance(source, str) else None
 
     @_register(name, description, default, shares)
     def write(runs: SharedRuns, out: Path) -> list[Path]:
-        fig, meta = make(runs)
+        fig, meta = draw(getattr(runs, source) if shares else source(runs.quick))
         try:
             return save(fig, name, out, meta)
         finally:
             plt.close(fig)
 
 
-_figure(
+_picture(
     "collapse_phase_space",
     "the published picture: signal against noise (block coordinates), seed 0",
-    lambda runs: collapse_phase_space(runs.collapse, "block"),
-    shares="collapse",
+    "collapse",
+    partial(collapse_phase_space, coords="block"),
 )
-_figure(
+_picture(
     "collapse_phase_space_projection",
     "the same in projection coordinates, over the exact utility contour",
-    lambda runs: collapse_phase_space(runs.collapse, "projection"),
-    shares="collapse",
+    "collapse",
+    partial(collapse_phase_space, coords="projection"),
 )
-_figure(
+_picture(
     "collapse_noise",
     "noise magnitude against iterations (published figure 2), seed 0",
-    lambda runs: collapse_noise(runs.collapse),
-    shares="collapse",
+    "collapse",
+    collapse_noise,
 )
-_figure(
+_picture(
     "collapse_utility",
     "true utility against iterations (published figure 3), seed 0",
-    lambda runs: collapse_utility(runs.collapse),
-    shares="collapse",
+    "collapse",
+    collapse_utility,
 )
-_figure(
+_picture(
     "collapse_goodhart",
     "proxy reward against true utility, and the RM's score of the human ideal, seed 0",
-    lambda runs: collapse_goodhart(runs.collapse),
-    shares="collapse",
+    "collapse",
+    collapse_goodhart,
 )
-_figure(
+_picture(
     "collapse_bands",
     "true utility over seeds (median, interquartile range)",
-    lambda runs: collapse_bands(runs.collapse),
-    shares="collapse",
+    "collapse",
+    collapse_bands,
 )
-_figure(
+_picture(
     "ladder_phase_space",
     "the relaxation ladder (population game): each rung's path in phase space",
-    lambda runs: ladder_phase_space(runs.ladder),
-    shares="ladder",
+    "ladder",
+    ladder_phase_space,
 )
-_figure(
+_picture(
     "ladder_utility",
     "the relaxation ladder: U(theta) against iterations for each rung",
-    lambda runs: ladder_utility(runs.ladder),
-    shares="ladder",
+    "ladder",
+    ladder_utility,
 )
-_figure(
+_picture(
     "ladder_cosines",
     "cosine of each rung's steering direction with the exact one",
-    lambda runs: ladder_cosines(runs.ladder),
-    shares="ladder",
+    "ladder",
+    ladder_cosines,
 )
 _table(
     "ladder_tables",
@@ -211,35 +211,37 @@ _table(
     lambda runs: ladder_tables(runs.ladder, runs.quick) + "\n",
     shares="ladder",
 )
-_figure(
+_picture(
     "population_field",
     "the population game: myopic and exact Stackelberg gradient fields",
-    _unshared(population_field, population_field_figure),
+    population_field,
+    population_field_figure,
 )
-_figure(
+_picture(
     "neural_utility_bands",
     "neural RM: U(theta) over 4,000 iterations, bands over seeds",
-    lambda runs: neural_utility_bands(runs.neural),
-    shares="neural",
+    "neural",
+    neural_utility_bands,
 )
-_figure(
+_picture(
     "neural_pca",
     "neural RM: seed 0's policy means in their PCA plane, over U",
-    lambda runs: neural_pca(runs.neural),
-    shares="neural",
+    "neural",
+    neural_pca,
 )
-_figure(
+_picture(
     "neural_diagnostics",
     "neural RM: Hessian spectrum and steering cosines along exact FPO",
-    _unshared(neural_diagnostics, neural_diagnostics_figure),
+    neural_diagnostics,
+    neural_diagnostics_figure,
 )
-_figure(
+_picture(
     "neural_ladder",
     "neural RM: each curvature choice's final utility, cosine to exact, solver convergence "
     "(long: made only when named)",
-    lambda runs: neural_ladder_figure(runs.neural_ladder),
+    "neural_ladder",
+    neural_ladder_figure,
     default=False,
-    shares="neural_ladder",
 )
 _table(
     "neural_ladder_table",
@@ -248,50 +250,58 @@ _table(
     default=False,
     shares="neural_ladder",
 )
-_figure(
+_picture(
     "phase_gamma_c",
     "final utility over (gamma, c) for relaxed, practical and exact FPO",
-    _unshared(phase_gamma_c_sweep, phase_gamma_c_figure),
+    phase_gamma_c_sweep,
+    phase_gamma_c_figure,
 )
-_figure(
+_picture(
     "collapse_vs_dimension",
     "final utility against the dimension d",
-    _unshared(collapse_vs_dimension_runs, collapse_vs_dimension_figure),
+    collapse_vs_dimension_runs,
+    collapse_vs_dimension_figure,
 )
-_figure(
+_picture(
     "kl_leash",
     "RLHF's final and peak utility against the action cost c",
-    _unshared(kl_leash_runs, kl_leash_figure),
+    kl_leash_runs,
+    kl_leash_figure,
 )
-_figure(
+_picture(
     "sycophancy",
     "how far each method follows the features the initial RM overrates",
-    _unshared(sycophancy_runs, sycophancy_figure),
+    sycophancy_runs,
+    sycophancy_figure,
 )
-_figure(
+_picture(
     "mitigations",
     "KL leash, RM ensembles, early stopping and FPO at matched leader steps (paper-linear)",
-    _unshared(mitigation_runs, mitigations_figure),
+    mitigation_runs,
+    mitigations_figure,
 )
 for _preset in ("paper-nn", "pairwise-linear", "pairwise-nn"):
-    _figure(
+    _picture(
         f"mitigations_{_preset.replace('-', '_')}",
         f"{_preset}: KL leash, RM ensembles, early stopping and FPO at matched leader steps "
         "(long: made only when named)",
-        lambda runs, preset=_preset: mitigations_figure(neural_mitigation_runs(preset, runs.quick)),
+        partial(neural_mitigation_runs, _preset),
+        mitigations_figure,
         default=False,
     )
 
-_figure(
+_picture(
     "data_regimes",
     "pairwise presets: RLHF's utility when data are replaced, windowed or accumulated",
-    _unshared(regime_runs, data_regimes_figure),
+    regime_runs,
+    data_regimes_figure,
 )
 
-_figure(
+_picture(
     "pairwise_landscape",
     "V at the follower's fixed point: pairwise-linear beside paper-linear (long: when named)",
-    _unshared(landscape_runs, landscape_figure),
+    landscape_runs,
+    landscape_figure,
     default=False,
 )
 for _name, _variant, _description in (
@@ -299,19 +309,20 @@ for _name, _variant, _description in (
     ("label_noise_full", FULL, "the same on both presets, expected labels (long: when named)"),
     ("label_noise_reference", REFERENCE, "the same against a reference (long: when named)"),
 ):
-    _figure(
+    _picture(
         _name,
         _description,
-        lambda runs, v=_variant: label_noise_figure(label_noise_runs(v, runs.quick)),
+        partial(label_noise_runs, _variant),
+        label_noise_figure,
         default=_variant is DEFAULT,
     )
 
 for _preset in GOODHART_PRESETS:
-    _figure(
+    _picture(
         f"goodhart_{_preset.replace('-', '_')}",
         f"{_preset}: gold and proxy against sqrt(KL), best-of-n and the iterated leaders",
-        lambda runs, preset=_preset: goodhart_figure(runs.goodhart(preset)),
-        shares="goodhart",
+        "goodhart",
+        lambda goodhart, preset=_preset: goodhart_figure(goodhart(preset)),
     )
 _table(
     "goodhart_tables",
@@ -319,10 +330,11 @@ _table(
     lambda runs: goodhart_table([runs.goodhart(p) for p in GOODHART_PRESETS]),
     shares="goodhart",
 )
-_figure(
+_picture(
     "calibration_map",
     "the reward model's error r - U over signal / noise at checkpoints, the path drawn on it",
-    _unshared(calibration_maps, calibration_figure),
+    calibration_maps,
+    calibration_figure,
 )
 
 
@@ -331,18 +343,6 @@ def _collapse_animation(runs: SharedRuns, out: Path) -> list[Path]:
     gif, meta = animate_phase_space(Path(out) / "collapse_animation.gif")
     write_sidecar(gif.with_suffix(".json"), "collapse_animation", meta)
     return [gif, gif.with_suffix(".json")]
-
-
-SECONDS = {
-    "data_regimes": 334, "goodhart_paper_nn": 145, "goodhart_pairwise_nn": 121,
-    "neural_utility_bands": 116, "neural_diagnostics": 86, "goodhart_pairwise_linear": 76,
-    "label_noise": 60, "collapse_vs_dimension": 57, "goodhart_population": 32, "mitigations": 25,
-    "goodhart_paper_linear": 30, "ladder_tables": 24, "phase_gamma_c": 19, "label_noise_full": 4050,
-    "pairwise_landscape": 120, "label_noise_reference": 350,
-}  # fmt: skip
-"""Seconds each figure took in a serial ``toysim figures`` (2 shared cores, 2026-12-07; opt-in
-ones as the commits adding them say): ``--jobs`` starts the longest first. Others: under 15 s."""
-OTHER_SECONDS = 10
 
 
 class FigureError(Exception):
