@@ -199,3 +199,13 @@ def test_markdown_table_writes_header_rule_and_rows():
     assert table == "| a | b c |\n| --- | --- |\n| 1 | x |\n| 2 | y |"
     with pytest.raises(ValueError, match="3 cells, its header 2"):
         markdown_table(("a", "b"), [("1", "2", "3")])
+
+
+def test_columns_table_fills_each_column_s_template_from_the_row():
+    from toysim.experiments.tables import columns_table
+
+    columns = [("name", "{name}"), ("x, y", "{x:.2f} [{y:.0f}]")]
+    table = columns_table(columns, [{"name": "a", "x": 1.0, "y": 2.4, "unused": 0}])
+    assert table == "| name | x, y |\n| --- | --- |\n| a | 1.00 [2] |"
+    with pytest.raises(KeyError, match="'y'"):
+        columns_table(columns, [{"name": "a", "x": 1.0}])

@@ -23,7 +23,7 @@ from toysim.analysis import (
 from toysim.config import LinearHParams, LinearSpec, Method
 from toysim.experiments.collapse import ideal_norm
 from toysim.experiments.runner import run_seeds
-from toysim.experiments.tables import markdown_table
+from toysim.experiments.tables import columns_table
 from toysim.game.records import Trajectory
 from toysim.presets import build
 from toysim.provenance import describe
@@ -138,28 +138,18 @@ def ladder_table(runs: LadderRuns) -> list[dict]:
 
 def format_ladder_table(rows: list[dict]) -> str:
     """A Markdown table of :func:`ladder_table`."""
-    header = (
-        "rung",
-        "gamma",
-        "final U(theta)",
-        "final E[U]",
-        "final noise",
-        "cos(steering, exact)",
-        "norm / exact",
+    return columns_table(
+        [
+            ("rung", "{rung}"),
+            ("gamma", "{gamma:.3g}"),
+            ("final U(theta)", "{final_utility:.3f}"),
+            ("final E[U]", "{final_expected_utility:.3f}"),
+            ("final noise", "{final_noise:.3f}"),
+            ("cos(steering, exact)", "{cosine_with_exact:.3f}"),
+            ("norm / exact", "{norm_ratio_to_exact:.3g}"),
+        ],
+        rows,
     )
-    cells = [
-        (
-            r["rung"],
-            f"{r['gamma']:.3g}",
-            f"{r['final_utility']:.3f}",
-            f"{r['final_expected_utility']:.3f}",
-            f"{r['final_noise']:.3f}",
-            f"{r['cosine_with_exact']:.3f}",
-            f"{r['norm_ratio_to_exact']:.3g}",
-        )
-        for r in rows
-    ]
-    return markdown_table(header, cells)
 
 
 def ladder_tables(population: LadderRuns, quick: bool = False) -> str:

@@ -41,7 +41,7 @@ import numpy as np
 from toysim.analysis import summarise
 from toysim.config import LinearHParams, LinearSpec
 from toysim.experiments.runner import run_seeds
-from toysim.experiments.tables import markdown_table
+from toysim.experiments.tables import columns_table
 from toysim.game.composition import NO_STOP, Composition, CompositionParams
 from toysim.game.early_stop import StopParams, stop_iteration
 from toysim.game.policy import GaussianPolicy
@@ -272,23 +272,17 @@ def mitigation_table(runs: MitigationRuns) -> list[dict]:
 
 def format_mitigation_table(rows: list[dict]) -> str:
     """A Markdown table of :func:`mitigation_table`."""
-    header = (
-        "variant",
-        "final gold, median [IQR]",
-        "collapse rate",
-        "proxy - gold",
-        "leader steps",
-        "gold labels",
+    return columns_table(
+        [
+            ("variant", "{variant}"),
+            (
+                "final gold, median [IQR]",
+                "{final_gold_median:.3f} [{final_gold_q25:.3f}, {final_gold_q75:.3f}]",
+            ),
+            ("collapse rate", "{collapse_rate:.2f}"),
+            ("proxy - gold", "{proxy_gold_gap:.3f}"),
+            ("leader steps", "{leader_steps:.0f}"),
+            ("gold labels", "{gold_spent:.0f}"),
+        ],
+        rows,
     )
-    cells = [
-        (
-            r["variant"],
-            f"{r['final_gold_median']:.3f} [{r['final_gold_q25']:.3f}, {r['final_gold_q75']:.3f}]",
-            f"{r['collapse_rate']:.2f}",
-            f"{r['proxy_gold_gap']:.3f}",
-            f"{r['leader_steps']:.0f}",
-            f"{r['gold_spent']:.0f}",
-        )
-        for r in rows
-    ]
-    return markdown_table(header, cells)

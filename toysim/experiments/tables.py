@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -17,3 +17,10 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
             raise ValueError(f"a table row has {len(row)} cells, its header {len(header)}")
         lines.append(row)
     return "\n".join("| " + " | ".join(cells) + " |" for cells in lines)
+
+
+def columns_table(columns: Sequence[tuple[str, str]], rows: Iterable[Mapping]) -> str:
+    """:func:`markdown_table` of ``rows``, column by column: a heading and a ``str.format``
+    template of the row's fields, e.g. ``("gamma", "{gamma:.3g}")``."""
+    header = [heading for heading, _ in columns]
+    return markdown_table(header, [[cell.format_map(r) for _, cell in columns] for r in rows])
