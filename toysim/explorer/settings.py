@@ -27,7 +27,7 @@ from toysim.config import (
     method_from_name,
     validate,
 )
-from toysim.presets import LINEAR_PRESETS, PRESETS, build, default_gamma
+from toysim.presets import LINEAR_PRESETS, build
 from toysim.rules import check_choice
 
 EXPLORER_STEPS = 1000
@@ -186,8 +186,7 @@ def starting_settings(preset: str, method: str, **settings: Any) -> Settings:
 
 
 def default_gamma_of(settings: Settings) -> float:
-    """:func:`toysim.presets.default_gamma` of the settings' preset and method."""
+    """:func:`toysim.presets.default_gamma` of the settings' preset and method: the weight
+    :func:`toysim.presets.build` gives them."""
     check_choice("preset", settings.preset, PRESET_NAMES)
-    method = method_of(settings)
-    preset = PRESETS[settings.preset]
-    return default_gamma(preset, LinearSpec(**dict(preset.spec, method=method)), method)
+    return build(settings.preset, method_of(settings))[1].gamma
