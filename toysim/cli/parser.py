@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from toysim.config import HESSIAN, INFLUENCE, METHODS, ORACLE, PARAMS
+from toysim.config import METHODS, SWITCHES
 
+SWITCH_HELP = {"hessian": "FPO switch (docs/theory/exact-fpo.md, the curvature ladder)"}
+"""The help of an FPO switch's flag, where it says more than "FPO switch"."""
 MAX_MEMORY_HELP = "refuse above this estimated memory (default: this machine's available memory)"
 
 
@@ -97,14 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=list(METHODS),
         help="leader method (default: rlhf, fpo-exact, fpo-relaxed and fpo-practical)",
     )
-    run.add_argument(
-        "--hessian",
-        choices=HESSIAN,
-        help="FPO switch (docs/theory/exact-fpo.md, the curvature ladder)",
-    )
-    run.add_argument("--influence", choices=INFLUENCE, help="FPO switch")
-    run.add_argument("--params", choices=PARAMS, help="FPO switch")
-    run.add_argument("--oracle", choices=ORACLE, help="FPO switch")
+    for switch, allowed in SWITCHES.items():
+        run.add_argument(f"--{switch}", choices=allowed, help=SWITCH_HELP.get(switch, "FPO switch"))
     run.add_argument(
         "--rung-steps",
         type=int,
