@@ -209,3 +209,16 @@ def test_columns_table_fills_each_column_s_template_from_the_row():
     assert table == "| name | x, y |\n| --- | --- |\n| a | 1.00 [2] |"
     with pytest.raises(KeyError, match="'y'"):
         columns_table(columns, [{"name": "a", "x": 1.0}])
+
+
+def test_a_shared_member_runs_its_experiment_once_with_the_runs_quick():
+    from toysim.experiments.shared import _once
+
+    calls = []
+
+    class Runs:
+        quick = True
+        member = _once(lambda quick: calls.append(quick) or len(calls))
+
+    runs = Runs()
+    assert (runs.member, runs.member, calls) == (1, 1, [True])

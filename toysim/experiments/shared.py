@@ -9,12 +9,21 @@ each run is computed once.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import TypeVar
 
-from toysim.experiments.collapse import CollapseRuns, collapse_runs
+from toysim.experiments.collapse import collapse_runs
 from toysim.experiments.goodhart import GoodhartRuns, goodhart_runs
-from toysim.experiments.ladder import LadderRuns, ladder_runs
-from toysim.experiments.neural import NeuralRuns, neural_runs
-from toysim.experiments.neural_ladder import NeuralLadder, neural_ladder_runs
+from toysim.experiments.ladder import ladder_runs
+from toysim.experiments.neural import neural_runs
+from toysim.experiments.neural_ladder import neural_ladder_runs
+
+T = TypeVar("T")
+
+
+def _once(run: Callable[[bool], T]) -> functools.cached_property[T]:
+    """A member computed by ``run(quick)`` on first use, then kept."""
+    return functools.cached_property(lambda runs: run(runs.quick))
 
 
 class SharedRuns:
@@ -24,25 +33,14 @@ class SharedRuns:
         self.quick = quick
         self._goodhart: dict[str, GoodhartRuns] = {}
 
-    @functools.cached_property
-    def collapse(self) -> CollapseRuns:
-        """:func:`collapse_runs`: paper-linear with each method over 32 seeds (4 if quick)."""
-        return collapse_runs(self.quick)
-
-    @functools.cached_property
-    def ladder(self) -> LadderRuns:
-        """:func:`ladder_runs`: the cumulative relaxation ladder in the population game."""
-        return ladder_runs(self.quick)
-
-    @functools.cached_property
-    def neural(self) -> NeuralRuns:
-        """:func:`neural_runs`: paper-nn with each method over 5 seeds (2 if quick)."""
-        return neural_runs(self.quick)
-
-    @functools.cached_property
-    def neural_ladder(self) -> NeuralLadder:
-        """:func:`neural_ladder_runs`: every curvature choice on paper-nn, 16 seeds (2 if quick)."""
-        return neural_ladder_runs(self.quick)
+    collapse = _once(collapse_runs)
+    """:func:`collapse_runs`: paper-linear with each method over 32 seeds (4 if quick)."""
+    ladder = _once(ladder_runs)
+    """:func:`ladder_runs`: the cumulative relaxation ladder in the population game."""
+    neural = _once(neural_runs)
+    """:func:`neural_runs`: paper-nn with each method over 5 seeds (2 if quick)."""
+    neural_ladder = _once(neural_ladder_runs)
+    """:func:`neural_ladder_runs`: every curvature choice on paper-nn, 16 seeds (2 if quick)."""
 
     def goodhart(self, preset: str) -> GoodhartRuns:
         """:func:`goodhart_runs` of ``preset`` (16 seeds, 4 if quick), computed once."""
