@@ -289,6 +289,12 @@ def test_pairing_is_refused_for_points_naming_the_field():
         SampledSpec(data="points", pairing="reference").validate()
 
 
+def test_only_reference_pairs_are_against_a_reference():
+    assert SampledSpec(data="pairs", pairing="reference").against_reference
+    assert not SampledSpec(data="pairs", pairing="policy").against_reference
+    assert not SampledSpec(data="points").against_reference
+
+
 @pytest.mark.parametrize("regime", REGIMES)
 def test_every_regimes_buffer_weights_sum_to_one(regime):
     """Weights ``filled / count`` sum to 1 after every insert, and the mean loss is the

@@ -112,6 +112,13 @@ class SampledSpec:
         samples in the follower's buffer loss; ``gamma = 2 omega`` is the exact weight."""
         return self.samples_per_step / self.buffer_size
 
+    @property
+    def against_reference(self) -> bool:
+        """Whether each pair is the policy's output against a reference from the frozen initial
+        policy (``data = pairs``, ``pairing = reference``): the second output of a pair then
+        neither moves with ``theta`` nor counts in the leader's reward."""
+        return self.data == "pairs" and self.pairing == "reference"
+
     def validate(self) -> None:
         """Check the sizes, the buffer, the solver and the method (``params = current`` for the
         MLP).
@@ -274,7 +281,7 @@ def policy_outputs(
     pair is instead the reference ``y_ref = sigma_start eps_1``, a draw of the frozen initial
     policy ``N(0, sigma_start^2 I)`` that does not move with ``theta``."""
     y = theta + sigma * eps
-    if spec.data == "pairs" and spec.pairing == "reference":
+    if spec.against_reference:
         y = y.at[..., 1, :].set(hp.sigma_start * eps[..., 1, :])
     return y
 
@@ -282,7 +289,7 @@ def policy_outputs(
 def own_outputs(spec: SampledSpec, y: Array) -> Array:
     """The outputs of ``y`` (:func:`policy_outputs`) whose reward the leader climbs: all of
     them, or with ``pairing = reference`` the first of each pair (not the reference)."""
-    return y[..., 0, :] if spec.data == "pairs" and spec.pairing == "reference" else y
+    return y[..., 0, :] if spec.against_reference else y
 
 
 def leader_reward(model: RewardModel, phi: RewardParams, y: Array, action_cost: Array) -> Array:

@@ -225,7 +225,7 @@ def leader_view(
     inverse = network_inverse(spec, hp, follower_model, phi, buffer, key, x0)
     point = theta
     if spec.data == "pairs":
-        model = steering_view(model, hp.beta, hp.label_noise, spec.pairing == "reference")
+        model = steering_view(model, hp.beta, hp.label_noise, spec.against_reference)
         point = jnp.stack([theta, theta])
     penalty, solution = network_steering(spec.method, model, phi, inverse, point, u)
     return LeaderView(phi, penalty, solution, optimum)

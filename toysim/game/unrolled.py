@@ -122,7 +122,7 @@ def unrolled_steering(
     )
     point = theta
     if spec.data == "pairs":
-        model = steering_view(model, hp.beta, hp.label_noise, spec.pairing == "reference")
+        model = steering_view(model, hp.beta, hp.label_noise, spec.against_reference)
         point = jnp.stack([theta, theta])
     phi_k = response(point)
     g = jax.lax.stop_gradient(reward_gradient(model, phi_k, point))
