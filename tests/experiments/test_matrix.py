@@ -1,5 +1,5 @@
 """The feature matrix: every preset x leader x mitigation x data regime x curvature rung x
-label model either runs or is refused up front in one line naming the field."""
+label model x pairing either runs or is refused up front in one line naming the field."""
 
 import re
 
@@ -39,8 +39,8 @@ def cells():
 
 def test_the_matrix_holds_every_combination_once(cells):
     expected = sum(len(MATRIX_LEADERS) * len(MITIGATIONS) * len(data_axes(p)) for p in PRESETS)
-    assert len(cells) == expected == 1440  # 3 x 60 x 3 linear, 60 x 3 paper-nn, 2 x 60 x 6 pairs
-    keys = {(c.preset, c.leader, c.mitigation, c.regime, c.labels) for c in cells}
+    assert len(cells) == expected == 2160  # 3 x 60 x 3 linear, 60 x 3 paper-nn, 2 x 60 x 12 pairs
+    keys = {(c.preset, c.leader, c.mitigation, c.regime, c.labels, c.pairing) for c in cells}
     assert len(keys) == len(cells)
 
 
@@ -83,22 +83,24 @@ def test_the_docs_page_is_rendered_from_the_matrix(cells):
     assert "<!-- feature-matrix -->" in page
     table = matrix_markdown(cells)
     ran = sum(c.refusal is None for c in cells)
-    assert f"{ran} of 1440 cells run" in table
+    assert f"{ran} of 2160 cells run" in table
     for preset in PRESETS:
         assert f"### {preset}" in table
 
 
 def pieces(cell):
-    """What a cell exercises: its leader, its mitigation and its data cell."""
+    """What a cell exercises: its leader, its mitigation, its regime and label model, and its
+    pairing."""
     return {("leader", cell.leader), ("mitigation", cell.mitigation)} | {
-        ("data", (cell.regime, cell.labels))
+        ("data", (cell.regime, cell.labels)),
+        ("pairing", cell.pairing),
     }
 
 
 def covering(cells):
     """Per preset, a small subset of the runnable cells in which every leader, every
-    mitigation and every data cell appears at least once: each pick (the first in matrix
-    order among the best) covers the most pieces not yet covered."""
+    mitigation, every (regime, labels) cell and every pairing appears at least once: each pick
+    (the first in matrix order among the best) covers the most pieces not yet covered."""
     chosen = []
     for preset in PRESETS:
         mine = [c for c in cells if c.preset == preset and c.refusal is None]

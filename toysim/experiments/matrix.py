@@ -1,5 +1,6 @@
 """The feature matrix: every preset x leader x curvature rung (and ``params``) x mitigation x
-data regime x label model, each cell either a run or a refusal in one line that names the field.
+data regime x label model x pairing, each cell either a run or a refusal in one line that names
+the field.
 
 :func:`feature_matrix` enumerates the cells and builds each one as ``toysim run`` would
 (:func:`toysim.presets.build`, then :func:`toysim.presets.compose`), validating it up front;
@@ -43,8 +44,8 @@ class Cell(NamedTuple):
     """One cell of the matrix.
 
     Attributes:
-      preset, leader, mitigation, regime, labels: the cell's coordinates (``labels`` is
-        ``-`` where the preset's game has no such axis).
+      preset, leader, mitigation, regime, labels, pairing: the cell's coordinates (``labels``
+        and ``pairing`` are ``-`` where the preset's game has no pairs).
       spec, hp: what runs (``None`` if refused).
       refusal: the one-line reason it is refused (``None`` if it runs).
     """
@@ -54,58 +55,68 @@ class Cell(NamedTuple):
     mitigation: str
     regime: str
     labels: str
+    pairing: str
     spec: object
     hp: object
     refusal: str | None
 
 
-def data_axes(preset: str) -> list[tuple[str, str]]:
-    """The ``(regime, labels)`` pairs of ``preset``: each regime of the follower's data, times
-    each label model with pairs (``-`` where the game labels outputs with ``U``)."""
+DATA_AXES = ("regime", "labels", "pairing")
+"""The fields of a cell's data: the follower's data regime, and with pairs the label model and
+what a pair compares."""
+
+
+def data_axes(preset: str) -> list[tuple[str, str, str]]:
+    """The ``(regime, labels, pairing)`` cells of ``preset``: each regime of the follower's
+    data, times each label model and each pairing with pairs (``-`` where the game labels
+    outputs with ``U``: a point has no pair, and ``toysim run`` refuses both flags there)."""
     p = PRESETS[preset]
-    labels = CHOICES["labels"] if p.sampled and p.spec.get("data") == "pairs" else ("-",)
-    return list(itertools.product(CHOICES["regime"], labels))
+    pairs = p.sampled and p.spec.get("data") == "pairs"
+    with_pairs = (CHOICES["labels"], CHOICES["pairing"]) if pairs else (("-",), ("-",))
+    return list(itertools.product(CHOICES["regime"], *with_pairs))
 
 
-def build_cell(preset, leader, mitigation, regime, labels, steps) -> Cell:
-    """The cell's ``(spec, hparams)``, validated, or the refusal's message."""
+def build_cell(preset, leader, mitigation, data, steps) -> Cell:
+    """The cell of ``data`` (one of :func:`data_axes`): its ``(spec, hparams)``, validated, or
+    the refusal's message."""
     switches = dict(MATRIX_LEADERS)[leader]
     try:
         method = "rlhf" if switches is None else leader.split(",")[0]
         game, hp = build(preset, method, steps=steps, **(switches or {}))
-        data = {k: v for k, v in (("regime", regime), ("labels", labels)) if v != "-"}
-        game = dataclasses.replace(game, **data)
+        fields = {k: v for k, v in zip(DATA_AXES, data, strict=True) if v != "-"}
+        game = dataclasses.replace(game, **fields)
         pieces = dict(MITIGATIONS[mitigation])
         if switches is None:
             pieces["leader"] = "expert"
         spec, params = (game, hp) if not pieces else compose(game, hp, **pieces)
         validate(spec, params)
     except ConfigError as err:
-        return Cell(preset, leader, mitigation, regime, labels, None, None, str(err))
-    return Cell(preset, leader, mitigation, regime, labels, spec, params, None)
+        return Cell(preset, leader, mitigation, *data, None, None, str(err))
+    return Cell(preset, leader, mitigation, *data, spec, params, None)
 
 
 def feature_matrix(steps: int | None = None) -> list[Cell]:
     """Every cell of the matrix, in order (``steps``: each run's horizon; ``None``: the
     preset's)."""
     return [
-        build_cell(preset, leader, mitigation, regime, labels, steps)
+        build_cell(preset, leader, mitigation, data, steps)
         for preset in PRESETS
         for leader, _ in MATRIX_LEADERS
         for mitigation in MITIGATIONS
-        for regime, labels in data_axes(preset)
+        for data in data_axes(preset)
     ]
 
 
 def matrix_markdown(cells: list[Cell]) -> str:
     """The matrix as Markdown: per preset, a leader x mitigation table whose entry counts the
-    data-axis cells that run (``3/3``) or says ``refused``; then each distinct refusal."""
+    data cells (:func:`data_axes`) that run (``3/3``) or says ``refused``; then each distinct
+    refusal."""
     lines = []
     reasons: dict[str, list[str]] = {}
     for preset in PRESETS:
         mine = [c for c in cells if c.preset == preset]
         data = len(data_axes(preset))
-        axes = "regime x labels" if data > len(CHOICES["regime"]) else "regime"
+        axes = "regime x labels x pairing" if data > len(CHOICES["regime"]) else "regime"
         lines += [f"### {preset}", "", f"Each entry counts the {axes} cells that run, of {data}."]
         lines += [""]
         lines += ["| leader | " + " | ".join(MITIGATIONS) + " |"]
