@@ -111,7 +111,10 @@ def test_shared_runs_are_computed_once_for_the_figures_that_need_them(tmp_path, 
         calls.append(quick)
         return real(quick)
 
-    monkeypatch.setattr(shared, "collapse_runs", counted)
+    class Counted(shared.SharedRuns):
+        collapse = shared._once(counted)
+
+    monkeypatch.setattr(figures, "SharedRuns", Counted)
     names = ["collapse_utility", "collapse_noise"]
     made = list(figures.make_figures(tmp_path, quick=True, names=names))
     assert calls == [True]
