@@ -17,16 +17,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from toysim.config import (
-    METHODS,
-    SWITCHES,
-    ConfigError,
-    LinearHParams,
-    LinearSpec,
-    Method,
-    method_from_name,
-    validate,
-)
+from toysim import config
 from toysim.presets import LINEAR_PRESETS, build
 from toysim.rules import check_choice
 
@@ -91,7 +82,7 @@ class Settings(NamedTuple):
     coords: str = "projection"
 
 
-def method_of(settings: Settings) -> Method:
+def method_of(settings: Settings) -> config.Method:
     """The leader method of the settings.
 
     A named method whose switches were changed becomes the named FPO method with
@@ -100,21 +91,23 @@ def method_of(settings: Settings) -> Method:
     one compiled program.
     """
     check_choice("method", settings.method, METHOD_NAMES)
-    if not METHODS[settings.method].foresight:
-        return method_from_name(settings.method)
-    method = method_from_name(settings.method, **{k: getattr(settings, k) for k in SWITCHES})
-    for named in METHODS.values():
+    if not config.METHODS[settings.method].foresight:
+        return config.method_from_name(settings.method)
+    method = config.method_from_name(
+        settings.method, **{k: getattr(settings, k) for k in config.SWITCHES}
+    )
+    for named in config.METHODS.values():
         if named.foresight and named.name != "fpo" and _switches(named) == _switches(method):
             return named
     return method
 
 
-def _switches(method: Method) -> tuple[str, ...]:
+def _switches(method: config.Method) -> tuple[str, ...]:
     """The method's four switches, in the order of :data:`toysim.config.SWITCHES`."""
-    return tuple(getattr(method, k) for k in SWITCHES)
+    return tuple(getattr(method, k) for k in config.SWITCHES)
 
 
-def game_of(settings: Settings) -> tuple[LinearSpec, LinearHParams]:
+def game_of(settings: Settings) -> tuple[config.LinearSpec, config.LinearHParams]:
     """``(spec, hparams)`` of the settings; ``spec`` has the compiled horizon
     :data:`EXPLORER_STEPS`.
 
@@ -125,21 +118,23 @@ def game_of(settings: Settings) -> tuple[LinearSpec, LinearHParams]:
     check_choice("coords", settings.coords, COORDS)
     steps = settings.steps
     if not isinstance(steps, int | np.integer) or not 1 <= steps <= EXPLORER_STEPS:
-        raise ConfigError(f"steps must be an integer in [1, {EXPLORER_STEPS}]; got {steps!r}")
+        raise config.ConfigError(
+            f"steps must be an integer in [1, {EXPLORER_STEPS}]; got {steps!r}"
+        )
     if not isinstance(settings.seed, int | np.integer) or settings.seed < 0:
-        raise ConfigError(f"seed must be an integer >= 0; got {settings.seed!r}")
+        raise config.ConfigError(f"seed must be an integer >= 0; got {settings.seed!r}")
     method = method_of(settings)
     spec, hp = build(settings.preset, method, steps=EXPLORER_STEPS)
     gamma = settings.gamma if method.foresight else 0.0
     hp = hp._replace(gamma=gamma, action_cost=settings.action_cost, leader_lr=settings.leader_lr)
     if spec.follower == "sgd":
         if not settings.follower_lr > 0:
-            raise ConfigError(
+            raise config.ConfigError(
                 "follower_lr must be > 0 (the exact follower loss has lambda = 1/follower_lr); "
                 f"got {settings.follower_lr!r}"
             )
         hp = hp._replace(follower_lr=settings.follower_lr, lam=1.0 / settings.follower_lr)
-    validate(spec, hp)
+    config.validate(spec, hp)
     return spec, hp
 
 
@@ -148,12 +143,14 @@ def check_ranges(settings: Settings) -> None:
     for name, (_, low, high, *_) in NUMBERS.items():
         value = getattr(settings, name)
         if not low <= value <= high:
-            raise ConfigError(f"{name} must be in [{low}, {high}] in the explorer; got {value!r}")
+            raise config.ConfigError(
+                f"{name} must be in [{low}, {high}] in the explorer; got {value!r}"
+            )
     for name, allowed in (
         ("preset", PRESET_NAMES),
         ("method", METHOD_NAMES),
         ("coords", COORDS),
-        *SWITCHES.items(),
+        *config.SWITCHES.items(),
     ):
         check_choice(name, getattr(settings, name), allowed)
 
@@ -163,7 +160,7 @@ def check_known(names) -> None:
     field, and the fields allowed."""
     unknown = set(names) - set(Settings._fields)
     if unknown:
-        raise ConfigError(
+        raise config.ConfigError(
             f"unknown setting(s) {', '.join(sorted(unknown))}; "
             f"allowed: {', '.join(Settings._fields)}"
         )
@@ -177,11 +174,11 @@ def starting_settings(preset: str, method: str, **settings: Any) -> Settings:
     """
     check_known(settings)
     start = Settings(preset=preset, method=method, **settings)
-    if method not in METHODS or not METHODS[method].foresight:
+    if method not in config.METHODS or not config.METHODS[method].foresight:
         return start
     if method != "fpo":
-        named = METHODS[method]
-        start = start._replace(**{s: settings.get(s, getattr(named, s)) for s in SWITCHES})
+        named = config.METHODS[method]
+        start = start._replace(**{s: settings.get(s, getattr(named, s)) for s in config.SWITCHES})
     return start if "gamma" in settings else start._replace(gamma=default_gamma_of(start))
 
 
