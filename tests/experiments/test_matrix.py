@@ -22,8 +22,8 @@ REFUSALS = {
     "regime must be window for the population follower (it has no buffer: it trains on the "
     "whole policy distribution)",
     "members must be 1 with a foresight method (the sampled-buffer ensemble has no steering term)",
-    "hessian must be exact, damped, diagonal or identity with data = pairs: the Gauss-Newton "
-    "rung is the squared loss's (docs/theory/pairwise.md)",
+    "hessian must be exact, damped, diagonal, identity, neumann or unrolled with data = pairs: "
+    "the Gauss-Newton rung is the squared loss's (docs/theory/pairwise.md)",
     "params must be current with reward_model = mlp: a non-convex RM has no unique best "
     "response phi* to evaluate at (the linear one has)",
     "follower must be sgd with hessian = unrolled (it unrolls the follower's own optimizer "

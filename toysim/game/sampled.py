@@ -172,9 +172,9 @@ class SampledSpec:
             )
         if self.data == "pairs" and self.method.foresight and self.method.hessian == "gauss-newton":
             raise ConfigError(
-                "hessian must be exact, damped, diagonal or identity with data = pairs: the "
-                "Gauss-Newton rung is the squared loss's (docs/theory/pairwise.md); got "
-                "'gauss-newton'"
+                "hessian must be exact, damped, diagonal, identity, neumann or unrolled with "
+                "data = pairs: the Gauss-Newton rung is the squared loss's "
+                "(docs/theory/pairwise.md); got 'gauss-newton'"
             )
         gauss_newton_diagonal = self.method.hessian == "diagonal" and (
             self.curvature.diagonal == "gauss-newton"
