@@ -114,6 +114,11 @@ class Composition:
                 f"gold_budget x dim must be at most 2**26 (the draws one check holds); got "
                 f"{self.gold_budget} x {dim}"
             )
+        if self.leader == "expert" and getattr(self.game, "candidates", 1) > 1:
+            raise ConfigError(
+                "candidates must be 1 with leader = expert (expert iteration keeps its own best "
+                f"of n draws); got {self.game.candidates}"
+            )
         if self.aggregate not in AGGREGATES:
             raise ConfigError(
                 f"aggregate must be one of {', '.join(AGGREGATES)}; got {self.aggregate!r}"

@@ -80,10 +80,11 @@ def plane_point(signal: Array, noise: Array, ideal: Array, signal_dims: int) -> 
 
 def _pairs_game(spec: SampledSpec, pairs: int) -> SampledSpec:
     """``spec`` with one block of ``pairs`` expected-label pairs as its whole buffer."""
-    if spec.data != "pairs" or spec.reward_model != "linear":
+    if spec.data != "pairs" or spec.reward_model != "linear" or spec.candidates != 1:
         raise ConfigError(
-            "the pairs landscape needs data = pairs and reward_model = linear (a unique best "
-            f"response); got data = {spec.data!r}, reward_model = {spec.reward_model!r}"
+            "the pairs landscape needs data = pairs, reward_model = linear (a unique best "
+            "response) and candidates = 1 (no reward model to pick with); got data = "
+            f"{spec.data!r}, reward_model = {spec.reward_model!r}, candidates = {spec.candidates}"
         )
     return dataclasses.replace(
         spec, samples_per_step=pairs, buffer_size=pairs, regime="replace", labels="expected"

@@ -14,6 +14,7 @@ by every leader of the game (:mod:`toysim.game.sampled_round`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -24,6 +25,7 @@ from jax.typing import DTypeLike
 
 from toysim import linalg
 from toysim.config import REGIMES, ConfigError, Method, check_steps, integers_as_int
+from toysim.game.candidates import choose, draw_candidates
 from toysim.game.curvature import CurvatureOptions
 from toysim.game.followers import SampleBuffer, empty_buffer, regime_blocks
 from toysim.model.interface import (
@@ -81,6 +83,9 @@ class SampledSpec:
       pairing: for pairs, ``policy`` (both outputs drawn from the current policy) or
         ``reference`` (the policy's output against a reference drawn from the frozen initial
         policy ``N(0, sigma_start^2 I)``; :func:`policy_outputs`).
+      candidates: ``n``: each pair's own output is the best of ``n`` draws of the policy by
+        the current reward model's score (:mod:`toysim.game.candidates`), for the leader's
+        steps and the follower's data; ``n > 1`` only with pairs against a reference.
       regime: the follower's data: ``replace`` (the newest block only),
         ``window`` (the last ``buffer_size / samples_per_step`` blocks) or
         ``accumulate`` (every block of the run).
@@ -102,6 +107,7 @@ class SampledSpec:
     labels: str = "sampled"
     regime: str = "window"
     pairing: str = "policy"
+    candidates: int = 1
 
     def __post_init__(self) -> None:
         integers_as_int(self)
@@ -126,7 +132,14 @@ class SampledSpec:
         Raises:
             ConfigError: naming the first invalid field and what is allowed.
         """
-        for field in ("dim", "steps", "inner_steps", "buffer_size", "samples_per_step"):
+        for field in (
+            "dim",
+            "steps",
+            "inner_steps",
+            "buffer_size",
+            "samples_per_step",
+            "candidates",
+        ):
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{field} must be an integer >= 1; got {value!r}")
@@ -148,6 +161,11 @@ class SampledSpec:
             raise ConfigError(
                 f"pairing must be policy with data = points (a point has no pair); got "
                 f"{self.pairing!r}"
+            )
+        if self.candidates > 1 and (self.data, self.pairing) != ("pairs", "reference"):
+            raise ConfigError(
+                "candidates must be 1 unless data = pairs and pairing = reference (the best of n "
+                f"is the output paired against the reference); got {self.candidates!r}"
             )
         self.method.validate()
         self.curvature.validate()
@@ -347,10 +365,12 @@ def policy_block(
     sigma: Array,
     sample_key: Array,
     label_key: Array,
+    score: Callable[[Array], Array] | None = None,
 ) -> tuple[Array, Array]:
     """``(y, labels)``: :func:`policy_outputs` for the ``samples_per_step`` new samples of one
     iteration (``[n, d]``, or pairs ``[n, 2, d]`` with ``data = pairs``) and their
-    :func:`block_labels`.
+    :func:`block_labels`; with ``candidates > 1`` each pair's own output the best of
+    ``candidates`` draws by ``score`` (:mod:`toysim.game.candidates`).
 
     Args:
       spec: the game's structure (``dim``, ``samples_per_step``, ``data``, ``labels``).
@@ -360,9 +380,12 @@ def policy_block(
       sigma: the policy's spread.
       sample_key: the ``jax.random`` key of ``eps``.
       label_key: the key of the Bernoulli labels of pairs (unused for points).
+      score: the current reward model's score of outputs (needed with ``candidates > 1``).
     """
     pair = (2,) if spec.data == "pairs" else ()
     shape = (spec.samples_per_step, *pair, spec.dim)
     eps = standard_normal(sample_key, shape, jnp.result_type(float))
+    candidates = draw_candidates(sample_key, eps, spec.candidates)
+    eps = choose(score, theta, sigma, eps, candidates)
     y = policy_outputs(spec, hp, theta, sigma, eps)
     return y, block_labels(spec, hp, u, y, label_key)

@@ -2,9 +2,10 @@
 
 See docs/theory/neural.md. The same sampled-buffer loop also runs the linear
 reward model, pairs of outputs under a Bradley-Terry follower (two of the policy's, or
-its own against a fixed reference) and the three data regimes (``SampledSpec.reward_model``,
-``data``, ``labels``, ``pairing``, ``regime``; docs/theory/pairwise.md); the description
-below is paper-nn's.
+its own against a fixed reference, the best of ``candidates`` draws by the current reward
+model) and the three data regimes (``SampledSpec.reward_model``, ``data``, ``labels``,
+``pairing``, ``candidates``, ``regime``; docs/theory/pairwise.md); the description below is
+paper-nn's.
 
 One outer iteration ``t`` of ``T``:
 
@@ -51,6 +52,7 @@ from jax.flatten_util import ravel_pytree
 from toysim import linalg
 from toysim.config import Method, as_float_arrays
 from toysim.game.best_of_n import expert_move, gaussian_kl
+from toysim.game.candidates import choose, draw_candidates
 from toysim.game.composition import Composition, CompositionParams
 from toysim.game.curvature import curvature_inverse, network_curvature, rung_solver
 from toysim.game.early_stop import GOLD_STREAM
@@ -256,9 +258,9 @@ def sampled_trajectory(
     * early stopping on a gold budget ``b > 0``: once
       :func:`toysim.game.early_stop.check_and_update` stops, the policy ``(theta, sigma_t)``
       rolled back to the one of the check of the best gold estimate for the rest of the run
-      (:func:`toysim.game.early_stop.played_policy`; the buffer's new samples are drawn
-      from it), the climb ``C`` summing
-      ``r_phi(theta_{t+1}) - r_phi(theta_t)`` under the reward model the leader ascended,
+      (:func:`toysim.game.early_stop.played_policy`; the buffer's new samples are drawn from
+      it), the climb ``C`` summing ``r_phi(theta_{t+1}) - r_phi(theta_t)`` under the reward
+      model the leader ascended,
       the gold estimate drawn from ``N(theta, sigma_t^2 I)`` with the key
       ``fold_in(fold_in(key, 0), t)``.
 
@@ -296,24 +298,25 @@ def sampled_trajectory(
             """A round's keys: the leader's draws, the new samples' and (pairs) their labels'."""
             return list(jax.random.split(step_key, 3 if pairs else 2))
 
-        def gradient_leader(start, fstate, previous, sigma, lr, inner_key, step_key):
+        def gradient_leader(start, fstate, previous, sigma, lr, inner_key, step_key, score):
             """``(theta, view)``: ``inner_steps`` clipped steps up F, its :class:`LeaderView`."""
             rung_key = jax.random.fold_in(step_key, 1)  # leaves the split keys unchanged
             x0 = previous if game.curvature.warm_start else None
             models, (phi, opt_state, buffer) = (model, follower_model), fstate
             view = leader_view(game, hp, u, models, phi, buffer, start, rung_key, x0, opt_state)
 
-            def objective(theta, eps):  # a pair: both outputs, or the own output and a reference
-                y = policy_outputs(game, hp, theta, sigma, eps)
+            def objective(theta, draws):  # a pair: both outputs, or the own output and a reference
+                y = policy_outputs(game, hp, theta, sigma, choose(score, theta, sigma, *draws))
                 reward = leader_reward(model, view.phi, own_outputs(game, y), hp.action_cost)
                 return reward - hp.gamma * view.penalty(y)
 
-            def inner(theta, eps):
-                grad = jax.grad(objective)(theta, eps)
+            def inner(theta, draws):
+                grad = jax.grad(objective)(theta, draws)
                 return theta + lr * jnp.clip(grad, -hp.clip, hp.clip), None
 
             eps = standard_normal(inner_key, (game.inner_steps, *sample_shape), dtype)
-            theta, _ = jax.lax.scan(inner, start, eps)
+            candidates = draw_candidates(inner_key, eps, game.candidates)
+            theta, _ = jax.lax.scan(inner, start, (eps, candidates))
             return theta, view
 
         def leader(previous, policy, fstate, t, step_key):
@@ -323,14 +326,14 @@ def sampled_trajectory(
             sigma = schedule(hp.sigma_start, hp.sigma_end, t.astype(dtype), game.steps)
             lr = schedule(hp.lr_start, hp.lr_end, t.astype(dtype), game.steps)
             inner_key = split(step_key)[0]
+            score = functools.partial(model.reward, phi)  # the current RM (best of n)
             if expert:
-                score = functools.partial(model.reward, phi)
                 theta = expert_move(
                     inner_key, start, sigma, expert_p, plan.max_n, plan.groups, score
                 )
                 view = None
             else:
-                args = (start, fstate, previous, sigma, lr, inner_key, step_key)
+                args = (start, fstate, previous, sigma, lr, inner_key, step_key, score)
                 theta, view = gradient_leader(*args)
             seen = Seen(phi if view is None else view.phi, view, phi, buffer)
             return (theta, sigma), previous if view is None else view.solution.x, seen
@@ -341,9 +344,9 @@ def sampled_trajectory(
             theta, sigma = policy
             _, sample_key, *label_key = split(step_key)
             label = label_key[0] if pairs else sample_key
-            buffer = buffer_insert(
-                buffer, *policy_block(game, hp, u, theta, sigma, sample_key, label)
-            )
+            score = functools.partial(model.reward, phi)
+            block = policy_block(game, hp, u, theta, sigma, sample_key, label, score)
+            buffer = buffer_insert(buffer, *block)
             data = BufferData(follower_model, buffer, None)
             loss, phi, opt_state = optimizer_step(optimizer, data.loss, phi, opt_state)
             return (phi, opt_state, buffer), loss
@@ -354,12 +357,8 @@ def sampled_trajectory(
 
         def record(policy, fstate, seen: Seen, loss) -> dict:
             theta, sigma = policy
-            out = dict(
-                theta=theta,
-                proxy_reward=model.reward(fstate[0], theta),
-                sigma=sigma,
-                buffer_loss=loss,
-            )
+            proxy = model.reward(fstate[0], theta)
+            out = dict(theta=theta, proxy_reward=proxy, sigma=sigma, buffer_loss=loss)
             if seen.view is not None:
                 out.update(solve=seen.view.solution.info, optimum=seen.view.optimum)
             if game.record_state:  # what the leader saw at this iteration
