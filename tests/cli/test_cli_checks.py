@@ -120,6 +120,14 @@ def test_a_grid_over_a_field_the_game_reads_runs(cli, tmp_path):
         (("--gold-budget", str(2**63)), "--gold-budget x dim must be at most 2**26"),
         (("--preset", "paper-nn", "--labels", "expected"), "--labels applies to the pairwise"),
         (("--preset", "paper-linear", "--pairing", "reference"), "--pairing applies to the pair"),
+        (("--preset", "paper-nn", "--candidates", "8"), "--candidates applies to the pairwise"),
+        (("--preset", "pairwise-linear", "--candidates", "0"), "--candidates must be an integer"),
+        (("--preset", "pairwise-nn", "--candidates", "8"), "--candidates must be 1 unless data"),
+        (
+            ("--preset", "pairwise-nn", "--pairing", "reference", "--candidates", "2")
+            + ("--leader", "expert"),
+            "--candidates must be 1 with leader = expert",
+        ),
         (("--preset", "pairwise-nn", "--leader", "expert", "--spread", "0.1"), "--spread"),
     ],
 )

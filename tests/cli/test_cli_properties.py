@@ -92,6 +92,7 @@ def composition_options():
         option("--regime", ["replace", "window", "accumulate", "all"]),
         option("--labels", ["sampled", "expected", "noisy"]),
         option("--pairing", ["policy", "reference", "initial"]),
+        option("--candidates", ["1", "2", *BAD_INTS]),
     ]
 
 

@@ -70,6 +70,11 @@ def add_composition_arguments(command: argparse.ArgumentParser) -> None:
         choices=CHOICES["pairing"],
         help="pairwise presets: two policy outputs, or one against the initial policy's",
     )
+    pieces.add_argument(
+        "--candidates",
+        type=int,
+        help="--pairing reference: the own output is the best of this many by the RM (1)",
+    )
 
 
 GRID_HELP = (

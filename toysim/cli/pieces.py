@@ -29,6 +29,7 @@ FLAGS = {
     "regime": "--regime",
     "labels": "--labels",
     "pairing": "--pairing",
+    "candidates": "--candidates",
 }
 """The flag of each composition field, for errors that name the flag."""
 AXIS_FLAGS = {
@@ -103,7 +104,7 @@ def check_pieces(
         )
     sampled = PRESETS[args.preset].sampled
     pairs = sampled and PRESETS[args.preset].spec.get("data") == "pairs"
-    for flag in ("labels", "pairing"):
+    for flag in ("labels", "pairing", "candidates"):
         if getattr(args, flag) is not None and not pairs:
             raise UserError(
                 f"{prefix} --{flag} applies to the pairwise presets; {args.preset} labels "
@@ -115,7 +116,8 @@ def check_pieces(
             f"{prefix} {spread} applies to the linear presets; the sampled-buffer game "
             "samples with its own spread schedule"
         )
-    check_counts(command, members=args.members, n=args.n, groups=args.groups)
+    counts = dict(members=args.members, n=args.n, groups=args.groups)
+    check_counts(command, **counts, candidates=args.candidates)
     members = max(args.members or 1, *axes.get("members", [1]))
     if args.aggregate is not None and members < 2:
         raise UserError(
@@ -148,9 +150,8 @@ def compose_game(
     from toysim.presets import STOP_DEFAULTS, build, compose
 
     game, game_hp = build(args.preset, method, gamma=args.gamma, steps=args.steps, **switches)
-    data = {
-        k: getattr(args, k) for k in ("regime", "labels", "pairing") if getattr(args, k) is not None
-    }
+    fields = ("regime", "labels", "pairing", "candidates")
+    data = {k: getattr(args, k) for k in fields if getattr(args, k) is not None}
     if data:
         game = dataclasses.replace(game, **data)
         try:

@@ -57,6 +57,7 @@ def run_command(args: argparse.Namespace) -> int:
                 regime=getattr(game, "regime", None),
                 labels=game.labels if getattr(game, "data", None) == "pairs" else None,
                 pairing=game.pairing if getattr(game, "data", None) == "pairs" else None,
+                candidates=getattr(game, "candidates", None),
                 seed=args.seed,
                 steps=game.steps,
                 final_signal=float(trajectory.signal[-1]),

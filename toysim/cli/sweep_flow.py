@@ -210,12 +210,13 @@ def identify(args: argparse.Namespace, plan: SweepPlan, grid: dict) -> tuple[str
 
 def pieces(args: argparse.Namespace) -> list[str]:
     """The composition flags of a sweep as parts of its name: ``members3``, ``min``,
-    ``gold4``, ``accumulate``, ``expected``, ``reference`` (expert iteration is the method
-    ``best-of-n``)."""
+    ``gold4``, ``accumulate``, ``expected``, ``reference``, ``candidates8`` (expert iteration
+    is the method ``best-of-n``)."""
     parts = [f"members{args.members}"] if args.members > 1 else []
     parts += [f"gold{args.gold_budget}"] if args.gold_budget else []
     named = (args.aggregate, args.regime, args.labels, args.pairing)
-    return parts + [v for v in named if v is not None]
+    best_of = [f"candidates{args.candidates}"] if (args.candidates or 1) > 1 else []
+    return parts + [v for v in named if v is not None] + best_of
 
 
 def write_result(args: argparse.Namespace, plan: SweepPlan, store: ChunkStore, final: Path) -> str:
