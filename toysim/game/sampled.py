@@ -317,6 +317,28 @@ def leader_reward(model: RewardModel, phi: RewardParams, y: Array, action_cost: 
     return jnp.mean(model.reward(phi, y) - action_cost * jnp.sum(y * y, axis=-1))
 
 
+def leader_objective(
+    spec: SampledSpec,
+    hp: SampledHParams,
+    model: RewardModel,
+    phi: RewardParams,
+    penalty: Callable[[Array], Array],
+    score: Callable[[Array], Array],
+    sigma: Array,
+) -> Callable[[Array, tuple[Array, Array | None]], Array]:
+    """``(theta, (eps, candidates)) -> F = r_phi(y) - c ||y||^2 - gamma S(y)``: the gradient
+    leader's objective on one sample ``y`` (:func:`policy_outputs` of ``eps``; a pair's own
+    output the best of ``candidates`` by ``score``, :func:`toysim.game.candidates.choose`),
+    its reward :func:`leader_reward` of :func:`own_outputs` and ``S`` the ``penalty``."""
+
+    def objective(theta: Array, draws: tuple[Array, Array | None]) -> Array:
+        y = policy_outputs(spec, hp, theta, sigma, choose(score, theta, sigma, *draws))
+        reward = leader_reward(model, phi, own_outputs(spec, y), hp.action_cost)
+        return reward - hp.gamma * penalty(y)
+
+    return objective
+
+
 def expected_labels(spec: SampledSpec, hp: SampledHParams, u: Utility, y: Array) -> Array:
     """``U(y)`` for points; for pairs the Bradley-Terry probability that the first is
     preferred: each label's expected value, a differentiable function of ``y``."""
@@ -336,15 +358,9 @@ def block_labels(spec: SampledSpec, hp: SampledHParams, u: Utility, y: Array, ke
 def initial_reward_params(
     model: RewardModel, hp: SampledHParams, key: Array, dtype: DTypeLike
 ) -> RewardParams:
-    """``phi_0 = init_scale * model.init(key)``: the reward model a run starts from.
-
-    Args:
-      model: the reward model (:func:`network_model`, unit-scale initial weights).
-      hp: the game's numbers; ``init_scale`` scales every parameter (the MLP's
-        biases start at 0).
-      key: the ``jax.random`` key of the draw.
-      dtype: the parameters' dtype.
-    """
+    """``phi_0 = init_scale * model.init(key)``: the reward model a run starts from, in
+    ``dtype``; ``hp.init_scale`` scales every parameter of ``model`` (:func:`network_model`,
+    unit-scale initial weights; the MLP's biases start at 0)."""
     return jax.tree.map(lambda x: hp.init_scale * x, model.init(key, dtype))
 
 

@@ -52,7 +52,7 @@ from jax.flatten_util import ravel_pytree
 from toysim import linalg
 from toysim.config import Method, as_float_arrays
 from toysim.game.best_of_n import expert_move, gaussian_kl
-from toysim.game.candidates import choose, draw_candidates
+from toysim.game.candidates import draw_candidates
 from toysim.game.composition import Composition, CompositionParams
 from toysim.game.curvature import curvature_inverse, network_curvature, rung_solver
 from toysim.game.early_stop import GOLD_STREAM
@@ -71,12 +71,10 @@ from toysim.game.sampled import (
     SampledHParams,
     SampledSpec,
     initial_reward_params,
-    leader_reward,
+    leader_objective,
     network_model,
     neural_utility,
-    own_outputs,
     policy_block,
-    policy_outputs,
     sampled_buffer,
     schedule,
 )
@@ -305,10 +303,7 @@ def sampled_trajectory(
             models, (phi, opt_state, buffer) = (model, follower_model), fstate
             view = leader_view(game, hp, u, models, phi, buffer, start, rung_key, x0, opt_state)
 
-            def objective(theta, draws):  # a pair: both outputs, or the own output and a reference
-                y = policy_outputs(game, hp, theta, sigma, choose(score, theta, sigma, *draws))
-                reward = leader_reward(model, view.phi, own_outputs(game, y), hp.action_cost)
-                return reward - hp.gamma * view.penalty(y)
+            objective = leader_objective(game, hp, model, view.phi, view.penalty, score, sigma)
 
             def inner(theta, draws):
                 grad = jax.grad(objective)(theta, draws)
