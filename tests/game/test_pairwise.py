@@ -1,6 +1,7 @@
 """The pairwise (Bradley-Terry) follower and the data regimes (docs/theory/pairwise.md)."""
 
 import dataclasses
+import functools
 import json
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from jax.flatten_util import ravel_pytree
 
 from toysim import linalg
 from toysim.config import REGIMES, ConfigError, Method, method_from_name
+from toysim.game.candidates import choose
 from toysim.game.followers import (
     buffer_insert,
     buffer_weights,
@@ -223,6 +225,57 @@ def test_pairwise_steering_is_the_exact_leader_gradient_of_the_linear_bt_game(pa
     chex.assert_trees_all_close(leader, jax.jit(jax.grad(value))(theta), rtol=1e-9, atol=1e-12)
     assert float(jnp.linalg.norm(steering)) > 1e-3  # the term matters here
     np.testing.assert_array_equal(policy_outputs(spec, hp, theta, sigma, eps), pairs_of(theta))
+
+
+def test_with_candidates_exact_steering_is_the_total_derivative_with_the_choice_held_fixed():
+    """Reference pairs whose own outputs are each the best of ``n = 5`` candidates by the
+    current reward model ``w_t . y`` (:func:`toysim.game.candidates.choose`): with the chosen
+    index held fixed, the exact Hessian steering at ``phi*`` still gives the total derivative
+    of ``V(theta) = r_{phi*(theta)}(theta)``, the block's pairs written out here with the
+    index NumPy picks at ``theta`` (unchanged within the differences' step)."""
+    rng = np.random.default_rng(8)
+    theta = jnp.asarray([0.6, 0.3, -0.2, 0.1])
+    old = jnp.asarray(rng.normal(size=(5, 2, 4)))
+    eps = jnp.asarray(rng.normal(size=(3, 2, 4)))
+    candidates = jnp.asarray(rng.normal(size=(3, 5, 4)))
+    w_t = jnp.asarray([1.0, 0.5, -0.5, 0.2])
+    sigma, sigma_ref, lam, beta, flip, h = 0.5, 0.8, 0.05, 1.5, 0.1, 1e-5
+    best = np.argmax(np.asarray(theta + sigma * candidates) @ np.asarray(w_t), axis=1)
+    for t in [theta + h * e for e in jnp.eye(4)] + [theta - h * e for e in jnp.eye(4)]:
+        assert np.array_equal(np.argmax(np.asarray(t + sigma * candidates) @ w_t, 1), best)
+    assert set(best.tolist()) != {0}
+    chosen = candidates[np.arange(3), best]
+
+    def pairs_of(t):  # by hand: the chosen candidates against the references
+        return jnp.stack([t + sigma * chosen, sigma_ref * eps[:, 1]], axis=1)
+
+    value, best_response, buffer_at = leader_value_and_steering(pairs_of, old, lam, beta, flip)
+    w_star = jax.jit(best_response)(theta)
+    follower = pairwise(linear_reward_model(4))
+    method = dataclasses.replace(method_from_name("fpo-exact"), params="current")
+    kinds = dict(data="pairs", pairing="reference", candidates=5)
+    spec = SampledSpec(
+        dim=4, method=method, reward_model="linear", solver=linalg.Cholesky(), **kinds
+    )
+    hp = SampledHParams(weight_decay=lam, beta=beta, label_noise=flip, sigma_start=sigma_ref)
+    inverse = network_inverse(spec, hp, follower, w_star, buffer_at(theta), jax.random.key(0))
+    view = steering_view(linear_reward_model(4), beta, flip, reference=True)
+    penalty, _ = network_steering(method, view, w_star, inverse, jnp.stack([theta, theta]), U)
+
+    def block(t):  # the library's choice and outputs
+        score = functools.partial(linear_reward_model(4).reward, w_t)
+        return policy_outputs(spec, hp, t, sigma, choose(score, t, sigma, eps, candidates))
+
+    np.testing.assert_allclose(block(theta), pairs_of(theta), rtol=1e-15)
+    steering = jax.grad(lambda t: jnp.sum(jax.vmap(penalty)(block(t))))(theta)
+    leader = w_star - 2.0 / (old.shape[0] + eps.shape[0]) * steering
+    value = jax.jit(value)
+    central = jnp.stack(
+        [(value(theta + h * e) - value(theta - h * e)) / (2 * h) for e in jnp.eye(4)]
+    )
+    chex.assert_trees_all_close(leader, central, rtol=1e-6, atol=1e-8)
+    chex.assert_trees_all_close(leader, jax.jit(jax.grad(value))(theta), rtol=1e-9, atol=1e-12)
+    assert float(jnp.linalg.norm(steering)) > 1e-3
 
 
 def test_a_reference_pair_scores_its_first_output_and_its_free_loss_is_the_margin():
