@@ -215,3 +215,47 @@ def test_fit_summary_by_hand():
     assert summary["follower_norm_full"] == [0.5, 0.5]
     assert summary["cosine_full_median"] == pytest.approx(0.1)
     assert summary["theta_norm"] == [1.0, 2.0] and summary["utility"] == [0.1, 0.2]
+
+
+def test_the_sign_test_by_hand():
+    """11 wins to 5: 2 (C(16,11) + ... + C(16,16)) / 2^16 = 2 x 6885 / 65536; a tie gives 1;
+    188 to 144 (the paper's relaxed count) is about 0.018 (normal approximation with the
+    continuity correction: z = (188 - 166 - 0.5) / sqrt(83))."""
+    from toysim.experiments.paper_pipeline import sign_test
+
+    assert sign_test(11, 5) == pytest.approx(2 * 6885 / 65536, rel=1e-15)
+    assert sign_test(5, 11) == sign_test(11, 5)
+    assert sign_test(8, 8) == 1.0
+    z = (188 - 166 - 0.5) / np.sqrt(83)
+    normal = 1 + float(jax.scipy.special.erf(-z / np.sqrt(2)))
+    assert sign_test(188, 144) == pytest.approx(normal, rel=0.05)
+
+
+def test_the_pipeline_rows_count_wins_and_losses_against_rlhf(monkeypatch):
+    """With given finals per seed the rows hold their medians, collapse rates and the seeds
+    above and below RLHF's (ties counted in neither)."""
+    from toysim.experiments import paper_pipeline
+
+    finals = {
+        "rlhf": [1.0, 2.0, 3.0, 4.0],
+        "fpo-practical": [2.0, 2.0, 1.0, 5.0],
+        "fpo-relaxed": [0.0, 0.0, 0.0, 0.0],
+        "fpo-exact": [9.0, 9.0, 9.0, 9.0],
+    }
+
+    def fake(method, candidates):
+        final = np.asarray(finals[method])
+        return final, final + 1.0, np.asarray([True, False, False, False])
+
+    monkeypatch.setattr(paper_pipeline, "final_and_peak", fake)
+    rows = {r["method"]: r for r in paper_pipeline.pipeline_rows(8)}
+    practical = rows["fpo-practical"]
+    assert (practical["wins_against_rlhf"], practical["losses_against_rlhf"]) == (2, 1)
+    assert practical["median_final_utility"] == 2.0
+    assert practical["median_peak_utility"] == 3.0
+    assert practical["collapse_rate"] == 0.25
+    assert rows["fpo-relaxed"]["wins_against_rlhf"] == 0
+    assert rows["fpo-exact"]["losses_against_rlhf"] == 0
+    table = paper_pipeline.table_markdown(list(rows.values())).splitlines()
+    assert table[2] == "| `rlhf` | 8 | 2.50 | 3.50 | 25% | - |"
+    assert table[3] == "| `fpo-practical` | 8 | 2.00 | 3.00 | 25% | 2, 1 (1.00) |"

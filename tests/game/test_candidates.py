@@ -4,12 +4,12 @@ gradient and the key schedule that keeps ``n = 1`` the game as it was."""
 
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from scipy import integrate, stats
 
 from toysim.config import ConfigError, method_from_name
 from toysim.game import candidates as candidates_module
@@ -30,11 +30,12 @@ REFERENCE = dict(data="pairs", pairing="reference")
 
 
 def expected_max_of_normals(n: int) -> float:
-    """``E[max of n standard normals] = int x n phi(x) Phi(x)^(n-1) dx``, by quadrature."""
-    value, _ = integrate.quad(
-        lambda x: x * n * stats.norm.pdf(x) * stats.norm.cdf(x) ** (n - 1), -np.inf, np.inf
-    )
-    return value
+    """``E[max of n standard normals] = int x n phi(x) Phi(x)^(n-1) dx``, by the trapezoidal
+    rule on ``[-12, 12]`` (spectrally accurate for this smooth, fast-decaying integrand)."""
+    x = np.linspace(-12.0, 12.0, 48_001)
+    pdf = np.exp(-0.5 * x * x) / np.sqrt(2 * np.pi)
+    cdf = 0.5 * (1.0 + np.vectorize(math.erf)(x / np.sqrt(2.0)))
+    return float(np.trapezoid(x * n * pdf * cdf ** (n - 1), x))
 
 
 def test_the_quadrature_gives_the_known_expected_maxima():
