@@ -175,6 +175,10 @@ def test_more_candidates_run_finite_and_move_the_policy_further_up_the_reward():
         (dict(candidates=2.0), "candidates must be an integer >= 1; got 2.0"),
         (dict(candidates=8), "candidates must be 1 unless data = pairs and pairing = reference"),
         (dict(candidates=8, data="pairs"), "candidates must be 1 unless data = pairs"),
+        (
+            dict(candidates=2**63, **REFERENCE),
+            r"candidates x max\(inner_steps, samples_per_step\) x dim must be at most 2\*\*26",
+        ),
     ],
 )
 def test_candidates_are_refused_where_they_mean_nothing(changes, message):

@@ -21,11 +21,36 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from toysim.config import ConfigError
 from toysim.model.sampling import standard_normal
 
+MAX_CANDIDATE_DRAWS = 2**26
+"""The most candidates' numbers one iteration may hold (``n x steps x d``), as expert
+iteration's :data:`toysim.game.composition.MAX_DRAWS`."""
 CANDIDATE_STREAM = 2
 """The ``fold_in`` tag of the extra candidates' key (the sampled-buffer game folds 1 into a
 round's key for the curvature rung's draws)."""
+
+
+def check_candidates(spec) -> None:
+    """Refuse ``candidates > 1`` but with pairs against a reference, or more draws than
+    :data:`MAX_CANDIDATE_DRAWS` (``spec`` a :class:`toysim.game.sampled.SampledSpec`).
+
+    Raises:
+        ConfigError: naming the field, what is allowed and the value.
+    """
+    n = spec.candidates
+    if n > 1 and (spec.data, spec.pairing) != ("pairs", "reference"):
+        raise ConfigError(
+            "candidates must be 1 unless data = pairs and pairing = reference (the best of n "
+            f"is the output paired against the reference); got {n!r}"
+        )
+    steps = max(spec.inner_steps, spec.samples_per_step)
+    if n * steps * spec.dim > MAX_CANDIDATE_DRAWS:
+        raise ConfigError(
+            "candidates x max(inner_steps, samples_per_step) x dim must be at most 2**26 (the "
+            f"draws one iteration holds); got {n} x {steps} x {spec.dim}"
+        )
 
 
 def draw_candidates(key: Array, eps: Array, n: int) -> Array | None:

@@ -25,7 +25,7 @@ from jax.typing import DTypeLike
 
 from toysim import linalg
 from toysim.config import REGIMES, ConfigError, Method, check_steps, integers_as_int
-from toysim.game.candidates import choose, draw_candidates
+from toysim.game.candidates import check_candidates, choose, draw_candidates
 from toysim.game.curvature import CurvatureOptions
 from toysim.game.followers import SampleBuffer, empty_buffer, regime_blocks
 from toysim.model.interface import (
@@ -162,11 +162,7 @@ class SampledSpec:
                 f"pairing must be policy with data = points (a point has no pair); got "
                 f"{self.pairing!r}"
             )
-        if self.candidates > 1 and (self.data, self.pairing) != ("pairs", "reference"):
-            raise ConfigError(
-                "candidates must be 1 unless data = pairs and pairing = reference (the best of n "
-                f"is the output paired against the reference); got {self.candidates!r}"
-            )
+        check_candidates(self)
         self.method.validate()
         self.curvature.validate()
         solvers = (linalg.CG, linalg.MINRES, linalg.LU, linalg.Cholesky, linalg.Neumann)
