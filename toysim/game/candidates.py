@@ -40,7 +40,7 @@ def check_candidates(spec) -> None:
         ConfigError: naming the field, what is allowed and the value.
     """
     n = spec.candidates
-    if n > 1 and (spec.data, spec.pairing) != ("pairs", "reference"):
+    if n > 1 and not spec.against_reference:
         raise ConfigError(
             "candidates must be 1 unless data = pairs and pairing = reference (the best of n "
             f"is the output paired against the reference); got {n!r}"

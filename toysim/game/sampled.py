@@ -83,9 +83,8 @@ class SampledSpec:
       pairing: for pairs, ``policy`` (both outputs drawn from the current policy) or
         ``reference`` (the policy's output against a reference drawn from the frozen initial
         policy ``N(0, sigma_start^2 I)``; :func:`policy_outputs`).
-      candidates: ``n``: each pair's own output is the best of ``n`` draws of the policy by
-        the current reward model's score (:mod:`toysim.game.candidates`), for the leader's
-        steps and the follower's data; ``n > 1`` only with pairs against a reference.
+      candidates: ``n``, each reference pair's own output the best of ``n`` draws of the policy
+        by the current reward model, leader's and follower's (:mod:`toysim.game.candidates`).
       regime: the follower's data: ``replace`` (the newest block only),
         ``window`` (the last ``buffer_size / samples_per_step`` blocks) or
         ``accumulate`` (every block of the run).
@@ -381,8 +380,7 @@ def policy_block(
 ) -> tuple[Array, Array]:
     """``(y, labels)``: :func:`policy_outputs` for the ``samples_per_step`` new samples of one
     iteration (``[n, d]``, or pairs ``[n, 2, d]`` with ``data = pairs``) and their
-    :func:`block_labels`; with ``candidates > 1`` each pair's own output the best of
-    ``candidates`` draws by ``score`` (:mod:`toysim.game.candidates`).
+    :func:`block_labels`; each pair's own output the best of ``candidates`` by ``score``.
 
     Args:
       spec: the game's structure (``dim``, ``samples_per_step``, ``data``, ``labels``).
@@ -398,6 +396,5 @@ def policy_block(
     shape = (spec.samples_per_step, *pair, spec.dim)
     eps = standard_normal(sample_key, shape, jnp.result_type(float))
     candidates = draw_candidates(sample_key, eps, spec.candidates)
-    eps = choose(score, theta, sigma, eps, candidates)
-    y = policy_outputs(spec, hp, theta, sigma, eps)
+    y = policy_outputs(spec, hp, theta, sigma, choose(score, theta, sigma, eps, candidates))
     return y, block_labels(spec, hp, u, y, label_key)
