@@ -78,6 +78,27 @@ def test_docs_figures_is_the_repository_folder():
     assert (DOCS / "figures").resolve() == (ROOT / "figures").resolve()
 
 
+CONTROL = re.compile(r"[\x00-\x09\x0b\x0c\x0e-\x1f\x7f]")
+"""Characters no page or docstring should hold: what ``"\\theta"`` written without its
+second backslash becomes (tab, vertical tab, bell, ...)."""
+
+
+def test_no_page_or_module_holds_a_control_character():
+    files = [
+        *DOCS.rglob("*.md"),
+        ROOT / "README.md",
+        *PACKAGE.rglob("*.py"),
+        *ROOT.glob("notebooks/*.py"),
+    ]
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in files
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if CONTROL.search(line)
+    ]
+    assert not found, f"control characters (a LaTeX command lost its backslash?) at {found}"
+
+
 def load_hooks():
     pytest.importorskip("latex2mathml", reason="the docs extra is not installed")
     return docs_hooks()
