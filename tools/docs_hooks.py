@@ -3,8 +3,8 @@
 ``mkdocs build --strict`` loads this file (``hooks:`` in ``mkdocs.yml``). It
 
 * executes every notebook of ``notebooks/`` before the build, in quick mode
-  (``TOYSIM_QUICK=1``: fewer seeds, coarser grids, as CI runs them), into
-  ``docs/notebooks/`` (git-ignored), where mkdocs-jupyter renders them with their
+  (``TOYSIM_QUICK=1``: fewer seeds, coarser grids, as CI runs them), one kernel per
+  usable core, into ``docs/notebooks/`` (git-ignored), where mkdocs-jupyter renders them with their
   outputs. Each runs in its own working folder, ``build/notebooks/NAME/``
   (git-ignored), so the figures it saves land in ``figures/`` there, never in the
   repository's ``figures/``; the slow tests check that folder and the executed
@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import html
 import logging
@@ -255,21 +256,15 @@ def is_current(executed: Path, source: Path) -> bool:
     return stored.get("source_hash") == source_hash(source)
 
 
-def execute_notebook(source: Path, target: Path, working: Path) -> bool:
-    """Execute ``source`` in quick mode, in the emptied folder ``working``, into ``target``,
-    unless ``target`` is up to date.
+def _kernel_environment():
+    """The kernels' environment: quick mode, this checkout's toysim first on ``PYTHONPATH``,
+    figures saved where a reader's would be (``TOYSIM_FIGURES`` unset)."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return _environment(TOYSIM_QUICK="1", TOYSIM_FIGURES=None, JAX_PLATFORMS="cpu", PYTHONPATH=path)
 
-    The kernel imports this checkout's toysim (``PYTHONPATH``) and saves figures
-    where a reader's would: ``figures/`` in its working folder (``TOYSIM_FIGURES`` unset).
 
-    Args:
-        source: a notebook of ``notebooks/`` (committed without outputs).
-        target: where the executed copy goes.
-        working: the kernel's working folder.
-
-    Returns:
-        Whether the notebook was executed (False: the copy was current).
-    """
+async def _execute(source: Path, target: Path, working: Path) -> bool:
+    """:func:`execute_notebook` as a coroutine, the kernel's environment already set."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -279,31 +274,71 @@ def execute_notebook(source: Path, target: Path, working: Path) -> bool:
     nb = nbformat.read(source, as_version=4)
     shutil.rmtree(working, ignore_errors=True)
     working.mkdir(parents=True)
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    environment = dict(TOYSIM_QUICK="1", TOYSIM_FIGURES=None, JAX_PLATFORMS="cpu", PYTHONPATH=path)
-    with _environment(**environment):
-        client = NotebookClient(
-            nb,
-            timeout=NOTEBOOK_TIMEOUT,
-            kernel_name="python3",
-            store_widget_state=False,
-            resources={"metadata": {"path": str(working)}},
-        )
-        client.execute()
+    client = NotebookClient(
+        nb,
+        timeout=NOTEBOOK_TIMEOUT,
+        kernel_name="python3",
+        store_widget_state=False,
+        resources={"metadata": {"path": str(working)}},
+    )
+    await client.async_execute()
     nb.metadata["toysim_docs"] = {"source_hash": digest, "quick": True}
     target.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, target)
     return True
 
 
+def execute_notebook(source: Path, target: Path, working: Path) -> bool:
+    """Execute ``source`` in quick mode, in the emptied folder ``working``, into ``target``,
+    unless ``target`` is up to date.
+
+    The kernel imports this checkout's toysim (``PYTHONPATH``) and saves figures
+    where a reader's would: ``figures/`` in its working folder (``TOYSIM_FIGURES`` unset).
+
+    Args:
+      source: a notebook of ``notebooks/`` (committed without outputs).
+      target: where the executed copy goes.
+      working: the kernel's working folder.
+
+    Returns:
+      Whether the notebook was executed (False: the copy was current).
+    """
+    with _kernel_environment():
+        return asyncio.run(_execute(source, target, working))
+
+
+SLOWEST_FIRST = ("04_neural_reward_model",)
+"""Notebooks started before the others: 04 took 184 of the six notebooks' 262 s (2 shared
+cores, 2026-12-08), so it starts at once and the others share the other kernel slot."""
+
+
+def execute_notebooks(sources: list[Path], kernels: int) -> None:
+    """:func:`execute_notebook` for each of ``sources`` into :data:`EXECUTED`, at most
+    ``kernels`` at a time (:data:`SLOWEST_FIRST` first, then in order), each logged with the
+    seconds it took."""
+
+    async def one(source: Path, slots: asyncio.Semaphore) -> None:
+        async with slots:
+            start = time.perf_counter()
+            if await _execute(source, EXECUTED / source.name, WORKING / source.stem):
+                seconds = time.perf_counter() - start
+                log.info("executed %s (quick mode) in %.0f s", source.name, seconds)
+
+    async def run_all() -> None:
+        slots = asyncio.Semaphore(kernels)
+        ordered = sorted(sources, key=lambda s: s.stem not in SLOWEST_FIRST)
+        await asyncio.gather(*(one(source, slots) for source in ordered))
+
+    with _kernel_environment():
+        asyncio.run(run_all())
+
+
 def on_pre_build(config) -> None:
-    """Execute the notebooks that changed since their last executed copy (mkdocs hook)."""
-    for source in sorted(NOTEBOOKS.glob("*.ipynb")):
-        target = EXECUTED / source.name
-        start = time.perf_counter()
-        if execute_notebook(source, target, WORKING / source.stem):
-            seconds = time.perf_counter() - start
-            log.info("executed %s (quick mode) in %.0f s", source.name, seconds)
+    """Execute the notebooks that changed since their last executed copy, one kernel per
+    usable core (mkdocs hook)."""
+    from toysim.figure_workers import usable_cores
+
+    execute_notebooks(sorted(NOTEBOOKS.glob("*.ipynb")), usable_cores())
 
 
 def on_page_content(content: str, page, config, files) -> str:
