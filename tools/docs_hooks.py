@@ -315,7 +315,12 @@ cores, 2026-12-08), so it starts at once and the others share the other kernel s
 def execute_notebooks(sources: list[Path], kernels: int) -> None:
     """:func:`execute_notebook` for each of ``sources`` into :data:`EXECUTED`, at most
     ``kernels`` at a time (:data:`SLOWEST_FIRST` first, then in order), each logged with the
-    seconds it took."""
+    seconds it took.
+
+    Raises:
+      CellExecutionError: the first notebook that failed (in ``sources`` order), once every
+        other one has finished and its kernel has stopped.
+    """
 
     async def one(source: Path, slots: asyncio.Semaphore) -> None:
         async with slots:
@@ -327,7 +332,12 @@ def execute_notebooks(sources: list[Path], kernels: int) -> None:
     async def run_all() -> None:
         slots = asyncio.Semaphore(kernels)
         ordered = sorted(sources, key=lambda s: s.stem not in SLOWEST_FIRST)
-        await asyncio.gather(*(one(source, slots) for source in ordered))
+        results = await asyncio.gather(*(one(s, slots) for s in ordered), return_exceptions=True)
+        outcome = dict(zip(ordered, results, strict=True))
+        for source in sources:
+            if isinstance(outcome[source], BaseException):
+                log.error("%s failed to execute", source.name)
+                raise outcome[source]
 
     with _kernel_environment():
         asyncio.run(run_all())
