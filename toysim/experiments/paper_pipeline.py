@@ -27,6 +27,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from toysim.experiments.tables import columns_table
 from toysim.presets import build
 from toysim.provenance import measured_on
 from toysim.safeio import write_text
@@ -80,21 +81,27 @@ def pipeline_rows(candidates: int) -> list[dict]:
     return rows
 
 
+TABLE_COLUMNS = (
+    ("leader", "`{method}`"),
+    ("candidates", "{candidates}"),
+    ("median final $U$", "{median_final_utility:.2f}"),
+    ("median peak $U$", "{median_peak_utility:.2f}"),
+    ("collapsed", "{collapse_rate:.0%}"),
+    ("seeds won against `rlhf`, lost (sign test $p$)", "{duel}"),
+)
+"""The table's columns: a heading and the template of a row's cell."""
+
+
+def duel(row: dict) -> str:
+    """``wins, losses (p)`` against RLHF, or ``-`` for RLHF itself."""
+    if row["method"] == "rlhf":
+        return "-"
+    return f"{row['wins_against_rlhf']}, {row['losses_against_rlhf']} ({row['sign_test_p']:.2f})"
+
+
 def table_markdown(rows: list[dict]) -> str:
     """The record's rows as a Markdown table."""
-    lines = [
-        "| leader | candidates | median final $U$ | median peak $U$ | collapsed "
-        "| seeds won against `rlhf`, lost (sign test $p$) |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in rows:
-        duel = f"{r['wins_against_rlhf']}, {r['losses_against_rlhf']} ({r['sign_test_p']:.2f})"
-        lines.append(
-            f"| `{r['method']}` | {r['candidates']} | {r['median_final_utility']:.2f} | "
-            f"{r['median_peak_utility']:.2f} | {r['collapse_rate']:.0%} | "
-            f"{'-' if r['method'] == 'rlhf' else duel} |"
-        )
-    return "\n".join(lines)
+    return columns_table(TABLE_COLUMNS, [{**r, "duel": duel(r)} for r in rows])
 
 
 def pipeline_record() -> dict:

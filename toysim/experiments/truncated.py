@@ -37,6 +37,7 @@ from toysim.analysis import steering_cosines
 from toysim.bench import _compile_and_time
 from toysim.config import Method, as_float_arrays
 from toysim.experiments.runner import run_seeds
+from toysim.experiments.tables import columns_table
 from toysim.game.followers import BufferData, adam_l2_optimizer, optimizer_step
 from toysim.game.sampled_round import leader_view, network_model, neural_utility
 from toysim.game.trajectory import make_trajectory
@@ -185,20 +186,21 @@ def truncated_record() -> dict:
     return record
 
 
+TABLE_COLUMNS = (
+    ("rung", "{rung}"),
+    ("µs per iteration", "{iteration_us:,.0f}"),
+    ("compile s", "{compile_s:.1f}"),
+    ("cosine to exact at $\\phi^*$", "{cosine_cell}"),
+    ("median final $U$", "{median_final_utility:.2f}"),
+    ("collapsed", "{collapse_rate:.0%}"),
+)
+"""The table's columns: a heading and the template of a row's cell."""
+
+
 def table_markdown(rows: list[dict]) -> str:
-    """The record's rows as a Markdown table."""
-    lines = [
-        "| rung | µs per iteration | compile s | cosine to exact at $\\phi^*$ "
-        "| median final $U$ | collapsed |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['rung']} | {r['iteration_us']:,.0f} | {r['compile_s']:.1f} | "
-            f"{'-' if r['cosine'] is None else format(r['cosine'], '.3f')} | "
-            f"{r['median_final_utility']:.2f} | {r['collapse_rate']:.0%} |"
-        )
-    return "\n".join(lines)
+    """The record's rows as a Markdown table; a rung without a cosine shows ``-``."""
+    cosine = [{"cosine_cell": "-" if r["cosine"] is None else f"{r['cosine']:.3f}"} for r in rows]
+    return columns_table(TABLE_COLUMNS, [{**r, **c} for r, c in zip(rows, cosine, strict=True)])
 
 
 if __name__ == "__main__":
