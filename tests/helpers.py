@@ -110,6 +110,13 @@ def central_difference(f, x, h=1e-5):
     return (plus - minus) / (2 * h)
 
 
+def refused(cli, *argv):
+    """The one error line of a refused command line (and nothing written)."""
+    status, out, err = cli(*argv)
+    assert status == 2 and len(err) == 1, (status, out, err)
+    return err[0]
+
+
 def run_on_host_devices(code: str, devices: int) -> dict:
     """Run ``code`` in a fresh interpreter with ``devices`` host CPU devices; the JSON object
     its last line prints."""

@@ -8,6 +8,8 @@ import sys
 import jax
 import pytest
 
+from tests.helpers import refused
+
 JSON_FIELDS = {
     "preset",
     "method",
@@ -41,18 +43,18 @@ def test_run_without_a_method_compares_the_four_methods():
         assert column in out.stdout
 
 
-def test_json_prints_one_object_per_run_with_every_field():
-    out = toysim("run", "--json", "--steps", "30", "--preset", "population")
-    assert out.returncode == 0, out.stderr
-    rows = [json.loads(line) for line in out.stdout.splitlines()]
+def test_json_prints_one_object_per_run_with_every_field(cli):
+    status, out, err = cli("run", "--json", "--steps", "30", "--preset", "population")
+    assert status == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
     assert [r["method"] for r in rows] == ["rlhf", "fpo-exact", "fpo-relaxed", "fpo-practical"]
     for row in rows:
         assert JSON_FIELDS <= row.keys()
         assert row["steps"] == 30 and row["preset"] == "population"
 
 
-def test_switches_make_a_custom_fpo_and_reach_the_run():
-    out = toysim(
+def test_switches_make_a_custom_fpo_and_reach_the_run(cli):
+    status, out, err = cli(
         "run",
         "--json",
         "--steps",
@@ -70,8 +72,8 @@ def test_switches_make_a_custom_fpo_and_reach_the_run():
         "--gamma",
         "0.3",
     )
-    assert out.returncode == 0, out.stderr
-    row = json.loads(out.stdout)
+    assert status == 0, err
+    row = json.loads(out)
     assert (row["hessian"], row["influence"], row["params"], row["oracle"]) == (
         "identity",
         "local",
@@ -79,32 +81,40 @@ def test_switches_make_a_custom_fpo_and_reach_the_run():
         "none",
     )
     assert row["gamma"] == 0.3
-    practical = json.loads(
-        toysim(
-            "run", "--json", "--steps", "20", "--method", "fpo-practical", "--gamma", "0.3"
-        ).stdout
+    status, out, err = cli(
+        "run", "--json", "--steps", "20", "--method", "fpo-practical", "--gamma", "0.3"
     )
-    assert practical["final_noise"] == pytest.approx(row["final_noise"], rel=1e-12)
+    assert status == 0, err
+    assert json.loads(out)["final_noise"] == pytest.approx(row["final_noise"], rel=1e-12)
+
+
+USER_ERRORS = [
+    (("run", "--method", "ppo"), "invalid choice: 'ppo'"),
+    (("run", "--hessian", "inverse", "--method", "fpo"), "invalid choice: 'inverse'"),
+    (("run", "--steps", "0"), "steps must be an integer in [1, 2**31 - 1]; got 0"),
+    (("run", "--method", "fpo", "--gamma", "-1"), "gamma must be >= 0"),
+    (("run", "--method", "rlhf", "--gamma", "0.1"), "gamma must be 0 for rlhf"),
+    (("run", "--gamma", "0.1"), "need --method"),
+    (("run", "--seed", "-3"), "--seed must be an integer in [0, 2**63)"),
+    (("walk",), "invalid choice: 'walk'"),
+    (("bench", "--chunk", "0"), "--chunk must be >= 1"),
+    (("bench", "--neural", "--steps", "0"), "--steps must be >= 1"),
+    (("bench", "--steps", "10"), "--steps applies to --neural only"),
+    (("figures", "--jobs", "0"), "toysim figures: --jobs must be an integer >= 1; got 0"),
+]
+
+
+@pytest.mark.parametrize("args, needle", USER_ERRORS)
+def test_user_errors_exit_nonzero_with_one_line(cli, args, needle):
+    assert needle in refused(cli, *args)
 
 
 @pytest.mark.parametrize(
-    "args, needle",
-    [
-        (("run", "--method", "ppo"), "invalid choice: 'ppo'"),
-        (("run", "--hessian", "inverse", "--method", "fpo"), "invalid choice: 'inverse'"),
-        (("run", "--steps", "0"), "steps must be an integer in [1, 2**31 - 1]; got 0"),
-        (("run", "--method", "fpo", "--gamma", "-1"), "gamma must be >= 0"),
-        (("run", "--method", "rlhf", "--gamma", "0.1"), "gamma must be 0 for rlhf"),
-        (("run", "--gamma", "0.1"), "need --method"),
-        (("run", "--seed", "-3"), "--seed must be an integer in [0, 2**63)"),
-        (("walk",), "invalid choice: 'walk'"),
-        (("bench", "--chunk", "0"), "--chunk must be >= 1"),
-        (("bench", "--neural", "--steps", "0"), "--steps must be >= 1"),
-        (("bench", "--steps", "10"), "--steps applies to --neural only"),
-        (("figures", "--jobs", "0"), "toysim figures: --jobs must be an integer >= 1; got 0"),
-    ],
+    "args, needle", [USER_ERRORS[2], USER_ERRORS[7], USER_ERRORS[8], USER_ERRORS[11]]
 )
-def test_user_errors_exit_nonzero_with_one_line_and_no_traceback(args, needle):
+def test_user_errors_in_a_fresh_interpreter_print_one_line_and_no_traceback(args, needle):
+    """The same refusals as a user meets them (a parser error, a checked field, each command):
+    status 2 from the process itself and no traceback."""
     out = toysim(*args)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
@@ -113,16 +123,17 @@ def test_user_errors_exit_nonzero_with_one_line_and_no_traceback(args, needle):
     assert "Traceback" not in out.stderr
 
 
-def test_run_paper_nn_from_the_command_line():
-    out = toysim(
+def test_run_paper_nn_from_the_command_line(cli):
+    status, out, err = cli(
         "run", "--preset", "paper-nn", "--steps", "30", "--json", "--method", "fpo-relaxed"
     )
-    assert out.returncode == 0, out.stderr
-    row = json.loads(out.stdout)
+    assert status == 0, err
+    row = json.loads(out)
     assert JSON_FIELDS <= row.keys()
     assert row["preset"] == "paper-nn" and row["gamma"] == 0.005 and row["steps"] == 30
-    out = toysim("run", "--preset", "paper-nn", "--method", "fpo", "--params", "optimum")
-    assert out.returncode == 2 and "params must be current" in out.stderr
+    assert "params must be current" in refused(
+        cli, "run", "--preset", "paper-nn", "--method", "fpo", "--params", "optimum"
+    )
 
 
 @pytest.mark.parametrize(("argv", "widths"), [([], (64, 32)), (["--precision", "32"], (32,))])

@@ -1,42 +1,11 @@
 """Bad command lines are refused before anything compiles: exit status 2, one line on stderr
 naming the field and what is allowed, no traceback, no file written."""
 
-import os
-
-import jax
 import pytest
 
-from toysim.cli import main
+from tests.helpers import refused
 
 BIG = str(2**63)
-
-
-@pytest.fixture
-def cli(capsys, tmp_path, monkeypatch):
-    """``cli(*argv) -> (status, stdout, stderr lines)``, in-process, sweeps writing to tmp_path;
-    JAX's precision and ``XLA_FLAGS`` restored afterwards."""
-    monkeypatch.setenv("XLA_FLAGS", os.environ.get("XLA_FLAGS", ""))
-    x64 = jax.config.jax_enable_x64
-
-    def run(*argv):
-        argv = [*argv, "--out", str(tmp_path)] if argv[0] == "sweep" else list(argv)
-        try:
-            status = main(argv)
-        finally:
-            jax.config.update("jax_enable_x64", x64)
-        out, err = capsys.readouterr()
-        return status, out, err.strip().splitlines()
-
-    return run
-
-
-def refused(cli, *argv):
-    """The one error line of a refused command line (and nothing written)."""
-    status, out, err = cli(*argv)
-    assert status == 2 and len(err) == 1, (status, out, err)
-    return err[0]
-
-
 SWEEP = ("sweep", "--steps", "3", "--seeds", "1")
 
 
