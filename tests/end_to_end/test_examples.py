@@ -5,7 +5,9 @@ is checked line by line against the output shown under each prompt; any other
 block is executed. The blocks of one file share a namespace, in order, as a
 reader would run them. Each file runs in a fresh interpreter so that examples
 see JAX's defaults (float32, standard promotion), not the test session's
-float64 flags: an example that wants float64 says so itself.
+float64 flags: an example that wants float64 says so itself. That interpreter does
+turn on the persistent compilation cache the test session uses (the cache changes no
+result): many examples run the presets the other tests and the figures compile.
 """
 
 import re
@@ -21,6 +23,10 @@ PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 RUNNER = r"""
 import doctest, re, sys
 from pathlib import Path
+
+from toysim.compilation_cache import enable_compilation_cache
+
+enable_compilation_cache()
 
 text = Path(sys.argv[1]).read_text()
 blocks = re.findall(r"^```python\n(.*?)^```", text, re.DOTALL | re.MULTILINE)
