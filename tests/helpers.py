@@ -1,6 +1,7 @@
 """Shared builders for the tests: small random games in float64, runs on several devices, the
 early-stopping rule by hand, and driving the docs' browser pages."""
 
+import functools
 import importlib.util
 import json
 import os
@@ -15,10 +16,15 @@ import pytest
 
 from toysim.config import LinearHParams, LinearSpec, Method
 from toysim.game.followers import FollowerState, buffer_insert, follower_buffer, make_follower
+from toysim.game.leader import leader_gradient
 from toysim.game.policy import GaussianPolicy, PointPolicy
 from toysim.model.utility import Utility, utility
 
 EXACT = Method("fpo-exact")
+
+shared_follower = functools.cache(make_follower)
+"""One follower per spec: a compiled function taking it as a static argument compiles once
+per game, not once per test (``make_follower`` makes new closures each call)."""
 
 
 def random_hparams(rng, **changes) -> LinearHParams:
@@ -67,7 +73,7 @@ def point_game(
     )
     hp = random_hparams(rng)
     u = random_utility(rng, d, spec.signal_dims, hp)
-    follower_ = make_follower(spec)
+    follower_ = shared_follower(spec)
     buffer = follower_buffer(spec, jnp.float64)
     olds = [jnp.asarray(rng.normal(size=d)) for _ in range(n_old)]
     for y in olds:
@@ -91,23 +97,32 @@ def population_game(rng, d, anchor, method=EXACT):
     )
     hp = random_hparams(rng, sigma=rng.uniform(0.05, 0.8))
     u = random_utility(rng, d, spec.signal_dims, hp)
-    follower_ = make_follower(spec)
+    follower_ = shared_follower(spec)
     w = jnp.asarray(rng.normal(size=d))
     state = follower_.init(w, hp)
     theta = jnp.asarray(u.ideal + 0.7 * rng.normal(size=d))
     return spec, follower_, state, theta, hp, u, GaussianPolicy(hp.sigma)
 
 
-def central_difference(f, x, h=1e-5):
-    """``(f(x + h e_i) - f(x - h e_i)) / (2h)`` for every coordinate ``i``.
+@functools.partial(jax.jit, static_argnums=0, static_argnames="h")
+def central_difference(f, x, *args, h=1e-5):
+    """``(f(x + h e_i, *args) - f(x - h e_i, *args)) / (2h)`` for every coordinate ``i``.
 
-    The ``2 d`` evaluations run as one compiled, vmapped call (one compilation per shape
-    instead of ``2 d`` eager evaluations); each is still a plain evaluation of ``f``.
+    The ``2 d`` evaluations run as one compiled, vmapped call; each is still a plain
+    evaluation of ``f``. ``f`` is static: a module-level ``f`` given its other inputs as
+    ``args`` compiles once per shape, where a closure is a new ``f`` and compiles each time.
     """
     steps = h * jnp.eye(x.shape[0], dtype=x.dtype)
-    values = jax.jit(jax.vmap(f))(jnp.concatenate([x + steps, x - steps]))
+    values = jax.vmap(lambda z: f(z, *args))(jnp.concatenate([x + steps, x - steps]))
     plus, minus = jnp.split(values, 2)
     return (plus - minus) / (2 * h)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def exact_leader_gradient(follower, policy, state, theta, hp, u):
+    """The leader's gradient with every switch exact (``EXACT``), compiled once per
+    :func:`shared_follower` and shape."""
+    return leader_gradient(EXACT, policy, follower, state, theta, hp, u).total
 
 
 def refused(cli, *argv):
@@ -180,13 +195,13 @@ def rule_by_hand(golds, climbs, every: int, patience: int) -> tuple[int, int]:
     return 0, best_check
 
 
-def point_objective(theta, state, hp, u, olds, buffer_size, anchor):
+def point_objective(theta, w_bar, hp, u, olds, buffer_size):
     """``J(theta) = r_{phi*(theta)}(theta) - c ||theta||^2``, ``phi*`` by a dense solve.
 
     ``L(w) = (1/B) sum_i (w . y_i - U(y_i))^2 + (1/B)(w . theta - U(theta))^2
-    + (lambda/2) ||w - w_bar||^2``, written out here independently of toysim's follower.
+    + (lambda/2) ||w - w_bar||^2``, written out here independently of toysim's follower;
+    ``B`` (``buffer_size``) is an array, so every ``B`` shares one compiled program.
     """
-    w_bar = state.w if anchor == "proximal" else jnp.zeros_like(state.w)
     ys = jnp.stack([*olds, theta])
 
     def loss(w):
@@ -196,6 +211,10 @@ def point_objective(theta, state, hp, u, olds, buffer_size, anchor):
     zero = jnp.zeros_like(theta)
     phi = jnp.linalg.solve(jax.hessian(loss)(zero), -jax.grad(loss)(zero))
     return phi @ theta - hp.action_cost * theta @ theta
+
+
+point_objective_gradient = jax.jit(jax.grad(point_objective))
+"""``dJ/dtheta`` of :func:`point_objective` by autodiff."""
 
 
 def open_page(driver, url: str, *roots: str) -> None:

@@ -9,12 +9,18 @@ stays exact.
 import dataclasses
 
 import chex
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.helpers import EXACT, central_difference, point_game, point_objective
+from tests.helpers import (
+    EXACT,
+    central_difference,
+    exact_leader_gradient,
+    point_game,
+    point_objective,
+    point_objective_gradient,
+)
 from toysim import ConfigError, LinearHParams, LinearSpec, simulate
 from toysim.config import METHODS
 from toysim.game.leader import leader_gradient
@@ -107,14 +113,14 @@ def test_exact_fpo_under_accumulate_is_the_stackelberg_gradient(seed, d, n_old, 
     )
     assert spec.new_sample_weight == 1.0
     hp = hp._replace(gamma=jnp.asarray(2.0 * spec.new_sample_weight))
-    fpo = jax.jit(lambda th: leader_gradient(EXACT, policy, follower, state, th, hp, u).total)
-
-    def objective(th):  # the mean over t outputs: the B = t of a window holding them all
-        return point_objective(th, state, hp, u, olds, n_old + 1, anchor)
-
-    fpo = fpo(theta)
-    chex.assert_trees_all_close(fpo, jax.jit(jax.grad(objective))(theta), rtol=1e-9, atol=1e-10)
-    chex.assert_trees_all_close(fpo, central_difference(objective, theta), rtol=1e-6, atol=1e-7)
+    w_bar = state.w if anchor == "proximal" else jnp.zeros(d)
+    # the mean over t outputs: the B = t of a window holding them all
+    args = (w_bar, hp, u, olds, jnp.asarray(float(n_old + 1)))
+    fpo = exact_leader_gradient(follower, policy, state, theta, hp, u)
+    chex.assert_trees_all_close(fpo, point_objective_gradient(theta, *args), rtol=1e-9, atol=1e-10)
+    chex.assert_trees_all_close(
+        fpo, central_difference(point_objective, theta, *args), rtol=1e-6, atol=1e-7
+    )
 
 
 def test_every_methods_steering_falls_as_one_over_t_under_accumulate():
