@@ -3,8 +3,6 @@
 import dataclasses
 import functools
 import json
-import subprocess
-import sys
 
 import chex
 import jax
@@ -433,16 +431,11 @@ def test_pairwise_presets_change_only_the_data_model_and_leash_from_paper_nn():
     assert build("pairwise-nn", "rlhf")[0].reward_model == "mlp"
 
 
-def test_run_a_pairwise_preset_from_the_command_line():
-    out = subprocess.run(
-        [sys.executable, "-m", "toysim", "run", "--preset", "pairwise-linear", "--steps", "5"]
-        + ["--method", "fpo-exact", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr
-    row = json.loads(out.stdout)
+def test_run_a_pairwise_preset_from_the_command_line(cli):
+    argv = ("run", "--preset", "pairwise-linear", "--steps", "5", "--method", "fpo-exact")
+    status, out, err = cli(*argv, "--json")
+    assert status == 0, err
+    row = json.loads(out)
     assert row["preset"] == "pairwise-linear" and row["gamma"] == 0.2 and row["steps"] == 5
     assert np.isfinite(row["final_utility"])
 
