@@ -181,7 +181,11 @@ def test_bad_curvature_options_are_refused_by_name(options, message):
 @pytest.mark.parametrize(
     ("hessian", "options", "message"),
     [
-        ("gauss-newton", CurvatureOptions(), r"hessian must be exact, damped, diagonal or"),
+        (
+            "gauss-newton",
+            CurvatureOptions(),
+            r"hessian must be exact, damped, diagonal, identity, neumann or unrolled",
+        ),
         (
             "diagonal",
             CurvatureOptions(diagonal="gauss-newton"),
