@@ -26,9 +26,10 @@ import jaxlib
 CACHE_ENV = "TOYSIM_CACHE"
 """The cache's root folder, or ``off``."""
 
-MIN_COMPILE_SECONDS = 0.05
-"""Programs that compile faster than this are not written (JAX's default is 1 s, which
-would leave out most of toysim's trajectories)."""
+MIN_COMPILE_SECONDS = 0.0
+"""Programs that compile faster than this are not written: none, so every program is
+(JAX's default, 1 s, would leave out most of toysim's trajectories, and the small eager
+programs a test session compiles by the thousand take longer to compile than to load)."""
 
 
 def cpu_description(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
