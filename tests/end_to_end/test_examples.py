@@ -52,8 +52,8 @@ def markdown_with_examples() -> list[Path]:
     return [p for p in files if p.is_file() and PYTHON_BLOCK.search(p.read_text())]
 
 
-@pytest.mark.parametrize("path", markdown_with_examples(), ids=lambda p: str(p.relative_to(ROOT)))
-def test_examples_run_and_print_what_the_text_claims(path, tmp_path):
+def run_examples(path: Path, tmp_path: Path) -> None:
+    """Run ``path``'s examples in a fresh interpreter (:data:`RUNNER`); fail with its output."""
     result = subprocess.run(
         [sys.executable, "-c", RUNNER, str(path)],
         cwd=tmp_path,
@@ -62,3 +62,27 @@ def test_examples_run_and_print_what_the_text_claims(path, tmp_path):
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+def pages(lecture: bool) -> list[Path]:
+    """The files with examples under docs/theory and docs/teaching, or all the others."""
+    folders = (ROOT / "docs" / "theory", ROOT / "docs" / "teaching")
+    return [p for p in markdown_with_examples() if (p.parent in folders) == lecture]
+
+
+def page_id(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+# Two classes, so that pytest-xdist's loadscope (which keeps a module's functions, but only a
+# class's methods, on one worker) runs the two halves of these subprocesses side by side.
+class TestLecturePages:
+    @pytest.mark.parametrize("path", pages(lecture=True), ids=page_id)
+    def test_examples_run_and_print_what_the_text_claims(self, path, tmp_path):
+        run_examples(path, tmp_path)
+
+
+class TestOtherPages:
+    @pytest.mark.parametrize("path", pages(lecture=False), ids=page_id)
+    def test_examples_run_and_print_what_the_text_claims(self, path, tmp_path):
+        run_examples(path, tmp_path)
