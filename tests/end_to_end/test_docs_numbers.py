@@ -284,10 +284,10 @@ README_NUMBERS = [
     ("6.65", "{{ collapse_animation: final_metrics.rlhf.max_utility | .2f }}"),
     ("4.13", "{{ collapse_animation: final_metrics.rlhf.final_utility | .2f }}"),
     ("7.41", "{{ collapse_animation: final_metrics.fpo-exact.final_utility | .2f }}"),
-    ("9 min 38 s", "{{ timings: ci.figures }}"),
-    ("7 min 29 s", "{{ timings: ci.tests }}"),
+    ("8 min 17 s", "{{ timings: ci.figures }}"),
+    ("7 min 24 s", "{{ timings: ci.tests }}"),
     (
-        "in CI, 2 cores, jax 0.9.2, 2026-12-07",
+        "in CI, 2 cores, jax 0.9.2, 2026-12-08",
         "in CI, {{ timings: ci.machine }}, jax {{ timings: ci.jax }}, {{ timings: ci.date }}",
     ),
     ("11.3 s", "{{ timings: run.cold_wall_s }} s"),
